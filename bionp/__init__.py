@@ -1,0 +1,73 @@
+"""bionp: biologically plausible learning rules on one NumPy/CuPy array backend.
+
+Quick start::
+
+    import bionp as bnp
+    bnp.use("numpy")                      # or "cupy" (GPU), or "strict" (CPU stand-in)
+    rng = bnp.random.default_rng(0)
+    x = rng.normal(size=(4, 3))           # an array of the active backend
+
+Submodules (``data``, ``nn``, ``rules``, ``hebbian``, ``plasticity``, ``optim``,
+``metrics``, ``train``, ``plot``, ``sweep``, …) are imported on first use, so
+``import bionp`` stays light: it never imports CuPy, PyTorch, torchvision,
+matplotlib or Dask.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bionp import random
+from bionp._version import __version__
+from bionp.backend import (
+    BackendError,
+    BackendUnavailableError,
+    MixedBackendError,
+    asarray,
+    asnumpy,
+    available_backends,
+    backend,
+    backend_name,
+    default_dtype,
+    get_array_module,
+    get_dtype,
+    get_xp,
+    set_dtype,
+    to_scalar,
+    use,
+)
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "MixedBackendError",
+    "__version__",
+    "asarray",
+    "asnumpy",
+    "available_backends",
+    "backend",
+    "backend_name",
+    "default_dtype",
+    "get_array_module",
+    "get_dtype",
+    "get_xp",
+    "random",
+    "set_dtype",
+    "to_scalar",
+    "use",
+]
+
+_LAZY_SUBMODULES = frozenset({
+    "cli", "data", "hebbian", "metrics", "nn", "optim", "parity", "plasticity",
+    "plot", "rules", "sweep", "train", "dendritic", "noisy", "utils",
+})
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"bionp.{name}")
+    raise AttributeError(f"module 'bionp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

@@ -1,0 +1,5 @@
+import sys
+
+from bionp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,429 @@
+"""The array backend: the one place in bionp that knows about CuPy.
+
+bionp's numerical code is written once against an array module ``xp`` that is
+either :mod:`numpy` (CPU), :mod:`cupy` (GPU) or ``strict``, a CPU stand-in for a
+GPU that refuses everything CuPy would refuse (and a little more, see
+:mod:`bionp._strict`).  Library code obtains ``xp`` from :func:`get_xp` (the
+active backend) or :func:`get_array_module` (the backend of given arrays) and
+never imports CuPy itself.
+
+Selecting a backend
+-------------------
+* globally: ``bionp.use("cupy")`` or the environment variable ``BIONP_BACKEND``;
+* for a block of code: ``with bionp.backend("cupy"): ...``.  The scoped switch
+  is held in a :class:`contextvars.ContextVar`, so threads and asyncio tasks
+  each see their own choice and never leak it into each other.
+
+The default floating dtype (``float32`` unless changed with :func:`set_dtype`
+or ``BIONP_DTYPE``) is handled the same way.
+
+Moving data
+-----------
+Host/device transfers are always explicit: :func:`asarray` puts an array on the
+active backend, :func:`asnumpy` brings one back to the host, :func:`to_scalar`
+reads one number.  Arrays of two backends meeting in one call raise
+:class:`MixedBackendError`; bionp never copies silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import types
+from typing import Any, Iterator
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "BackendUnavailableError",
+    "MixedBackendError",
+    "asarray",
+    "asnumpy",
+    "available_backends",
+    "backend",
+    "backend_name",
+    "backend_of",
+    "cupy_available",
+    "get_array_module",
+    "get_backend",
+    "get_dtype",
+    "get_xp",
+    "is_array",
+    "module_name",
+    "resolve_dtype",
+    "set_dtype",
+    "synchronize",
+    "to_scalar",
+    "use",
+]
+
+#: Names accepted by :func:`use` and :func:`backend`.
+BACKENDS = ("numpy", "cupy", "strict")
+_DTYPES = ("float32", "float64")
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for something it cannot do."""
+
+
+class BackendUnavailableError(BackendError):
+    """The requested backend (CuPy) is not installed or has no visible GPU."""
+
+
+class MixedBackendError(TypeError):
+    """Arrays from two different backends met in one call."""
+
+
+# --------------------------------------------------------------------------
+# the active backend and dtype
+# --------------------------------------------------------------------------
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"backend name must be a string, one of {BACKENDS}; got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {name!r}: expected one of {', '.join(repr(b) for b in BACKENDS)} "
+            "(set with bionp.use(name) or the environment variable BIONP_BACKEND)"
+        )
+    return key
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise ValueError(f"unsupported default dtype {dtype!r}: expected 'float32' or 'float64'")
+    return dt
+
+
+_global = {"backend": None, "dtype": None}
+_scoped_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "bionp_backend", default=None
+)
+_scoped_dtype: contextvars.ContextVar[np.dtype | None] = contextvars.ContextVar(
+    "bionp_dtype", default=None
+)
+
+
+def _default_backend() -> str:
+    if _global["backend"] is None:
+        env = os.environ.get("BIONP_BACKEND", "numpy")
+        try:
+            _global["backend"] = _check_name(env)
+        except ValueError as exc:
+            raise ValueError(f"environment variable BIONP_BACKEND: {exc}") from None
+    return _global["backend"]
+
+
+def _default_dtype() -> np.dtype:
+    if _global["dtype"] is None:
+        env = os.environ.get("BIONP_DTYPE", "float32")
+        try:
+            _global["dtype"] = _check_dtype(env)
+        except ValueError as exc:
+            raise ValueError(f"environment variable BIONP_DTYPE: {exc}") from None
+    return _global["dtype"]
+
+
+def backend_name() -> str:
+    """Name of the active backend: ``"numpy"``, ``"cupy"`` or ``"strict"``."""
+    return _scoped_backend.get() or _default_backend()
+
+
+def get_backend() -> str:
+    """Alias of :func:`backend_name`."""
+    return backend_name()
+
+
+def use(name: str) -> types.ModuleType:
+    """Select the global backend and return its array module.
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "strict"}
+        ``"strict"`` is the CPU stand-in for a GPU used by the test-suite.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailableError
+        If CuPy is requested but not installed or no GPU is visible.
+    """
+    key = _check_name(name)
+    module = _module(key)  # fails before switching if unavailable
+    _global["backend"] = key
+    return module
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[types.ModuleType]:
+    """Scoped backend switch: ``with bionp.backend("cupy") as xp: ...``.
+
+    The choice is local to the current thread / asyncio task (a context
+    variable) and restored on exit, also when the block raises.
+    """
+    key = _check_name(name)
+    module = _module(key)
+    token = _scoped_backend.set(key)
+    try:
+        yield module
+    finally:
+        _scoped_backend.reset(token)
+
+
+def get_xp() -> types.ModuleType:
+    """The array module of the active backend."""
+    return _module(backend_name())
+
+
+def set_dtype(dtype: Any) -> np.dtype:
+    """Set the default floating dtype (``"float32"`` or ``"float64"``); returns it."""
+    dt = _check_dtype(dtype)
+    _global["dtype"] = dt
+    return dt
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: Any) -> Iterator[np.dtype]:
+    """Scoped default dtype: ``with bionp.default_dtype("float64"): ...``."""
+    dt = _check_dtype(dtype)
+    token = _scoped_dtype.set(dt)
+    try:
+        yield dt
+    finally:
+        _scoped_dtype.reset(token)
+
+
+def get_dtype() -> np.dtype:
+    """The default floating dtype (a :class:`numpy.dtype`, float32 unless changed)."""
+    return _scoped_dtype.get() or _default_dtype()
+
+
+def resolve_dtype(dtype: Any = None) -> np.dtype:
+    """``dtype`` checked as a float32/float64 dtype, or the default if None."""
+    return get_dtype() if dtype is None else _check_dtype(dtype)
+
+
+# --------------------------------------------------------------------------
+# the modules
+# --------------------------------------------------------------------------
+
+_cupy_state: dict[str, Any] = {}
+
+_CUPY_HELP = (
+    "install the extra that matches your CUDA toolkit: pip install 'bionp[cuda12]' "
+    "(CUDA 12.x) or pip install 'bionp[cuda13]' (CUDA 13.x); `nvidia-smi` shows the "
+    "driver's CUDA version. Use bionp.use('numpy') to stay on the CPU."
+)
+
+
+def _load_cupy() -> types.ModuleType:
+    if "module" in _cupy_state:
+        return _cupy_state["module"]
+    if "error" in _cupy_state:
+        raise BackendUnavailableError(_cupy_state["error"])
+    try:
+        import cupy  # noqa: PLC0415  (the only cupy import in bionp)
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        _cupy_state["error"] = f"the 'cupy' backend needs CuPy, which could not be imported ({exc}); {_CUPY_HELP}"
+        raise BackendUnavailableError(_cupy_state["error"]) from None
+    try:
+        n_gpu = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        n_gpu, why = 0, f" ({exc})"
+    else:
+        why = ""
+    if n_gpu < 1:
+        _cupy_state["error"] = (
+            f"the 'cupy' backend needs a visible CUDA GPU, but CuPy found none{why}; "
+            f"check CUDA_VISIBLE_DEVICES and the driver, or {_CUPY_HELP}"
+        )
+        raise BackendUnavailableError(_cupy_state["error"])
+    _cupy_state["module"] = cupy
+    return cupy
+
+
+def _strict_module() -> types.ModuleType:
+    from bionp import _strict  # noqa: PLC0415
+
+    return _strict.xp
+
+
+def _module(name: str) -> types.ModuleType:
+    if name == "numpy":
+        return np
+    if name == "cupy":
+        return _load_cupy()
+    return _strict_module()
+
+
+def module_name(xp: types.ModuleType) -> str:
+    """Backend name of an array module returned by :func:`get_xp`."""
+    if xp is np:
+        return "numpy"
+    if getattr(xp, "__name__", "") == "bionp._strict.xp":
+        return "strict"
+    if getattr(xp, "__name__", "").startswith("cupy"):
+        return "cupy"
+    raise BackendError(f"{xp!r} is not an array module bionp knows (numpy, cupy or strict)")
+
+
+def cupy_available() -> bool:
+    """True if CuPy imports and sees at least one GPU (never raises)."""
+    try:
+        _load_cupy()
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def available_backends() -> tuple[str, ...]:
+    """Backends usable on this machine, e.g. ``("numpy", "strict")``."""
+    return tuple(b for b in BACKENDS if b != "cupy" or cupy_available())
+
+
+# --------------------------------------------------------------------------
+# arrays
+# --------------------------------------------------------------------------
+
+def backend_of(a: Any) -> str | None:
+    """Backend name owning array ``a``; ``None`` for scalars and non-arrays."""
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    cls = type(a)
+    mod = cls.__module__ or ""
+    if mod.startswith("cupy"):
+        return "cupy"
+    if mod == "bionp._strict":
+        return "strict" if cls.__name__ == "StrictArray" else None
+    return None
+
+
+def is_array(a: Any) -> bool:
+    """True for a NumPy, CuPy or strict-backend array (not for Python/NumPy scalars)."""
+    return backend_of(a) is not None
+
+
+def get_array_module(*arrays: Any) -> types.ModuleType:
+    """Array module of the given arrays (CuPy's ``get_array_module`` contract).
+
+    Scalars and ``None`` are ignored; with no arrays at all the active backend's
+    module is returned.
+
+    Raises
+    ------
+    MixedBackendError
+        If the arrays belong to different backends.
+    """
+    found: dict[str, int] = {}
+    for i, a in enumerate(arrays):
+        name = backend_of(a)
+        if name is not None and name not in found:
+            found[name] = i
+    if len(found) > 1:
+        desc = ", ".join(f"argument {i} is a {n} array" for n, i in found.items())
+        raise MixedBackendError(
+            f"arrays from different backends met in one call ({desc}); bionp never copies "
+            "silently: move them explicitly with bionp.asarray(a) (to the active backend) "
+            "or bionp.asnumpy(a) (to the host)"
+        )
+    if not found:
+        return get_xp()
+    return _module(next(iter(found)))
+
+
+def check_same_backend(*arrays: Any, names: tuple[str, ...] | None = None) -> types.ModuleType:
+    """Like :func:`get_array_module` but names the arguments in the error message."""
+    try:
+        return get_array_module(*arrays)
+    except MixedBackendError:
+        if not names:
+            raise
+        desc = ", ".join(
+            f"{n} is a {backend_of(a)} array" for n, a in zip(names, arrays) if backend_of(a)
+        )
+        raise MixedBackendError(
+            f"arrays from different backends met in one call ({desc}); move them explicitly "
+            "with bionp.asarray(a) or bionp.asnumpy(a)"
+        ) from None
+
+
+def asnumpy(a: Any) -> np.ndarray:
+    """Host (NumPy) copy of ``a``; NumPy arrays are returned as they are."""
+    name = backend_of(a)
+    if name is None or name == "numpy":
+        return np.asarray(a)
+    if name == "cupy":
+        return _load_cupy().asnumpy(a)
+    return a.get()
+
+
+def to_scalar(a: Any) -> float | int | bool:
+    """Read one number to the host (an explicit, synchronising transfer)."""
+    if backend_of(a) is None:
+        return a.item() if hasattr(a, "item") else a
+    if a.size != 1:
+        raise ValueError(f"to_scalar needs an array with one element, got shape {tuple(a.shape)}")
+    return asnumpy(a).reshape(()).item()
+
+
+def asarray(a: Any, dtype: Any = None, *, xp: types.ModuleType | None = None) -> Any:
+    """``a`` as an array of the active backend (or of ``xp``), copying across devices.
+
+    This is the explicit host-to-device move: ``bionp.asarray(numpy_array)``
+    under the CuPy backend uploads it.  Arrays already on the target backend are
+    returned without a copy when the dtype already matches.
+    """
+    target = xp if xp is not None else get_xp()
+    src = backend_of(a)
+    if src not in (None, "numpy", module_name(target)):
+        a = asnumpy(a)
+    return target.asarray(a, dtype=dtype)
+
+
+def synchronize(xp: types.ModuleType | None = None) -> None:
+    """Wait for queued device work (a no-op on the CPU backends); for timing."""
+    xp = xp if xp is not None else get_xp()
+    if module_name(xp) == "cupy":
+        xp.cuda.get_current_stream().synchronize()
+
+
+def philox_raw_fast(xp: types.ModuleType, key: tuple[int, int], counter: int, n_blocks: int):
+    """Philox4x64-10 blocks for counters ``counter+1 … counter+n_blocks`` from a compiled
+    kernel, or ``None`` where the backend has none (then :mod:`bionp.random` computes
+    them with array arithmetic).
+
+    On NumPy this is NumPy's own C implementation of the same function
+    (:class:`numpy.random.Philox` with an explicit key and counter); the tests
+    check it against bionp's array implementation bit for bit.
+    """
+    if xp is not np:
+        return None
+    bitgen = np.random.Philox(key=np.array(key, dtype=np.uint64), counter=counter % (1 << 256))
+    return bitgen.random_raw(4 * n_blocks)
+
+
+def device_info() -> dict[str, Any]:
+    """Backend, dtype, versions and (if CuPy works) the GPU name: for results files."""
+    info: dict[str, Any] = {
+        "backend": backend_name(),
+        "dtype": get_dtype().name,
+        "numpy": np.__version__,
+    }
+    if backend_name() == "cupy":
+        cp = _load_cupy()
+        info["cupy"] = cp.__version__
+        try:
+            props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+            info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        except Exception:  # pragma: no cover - informational only
+            pass
+    return info

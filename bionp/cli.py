@@ -1,0 +1,126 @@
+"""Command line: ``python -m bionp …`` or ``bionp …``.
+
+Sub-commands
+------------
+``info``
+    bionp's version, the backends usable here, versions of the array libraries.
+``parity``
+    Run every registered rule/layer on NumPy and on CuPy (or the strict CPU
+    stand-in when no GPU is visible) from the same seed and compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import importlib
+import sys
+
+
+def _backend_module():
+    # ``bionp.backend`` the attribute is the scoped-switch function; the module is this:
+    return importlib.import_module("bionp.backend")
+
+
+def _cmd_info(args) -> int:
+    import numpy as np
+
+    from bionp import __version__
+
+    backend = _backend_module()
+
+    info = {
+        "bionp": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "backends": list(backend.available_backends()),
+        "default_backend": backend.backend_name(),
+        "default_dtype": backend.get_dtype().name,
+    }
+    if backend.cupy_available():
+        with backend.backend("cupy"):
+            info.update({k: v for k, v in backend.device_info().items() if k in ("cupy", "gpu")})
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:16s} {v}")
+    return 0
+
+
+def _cmd_parity(args) -> int:
+    from bionp import parity
+
+    backend = _backend_module()
+
+    if args.list:
+        parity.discover()
+        for name, check in parity.registered_checks().items():
+            print(f"{name:40s} {check.description}")
+        return 0
+    backends = args.backends.split(",") if args.backends else None
+    gpu = backend.cupy_available()
+    try:
+        rows = parity.run_checks(names=args.only, backends=backends, dtypes=args.dtype)
+    except (ValueError, backend.BackendError) as exc:
+        print(f"bionp parity: {exc}", file=sys.stderr)
+        return 2
+    ok = all(r["passed"] for r in rows)
+    compared = sorted({r["backend"] for r in rows})
+    note = (
+        "GPU tested: CuPy compared with NumPy."
+        if "cupy" in compared
+        else "No GPU was tested: CuPy is not available here, so NumPy was compared with the "
+        "strict CPU stand-in (it catches host/device mixing, not GPU arithmetic differences)."
+    )
+    if args.json:
+        print(json.dumps({"gpu_available": gpu, "compared": compared, "note": note,
+                          "passed": ok, "rows": rows}, indent=2))
+    else:
+        print(parity.format_table(rows))
+        print()
+        print(note)
+        n_fail = sum(not r["passed"] for r in rows)
+        print(f"{len(rows) - n_fail} passed, {n_fail} failed")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bionp", description="bionp: biologically plausible learning rules on NumPy/CuPy."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="versions and the backends usable on this machine")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "parity",
+        help="compare every registered rule/layer on NumPy and CuPy (or the strict stand-in)",
+        description="Run each registered check from the same seed on the reference backend "
+        "(NumPy) and on the compared backend(s), and report the largest relative difference "
+        "per result array against the check's tolerance. Exit status 1 if any check fails.",
+    )
+    p.add_argument("--backends", default=None,
+                   help="comma-separated backends to compare with NumPy "
+                        "(default: cupy if a GPU is visible, else strict)")
+    p.add_argument("--dtype", nargs="+", default=["float32", "float64"],
+                   choices=["float32", "float64"], help="dtypes to run (default: both)")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="run only these checks (a prefix such as 'rules' selects a group)")
+    p.add_argument("--list", action="store_true", help="list the registered checks and exit")
+    p.add_argument("--json", action="store_true", help="print JSON (for machines) instead of a table")
+    p.set_defaults(func=_cmd_parity)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

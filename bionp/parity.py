@@ -1,0 +1,199 @@
+"""CPU/GPU parity checks: the same updates from the same seed on two backends.
+
+Each rule, layer or generator registers a *check*: a function ``fn(dtype)`` that
+builds its object from a fixed seed on the **active** backend, runs a fixed
+number of updates and returns a dict of named result arrays.  :func:`run_checks`
+runs every check on a reference backend (NumPy) and on each other backend
+(CuPy when a GPU is visible, the strict CPU stand-in otherwise) and compares
+
+.. math::
+
+    \\mathrm{rel}(a, b) = \\frac{\\max_i |a_i - b_i|}{\\max(\\max_i |a_i|, \\mathrm{tiny})}
+
+per array against the check's tolerance: exact (0) against the strict
+stand-in, which computes with NumPy, and ``rtol`` against CuPy (float32 and
+float64 tolerances separately).
+
+Registering::
+
+    from bionp.parity import register_parity
+
+    @register_parity("rules.backprop", rtol={"float32": 1e-5, "float64": 1e-12})
+    def _parity_backprop(dtype):
+        ...
+        return {"W0": net.layers[0].W, ...}
+
+``python -m bionp parity`` discovers checks by importing every bionp module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import time
+from typing import Callable
+
+import numpy as np
+
+from bionp.backend import (
+    asnumpy,
+    backend,
+    cupy_available,
+    default_dtype,
+    resolve_dtype,
+    synchronize,
+)
+
+__all__ = ["ParityCheck", "register_parity", "registered_checks", "run_checks", "relative_difference"]
+
+DEFAULT_RTOL = {"float32": 1e-5, "float64": 1e-12}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityCheck:
+    name: str
+    fn: Callable[[np.dtype], dict]
+    rtol: dict
+    description: str = ""
+
+
+_REGISTRY: dict[str, ParityCheck] = {}
+
+
+def register_parity(name: str, *, rtol: dict | None = None, description: str = ""):
+    """Decorator registering ``fn(dtype) -> {name: array}`` as parity check ``name``."""
+
+    def deco(fn):
+        tol = dict(DEFAULT_RTOL)
+        tol.update(rtol or {})
+        doc = description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else ""
+        _REGISTRY[name] = ParityCheck(name, fn, tol, doc)
+        return fn
+
+    return deco
+
+
+_SKIP_DISCOVERY = ("bionp.cli", "bionp.__main__", "bionp.plot", "bionp._strict")
+
+
+def discover() -> None:
+    """Import every bionp module so that their checks register themselves."""
+    import bionp
+
+    for info in pkgutil.walk_packages(bionp.__path__, prefix="bionp."):
+        if info.name.startswith(_SKIP_DISCOVERY) or ".tests" in info.name:
+            continue
+        importlib.import_module(info.name)
+
+
+def registered_checks() -> dict[str, ParityCheck]:
+    """All registered checks by name (after :func:`discover`)."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def relative_difference(a, b) -> float:
+    """``max|a - b| / max(max|a|, tiny)``, on host copies; ``inf`` on a shape mismatch."""
+    a = asnumpy(a)
+    b = asnumpy(b)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    if not (np.all(np.isfinite(a64)) and np.all(np.isfinite(b64))):
+        same = np.array_equal(a64, b64, equal_nan=True)
+        return 0.0 if same else float("inf")
+    scale = max(float(np.max(np.abs(a64))), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(a64 - b64)) / scale)
+
+
+def _run_one(check: ParityCheck, name: str, dtype: np.dtype):
+    with backend(name) as xp, default_dtype(dtype):
+        t0 = time.perf_counter()
+        out = check.fn(dtype)
+        synchronize(xp)
+        seconds = time.perf_counter() - t0
+        host = {k: asnumpy(v) for k, v in out.items()}
+    return host, seconds
+
+
+def run_checks(
+    names=None,
+    backends=None,
+    dtypes=("float32", "float64"),
+    reference: str = "numpy",
+) -> list[dict]:
+    """Run checks; one result row per (check, dtype, compared backend, array).
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Check names or prefixes (``"rules"`` selects ``rules.*``); all if None.
+    backends : iterable of str, optional
+        Backends compared with ``reference``; default: CuPy if available, else
+        the strict stand-in.
+    """
+    discover()
+    checks = registered_checks()
+    if names:
+        wanted = list(names)
+        unknown = [n for n in wanted if not any(c == n or c.startswith(n + ".") for c in checks)]
+        if unknown:
+            raise ValueError(f"unknown parity check(s) {unknown}; registered: {sorted(checks)}")
+        checks = {c: v for c, v in checks.items() if any(c == n or c.startswith(n + ".") for n in wanted)}
+    if backends is None:
+        backends = ["cupy"] if cupy_available() else ["strict"]
+    for b in backends:
+        if b == reference:
+            raise ValueError(f"backend {b!r} is the reference; compare it with another")
+    rows = []
+    for check in checks.values():
+        for dt_name in dtypes:
+            dt = resolve_dtype(dt_name)
+            ref, ref_s = _run_one(check, reference, dt)
+            for b in backends:
+                other, other_s = _run_one(check, b, dt)
+                tol = 0.0 if b == "strict" else float(check.rtol[dt.name])
+                for key in ref:
+                    diff = relative_difference(ref[key], other.get(key, np.empty(0)))
+                    rows.append({
+                        "check": check.name, "dtype": dt.name, "array": key,
+                        "reference": reference, "backend": b,
+                        "max_rel_diff": diff, "tolerance": tol, "passed": bool(diff <= tol),
+                        "seconds_reference": ref_s, "seconds_backend": other_s,
+                    })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Plain-text table of :func:`run_checks` rows."""
+    head = ("check", "dtype", "array", "vs", "max rel diff", "tol", "ok", "s ref", "s other")
+    body = [
+        (r["check"], r["dtype"], r["array"], r["backend"], f"{r['max_rel_diff']:.2e}",
+         f"{r['tolerance']:.0e}", "PASS" if r["passed"] else "FAIL",
+         f"{r['seconds_reference']:.3f}", f"{r['seconds_backend']:.3f}")
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in (head, *body)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# -- the generator's own check -----------------------------------------------------
+@register_parity("random.generator", rtol={"float32": 4e-7, "float64": 1e-15})
+def _parity_random(dtype):
+    """bionp.random.Generator: raw bits, uniforms, normals, integers, permutation."""
+    from bionp.random import Generator
+
+    rng = Generator(20261122)
+    return {
+        "raw": rng.random_raw(1000),
+        "uniform": rng.uniform(-1, 2, size=(100, 7), dtype=dtype),
+        "normal": rng.normal(0.5, 2.0, size=(333,), dtype=dtype),
+        "integers": rng.integers(-5, 17, size=1000),
+        "permutation": rng.permutation(257),
+        "choice": rng.choice(1000, size=100, replace=False),
+    }

@@ -1,0 +1,453 @@
+r"""bionp's random numbers: a counter-based Philox4x64-10 generator on ``xp``.
+
+Every random draw in bionp comes from :class:`Generator`.  A counter-based
+generator computes block :math:`i` of the stream as a pure function of the key
+and the counter :math:`c_0 + i`,
+
+.. math::
+
+    (r_{4i}, r_{4i+1}, r_{4i+2}, r_{4i+3}) = \mathrm{Philox4x64\text{-}10}_k(c_0 + i),
+
+so a draw of ``n`` numbers is one vectorised evaluation over ``i = 1 … ⌈n/4⌉``
+and needs no sequential state.  The function is written once in 64-bit
+unsigned array arithmetic (the high half of a 64×64-bit product is assembled
+from 32-bit pieces), so the same seed gives the **same bits** on NumPy, on the
+strict stand-in and on CuPy.  On NumPy the blocks come from NumPy's compiled
+Philox (:func:`bionp.backend.philox_raw_fast`), which the tests check against
+the array implementation bit for bit.
+
+Philox4x64-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+SC 2011): ten rounds of
+
+.. math::
+
+    (x_0, x_1, x_2, x_3) \leftarrow
+    (\mathrm{hi}(M_1 x_2) \oplus x_1 \oplus k_0,\ \mathrm{lo}(M_1 x_2),\
+     \mathrm{hi}(M_0 x_0) \oplus x_3 \oplus k_1,\ \mathrm{lo}(M_0 x_0)),
+
+with the key bumped by the Weyl constants :math:`(W_0, W_1)` between rounds.
+
+Seeding follows NumPy: the key is ``SeedSequence(seed).generate_state(2,
+uint64)``, so ``Generator(s)`` produces exactly the raw stream of
+``numpy.random.Philox(s)``; :meth:`Generator.spawn` uses
+``SeedSequence.spawn`` for independent children.
+
+Conversions
+-----------
+* ``uniform`` float64: :math:`(r \gg 11)\,2^{-53}`; float32: each 64-bit word
+  gives two numbers, low 32 bits first, :math:`(u_{32} \gg 8)\,2^{-24}` (NumPy's
+  conventions, so both equal ``numpy.random.Generator(Philox(s)).random``).
+* ``normal``: Box–Muller on pairs of uniforms (vectorised, exact on every
+  backend up to the last ulp of ``log``/``cos``/``sin``).
+* ``integers``: Lemire's multiply-shift with rejection, unbiased.
+* ``permutation``/``choice(replace=False)``: argsort of 64-bit random keys.
+
+Each call uses whole blocks: a draw of ``n`` words advances the counter by
+``⌈n/4⌉`` and discards the rest of the last block.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from bionp.backend import (
+    asarray,
+    get_array_module,
+    get_xp,
+    is_array,
+    philox_raw_fast,
+    resolve_dtype,
+    to_scalar,
+)
+
+__all__ = ["Generator", "default_rng", "check_rng", "philox4x64_10"]
+
+_M0 = 0xD2E7470EE14C6C93
+_M1 = 0xCA5A826395121157
+_W0 = 0x9E3779B97F4A7C15
+_W1 = 0xBB67AE8584CAA73B
+_MASK64 = (1 << 64) - 1
+_MASK32 = 0xFFFFFFFF
+
+
+def _mulhilo(xp, a, m: int):
+    """High and low 64-bit halves of ``a * m`` for uint64 array ``a`` and constant ``m``."""
+    u32 = xp.uint64(32)
+    mask = xp.uint64(_MASK32)
+    m_lo = xp.uint64(m & _MASK32)
+    m_hi = xp.uint64(m >> 32)
+    a_lo = a & mask
+    a_hi = a >> u32
+    ll = a_lo * m_lo
+    lh = a_lo * m_hi
+    hl = a_hi * m_lo
+    hh = a_hi * m_hi
+    # middle column, with the carries out of 64 bits kept apart
+    mid = (ll >> u32) + (lh & mask) + (hl & mask)
+    hi = hh + (lh >> u32) + (hl >> u32) + (mid >> u32)
+    lo = a * xp.uint64(m)
+    return hi, lo
+
+
+def philox4x64_10(xp, counters: Sequence[Any], key: tuple[int, int]):
+    """Philox4x64-10 of four uint64 counter arrays under ``key``; returns 4 arrays.
+
+    Parameters
+    ----------
+    xp : module
+        Array module (``numpy``, ``cupy`` or the strict stand-in).
+    counters : 4 uint64 arrays of one shape
+        Words 0..3 of each counter.
+    key : (int, int)
+        The two 64-bit key words.
+    """
+    x0, x1, x2, x3 = counters
+    k0, k1 = key[0] & _MASK64, key[1] & _MASK64
+    for r in range(10):
+        if r:
+            k0 = (k0 + _W0) & _MASK64
+            k1 = (k1 + _W1) & _MASK64
+        hi0, lo0 = _mulhilo(xp, x0, _M0)
+        hi1, lo1 = _mulhilo(xp, x2, _M1)
+        x0, x1, x2, x3 = hi1 ^ x1 ^ xp.uint64(k0), lo1, hi0 ^ x3 ^ xp.uint64(k1), lo0
+    return x0, x1, x2, x3
+
+
+def _raw_blocks(xp, key: tuple[int, int], counter: int, n_blocks: int):
+    """uint64 array of ``4 * n_blocks`` words: blocks at counters ``counter+1 …``."""
+    fast = philox_raw_fast(xp, key, counter, n_blocks)
+    if fast is not None:
+        return fast
+    out = xp.empty((n_blocks, 4), dtype=xp.uint64)
+    start = counter + 1
+    done = 0
+    while done < n_blocks:  # one pass per 2**64 blocks: words 1..3 constant within it
+        c = (start + done) % (1 << 256)
+        w0 = c & _MASK64
+        m = min(n_blocks - done, (1 << 64) - w0)
+        lo = xp.arange(m, dtype=xp.uint64) + xp.uint64(w0)
+        hi_words = [xp.full(m, (c >> (64 * j)) & _MASK64, dtype=xp.uint64) for j in (1, 2, 3)]
+        r = philox4x64_10(xp, [lo, *hi_words], key)
+        for j in range(4):
+            out[done:done + m, j] = r[j]
+        done += m
+    return out.reshape(-1)
+
+
+def _size_tuple(size) -> tuple[int, ...]:
+    if size is None:
+        return ()
+    if isinstance(size, numbers.Integral):
+        size = (size,)
+    try:
+        shape = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"size must not be negative, got {shape}")
+    return shape
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be a non-negative int, a bionp.random.Generator or None; got "
+            f"{type(seed).__name__} {seed!r}"
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+
+
+class Generator:
+    """Counter-based Philox4x64-10 random generator, identical on every backend.
+
+    Parameters
+    ----------
+    seed : int >= 0 or None
+        ``None`` takes fresh entropy from the operating system.
+
+    Notes
+    -----
+    Arrays are created on the active backend (``bionp.get_xp()``) unless a
+    draw is given ``xp=``; the default float dtype is ``bionp.get_dtype()``.
+    The state is the key and a counter: :meth:`get_state` / :meth:`set_state`
+    save and restore it exactly (checkpoints use them).
+    """
+
+    def __init__(self, seed: int | None = None, *, _seed_seq: np.random.SeedSequence | None = None):
+        if _seed_seq is None:
+            if seed is not None:
+                _check_seed(seed)
+            _seed_seq = np.random.SeedSequence(seed)
+        self._seed_seq = _seed_seq
+        k = _seed_seq.generate_state(2, np.uint64)
+        self._key = (int(k[0]), int(k[1]))
+        self._counter = 0  # number of blocks consumed
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def key(self) -> tuple[int, int]:
+        return self._key
+
+    @property
+    def counter(self) -> int:
+        """Blocks of four 64-bit words consumed so far."""
+        return self._counter
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state: key, counter and the seed sequence's entropy/spawn key."""
+        ss = self._seed_seq
+        return {
+            "bit_generator": "Philox4x64-10",
+            "key": [str(self._key[0]), str(self._key[1])],
+            "counter": str(self._counter),
+            "entropy": str(ss.entropy),
+            "spawn_key": [int(s) for s in ss.spawn_key],
+            "n_children_spawned": int(ss.n_children_spawned),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by :meth:`get_state`."""
+        if state.get("bit_generator") != "Philox4x64-10":
+            raise ValueError(f"not a bionp Philox4x64-10 state: {state.get('bit_generator')!r}")
+        ss = np.random.SeedSequence(
+            int(state["entropy"]),
+            spawn_key=tuple(state["spawn_key"]),
+            n_children_spawned=int(state["n_children_spawned"]),
+        )
+        self._seed_seq = ss
+        self._key = (int(state["key"][0]), int(state["key"][1]))
+        self._counter = int(state["counter"])
+
+    def spawn(self, n_children: int) -> list["Generator"]:
+        """``n_children`` independent generators (NumPy's ``SeedSequence.spawn``)."""
+        if isinstance(n_children, bool) or not isinstance(n_children, numbers.Integral) or n_children < 0:
+            raise ValueError(f"n_children must be a non-negative int, got {n_children!r}")
+        return [Generator(_seed_seq=s) for s in self._seed_seq.spawn(int(n_children))]
+
+    def __repr__(self) -> str:
+        return f"bionp.random.Generator(key=({self._key[0]:#x}, {self._key[1]:#x}), counter={self._counter})"
+
+    # -- raw bits ----------------------------------------------------------------
+    def random_raw(self, n: int, *, xp=None):
+        """``n`` raw uint64 words of the stream (flat array)."""
+        xp = xp or get_xp()
+        n = int(n)
+        n_blocks = -(-n // 4)
+        words = _raw_blocks(xp, self._key, self._counter, n_blocks)
+        self._counter += n_blocks
+        return words[:n]
+
+    def _uint32(self, n: int, xp):
+        """``n`` uint32 words: each uint64 split low half first (NumPy's order)."""
+        words = self.random_raw(-(-n // 2), xp=xp)
+        return words.view(xp.uint32)[:n]
+
+    # -- distributions --------------------------------------------------------------
+    def uniform(self, low=0.0, high=1.0, size=None, *, dtype=None, xp=None):
+        """Uniform on ``[low, high)``: ``low + (high - low) * u`` with ``u`` in ``[0, 1)``."""
+        xp = xp or get_xp()
+        dt = resolve_dtype(dtype)
+        shape = _size_tuple(size)
+        u = self.random(shape, dtype=dt, xp=xp)
+        if not (_is_number(low) and _is_number(high) and low == 0.0 and high == 1.0):
+            u *= _as_param(xp, high, dt) - _as_param(xp, low, dt)
+            u += _as_param(xp, low, dt)
+        return u
+
+    def random(self, size=None, *, dtype=None, xp=None):
+        """Uniform floats in ``[0, 1)`` (``numpy.random.Generator.random``)."""
+        xp = xp or get_xp()
+        dt = resolve_dtype(dtype)
+        shape = _size_tuple(size)
+        n = int(np.prod(shape, dtype=np.int64))
+        if dt == np.float64:
+            bits = self.random_raw(n, xp=xp)
+            out = (bits >> xp.uint64(11)).astype(xp.float64)
+            out *= 1.0 / 9007199254740992.0
+        else:
+            bits = self._uint32(n, xp)
+            out = (bits >> xp.uint32(8)).astype(xp.float32)
+            out *= np.float32(1.0 / 16777216.0)
+        return out.reshape(shape)
+
+    def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None):
+        r"""Normal draws by Box–Muller: :math:`z = \sqrt{-2\ln(1-u_1)}\,\cos(2\pi u_2)` and
+        the matching :math:`\sin`; returns ``loc + scale * z``."""
+        xp = xp or get_xp()
+        dt = resolve_dtype(dtype)
+        if _is_number(scale) and scale < 0:
+            raise ValueError(f"scale must be non-negative, got {scale}")
+        shape = _size_tuple(size)
+        n = int(np.prod(shape, dtype=np.int64))
+        half = -(-n // 2)
+        u = self.random(2 * half, dtype=dt, xp=xp)
+        u1, u2 = u[:half], u[half:]
+        # r = sqrt(-2 log(1 - u1)), 1 - u1 in (0, 1]
+        r = xp.subtract(1, u1, out=u1)
+        xp.log(r, out=r)
+        r *= -2
+        xp.sqrt(r, out=r)
+        theta = u2
+        theta *= dt.type(2 * np.pi)
+        z = xp.empty(2 * half, dtype=dt)
+        xp.cos(theta, out=z[:half])
+        xp.sin(theta, out=z[half:])
+        z[:half] *= r
+        z[half:] *= r
+        z = z[:n].reshape(shape)
+        if not (_is_number(scale) and scale == 1.0):
+            z *= _as_param(xp, scale, dt)
+        if not (_is_number(loc) and loc == 0.0):
+            z += _as_param(xp, loc, dt)
+        return z
+
+    standard_normal = normal
+
+    def laplace(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None):
+        r"""Laplace draws by inversion: :math:`loc - b\,\mathrm{sign}(u)\ln(1 - 2|u|)`, ``u`` in (-½, ½)."""
+        xp = xp or get_xp()
+        dt = resolve_dtype(dtype)
+        u = self.random(size, dtype=dt, xp=xp)
+        u -= dt.type(0.5)
+        mag = xp.abs(u)
+        mag *= -2
+        mag += 1
+        xp.maximum(mag, xp.finfo(dt).tiny, out=mag)  # u = -1/2 exactly
+        xp.log(mag, out=mag)
+        z = -xp.sign(u) * mag
+        z *= _as_param(xp, scale, dt)
+        z += _as_param(xp, loc, dt)
+        return z
+
+    def integers(self, low, high=None, size=None, *, dtype=np.int64, xp=None):
+        """Uniform integers in ``[low, high)`` (``[0, low)`` if ``high`` is None), unbiased.
+
+        Lemire's method: for range ``R`` and a 64-bit word ``r``, the value is the
+        high half of ``r * R``; words whose low half falls below ``2**64 mod R`` are
+        redrawn (probability < R / 2**64).
+        """
+        xp = xp or get_xp()
+        if high is None:
+            low, high = 0, low
+        for name, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {v!r}")
+        low, high = int(low), int(high)
+        rng = high - low
+        if rng <= 0:
+            raise ValueError(f"integers needs low < high, got low={low}, high={high}")
+        if rng > (1 << 64):
+            raise ValueError("integers supports ranges up to 2**64")
+        shape = _size_tuple(size)
+        n = int(np.prod(shape, dtype=np.int64))
+        out = xp.empty(n, dtype=xp.uint64)
+        if rng == (1 << 64):
+            out[...] = self.random_raw(n, xp=xp)
+        else:
+            threshold = ((1 << 64) - rng) % rng  # 2**64 mod R
+            todo = None
+            words = self.random_raw(n, xp=xp)
+            hi, lo = _mulhilo(xp, words, rng)
+            out[...] = hi
+            bad = lo < xp.uint64(threshold)
+            n_bad = int(to_scalar(xp.count_nonzero(bad))) if threshold else 0
+            while n_bad:
+                todo = xp.nonzero(bad)[0]
+                words = self.random_raw(n_bad, xp=xp)
+                hi, lo = _mulhilo(xp, words, rng)
+                out[todo] = hi
+                still = lo < xp.uint64(threshold)
+                bad = xp.zeros(n, dtype=bool)
+                bad[todo] = still
+                n_bad = int(to_scalar(xp.count_nonzero(still)))
+        dt = np.dtype(dtype)
+        if low >= 0 and high - 1 <= np.iinfo(dt).max:
+            res = out.astype(dt)
+            if low:
+                res += dt.type(low)
+        else:
+            res = (out.astype(xp.int64) + xp.int64(low)).astype(dt) if low > -(1 << 63) else out
+        return res.reshape(shape)
+
+    def permutation(self, n, *, xp=None):
+        """A random permutation of ``arange(n)`` (if ``n`` is an int) or of ``n``'s first axis."""
+        xp = xp or get_xp()
+        if isinstance(n, numbers.Integral) and not isinstance(n, bool):
+            if n < 0:
+                raise ValueError(f"permutation needs n >= 0, got {n}")
+            keys = self.random_raw(int(n), xp=xp)
+            return xp.argsort(keys, kind="stable")
+        arr = n
+        xp = get_array_module(arr)
+        keys = self.random_raw(arr.shape[0], xp=xp)
+        return arr[xp.argsort(keys, kind="stable")]
+
+    def shuffle_index(self, n, *, xp=None):
+        """Alias of :meth:`permutation` for an int ``n``."""
+        return self.permutation(int(n), xp=xp)
+
+    def choice(self, a, size=None, replace=True, p=None, *, xp=None):
+        """Draws from ``arange(a)`` (int) or from array ``a``'s first axis.
+
+        ``replace=False`` takes the first ``size`` entries of a random permutation;
+        ``p`` (with replacement) samples by inverse CDF.
+        """
+        xp = xp or get_xp()
+        pool = None
+        if isinstance(a, numbers.Integral) and not isinstance(a, bool):
+            n = int(a)
+        else:
+            pool = a
+            xp = get_array_module(a)
+            n = a.shape[0]
+        if n <= 0:
+            raise ValueError("choice needs a non-empty population")
+        shape = _size_tuple(size)
+        k = int(np.prod(shape, dtype=np.int64))
+        if not replace:
+            if p is not None:
+                raise NotImplementedError("choice(replace=False) with probabilities p is not supported")
+            if k > n:
+                raise ValueError(f"cannot take {k} samples without replacement from {n}")
+            idx = self.permutation(n, xp=xp)[:k]
+        elif p is None:
+            idx = self.integers(0, n, k, xp=xp)
+        else:
+            p = asarray(p, dtype=np.float64, xp=xp)
+            if p.shape != (n,):
+                raise ValueError(f"p must have shape ({n},), got {tuple(p.shape)}")
+            cdf = xp.cumsum(p)
+            cdf /= cdf[-1]
+            u = self.random(k, dtype=np.float64, xp=xp)
+            idx = xp.minimum(xp.searchsorted(cdf, u, side="right"), n - 1)
+        idx = idx.reshape(shape)
+        return idx if pool is None else pool[idx]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Number)
+
+
+def _as_param(xp, v, dt):
+    if _is_number(v):
+        return dt.type(v)
+    return asarray(v, dtype=dt, xp=xp) if not is_array(v) else v.astype(dt, copy=False)
+
+
+def default_rng(seed: "int | Generator | None" = None) -> Generator:
+    """``Generator(seed)``; a Generator passed in is returned as it is."""
+    if isinstance(seed, Generator):
+        return seed
+    return Generator(seed)
+
+
+def check_rng(rng: "int | Generator | None") -> Generator:
+    """SPEC 7: turn an ``rng=`` argument (int seed, Generator or None) into a Generator."""
+    if rng is None or isinstance(rng, Generator):
+        return default_rng(rng)
+    _check_seed(rng)
+    return Generator(rng)

@@ -1,0 +1,54 @@
+"""Helpers for testing code written against ``xp``: comparisons and gradchecks.
+
+These are public so that users testing their own rules can use them too.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from bionp.backend import asnumpy, get_array_module, to_scalar
+
+__all__ = ["assert_allclose", "assert_equal", "numerical_gradient", "relative_error"]
+
+
+def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, err_msg=""):
+    """``numpy.testing.assert_allclose`` on host copies of arrays of any backend."""
+    np.testing.assert_allclose(asnumpy(actual), asnumpy(desired), rtol=rtol, atol=atol, err_msg=err_msg)
+
+
+def assert_equal(actual, desired, err_msg=""):
+    """Bitwise equality (``numpy.testing.assert_array_equal``) on host copies."""
+    np.testing.assert_array_equal(asnumpy(actual), asnumpy(desired), err_msg=err_msg)
+
+
+def relative_error(a, b) -> float:
+    """``max|a - b| / max(max|a|, max|b|, tiny)`` on host copies."""
+    a = asnumpy(a).astype(np.float64)
+    b = asnumpy(b).astype(np.float64)
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), np.finfo(float).tiny)
+    return float(np.max(np.abs(a - b), initial=0.0) / scale)
+
+
+def numerical_gradient(f: Callable[[], object], param, eps: float = 1e-6):
+    r"""Central finite differences :math:`(f(\theta + h e_i) - f(\theta - h e_i)) / 2h`.
+
+    ``f`` takes no arguments and returns a scalar (array or float) computed from
+    ``param``, which is perturbed **in place** one entry at a time and restored.
+    Use float64 parameters.
+    """
+    xp = get_array_module(param)
+    grad = xp.zeros(param.shape, dtype=xp.float64)
+    flat = param.reshape(-1)
+    gflat = grad.reshape(-1)
+    for i in range(flat.size):
+        old = to_scalar(flat[i])
+        flat[i] = old + eps
+        fp = float(to_scalar(f()))
+        flat[i] = old - eps
+        fm = float(to_scalar(f()))
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return grad

@@ -1,0 +1,70 @@
+"""Shared fixtures: every test taking ``xp`` runs on each available backend.
+
+Backends: ``numpy``; ``strict`` (the CPU stand-in for a GPU, see tests/README.md);
+``cupy`` when CuPy imports and sees a GPU (skipped with a reason otherwise).
+"""
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+import bionp as bnp
+
+_CUPY = None
+
+
+def _cupy_ok():
+    global _CUPY
+    if _CUPY is None:
+        _CUPY = bnp.available_backends().count("cupy") == 1
+    return _CUPY
+
+
+@pytest.fixture(params=["numpy", "strict", "cupy"])
+def xp(request):
+    """The array module of each backend, made active for the test's duration."""
+    name = request.param
+    if name == "cupy" and not _cupy_ok():
+        pytest.skip("CuPy backend: CuPy not installed or no GPU visible")
+    with bnp.backend(name) as module:
+        yield module
+
+
+@pytest.fixture(params=["numpy", "strict"])
+def cpu_xp(request):
+    """Only the CPU backends (for tests that compare against NumPy bit for bit)."""
+    with bnp.backend(request.param) as module:
+        yield module
+
+
+@pytest.fixture
+def gpu_xp():
+    """CuPy, or skip."""
+    if not _cupy_ok():
+        pytest.skip("CuPy backend: CuPy not installed or no GPU visible")
+    with bnp.backend("cupy") as module:
+        yield module
+
+
+@pytest.fixture(autouse=True)
+def _isolate_defaults():
+    """Each test starts on NumPy/float32 and may change them freely."""
+    mod = importlib.import_module("bionp.backend")
+    saved = dict(mod._global)
+    mod._global.update({"backend": "numpy", "dtype": np.dtype("float32")})
+    try:
+        yield
+    finally:
+        mod._global.clear()
+        mod._global.update(saved)
+
+
+@pytest.fixture(scope="session")
+def full_data_root():
+    """Folder with the full Fashion-MNIST (BIONP_DATA), or skip."""
+    root = os.environ.get("BIONP_DATA")
+    if not root or not os.path.isdir(os.path.join(root, "fashion-mnist")):
+        pytest.skip("full Fashion-MNIST not available (set BIONP_DATA)")
+    return root

@@ -1,0 +1,163 @@
+import contextvars
+import importlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import bionp as bnp
+
+B = importlib.import_module("bionp.backend")
+
+
+def test_default_is_numpy_float32():
+    assert bnp.get_xp() is np
+    assert bnp.get_dtype() == np.float32
+
+
+def test_use_and_scoped_switch():
+    bnp.use("strict")
+    assert bnp.backend_name() == "strict"
+    with bnp.backend("numpy") as xp:
+        assert xp is np and bnp.get_xp() is np
+    assert bnp.backend_name() == "strict"
+    bnp.use("numpy")
+
+
+def test_scoped_switch_restored_on_error():
+    with pytest.raises(RuntimeError):
+        with bnp.backend("strict"):
+            raise RuntimeError("boom")
+    assert bnp.backend_name() == "numpy"
+
+
+def test_scoped_switch_is_thread_local():
+    seen = {}
+    barrier = threading.Barrier(2)
+
+    def worker(name):
+        with bnp.backend(name):
+            barrier.wait()
+            seen[name] = bnp.backend_name()
+            barrier.wait()
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in ("numpy", "strict")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert seen == {"numpy": "numpy", "strict": "strict"}
+
+
+def test_scoped_dtype():
+    with bnp.default_dtype("float64"):
+        assert bnp.get_dtype() == np.float64
+        ctx = contextvars.copy_context()
+        assert ctx.run(bnp.get_dtype) == np.float64
+    assert bnp.get_dtype() == np.float32
+
+
+@pytest.mark.parametrize("bad", ["jax", "", "NumPyy"])
+def test_unknown_backend(bad):
+    with pytest.raises(ValueError, match="unknown backend"):
+        bnp.use(bad)
+    with pytest.raises(ValueError, match="expected one of"):
+        with bnp.backend(bad):
+            pass
+
+
+def test_backend_name_must_be_str():
+    with pytest.raises(TypeError, match="string"):
+        bnp.use(np)
+
+
+@pytest.mark.parametrize("bad", ["float16", "int32", "double precision", None, 3])
+def test_unknown_dtype(bad):
+    with pytest.raises(ValueError, match="float32"):
+        bnp.set_dtype(bad)
+
+
+def test_set_dtype():
+    assert bnp.set_dtype("float64") == np.float64
+    assert bnp.get_dtype() == np.float64
+    bnp.set_dtype(np.float32)
+    assert bnp.get_dtype() == np.float32
+
+
+def test_cupy_missing_error(monkeypatch):
+    monkeypatch.setattr(B, "_cupy_state", {})
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import fails
+    with pytest.raises(bnp.BackendUnavailableError, match=r"bionp\[cuda12\]"):
+        bnp.use("cupy")
+    assert bnp.backend_name() == "numpy"  # unchanged
+    assert not B.cupy_available()
+
+
+def test_cupy_without_gpu(monkeypatch):
+    import types
+
+    fake = types.ModuleType("cupy")
+
+    def count():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count))
+    monkeypatch.setattr(B, "_cupy_state", {})
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(bnp.BackendUnavailableError, match="visible CUDA GPU"):
+        bnp.use("cupy")
+
+
+def test_env_var(monkeypatch):
+    monkeypatch.setitem(B._global, "backend", None)
+    monkeypatch.setenv("BIONP_BACKEND", "strict")
+    assert bnp.backend_name() == "strict"
+    monkeypatch.setitem(B._global, "backend", None)
+    monkeypatch.setenv("BIONP_BACKEND", "tensorflow")
+    with pytest.raises(ValueError, match="BIONP_BACKEND"):
+        bnp.get_xp()
+
+
+def test_get_array_module(cpu_xp):
+    a = cpu_xp.ones(3)
+    assert bnp.get_array_module(a, 1.0, None) is cpu_xp
+    assert bnp.get_array_module() is cpu_xp
+
+
+def test_mixed_arrays_named():
+    with bnp.backend("strict") as sx:
+        d = sx.ones(3)
+    with pytest.raises(bnp.MixedBackendError, match=r"argument 0 is a numpy array, argument 1 is a strict array"):
+        bnp.get_array_module(np.ones(3), d)
+    with pytest.raises(bnp.MixedBackendError, match="W is a strict array, x is a numpy array"):
+        B.check_same_backend(d, np.ones(2), names=("W", "x"))
+
+
+def test_asarray_and_asnumpy_roundtrip(xp):
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    dev = bnp.asarray(host)
+    assert bnp.get_array_module(dev) is xp
+    back = bnp.asnumpy(dev)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, host)
+    assert bnp.to_scalar(dev[1, 2]) == 5.0
+    with pytest.raises(ValueError, match="one element"):
+        bnp.to_scalar(dev)
+
+
+def test_import_is_light():
+    code = (
+        "import sys, time; t=time.perf_counter(); import bionp; dt=time.perf_counter()-t;"
+        "bad=[m for m in ('cupy','torch','torchvision','matplotlib','dask','distributed','scipy') if m in sys.modules];"
+        "print(dt); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, f"import bionp pulled in heavy modules: {out.stdout} {out.stderr}"
+    assert float(out.stdout) < 0.5
+
+
+def test_submodules_lazy():
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        bnp.nonexistent  # noqa: B018
