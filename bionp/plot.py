@@ -1,0 +1,98 @@
+"""Matplotlib figures saved as PNG: learning curves, bar charts with error bars.
+
+matplotlib is imported when a function is called (never by ``import bionp``),
+with the non-interactive Agg backend unless one was already chosen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["pyplot", "save_figure", "plot_curves", "plot_bars", "smooth"]
+
+
+def pyplot():
+    """``matplotlib.pyplot``, with the Agg backend when no display is configured."""
+    import matplotlib
+
+    if "MPLBACKEND" not in os.environ and not os.environ.get("DISPLAY"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str:
+    """Save ``fig`` as PNG (folders created), close it, return the path."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
+    return path
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average over ``window`` points (shorter at the start)."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or v.size == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    out = np.empty_like(v)
+    for i in range(v.size):
+        lo = max(0, i + 1 - window)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
+
+
+def plot_curves(runs: Mapping[str, Sequence[float]], path: str | os.PathLike | None = None, *,
+                xlabel: str = "epoch", ylabel: str = "", title: str = "", logy: bool = False,
+                smooth_window: int = 1, x_start: int = 1, errors: Mapping[str, Sequence[float]] | None = None):
+    """One line per run (``{name: values}``); optional ± error bands; saved if ``path``."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in runs.items():
+        v = smooth(values, smooth_window)
+        x = np.arange(x_start, x_start + v.size)
+        ax.plot(x, v, label=name, marker="o" if v.size <= 30 else None)
+        if errors and name in errors:
+            e = np.asarray(errors[name], dtype=np.float64)
+            ax.fill_between(x, v - e, v + e, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if runs:
+        ax.legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_bars(values: Mapping[str, float], path: str | os.PathLike | None = None, *,
+              errors: Mapping[str, float] | None = None, ylabel: str = "", title: str = "",
+              logy: bool = False):
+    """Bar chart of ``{name: value}`` with optional error bars; saved if ``path``."""
+    plt = pyplot()
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(names)), 4))
+    err = [errors.get(n, 0.0) for n in names] if errors else None
+    ax.bar(range(len(names)), [values[n] for n in names], yerr=err, capsize=4, color="tab:blue")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
