@@ -1,0 +1,176 @@
+"""Seconds per epoch of each supervised rule at the Microlearning configuration (JSON).
+
+784-500-10 sigmoid MLP, MSE, batch 200, SGD, 50,000 Fashion-MNIST training
+images (random data of the same shape if the dataset is not found), float32 and
+float64; peak memory of the diagnostics (SNR on 1000 samples, cosine similarity
+on 1000 samples); and, if PyTorch is importable, the same MLP trained with
+PyTorch on the CPU in a separate process, for the ratio. FLOP floor: the
+epoch's matrix-multiply FLOPs divided by the measured rate of one large
+float32 matmul.
+
+Usage: python benchmarks/rules.py [--epochs-timed N] [--dtypes float32 float64] [--no-torch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+
+import numpy as np
+
+import bionp as bnp
+from bionp import metrics, nn, optim, rules
+from bionp.train import Trainer
+
+RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
+         "weight_perturbation", "node_perturbation")
+
+
+def load(n_train):
+    try:
+        x, y = bnp.data.load("fashion-mnist", split="train", download=False)
+        source = "fashion-mnist"
+    except Exception:
+        g = bnp.random.Generator(0)
+        x, y = g.uniform(size=(60_000, 784)), g.integers(0, 10, size=60_000)
+        source = "random data (Fashion-MNIST not found; set BIONP_DATA)"
+    return x[:n_train], y[:n_train], source
+
+
+def make_rule(name):
+    return {
+        "backprop": lambda: rules.Backprop(),
+        "feedback_alignment": lambda: rules.FeedbackAlignment(rng=1),
+        "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=1),
+        "kolen_pollack": lambda: rules.KolenPollack(rng=1),
+        "weight_perturbation": lambda: rules.WeightPerturbation(sigma=0.1, rng=1),
+        "node_perturbation": lambda: rules.NodePerturbation(sigma=0.1, rng=1),
+    }[name]()
+
+
+def time_epoch(name, x, t, repeats):
+    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+    tr = Trainer(net, make_rule(name), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=200,
+                 rng=0, progress=False)
+    tr.fit(x[:2000], t[:2000], epochs=1)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        tr.epoch = 0
+        t0 = time.perf_counter()
+        tr.fit(x, t, epochs=1)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def matmul_rate(dtype):
+    g = bnp.random.Generator(0)
+    a = g.normal(size=(2000, 2000), dtype=dtype)
+    b = g.normal(size=(2000, 2000), dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 2000**3 / best
+
+
+def diagnostics_peak(x, t):
+    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+    loss = nn.MSELoss()
+    out = {}
+    for name in ("backprop", "weight_perturbation", "node_perturbation", "feedback_alignment"):
+        rule = make_rule(name)
+        tracemalloc.start()
+        metrics.gradient_snr(rule, net, x[:1000], t[:1000], loss)
+        metrics.compare_to_backprop(rule, net, x[:1000], t[:1000], loss)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        out[name] = round(peak / 2**20, 1)
+    return out
+
+
+TORCH_SCRIPT = textwrap.dedent("""
+    import json, sys, time, torch
+    torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0)
+    n = int(sys.argv[2]); dtype = getattr(torch, sys.argv[3])
+    x = torch.rand(n, 784, dtype=dtype); y = torch.randint(0, 10, (n,))
+    t = torch.nn.functional.one_hot(y, 10).to(dtype)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 500), torch.nn.Sigmoid(),
+                              torch.nn.Linear(500, 10), torch.nn.Sigmoid()).to(dtype)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    def epoch():
+        perm = torch.randperm(n)
+        for i in range(n // 200):
+            idx = perm[i * 200:(i + 1) * 200]
+            opt.zero_grad(set_to_none=True)
+            loss = ((net(x[idx]) - t[idx]) ** 2).sum(1).mean()
+            loss.backward(); opt.step()
+    epoch()
+    best = 1e9
+    for _ in range(int(sys.argv[4])):
+        t0 = time.perf_counter(); epoch(); best = min(best, time.perf_counter() - t0)
+    print(json.dumps({"seconds": best, "torch": torch.__version__}))
+""")
+
+
+def torch_epoch(n, dtype, repeats, threads):
+    try:
+        r = subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(threads), str(n), dtype, str(repeats)],
+                           capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)}
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": last}
+    return json.loads(r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2, help="timed epochs per rule (best reported)")
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    ap.add_argument("--n-train", type=int, default=50_000, help="training images per epoch")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    args = ap.parse_args()
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    result = {"benchmark": "rules", "config": vars(args), "threads": threads, "results": {}}
+    for dt in args.dtypes:
+        with bnp.default_dtype(dt):
+            x, y, source = load(args.n_train)
+            x = x.astype(dt)
+            t = bnp.data.one_hot(y, 10).astype(dt)
+            n = x.shape[0]
+            res = {"data": source, "n_train": n, "seconds_per_epoch": {}}
+            for name in args.rules:
+                res["seconds_per_epoch"][name] = round(time_epoch(name, x, t, args.repeats), 4)
+            bp = res["seconds_per_epoch"].get("backprop")
+            if bp:
+                res["ratio_to_backprop"] = {k: round(v / bp, 3) for k, v in res["seconds_per_epoch"].items()}
+            flops = (n // 200) * 200 * 3 * 2 * (784 * 500 + 500 * 10)
+            rate = matmul_rate(dt)
+            res["flop_floor_seconds"] = round(flops / rate, 4)
+            res["matmul_gflops"] = round(rate / 1e9, 1)
+            if bp:
+                res["backprop_over_floor"] = round(bp / res["flop_floor_seconds"], 2)
+            if not args.no_torch:
+                res["torch"] = torch_epoch(n, dt, args.repeats, threads)
+                if bp and "seconds" in res["torch"]:
+                    res["backprop_over_torch"] = round(bp / res["torch"]["seconds"], 3)
+            if dt == "float32":
+                res["diagnostics_peak_MiB"] = diagnostics_peak(x, t)
+            result["results"][dt] = res
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
