@@ -95,6 +95,7 @@ class MLP:
                 )
             hidden = [get_activation(a) for a in activation]
         else:
+            get_activation(activation)  # validate the name even without hidden layers
             hidden = [get_activation(activation) for _ in range(n_layers - 1)]
         for a in hidden:
             if not a.elementwise:
