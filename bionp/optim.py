@@ -29,7 +29,10 @@ def _param_list(params_or_net):
     if hasattr(params_or_net, "parameters"):
         params = params_or_net.parameters()
     else:
-        params = list(params_or_net)
+        try:
+            params = list(params_or_net)
+        except TypeError:
+            params = None
     if not params or not all(isinstance(p, dict) for p in params):
         raise TypeError("an optimiser needs a network (with .parameters()) or a list of dicts "
                         "{'W': array, 'b': array} aligned with its layers")
