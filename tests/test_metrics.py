@@ -64,12 +64,17 @@ def test_snr_node_perturbation_fast_path(xp):
             assert np.allclose(bnp.asnumpy(s_l[k]) / n, bnp.asnumpy(g_l[k]), rtol=1e-9, atol=1e-12)
     if xp is not np:
         return
-    fast = gradient_snr(NodePerturbation(rng=0), net, x, y, MSELoss(), chunk_size=128)
-    slow_rule = NodePerturbation(rng=1)
-    slow_rule.per_sample_deltas = lambda *a: None
-    slow = gradient_snr(slow_rule, net, x, y, MSELoss())
+    # average over 3 noise seeds each: one draw's SNR varies ~15% between seeds
+    fast = np.mean([gradient_snr(NodePerturbation(rng=s), net, x, y, MSELoss(), chunk_size=128)
+                    for s in range(3)], axis=0)
+    slow = []
+    for s in range(10, 13):
+        slow_rule = NodePerturbation(rng=s)
+        slow_rule.per_sample_deltas = lambda *a: None
+        slow.append(gradient_snr(slow_rule, net, x, y, MSELoss()))
+    slow = np.mean(slow, axis=0)
     for a, b in zip(fast, slow):
-        assert abs(a - b) < 0.35 * b  # SNR of one noisy draw varies ~15% between seeds
+        assert abs(a - b) < 0.2 * b
     wp = gradient_snr(WeightPerturbation(rng=0), net, x[:200], y[:200], MSELoss())
     bp = gradient_snr(Backprop(), net, x[:200], y[:200], MSELoss())
     assert wp[0] < bp[0]
