@@ -150,8 +150,9 @@ def test_kolen_pollack_gradient_includes_decay(xp):
 @pytest.mark.parametrize("rule", [
     WeightPerturbation(sigma=1e-3, n_samples=2000, rng=0),
     WeightPerturbation(sigma=1e-3, n_samples=1000, antithetic=True, rng=0),
+    WeightPerturbation(sigma=1e-3, n_samples=2000, noise="rademacher", rng=0),
     NodePerturbation(sigma=1e-3, n_samples=2000, rng=0),
-], ids=["wp", "wp_antithetic", "np"])
+], ids=["wp", "wp_antithetic", "wp_rademacher", "np"])
 def test_perturbation_rules_are_unbiased(rule):
     """NumPy only (2000 samples); the strict backend's numbers equal NumPy's (parity)."""
     x, y = _data(16)
@@ -242,6 +243,16 @@ def test_rules_same_numbers_on_numpy_and_strict():
                                     n_updates=5)
     for k in out["numpy"]:
         np.testing.assert_array_equal(bnp.asnumpy(out["numpy"][k]), bnp.asnumpy(out["strict"][k]))
+
+
+def test_rademacher_noise(xp):
+    from bionp.rules.perturbation import rademacher
+
+    r = bnp.asnumpy(rademacher(Generator(0), (300, 70), 0.1, np.dtype("float64"), xp))
+    assert r.shape == (300, 70) and set(np.unique(r)) == {-0.1, 0.1}
+    assert abs(r.mean()) < 0.004 and abs(r.var() - 0.01) < 1e-4
+    with pytest.raises(ValueError, match="noise"):
+        WeightPerturbation(noise="laplace")
 
 
 def test_get_rule_and_config():

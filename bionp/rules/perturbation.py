@@ -58,6 +58,24 @@ from bionp.rules.base import Rule
 __all__ = ["WeightPerturbation", "NodePerturbation"]
 
 
+def rademacher(rng, shape, sigma, dtype, xp):
+    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each.
+
+    Same covariance :math:`\sigma^2 I` as Gaussian noise (so the perturbation
+    estimators stay unbiased) at a fraction of the cost: 64 draws per 64-bit word.
+    """
+    n = 1
+    for d in shape:
+        n *= int(d)
+    words = rng.random_raw(-(-n // 64), xp=xp)
+    octets = words.view(xp.uint8)
+    bits = (octets[:, None] >> xp.arange(8, dtype=xp.uint8)[None, :]) & xp.uint8(1)
+    out = bits.reshape(-1)[:n].astype(dtype)
+    out *= dtype.type(2 * sigma)
+    out -= dtype.type(sigma)
+    return out.reshape(shape)
+
+
 def _fused(net, loss_fn) -> bool:
     return net.activations[-1].name == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
 
@@ -80,6 +98,12 @@ class WeightPerturbation(Rule):
         Perturbations averaged per call.
     antithetic : bool, default False
         Use :math:`(L(\\theta+\\varepsilon) - L(\\theta-\\varepsilon))/(2\\sigma^2)`.
+    noise : {"gaussian", "rademacher"}, default ``"gaussian"``
+        Distribution of each perturbation entry: :math:`\\mathcal N(0, \\sigma^2)` (the
+        tutorial's) or :math:`\\pm\\sigma` with equal probability.  Both have covariance
+        :math:`\\sigma^2 I`, so the estimator is unbiased either way; Rademacher noise
+        costs one random bit per parameter instead of a Box–Muller normal, which is
+        most of a weight-perturbation step's time on a CPU.
     rng : int, Generator or None
         Source of the perturbations.
     """
@@ -87,11 +111,14 @@ class WeightPerturbation(Rule):
     name = "weight_perturbation"
 
     def __init__(self, sigma: float = 0.1, n_samples: int = 1, antithetic: bool = False,
-                 rng=None):
+                 noise: str = "gaussian", rng=None):
         _check_sigma(sigma, n_samples)
+        if noise not in ("gaussian", "rademacher"):
+            raise ValueError(f"noise must be 'gaussian' or 'rademacher', got {noise!r}")
         self.sigma = float(sigma)
         self.n_samples = n_samples
         self.antithetic = bool(antithetic)
+        self.noise = noise
         self._rng = check_rng(rng)
         self._buffers = None
 
@@ -102,6 +129,11 @@ class WeightPerturbation(Rule):
             xp = get_array_module(params[0]["W"])
             self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
         return self._buffers[1]
+
+    def _draw(self, shape, dtype, xp):
+        if self.noise == "rademacher":
+            return rademacher(self._rng, shape, self.sigma, dtype, xp)
+        return self._rng.normal(0.0, self.sigma, shape, dtype=dtype, xp=xp)
 
     def _loss(self, net, x, params, t, loss_fn):
         if _fused(net, loss_fn):
@@ -119,8 +151,8 @@ class WeightPerturbation(Rule):
         inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
         grads = None
         for _ in range(self.n_samples):
-            noise = [{k: self._rng.normal(0.0, self.sigma, tuple(v.shape), dtype=v.dtype)
-                      for k, v in p.items()} for p in params]
+            noise = [{k: self._draw(tuple(v.shape), v.dtype, xp) for k, v in p.items()}
+                     for p in params]
             for p, e, q in zip(params, noise, pert):
                 for k in p:
                     xp.add(p[k], e[k], out=q[k])
@@ -151,7 +183,7 @@ class WeightPerturbation(Rule):
 
     def get_config(self) -> dict:
         return {"name": self.name, "sigma": self.sigma, "n_samples": self.n_samples,
-                "antithetic": self.antithetic}
+                "antithetic": self.antithetic, "noise": self.noise}
 
 
 class NodePerturbation(Rule):
@@ -297,6 +329,16 @@ def _parity_wp(dtype):
     from bionp.rules.backprop import _parity_run
 
     return _parity_run(lambda: WeightPerturbation(sigma=0.05, antithetic=True, rng=3), dtype,
+                       lr=0.01)
+
+
+@register_parity("rules.weight_perturbation_rademacher",
+                 rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_wp_rademacher(dtype):
+    """Weight perturbation with Rademacher noise: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: WeightPerturbation(sigma=0.05, noise="rademacher", rng=3), dtype,
                        lr=0.01)
 
 
