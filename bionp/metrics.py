@@ -43,7 +43,7 @@ __all__ = ["accuracy", "gradient_snr", "gradient_moments", "cosine_similarity",
 
 
 def accuracy(out_or_logits, labels) -> float:
-    """Percentage of rows whose argmax equals the label (labels ``(N,)`` ints or ``(N, C)`` one-hot)."""
+    """Percentage of rows whose argmax equals the label (``(N,)`` ints or ``(N, C)`` one-hot)."""
     xp = get_array_module(out_or_logits, labels)
     if out_or_logits.ndim != 2:
         raise ValueError(f"outputs must have shape (N, C), got {tuple(out_or_logits.shape)}")

@@ -80,7 +80,8 @@ class Optimizer:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if not isinstance(g, dict) or set(g) != set(p):
                 raise ValueError(
-                    f"gradients of layer {i} have keys {sorted(g) if isinstance(g, dict) else g!r}, "
+                    f"gradients of layer {i} have keys "
+                    f"{sorted(g) if isinstance(g, dict) else g!r}, "
                     f"expected {sorted(p)}; was the optimiser created for another network?"
                 )
             for k in p:

@@ -161,7 +161,8 @@ def test_mlp_forward_and_cache(xp, sizes, bias):
     net = MLP(sizes, activation="tanh", output_activation="sigmoid", bias=bias, rng=0,
               dtype="float64")
     assert len(net.layers) == len(sizes) - 1 == len(net.activations)
-    assert [tuple(layer.W.shape) for layer in net.layers] == [(o, i) for i, o in zip(sizes, sizes[1:])]
+    want = [(o, i) for i, o in zip(sizes, sizes[1:])]
+    assert [tuple(layer.W.shape) for layer in net.layers] == want
     x = _x(xp)
     out = net.forward(x)
     cache = net.forward_cache(x)

@@ -96,7 +96,8 @@ def test_optimizer_rejects_gradients_of_another_net(xp):
     net = MLP([4, 3, 2], rng=0)
     other = MLP([4, 5, 2], rng=0)
     opt = SGD(net, lr=0.1)
-    with pytest.raises(ValueError, match=r"gradient 0.W has shape \(5, 4\), expected \(3, 4\).*another network"):
+    msg = r"gradient 0.W has shape \(5, 4\), expected \(3, 4\).*another network"
+    with pytest.raises(ValueError, match=msg):
         opt.step(_grads(other, 0))
     with pytest.raises(ValueError, match="list of 2 dicts"):
         opt.step(_grads(MLP([4, 2], rng=0), 0))

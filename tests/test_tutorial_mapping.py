@@ -6,7 +6,6 @@ bionp step.
 """
 
 import numpy as np
-import pytest
 
 import bionp as bnp
 from bionp.nn import MLP, MSELoss

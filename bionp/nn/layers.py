@@ -73,7 +73,8 @@ class Dense:
                 self.b = initialize(bias_init, (self.out_features,), self.init_scale, rng,
                                     self.dtype)
             else:
-                raise ValueError(f"bias_init must be 'zeros', 'normal' or 'uniform', got {bias_init!r}")
+                raise ValueError(
+                    f"bias_init must be 'zeros', 'normal' or 'uniform', got {bias_init!r}")
         else:
             self.b = None
 
@@ -147,7 +148,8 @@ class Dense:
 
     def get_config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.has_bias, "init": self.init if isinstance(self.init, str) else "custom",
+                "bias": self.has_bias,
+                "init": self.init if isinstance(self.init, str) else "custom",
                 "init_scale": self.init_scale, "bias_init": self.bias_init,
                 "dtype": self.dtype.name}
 

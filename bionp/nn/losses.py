@@ -145,7 +145,7 @@ class MSELoss(Loss):
 
 
 class CrossEntropyLoss(Loss):
-    r"""Softmax cross-entropy on **logits** :math:`z`, :math:`-\frac1N\sum_n\sum_k t_{nk}\log p_{nk}`.
+    r"""Softmax cross-entropy on logits, :math:`-\frac1N\sum_n\sum_k t_{nk}\log p_{nk}`.
 
     :math:`\log p = z - \max z - \log\sum e^{z - \max z}` (stable).
     ``grad`` is :math:`(p - t)/N`.  Targets: int labels ``(N,)`` or ``(N, C)``

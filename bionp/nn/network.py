@@ -208,7 +208,7 @@ class MLP:
         return self._forward(x, params)
 
     def forward_cache(self, x):
-        """Forward pass keeping inputs, pre-activations and activations (a :class:`ForwardCache`)."""
+        """Forward pass keeping inputs, pre-activations and activations (:class:`ForwardCache`)."""
         x = self.check_input(x)
         return self._forward_cache(x, None)
 
@@ -299,15 +299,17 @@ class MLP:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the existing parameters **in place** (optimisers keep their references)."""
+        """Copy arrays into the existing parameters **in place** (optimisers keep references)."""
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         extra = sorted(set(state) - set(own))
         if missing or extra:
-            raise ValueError(f"state does not match this network: missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"state does not match this network: missing {missing}, unexpected {extra}")
         for k, v in own.items():
             if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f"{k}: expected shape {tuple(v.shape)}, got {tuple(state[k].shape)}")
+                raise ValueError(
+                    f"{k}: expected shape {tuple(v.shape)}, got {tuple(state[k].shape)}")
             xp = get_array_module(v)
             v[...] = xp.asarray(state[k], dtype=v.dtype) if is_array(state[k]) else state[k]
 

@@ -11,7 +11,8 @@ jointly by :math:`\varepsilon \sim \mathcal N(0, \sigma^2 I)`; with
     \hat g = \frac1K \sum_{k=1}^K \frac{L(\theta + \varepsilon_k) - L(\theta)}{\sigma^2}\,
     \varepsilon_k
     \qquad\text{or, antithetic,}\qquad
-    \hat g = \frac1K \sum_k \frac{L(\theta + \varepsilon_k) - L(\theta - \varepsilon_k)}{2\sigma^2}\,
+    \hat g = \frac1K \sum_k
+    \frac{L(\theta + \varepsilon_k) - L(\theta - \varepsilon_k)}{2\sigma^2}\,
     \varepsilon_k .
 
 To first order :math:`L(\theta+\varepsilon) - L(\theta) \approx \nabla L^\top\varepsilon`
@@ -30,7 +31,8 @@ With per-sample losses :math:`\Delta\ell_n = \ell_n(\text{noisy}) - \ell_n(\text
 
 .. math::
 
-    h_{l,n} = \frac{\Delta\ell_n\,\xi_{l,n}}{\sigma^2} \approx \frac{\partial\ell_n}{\partial a_{l,n}},
+    h_{l,n} = \frac{\Delta\ell_n\,\xi_{l,n}}{\sigma^2}
+            \approx \frac{\partial\ell_n}{\partial a_{l,n}},
     \qquad
     \delta_l = \frac1N\, f'_l(z_l) \odot h_l, \qquad
     \hat g_{W_l} = \delta_l^\top a_{l-1}, \qquad \hat g_{b_l} = \textstyle\sum_n\delta_{l,n},
@@ -40,7 +42,8 @@ clean forward pass's; with :math:`K` samples :math:`h_l` is averaged.  This
 estimator (``estimator="unbiased"``) is unbiased to first order in :math:`\sigma`.
 
 ``estimator="tutorial"`` reproduces the tutorial's update exactly:
-:math:`\hat g_{W_l} = \frac1N\big(\Delta\ell \odot (\tilde a_l - a_l)/\sigma^2\big)^\top \tilde a_{l-1}`
+:math:`\hat g_{W_l} = \frac1N\big(\Delta\ell \odot (\tilde a_l - a_l)/\sigma^2\big)^\top
+\tilde a_{l-1}`
 (no :math:`f'`, the noisy difference of the *propagated* activations, the noisy
 presynaptic activity); its expectation is not the gradient (for a sigmoid it is
 :math:`\partial L/\partial a_l\, a_{l-1}^\top` plus cross-layer terms), and it
@@ -88,7 +91,8 @@ def _check_sigma(sigma, n_samples):
 
 
 class WeightPerturbation(Rule):
-    """Weight perturbation: :math:`\\hat g = (L(\\theta+\\varepsilon) - L(\\theta))\\varepsilon/\\sigma^2`.
+    """Weight perturbation, :math:`\\hat g = (L(\\theta+\\varepsilon) - L(\\theta))
+    \\varepsilon/\\sigma^2`.
 
     Parameters
     ----------
@@ -137,7 +141,8 @@ class WeightPerturbation(Rule):
 
     def _loss(self, net, x, params, t, loss_fn):
         if _fused(net, loss_fn):
-            return net.output_loss(net.forward_with(x, params, checked=True, cache=True), t, loss_fn)
+            cache = net.forward_with(x, params, checked=True, cache=True)
+            return net.output_loss(cache, t, loss_fn)
         a = net.forward_with(x, params, checked=True)
         return get_array_module(a).mean(loss_fn.per_sample(a, t))
 
