@@ -100,12 +100,18 @@ def alignment_angle(g_rule, g_true, include_bias: bool = True) -> list:
             for c in cosine_similarity(g_rule, g_true, include_bias)]
 
 
-def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True) -> list:
-    """Per-layer cosine similarity between ``rule``'s gradient and backprop's on ``(x, target)``."""
-    from bionp.rules import Backprop
+def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True,
+                        reference=None) -> list:
+    """Per-layer cosine similarity between ``rule``'s gradient and backprop's on ``(x, target)``.
 
+    ``reference`` is the exact rule to compare with (default ``Backprop()``).
+    """
+    if reference is None:
+        from bionp.rules import Backprop
+
+        reference = Backprop()
     return cosine_similarity(rule.gradients(net, x, target, loss_fn),
-                             Backprop().gradients(net, x, target, loss_fn), include_bias)
+                             reference.gradients(net, x, target, loss_fn), include_bias)
 
 
 def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250):

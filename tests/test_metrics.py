@@ -104,3 +104,13 @@ def test_cosine_and_angle(xp):
     assert cos == pytest.approx([1.0, 1.0], abs=1e-6)
     fa = compare_to_backprop(FeedbackAlignment(rng=0), net, x, y, MSELoss())
     assert fa[1] == pytest.approx(1.0, abs=1e-6) and fa[0] < 0.999
+
+
+def test_compare_to_backprop_reference(xp):
+    g = Generator(0)
+    x = g.normal(0, 1, (12, 5))
+    y = g.integers(0, 3, 12)
+    net = MLP([5, 4, 3], rng=1)
+    fa = FeedbackAlignment(rng=0)
+    cos = compare_to_backprop(fa, net, x, y, MSELoss(), reference=fa)
+    assert cos == pytest.approx([1.0, 1.0], abs=1e-6)

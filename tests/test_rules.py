@@ -264,3 +264,47 @@ def test_get_rule_and_config():
         WeightPerturbation(sigma=0)
     with pytest.raises(ValueError, match="n_samples"):
         NodePerturbation(n_samples=0)
+
+
+@pytest.mark.parametrize("make", [Backprop, lambda: KolenPollack(rng=0),
+                                  lambda: WeightPerturbation(rng=0), lambda: NodePerturbation(rng=0)])
+def test_last_loss_is_the_clean_batch_loss(xp, make):
+    x, y = _data()
+    net = MLP([5, 4, 3], rng=1, dtype="float64")
+    rule = make()
+    rule.gradients(net, x, y, MSELoss())
+    assert abs(bnp.to_scalar(rule.last_loss) - bnp.to_scalar(net.loss(x, y, MSELoss()))) < 1e-12
+
+
+def test_after_step_alias_uses_optimizer_lr(xp):
+    x, y = _data()
+    net = MLP([5, 4, 3], rng=1, dtype="float64")
+    a, b = KolenPollack(rng=0), KolenPollack(rng=0)
+    opt = SGD(net, lr=0.3)
+    for rule, call in ((a, lambda r, g: r.after_step(net, opt)),
+                       (b, lambda r, g: r.update_after_step(net, g, 0.3))):
+        g = rule.gradients(net, x, y, MSELoss())
+        call(rule, g)
+    assert_allclose(a.B[1], b.B[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make", [lambda: FeedbackAlignment(rng=0), lambda: KolenPollack(rng=0),
+                                  lambda: DirectFeedbackAlignment(rng=0),
+                                  lambda: WeightPerturbation(rng=0), lambda: NodePerturbation(rng=0)])
+def test_rule_state_dict_resumes_identically(xp, make):
+    x, y = _data()
+    net = MLP([5, 4, 4, 3], rng=1)
+    rule = make()
+    rule.gradients(net, x, y, MSELoss())
+    state = rule.state_dict()
+    assert "rng" in state
+    saved = {k: ([None if a is None else a.copy() for a in v] if isinstance(v, list) else v)
+             for k, v in state.items()}
+    g1 = rule.gradients(net, x, y, MSELoss())
+    other = make()
+    other.load_state_dict(saved)
+    g2 = other.gradients(net, x, y, MSELoss())
+    for d1, d2 in zip(g1, g2):
+        for k in d1:
+            assert_allclose(d1[k], d2[k], rtol=0, atol=0)
+    assert Backprop().state_dict() == {}

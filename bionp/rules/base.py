@@ -36,9 +36,17 @@ __all__ = ["Rule"]
 
 
 class Rule:
-    """Base class of the supervised learning rules."""
+    """Base class of the supervised learning rules.
+
+    Attributes
+    ----------
+    last_loss : 0-d array or None
+        Batch-mean loss of the clean forward pass of the last :meth:`gradients` call
+        (before the update), for logging without another forward pass.
+    """
 
     name = "rule"
+    last_loss = None
 
     def gradients(self, net, x, target, loss_fn) -> list:  # pragma: no cover - abstract
         """Estimate of ∂L/∂θ per layer: list of ``{"W": ..., "b": ...}`` (batch-mean loss)."""
@@ -46,6 +54,32 @@ class Rule:
 
     def update_after_step(self, net, grads, lr) -> None:
         """Hook called after the optimiser applied ``grads`` with learning rate ``lr``."""
+
+    def after_step(self, net, optimizer) -> None:
+        """Same hook, given the optimiser: ``update_after_step(net, None, optimizer.lr)``."""
+        self.update_after_step(net, None, getattr(optimizer, "lr", None))
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Learned/random state for checkpoints: the generator state and feedback matrices
+        (arrays, lists of arrays/None and JSON-able values only)."""
+        out = {}
+        rng = getattr(self, "_rng", None)
+        if rng is not None:
+            out["rng"] = rng.get_state()
+        for name in ("B", "D"):
+            if hasattr(self, name):
+                out[name] = getattr(self, name)
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (arrays are used as given: move them to the backend)."""
+        if "rng" in state and getattr(self, "_rng", None) is not None:
+            self._rng.set_state(state["rng"])
+        for name in ("B", "D"):
+            if name in state and hasattr(self, name):
+                value = state[name]
+                setattr(self, name, None if value is None else list(value))
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -75,6 +109,8 @@ class Rule:
                              "they must have the same first dimension")
         cache = net.forward_cache(x)
         t = net.prepare_target(target, cache.output.shape[0])
+        # the clean batch loss (0-d array), so that a training loop needs no extra forward pass
+        self.last_loss = net.output_loss(cache, t, loss_fn)
         return cache, t
 
     @staticmethod

@@ -152,7 +152,7 @@ class WeightPerturbation(Rule):
         xp = get_array_module(x)
         params = net.parameters()
         pert = self._perturbed_buffers(params)
-        base = None if self.antithetic else net.output_loss(cache, t, loss_fn)
+        base = None if self.antithetic else self.last_loss
         inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
         grads = None
         for _ in range(self.n_samples):
