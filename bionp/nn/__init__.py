@@ -1,0 +1,26 @@
+"""Networks: layers, activations, losses, initialisers and the MLP.
+
+Contract::
+
+    net = bionp.nn.MLP([784, 500, 10], activation="sigmoid", rng=0)
+    net.layers[i].W   # (out, in);  net.layers[i].b  # (out,)
+    out = net.forward(x)                   # (batch, in) -> (batch, out)
+    cache = net.forward_cache(x)           # inputs / pre / post per layer
+    loss = bionp.nn.MSELoss()(out, target) # 0-d array; also CrossEntropyLoss
+"""
+
+from bionp.nn import init
+from bionp.nn.activations import (
+    ACTIVATIONS, Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, get_activation,
+)
+from bionp.nn.layers import Dense
+from bionp.nn.losses import (
+    LOSSES, CrossEntropyLoss, Loss, MSELoss, get_loss, output_delta, output_loss, prepare_target,
+)
+from bionp.nn.network import MLP, ForwardCache
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "CrossEntropyLoss", "Dense", "ForwardCache", "Identity",
+    "LOSSES", "LeakyReLU", "Loss", "MLP", "MSELoss", "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "get_activation", "get_loss", "init", "output_delta", "output_loss", "prepare_target",
+]

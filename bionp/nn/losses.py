@@ -1,0 +1,227 @@
+r"""Losses with their gradients, batch-mean convention.
+
+For a batch of :math:`N` samples with outputs :math:`o_n` and targets :math:`t_n`
+every loss is the **mean over the batch** of a per-sample loss,
+:math:`L = \frac1N \sum_n \ell(o_n, t_n)`, and ``grad`` returns
+:math:`\partial L/\partial o` (so it carries the factor :math:`1/N`).
+
+* :class:`MSELoss`: :math:`\ell = \sum_k (o_{nk} - t_{nk})^2` — the sum over
+  outputs, **no** factor ½, exactly the Microlearning tutorial's ``mse_loss``;
+  :math:`\partial L/\partial o = 2(o - t)/N`.
+* :class:`CrossEntropyLoss` on logits :math:`z`:
+  :math:`\ell = -\sum_k t_{nk} \log \operatorname{softmax}(z_n)_k` with a stable
+  log-softmax; :math:`\partial L/\partial z = (\operatorname{softmax}(z) - t)/N`.
+
+Targets may be integer class labels of shape ``(N,)`` (turned into one-hot
+rows) or arrays of shape ``(N, C)`` (one-hot, probabilities or, for MSE, any
+real targets).
+
+A network whose output activation is softmax and that is trained with
+cross-entropy should give the loss its *logits*; :func:`output_loss` and
+:func:`output_delta` do that pairing (the fused path): they evaluate the loss
+on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
+"""
+
+from __future__ import annotations
+
+from bionp.backend import check_same_backend, get_array_module, to_scalar
+
+__all__ = [
+    "Loss", "MSELoss", "CrossEntropyLoss", "get_loss", "LOSSES",
+    "output_loss", "output_delta", "prepare_target",
+]
+
+
+def _is_integer_dtype(dt) -> bool:
+    return dt.kind in "iu"
+
+
+def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, check_labels=True):
+    """Validate ``target`` against the output shape; return a float ``(N, C)`` array.
+
+    Integer labels of shape ``(N,)`` become one-hot rows; labels outside
+    ``[0, n_outputs)`` raise ``ValueError``.  A float target must have shape
+    ``(N, C)`` and be finite.
+    """
+    if xp is None:
+        xp = get_array_module(target)
+    if not hasattr(target, "shape") or not hasattr(target, "dtype"):
+        raise TypeError(
+            f"target must be an array (integer labels (N,) or (N, {n_outputs})), got "
+            f"{type(target).__name__}; convert it with bionp.asarray(target)"
+        )
+    shape = tuple(target.shape)
+    if _is_integer_dtype(target.dtype) and len(shape) == 1:
+        if shape[0] != n_samples:
+            raise ValueError(
+                f"target has {shape[0]} labels but x has {n_samples} samples; pass one label "
+                "per row of x"
+            )
+        if check_labels and n_samples:
+            lo = to_scalar(xp.min(target))
+            hi = to_scalar(xp.max(target))
+            if lo < 0 or hi >= n_outputs:
+                raise ValueError(
+                    f"class labels must lie in [0, {n_outputs}) for a network with {n_outputs} "
+                    f"outputs; got labels from {lo} to {hi}"
+                )
+        onehot = xp.zeros((n_samples, n_outputs), dtype=dtype)
+        onehot[xp.arange(n_samples), target] = 1
+        return onehot
+    if len(shape) != 2 or shape[0] != n_samples or shape[1] != n_outputs:
+        raise ValueError(
+            f"target must have shape ({n_samples}, {n_outputs}) (or be integer labels of shape "
+            f"({n_samples},)) to match x with {n_samples} samples and a network with "
+            f"{n_outputs} outputs; got shape {shape}"
+        )
+    if target.dtype != dtype:
+        target = target.astype(dtype)
+    _check_finite(xp, target, "target")
+    return target
+
+
+def _check_finite(xp, a, what: str) -> None:
+    if a.size and not to_scalar(xp.isfinite(xp.sum(a))):
+        n_nan = to_scalar(xp.count_nonzero(xp.isnan(a)))
+        n_inf = to_scalar(xp.count_nonzero(xp.isinf(a)))
+        if n_nan or n_inf:
+            raise ValueError(
+                f"{what} contains non-finite values ({n_nan} NaN, {n_inf} Inf of {a.size}); "
+                "clean or mask them before training"
+            )
+
+
+class Loss:
+    """Base class: ``loss(out, target)`` → 0-d array; ``grad(out, target)`` → ∂L/∂out."""
+
+    name = "loss"
+
+    def __call__(self, out, target):
+        xp = check_same_backend(out, target, names=("out", "target"))
+        return xp.mean(self.per_sample(out, target))
+
+    def per_sample(self, out, target):  # pragma: no cover - abstract
+        """The per-sample losses :math:`\\ell_n`, shape ``(N,)``."""
+        raise NotImplementedError
+
+    def grad(self, out, target):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _target(self, out, target):
+        if out.ndim != 2:
+            raise ValueError(f"out must have shape (N, C), got {tuple(out.shape)}")
+        return prepare_target(target, out.shape[0], out.shape[1], out.dtype,
+                              xp=get_array_module(out))
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MSELoss(Loss):
+    r"""Mean over the batch of the summed squared error, :math:`\frac1N\sum_n\|o_n - t_n\|^2`.
+
+    This is the Microlearning tutorial's loss (no factor ½).
+    ``grad`` is :math:`2(o - t)/N`.
+    """
+
+    name = "mse"
+
+    def per_sample(self, out, target):
+        xp = check_same_backend(out, target, names=("out", "target"))
+        t = self._target(out, target)
+        d = out - t
+        d *= d
+        return xp.sum(d, axis=1)
+
+    def grad(self, out, target):
+        check_same_backend(out, target, names=("out", "target"))
+        t = self._target(out, target)
+        g = out - t
+        g *= out.dtype.type(2.0 / out.shape[0])
+        return g
+
+
+class CrossEntropyLoss(Loss):
+    r"""Softmax cross-entropy on logits, :math:`-\frac1N\sum_n\sum_k t_{nk}\log p_{nk}`.
+
+    :math:`\log p = z - \max z - \log\sum e^{z - \max z}` (stable).
+    ``grad`` is :math:`(p - t)/N`.  Targets: int labels ``(N,)`` or ``(N, C)``
+    probabilities.
+    """
+
+    name = "cross_entropy"
+
+    @staticmethod
+    def log_softmax(z):
+        xp = get_array_module(z)
+        s = z - xp.max(z, axis=1, keepdims=True)
+        e = xp.exp(s)
+        s -= xp.log(xp.sum(e, axis=1, keepdims=True))
+        return s
+
+    def per_sample(self, out, target):
+        xp = check_same_backend(out, target, names=("logits", "target"))
+        t = self._target(out, target)
+        lp = self.log_softmax(out)
+        lp *= t
+        return -xp.sum(lp, axis=1)
+
+    def grad(self, out, target):
+        xp = check_same_backend(out, target, names=("logits", "target"))
+        t = self._target(out, target)
+        p = xp.exp(self.log_softmax(out))
+        p -= t
+        p *= out.dtype.type(1.0 / out.shape[0])
+        return p
+
+
+LOSSES = {"mse": MSELoss, "mse_loss": MSELoss, "cross_entropy": CrossEntropyLoss,
+          "crossentropy": CrossEntropyLoss, "ce": CrossEntropyLoss}
+
+
+def get_loss(name_or_obj) -> Loss:
+    """A :class:`Loss` from its name (``"mse"``, ``"cross_entropy"``/``"ce"``) or an instance."""
+    if isinstance(name_or_obj, Loss):
+        return name_or_obj
+    if isinstance(name_or_obj, str):
+        key = name_or_obj.lower().replace("-", "_")
+        if key in LOSSES:
+            return LOSSES[key]()
+        raise ValueError(
+            f"unknown loss {name_or_obj!r}; known losses: {', '.join(sorted(LOSSES))} "
+            "(or pass a bionp.nn.Loss instance)"
+        )
+    raise TypeError(f"loss must be a name or a bionp.nn.Loss, got {type(name_or_obj).__name__}")
+
+
+def _fused(activation, loss_fn) -> bool:
+    return getattr(activation, "name", None) == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
+
+
+def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
+    """Loss of a network's output: on the logits ``z`` for softmax + cross-entropy, else on ``a``.
+
+    ``target`` must already be a prepared ``(N, C)`` float array.  Returns the
+    batch mean (0-d) or, with ``per_sample=True``, the ``(N,)`` per-sample losses.
+    """
+    o = z if _fused(activation, loss_fn) else a
+    ls = loss_fn.per_sample(o, target)
+    if per_sample:
+        return ls
+    return get_array_module(ls).mean(ls)
+
+
+def output_delta(loss_fn, activation, z, a, target):
+    r""":math:`\partial L/\partial z` of the output layer (batch-mean convention).
+
+    Softmax + cross-entropy: the fused :math:`(p - t)/N` with :math:`p = a`;
+    otherwise ``activation.vjp(z, a, loss_fn.grad(a, target))``.
+    """
+    if _fused(activation, loss_fn):
+        g = a - target
+        g *= a.dtype.type(1.0 / a.shape[0])
+        return g
+    return activation.vjp(z, a, loss_fn.grad(a, target))

@@ -1,0 +1,231 @@
+r"""Optimisers that update a network's arrays in place.
+
+``opt = SGD(net, lr=0.1, momentum=0.9)``; ``opt.step(grads)`` with ``grads`` as
+returned by any rule (list aligned with the layers of ``{"W", "b"}``).
+
+SGD (PyTorch's convention, dampening 0)
+    :math:`g \leftarrow g + \lambda\theta`; :math:`v \leftarrow \mu v + g`;
+    :math:`\theta \leftarrow \theta - \mathrm{lr}\,(g + \mu v)` (Nesterov) or
+    :math:`\theta - \mathrm{lr}\,v`; with :math:`\mu = 0`, :math:`\theta - \mathrm{lr}\,g`.
+Adam (Kingma & Ba 2015)
+    :math:`g \leftarrow g + \lambda\theta`; :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`;
+    :math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2`;
+    :math:`\theta \leftarrow \theta - \mathrm{lr}\,\hat m / (\sqrt{\hat v} + \epsilon)` with
+    :math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v = v/(1-\beta_2^t)`.
+
+The optimiser keeps references to the network's arrays: never rebind
+``layer.W`` (``net.load_state_dict`` copies in place).  Scratch buffers are
+allocated once, so a step allocates nothing of parameter size.
+"""
+
+from __future__ import annotations
+
+from bionp.backend import check_same_backend, get_array_module, is_array
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+def _param_list(params_or_net):
+    if hasattr(params_or_net, "parameters"):
+        params = params_or_net.parameters()
+    else:
+        try:
+            params = list(params_or_net)
+        except TypeError:
+            params = None
+    if not params or not all(isinstance(p, dict) for p in params):
+        raise TypeError("an optimiser needs a network (with .parameters()) or a list of dicts "
+                        "{'W': array, 'b': array} aligned with its layers")
+    for i, p in enumerate(params):
+        for k, v in p.items():
+            if not is_array(v):
+                raise TypeError(f"parameter {i}.{k} is not an array ({type(v).__name__})")
+    return params
+
+
+class Optimizer:
+    """Base class: per-parameter state, in-place ``step``, ``state_dict``."""
+
+    _state_names: tuple = ()
+
+    def __init__(self, params_or_net, lr: float, weight_decay: float = 0.0):
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.params = _param_list(params_or_net)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.step_count = 0
+        self._scratch = [{k: get_array_module(v).empty_like(v) for k, v in p.items()}
+                         for p in self.params]
+        self._decayed = [{k: get_array_module(v).empty_like(v) for k, v in p.items()}
+                         for p in self.params] if self.weight_decay else None
+        self.zero_state()
+
+    def zero_state(self) -> None:
+        """Reset the per-parameter state (momenta) and the step count."""
+        self.state = {name: [{k: get_array_module(v).zeros_like(v) for k, v in p.items()}
+                             for p in self.params] for name in self._state_names}
+        self.step_count = 0
+
+    def _check(self, grads):
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(self.params):
+            n = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
+            raise ValueError(
+                f"gradients do not match the parameters this optimiser was built for: expected a "
+                f"list of {len(self.params)} dicts (one per layer), got {n}; was the optimiser "
+                "created for another network?"
+            )
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if not isinstance(g, dict) or set(g) != set(p):
+                raise ValueError(
+                    f"gradients of layer {i} have keys "
+                    f"{sorted(g) if isinstance(g, dict) else g!r}, "
+                    f"expected {sorted(p)}; was the optimiser created for another network?"
+                )
+            for k in p:
+                if tuple(g[k].shape) != tuple(p[k].shape):
+                    raise ValueError(
+                        f"gradient {i}.{k} has shape {tuple(g[k].shape)}, expected "
+                        f"{tuple(p[k].shape)}; was the optimiser created for another network?"
+                    )
+                check_same_backend(g[k], p[k], names=(f"gradient {i}.{k}", f"parameter {i}.{k}"))
+
+    def step(self, grads) -> None:
+        """Apply one update in place."""
+        self._check(grads)
+        self.step_count += 1
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            for k in p:
+                self._update(i, k, p[k], g[k])
+
+    def _grad_with_decay(self, i, k, theta, g):
+        if not self.weight_decay:
+            return g
+        xp = get_array_module(theta)
+        buf = self._decayed[i][k]
+        xp.multiply(theta, theta.dtype.type(self.weight_decay), out=buf)
+        buf += g
+        return buf
+
+    def _update(self, i, k, theta, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict:
+        """``{"name", "step", "hyperparameters", "state": {"<buffer>.<layer>.<W|b>": array}}``."""
+        arrays = {}
+        for name, per_layer in self.state.items():
+            for i, d in enumerate(per_layer):
+                for k, v in d.items():
+                    arrays[f"{name}.{i}.{k}"] = v
+        return {"name": type(self).__name__, "step": self.step_count,
+                "hyperparameters": self.hyperparameters(), "state": arrays}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (arrays copied in place; hyperparameters restored)."""
+        if state.get("name") != type(self).__name__:
+            raise ValueError(f"state is for {state.get('name')!r}, not {type(self).__name__}")
+        own = self.state_dict()["state"]
+        arrays = state["state"]
+        if set(arrays) != set(own):
+            raise ValueError(f"optimiser state does not match: expected {sorted(own)}, "
+                             f"got {sorted(arrays)}")
+        for key, v in own.items():
+            src = arrays[key]
+            if tuple(src.shape) != tuple(v.shape):
+                raise ValueError(f"{key}: expected shape {tuple(v.shape)}, got {tuple(src.shape)}")
+            v[...] = get_array_module(v).asarray(src, dtype=v.dtype)
+        for k, val in state.get("hyperparameters", {}).items():
+            setattr(self, k, val)
+        self.step_count = int(state["step"])
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({hp})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and L2 weight decay."""
+
+    def __init__(self, params_or_net, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self._state_names = ("momentum",) if momentum else ()
+        super().__init__(params_or_net, lr, weight_decay)
+
+    def _update(self, i, k, theta, g):
+        xp = get_array_module(theta)
+        dt = theta.dtype.type
+        g = self._grad_with_decay(i, k, theta, g)
+        buf = self._scratch[i][k]
+        if self.momentum:
+            v = self.state["momentum"][i][k]
+            v *= dt(self.momentum)
+            v += g
+            if self.nesterov:
+                xp.multiply(v, dt(self.momentum), out=buf)
+                buf += g
+                d = buf
+            else:
+                d = v
+            xp.multiply(d, dt(self.lr), out=buf)
+        else:
+            xp.multiply(g, dt(self.lr), out=buf)
+        theta -= buf
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction and optional (coupled, L2) weight decay."""
+
+    _state_names = ("m", "v")
+
+    def __init__(self, params_or_net, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        b1, b2 = (float(b) for b in betas)
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas!r}")
+        self.betas = (b1, b2)
+        self.eps = float(eps)
+        super().__init__(params_or_net, lr, weight_decay)
+
+    def _update(self, i, k, theta, g):
+        xp = get_array_module(theta)
+        dt = theta.dtype.type
+        b1, b2 = self.betas
+        g = self._grad_with_decay(i, k, theta, g)
+        m = self.state["m"][i][k]
+        v = self.state["v"][i][k]
+        buf = self._scratch[i][k]
+        m *= dt(b1)
+        xp.multiply(g, dt(1 - b1), out=buf)
+        m += buf
+        xp.multiply(g, g, out=buf)
+        buf *= dt(1 - b2)
+        v *= dt(b2)
+        v += buf
+        t = self.step_count
+        c1 = 1 - b1 ** t
+        c2 = 1 - b2 ** t
+        xp.sqrt(v, out=buf)
+        buf *= dt(1.0 / c2 ** 0.5)
+        buf += dt(self.eps)
+        xp.divide(m, buf, out=buf)
+        buf *= dt(self.lr / c1)
+        theta -= buf
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}

@@ -1,0 +1,42 @@
+"""Supervised learning rules: each returns its estimate of ∂L/∂θ per layer.
+
+Contract::
+
+    rule = bionp.rules.Backprop()   # FeedbackAlignment, DirectFeedbackAlignment,
+                                    # KolenPollack, WeightPerturbation, NodePerturbation
+    grads = rule.gradients(net, x, target, loss_fn)   # [{"W": ..., "b": ...}, ...]
+    optimizer.step(grads)                             # θ -= lr · g
+    rule.update_after_step(net, grads, lr)            # KP updates B here; no-op otherwise
+
+See :mod:`bionp.rules.base` for the sign/scale convention and how it maps to the
+Microlearning tutorial's learning rates.
+"""
+
+from bionp.rules.backprop import Backprop
+from bionp.rules.base import Rule
+from bionp.rules.feedback_alignment import DirectFeedbackAlignment, FeedbackAlignment
+from bionp.rules.kolen_pollack import KolenPollack
+from bionp.rules.perturbation import NodePerturbation, WeightPerturbation
+
+RULES = {
+    "backprop": Backprop,
+    "feedback_alignment": FeedbackAlignment,
+    "direct_feedback_alignment": DirectFeedbackAlignment,
+    "kolen_pollack": KolenPollack,
+    "weight_perturbation": WeightPerturbation,
+    "node_perturbation": NodePerturbation,
+}
+
+
+def get_rule(name, **kwargs) -> Rule:
+    """A rule from its name (``"backprop"``, ``"feedback_alignment"``, …) or a Rule instance."""
+    if isinstance(name, Rule):
+        return name
+    key = str(name).lower().replace("-", "_")
+    if key not in RULES:
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(RULES)}")
+    return RULES[key](**kwargs)
+
+
+__all__ = ["Backprop", "DirectFeedbackAlignment", "FeedbackAlignment", "KolenPollack",
+           "NodePerturbation", "RULES", "Rule", "WeightPerturbation", "get_rule"]

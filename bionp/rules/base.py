@@ -1,0 +1,161 @@
+r"""The interface every supervised learning rule implements.
+
+Sign and scale convention
+-------------------------
+``rule.gradients(net, x, target, loss_fn)`` returns a list aligned with
+``net.layers`` of ``{"W": g_W, "b": g_b}`` (``"b"`` only for layers with a
+bias): the rule's **estimate of** :math:`\partial L/\partial\theta`, where
+:math:`L = \frac1N\sum_n \ell_n` is the **batch-mean** loss.  An optimiser
+descends: :math:`\theta \leftarrow \theta - \mathrm{lr}\, g`.
+
+Relation to the Microlearning tutorial
+--------------------------------------
+The tutorial stores data as ``(features, batch)``, folds the bias into ``W``,
+uses :math:`L = \frac1N\sum_n\sum_k (y_{nk} - t_{nk})^2` (bionp's
+:class:`~bionp.nn.MSELoss`) and updates :math:`W \leftarrow W + \eta\,\Delta W`.
+Its :math:`\Delta W` is
+
+* for backprop, feedback alignment and Kolen–Pollack, the batch **sum**
+  :math:`\sum_n e_n \ldots` with :math:`e = t - y` and no factor 2, i.e.
+  :math:`\Delta W = -\frac N2\,\partial L/\partial W`; so tutorial
+  :math:`\eta` ≡ bionp ``lr = η·N/2`` (η = 1e-3, N = 200 → lr = 0.1);
+* for weight and node perturbation, the estimate of the **batch-mean**
+  gradient with the descent sign, :math:`\Delta W = -\hat g`; so tutorial
+  :math:`\eta` ≡ bionp ``lr = η`` (lr = 1e-3).
+
+After the optimiser step, call ``rule.update_after_step(net, grads, lr)``:
+rules with learned feedback (Kolen–Pollack) update it there; for the others it
+does nothing.
+"""
+
+from __future__ import annotations
+
+from bionp.backend import is_array
+
+__all__ = ["Rule"]
+
+
+class Rule:
+    """Base class of the supervised learning rules.
+
+    Attributes
+    ----------
+    last_loss : 0-d array or None
+        Batch-mean loss of the clean forward pass of the last :meth:`gradients` call
+        (before the update), for logging without another forward pass.
+    """
+
+    name = "rule"
+    last_loss = None
+
+    def gradients(self, net, x, target, loss_fn) -> list:  # pragma: no cover - abstract
+        """Estimate of ∂L/∂θ per layer: list of ``{"W": ..., "b": ...}`` (batch-mean loss)."""
+        raise NotImplementedError
+
+    def update_after_step(self, net, grads, lr) -> None:
+        """Hook called after the optimiser applied ``grads`` with learning rate ``lr``."""
+
+    def after_step(self, net, optimizer) -> None:
+        """Same hook, given the optimiser: ``update_after_step(net, None, optimizer.lr)``."""
+        self.update_after_step(net, None, getattr(optimizer, "lr", None))
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Learned/random state for checkpoints: the generator state and feedback matrices
+        (arrays, lists of arrays/None and JSON-able values only)."""
+        out = {}
+        rng = getattr(self, "_rng", None)
+        if rng is not None:
+            out["rng"] = rng.get_state()
+        for name in ("B", "D"):
+            if hasattr(self, name):
+                out[name] = getattr(self, name)
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (arrays are used as given: move them to the backend)."""
+        if "rng" in state and getattr(self, "_rng", None) is not None:
+            self._rng.set_state(state["rng"])
+        for name in ("B", "D"):
+            if name in state and hasattr(self, name):
+                value = state[name]
+                setattr(self, name, None if value is None else list(value))
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({params})"
+
+    # -- shared helpers -------------------------------------------------------------------
+    @staticmethod
+    def _check_net(net):
+        if not hasattr(net, "layers") or not hasattr(net, "forward_cache"):
+            raise TypeError(f"net must be a bionp.nn.MLP (or expose .layers and .forward_cache), "
+                            f"got {type(net).__name__}")
+
+    def _prepare(self, net, x, target, loss_fn):
+        """Validate; return ``(cache, target)`` with ``target`` a float ``(N, out)`` array."""
+        self._check_net(net)
+        if not hasattr(loss_fn, "per_sample") or not hasattr(loss_fn, "grad"):
+            raise TypeError(
+                f"loss_fn must be a bionp.nn loss (MSELoss(), CrossEntropyLoss()), got "
+                f"{type(loss_fn).__name__}; bionp.nn.get_loss('mse') builds one from a name"
+            )
+        if is_array(x) and is_array(target) and getattr(x, "ndim", 0) >= 1 \
+                and getattr(target, "ndim", 0) >= 1 and x.shape[0] != target.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} samples but target has {target.shape[0]}; "
+                             "they must have the same first dimension")
+        cache = net.forward_cache(x)
+        t = net.prepare_target(target, cache.output.shape[0])
+        # the clean batch loss (0-d array), so that a training loop needs no extra forward pass
+        self.last_loss = net.output_loss(cache, t, loss_fn)
+        return cache, t
+
+    @staticmethod
+    def _backward(net, cache, delta, feedback=None, direct=None, grads=True):
+        r"""Backward sweep from the output delta.
+
+        ``feedback[l]`` replaces ``W[l]`` when sending the delta of layer ``l`` to
+        layer ``l-1`` (FA/KP).  ``direct[l]`` (DFA) sends the *output* delta
+        straight to hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`.
+        Returns the per-layer gradients, or with ``grads=False`` the per-layer
+        deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments).
+        """
+        from bionp.backend import get_array_module
+
+        n = len(net.layers)
+        out = [None] * n
+        delta_out = delta
+        for l in range(n - 1, -1, -1):
+            layer = net.layers[l]
+            need = l > 0 and direct is None
+            if grads:
+                M = None if feedback is None else feedback[l]
+                out[l], d_in = layer.backward(cache.inputs[l], delta, feedback=M,
+                                              need_input_grad=need)
+            else:
+                out[l] = delta
+                d_in = None
+                if need:
+                    M = layer.W if feedback is None else feedback[l]
+                    d_in = get_array_module(delta).matmul(delta, M)
+            if l > 0:
+                if direct is not None:
+                    d_in = get_array_module(delta_out).matmul(delta_out, direct[l - 1])
+                act = net.activations[l - 1]
+                delta = act.vjp(cache.pre[l - 1], cache.post[l - 1], d_in)
+        return out
+
+    # -- per-sample gradients (for the gradient SNR in bionp.metrics) -----------------------
+    def per_sample_deltas(self, net, x, target, loss_fn):
+        """``(inputs, deltas)`` such that the rule's gradient for sample ``n`` *alone*
+        (a batch of one) is ``W: outer(deltas[l][n], inputs[l][n])``, ``b: deltas[l][n]``,
+        plus :meth:`per_sample_offsets`.  ``None`` where a rule's per-sample estimate is not
+        of this form (the metrics then loop over samples)."""
+        return None
+
+    def per_sample_offsets(self, net):
+        """Constant terms added to every per-sample gradient (e.g. weight decay), or None."""
+        return None

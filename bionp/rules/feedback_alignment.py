@@ -1,0 +1,190 @@
+r"""Feedback alignment (Lillicrap et al. 2016) and direct feedback alignment (Nøkland 2016).
+
+Feedback alignment (FA)
+-----------------------
+The backward pass of backprop with each forward matrix :math:`W_l` replaced by
+a fixed random matrix :math:`B_l` of the same shape:
+
+.. math::
+
+    \delta_{L-1} = \frac{\partial L}{\partial z_{L-1}}, \qquad
+    \delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l B_l), \qquad
+    g_{W_l} = \delta_l^\top a_{l-1}, \qquad g_{b_l} = \textstyle\sum_n \delta_{l,n}.
+
+``rule.B[l].shape == net.layers[l].W.shape``; ``B[0]`` is ``None`` (nothing is
+sent below the first layer).  The last layer's gradient is exact.  With
+:math:`B_l = W_l` the rule is backprop.  The Microlearning tutorial's ``B``
+(shape ``(hidden, out)``) is ``rule.B[1].T``.
+
+Direct feedback alignment (DFA)
+-------------------------------
+The output error :math:`e = \partial L/\partial z_{L-1}` is sent to every hidden
+layer through its own fixed random matrix :math:`D_l` of shape
+``(n_out, n_hidden_l)``:
+
+.. math::
+
+    \delta_l = f'_l(z_l) \odot (e D_l), \qquad l < L-1 .
+
+Both return :math:`+\hat g \approx \partial L/\partial\theta` of the
+batch-mean loss (descent :math:`\theta \leftarrow \theta - \mathrm{lr}\,g`);
+tutorial η ≡ ``lr = η N / 2`` as for backprop (:mod:`bionp.rules.base`).
+"""
+
+from __future__ import annotations
+
+from bionp.backend import check_same_backend
+from bionp.nn.init import initialize
+from bionp.parity import register_parity
+from bionp.random import check_rng
+from bionp.rules.base import Rule
+
+__all__ = ["FeedbackAlignment", "DirectFeedbackAlignment"]
+
+
+class FeedbackAlignment(Rule):
+    """Feedback alignment: fixed random feedback matrices ``B[l]`` in the backward pass.
+
+    Parameters
+    ----------
+    init : str, default ``"normal"``
+        Initialiser of ``B`` (:mod:`bionp.nn.init`).
+    scale : float or None
+        Scale for ``normal``/``uniform``; ``None`` takes the network's
+        ``init_scale`` (as the tutorial draws ``B`` like ``W``).
+    rng : int, Generator or None
+        Draws ``B`` (on first use or in :meth:`initialize`).
+
+    Attributes
+    ----------
+    B : list or None
+        Aligned with ``net.layers``; ``B[0]`` is None.  Created by
+        :meth:`initialize` or lazily by the first :meth:`gradients` call.
+    """
+
+    name = "feedback_alignment"
+
+    def __init__(self, init="normal", scale=None, rng=None):
+        self.init = init
+        self.scale = scale
+        self._rng = check_rng(rng)
+        self.B = None
+
+    def initialize(self, net):
+        """Draw ``B[l]`` (shape of ``W[l]``, ``l >= 1``) for ``net``; returns ``self``."""
+        self._check_net(net)
+        scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
+        self.B = [None] + [
+            initialize(self.init, tuple(layer.W.shape), scale, self._rng, layer.W.dtype)
+            for layer in net.layers[1:]
+        ]
+        return self
+
+    def _feedback(self, net):
+        if self.B is None:
+            self.initialize(net)
+        want = [None] + [tuple(layer.W.shape) for layer in net.layers[1:]]
+        have = [None if B is None else tuple(B.shape) for B in self.B]
+        if want != have:
+            raise ValueError(
+                f"{type(self).__name__} was initialised for a network whose feedback matrices "
+                f"have shapes {have[1:]}, but this network's weights have shapes {want[1:]}; "
+                "use one rule object per network (or call rule.initialize(net) to redraw B)"
+            )
+        for l in range(1, len(self.B)):
+            check_same_backend(self.B[l], net.layers[l].W, names=(f"B[{l}]", f"W[{l}]"))
+        return self.B
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        cache, t = self._prepare(net, x, target, loss_fn)
+        B = self._feedback(net)
+        return self._backward(net, cache, net.output_delta(cache, t, loss_fn), feedback=B)
+
+    def per_sample_deltas(self, net, x, target, loss_fn):
+        cache, t = self._prepare(net, x, target, loss_fn)
+        B = self._feedback(net)
+        delta = net.output_delta(cache, t, loss_fn)
+        delta *= delta.dtype.type(delta.shape[0])
+        return cache.inputs, self._backward(net, cache, delta, feedback=B, grads=False)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "init": self.init, "scale": self.scale}
+
+
+class DirectFeedbackAlignment(Rule):
+    """Direct feedback alignment: output error to each hidden layer through fixed ``D[l]``.
+
+    Parameters
+    ----------
+    init, scale, rng : as for :class:`FeedbackAlignment`
+
+    Attributes
+    ----------
+    D : list or None
+        Aligned with ``net.layers``: ``D[l]`` has shape ``(n_out, out_features_l)``
+        for hidden layers; ``D[-1]`` is None.
+    """
+
+    name = "direct_feedback_alignment"
+
+    def __init__(self, init="normal", scale=None, rng=None):
+        self.init = init
+        self.scale = scale
+        self._rng = check_rng(rng)
+        self.D = None
+
+    def initialize(self, net):
+        """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer."""
+        self._check_net(net)
+        scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
+        n_out = net.layers[-1].out_features
+        self.D = [
+            initialize(self.init, (n_out, layer.out_features), scale, self._rng, layer.W.dtype)
+            for layer in net.layers[:-1]
+        ] + [None]
+        return self
+
+    def _direct(self, net):
+        if self.D is None:
+            self.initialize(net)
+        n_out = net.layers[-1].out_features
+        want = [(n_out, layer.out_features) for layer in net.layers[:-1]] + [None]
+        have = [None if D is None else tuple(D.shape) for D in self.D]
+        if want != have:
+            raise ValueError(
+                f"DirectFeedbackAlignment was initialised for a network whose direct feedback "
+                f"matrices have shapes {have[:-1]}, but this network needs {want[:-1]}; use one "
+                "rule object per network (or call rule.initialize(net))"
+            )
+        return self.D
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        cache, t = self._prepare(net, x, target, loss_fn)
+        D = self._direct(net)
+        return self._backward(net, cache, net.output_delta(cache, t, loss_fn), direct=D)
+
+    def per_sample_deltas(self, net, x, target, loss_fn):
+        cache, t = self._prepare(net, x, target, loss_fn)
+        D = self._direct(net)
+        delta = net.output_delta(cache, t, loss_fn)
+        delta *= delta.dtype.type(delta.shape[0])
+        return cache.inputs, self._backward(net, cache, delta, direct=D, grads=False)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "init": self.init, "scale": self.scale}
+
+
+@register_parity("rules.feedback_alignment", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_fa(dtype):
+    """Feedback alignment: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: FeedbackAlignment(rng=2), dtype)
+
+
+@register_parity("rules.direct_feedback_alignment", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_dfa(dtype):
+    """Direct feedback alignment: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: DirectFeedbackAlignment(rng=2), dtype)

@@ -1,0 +1,113 @@
+r"""Kolen–Pollack learning (Kolen & Pollack 1994; Akrout et al. 2019).
+
+Feedback alignment whose feedback matrices learn.  Layer :math:`l \ge 1` has a
+feedback matrix :math:`B_l` (shape of :math:`W_l`) used in place of
+:math:`W_l` in the backward pass (:mod:`bionp.rules.feedback_alignment`).
+Both :math:`W_l` and :math:`B_l` receive the **same** locally available update
+:math:`A_l = \delta_l^\top a_{l-1}` and both decay with rate :math:`\lambda`:
+
+.. math::
+
+    g_{W_l} = \delta_l^\top a_{l-1} + \lambda W_l, \quad
+    g_{b_l} = \textstyle\sum_n \delta_{l,n} + \lambda b_l, \qquad
+    B_l \leftarrow B_l - \mathrm{lr}\,(\delta_l^\top a_{l-1} + \lambda B_l),
+
+so that under plain SGD :math:`W_l - B_l` shrinks by the factor
+:math:`(1 - \mathrm{lr}\,\lambda)` every step and :math:`B_l \to W_l`.
+
+Design
+------
+``gradients()`` returns the forward gradients **including** the decay term
+(layers ``l >= 1``; layer 0 has no feedback matrix and, as in the tutorial, no
+decay) and stores :math:`\delta_l^\top a_{l-1}`.  ``update_after_step(net,
+grads, lr)`` (call it after the optimiser step; alias :meth:`KolenPollack.step_feedback`)
+applies the B update with plain SGD at ``lr`` (or ``feedback_lr`` when given,
+useful with Adam, whose ``lr`` is of another scale).
+
+Relation to the Microlearning tutorial
+--------------------------------------
+The tutorial adds :math:`\eta(\Delta_{err} - 0.1\,W)` with
+:math:`\Delta_{err} = -\frac N2 \partial L/\partial W`.  With bionp's
+``lr = η N / 2`` this is ``weight_decay = 0.1 η / lr = 0.2 / N`` (``1e-3`` at
+``N = 200``).  The default ``weight_decay=0.1`` is per unit of ``lr``.
+"""
+
+from __future__ import annotations
+
+from bionp.parity import register_parity
+from bionp.rules.feedback_alignment import FeedbackAlignment
+
+__all__ = ["KolenPollack"]
+
+
+class KolenPollack(FeedbackAlignment):
+    """Kolen–Pollack: FA whose feedback ``B`` gets the same update as ``W``, both decaying.
+
+    Parameters
+    ----------
+    weight_decay : float, default 0.1
+        :math:`\\lambda` (per unit of learning rate) for ``W``/``b`` of layers ``l >= 1``
+        and for ``B``.  The tutorial's setting is ``0.2 / batch_size`` (see module docstring).
+    feedback_lr : float or None
+        Learning rate of ``B``; ``None`` uses the ``lr`` passed to :meth:`update_after_step`.
+    init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
+    """
+
+    name = "kolen_pollack"
+
+    def __init__(self, weight_decay: float = 0.1, feedback_lr=None, init="normal", scale=None,
+                 rng=None):
+        super().__init__(init=init, scale=scale, rng=rng)
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.weight_decay = float(weight_decay)
+        self.feedback_lr = None if feedback_lr is None else float(feedback_lr)
+        self._feedback_grads = None
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        raw = super().gradients(net, x, target, loss_fn)
+        self._feedback_grads = [None] + [g["W"] for g in raw[1:]]
+        lam = self.weight_decay
+        out = [raw[0]]
+        for l in range(1, len(raw)):
+            p = net.layers[l].params()
+            out.append({k: g + p[k] * p[k].dtype.type(lam) if lam else g.copy()
+                        for k, g in raw[l].items()})
+        return out
+
+    def per_sample_offsets(self, net):
+        lam = self.weight_decay
+        if not lam:
+            return None
+        return [None] + [{k: v * v.dtype.type(lam) for k, v in layer.params().items()}
+                         for layer in net.layers[1:]]
+
+    def step_feedback(self, lr) -> None:
+        """Apply :math:`B_l \\leftarrow B_l - \\mathrm{lr}(A_l + \\lambda B_l)` with the update
+        stored by the last :meth:`gradients` call (once; later calls do nothing)."""
+        if self._feedback_grads is None:
+            return
+        lr = self.feedback_lr if self.feedback_lr is not None else float(lr)
+        for l in range(1, len(self.B)):
+            B = self.B[l]
+            if self.weight_decay:
+                B *= B.dtype.type(1.0 - lr * self.weight_decay)
+            B -= self._feedback_grads[l] * B.dtype.type(lr)
+        self._feedback_grads = None
+
+    def update_after_step(self, net, grads, lr) -> None:
+        """Update the feedback matrices (call after the optimiser step)."""
+        self.step_feedback(lr)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(weight_decay=self.weight_decay, feedback_lr=self.feedback_lr)
+        return cfg
+
+
+@register_parity("rules.kolen_pollack", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_kp(dtype):
+    """Kolen-Pollack: 100 SGD updates of a 6-8-5-3 sigmoid MLP, W and B."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: KolenPollack(weight_decay=0.01, rng=2), dtype)

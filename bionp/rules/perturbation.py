@@ -1,0 +1,355 @@
+r"""Weight perturbation and node perturbation: gradient estimates from loss changes.
+
+Weight perturbation (WP)
+------------------------
+All parameters :math:`\theta` (every layer's ``W`` and ``b``) are perturbed
+jointly by :math:`\varepsilon \sim \mathcal N(0, \sigma^2 I)`; with
+:math:`L` the batch-mean loss and :math:`K` samples,
+
+.. math::
+
+    \hat g = \frac1K \sum_{k=1}^K \frac{L(\theta + \varepsilon_k) - L(\theta)}{\sigma^2}\,
+    \varepsilon_k
+    \qquad\text{or, antithetic,}\qquad
+    \hat g = \frac1K \sum_k
+    \frac{L(\theta + \varepsilon_k) - L(\theta - \varepsilon_k)}{2\sigma^2}\,
+    \varepsilon_k .
+
+To first order :math:`L(\theta+\varepsilon) - L(\theta) \approx \nabla L^\top\varepsilon`
+and :math:`\mathbb E[\varepsilon\varepsilon^\top] = \sigma^2 I`, so
+:math:`\mathbb E\hat g = \nabla L` (Jabri & Flower 1992; the Microlearning
+tutorial).  The tutorial adds :math:`\eta\,(L(\theta) - L(\theta+\varepsilon))\varepsilon/\sigma^2
+= -\eta\hat g`, so its η equals bionp's ``lr``.
+
+Node perturbation (NP)
+----------------------
+Noise :math:`\xi_{l,n} \sim \mathcal N(0, \sigma^2 I)` is added, per sample,
+to the activations of every layer, hidden and output (after the activation, as
+in the tutorial; for softmax + cross-entropy the output noise goes on the logits,
+which is what that loss reads): :math:`\tilde a_l = f_l(\tilde a_{l-1} W_l^\top + b_l) + \xi_l`.
+With per-sample losses :math:`\Delta\ell_n = \ell_n(\text{noisy}) - \ell_n(\text{clean})`,
+
+.. math::
+
+    h_{l,n} = \frac{\Delta\ell_n\,\xi_{l,n}}{\sigma^2}
+            \approx \frac{\partial\ell_n}{\partial a_{l,n}},
+    \qquad
+    \delta_l = \frac1N\, f'_l(z_l) \odot h_l, \qquad
+    \hat g_{W_l} = \delta_l^\top a_{l-1}, \qquad \hat g_{b_l} = \textstyle\sum_n\delta_{l,n},
+
+one matmul per layer (no ``(batch, out, in)`` temporary); :math:`z_l, a_{l-1}` are the
+clean forward pass's; with :math:`K` samples :math:`h_l` is averaged.  This
+estimator (``estimator="unbiased"``) is unbiased to first order in :math:`\sigma`.
+
+``estimator="tutorial"`` reproduces the tutorial's update exactly:
+:math:`\hat g_{W_l} = \frac1N\big(\Delta\ell \odot (\tilde a_l - a_l)/\sigma^2\big)^\top
+\tilde a_{l-1}`
+(no :math:`f'`, the noisy difference of the *propagated* activations, the noisy
+presynaptic activity); its expectation is not the gradient (for a sigmoid it is
+:math:`\partial L/\partial a_l\, a_{l-1}^\top` plus cross-layer terms), and it
+takes larger steps.  Its η equals bionp's ``lr``.
+"""
+
+from __future__ import annotations
+
+from bionp.backend import get_array_module
+from bionp.nn.losses import CrossEntropyLoss
+from bionp.parity import register_parity
+from bionp.random import check_rng
+from bionp.rules.base import Rule
+
+__all__ = ["WeightPerturbation", "NodePerturbation"]
+
+
+def rademacher(rng, shape, sigma, dtype, xp):
+    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each.
+
+    Same covariance :math:`\sigma^2 I` as Gaussian noise (so the perturbation
+    estimators stay unbiased) at a fraction of the cost: 64 draws per 64-bit word.
+    """
+    n = 1
+    for d in shape:
+        n *= int(d)
+    words = rng.random_raw(-(-n // 64), xp=xp)
+    octets = words.view(xp.uint8)
+    bits = (octets[:, None] >> xp.arange(8, dtype=xp.uint8)[None, :]) & xp.uint8(1)
+    out = bits.reshape(-1)[:n].astype(dtype)
+    out *= dtype.type(2 * sigma)
+    out -= dtype.type(sigma)
+    return out.reshape(shape)
+
+
+def _fused(net, loss_fn) -> bool:
+    return net.activations[-1].name == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
+
+
+def _check_sigma(sigma, n_samples):
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+
+
+class WeightPerturbation(Rule):
+    """Weight perturbation, :math:`\\hat g = (L(\\theta+\\varepsilon) - L(\\theta))
+    \\varepsilon/\\sigma^2`.
+
+    Parameters
+    ----------
+    sigma : float, default 0.1
+        Standard deviation of the perturbation of every parameter.
+    n_samples : int, default 1
+        Perturbations averaged per call.
+    antithetic : bool, default False
+        Use :math:`(L(\\theta+\\varepsilon) - L(\\theta-\\varepsilon))/(2\\sigma^2)`.
+    noise : {"gaussian", "rademacher"}, default ``"gaussian"``
+        Distribution of each perturbation entry: :math:`\\mathcal N(0, \\sigma^2)` (the
+        tutorial's) or :math:`\\pm\\sigma` with equal probability.  Both have covariance
+        :math:`\\sigma^2 I`, so the estimator is unbiased either way; Rademacher noise
+        costs one random bit per parameter instead of a Box–Muller normal, which is
+        most of a weight-perturbation step's time on a CPU.
+    rng : int, Generator or None
+        Source of the perturbations.
+    """
+
+    name = "weight_perturbation"
+
+    def __init__(self, sigma: float = 0.1, n_samples: int = 1, antithetic: bool = False,
+                 noise: str = "gaussian", rng=None):
+        _check_sigma(sigma, n_samples)
+        if noise not in ("gaussian", "rademacher"):
+            raise ValueError(f"noise must be 'gaussian' or 'rademacher', got {noise!r}")
+        self.sigma = float(sigma)
+        self.n_samples = n_samples
+        self.antithetic = bool(antithetic)
+        self.noise = noise
+        self._rng = check_rng(rng)
+        self._buffers = None
+
+    def _perturbed_buffers(self, params):
+        shapes = [{k: (tuple(v.shape), v.dtype) for k, v in p.items()} for p in params]
+        if self._buffers is None or self._buffers[0] != shapes or \
+                get_array_module(self._buffers[1][0]["W"]) is not get_array_module(params[0]["W"]):
+            xp = get_array_module(params[0]["W"])
+            self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
+        return self._buffers[1]
+
+    def _draw(self, shape, dtype, xp):
+        if self.noise == "rademacher":
+            return rademacher(self._rng, shape, self.sigma, dtype, xp)
+        return self._rng.normal(0.0, self.sigma, shape, dtype=dtype, xp=xp)
+
+    def _loss(self, net, x, params, t, loss_fn):
+        if _fused(net, loss_fn):
+            cache = net.forward_with(x, params, checked=True, cache=True)
+            return net.output_loss(cache, t, loss_fn)
+        a = net.forward_with(x, params, checked=True)
+        return get_array_module(a).mean(loss_fn.per_sample(a, t))
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        cache, t = self._prepare(net, x, target, loss_fn)
+        x = cache.inputs[0]
+        xp = get_array_module(x)
+        params = net.parameters()
+        pert = self._perturbed_buffers(params)
+        base = None if self.antithetic else self.last_loss
+        inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
+        grads = None
+        for _ in range(self.n_samples):
+            noise = [{k: self._draw(tuple(v.shape), v.dtype, xp) for k, v in p.items()}
+                     for p in params]
+            for p, e, q in zip(params, noise, pert):
+                for k in p:
+                    xp.add(p[k], e[k], out=q[k])
+            lp = self._loss(net, x, pert, t, loss_fn)
+            if self.antithetic:
+                for p, e, q in zip(params, noise, pert):
+                    for k in p:
+                        xp.subtract(p[k], e[k], out=q[k])
+                coef = lp - self._loss(net, x, pert, t, loss_fn)
+            else:
+                coef = lp - base
+            coef = coef * coef.dtype.type(inv)
+            if grads is None:
+                for e in noise:
+                    for k in e:
+                        e[k] *= coef
+                grads = noise
+            else:
+                for g, e in zip(grads, noise):
+                    for k in g:
+                        e[k] *= coef
+                        g[k] += e[k]
+        if self.n_samples > 1:
+            for g in grads:
+                for k in g:
+                    g[k] *= g[k].dtype.type(1.0 / self.n_samples)
+        return grads
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "sigma": self.sigma, "n_samples": self.n_samples,
+                "antithetic": self.antithetic, "noise": self.noise}
+
+
+class NodePerturbation(Rule):
+    """Node perturbation: noise on the units, loss change correlated with it, one matmul per layer.
+
+    Parameters
+    ----------
+    sigma : float, default 0.1
+        Standard deviation of the unit noise.
+    n_samples : int, default 1
+        Noise samples averaged per call.
+    estimator : {"unbiased", "tutorial"}, default ``"unbiased"``
+        See the module docstring.
+    rng : int, Generator or None
+    """
+
+    name = "node_perturbation"
+
+    def __init__(self, sigma: float = 0.1, n_samples: int = 1, estimator: str = "unbiased",
+                 rng=None):
+        _check_sigma(sigma, n_samples)
+        if estimator not in ("unbiased", "tutorial"):
+            raise ValueError(f"estimator must be 'unbiased' or 'tutorial', got {estimator!r}")
+        self.sigma = float(sigma)
+        self.n_samples = n_samples
+        self.estimator = estimator
+        self._rng = check_rng(rng)
+
+    def _noisy_pass(self, net, x, t, loss_fn, fused):
+        """Noisy forward: returns (noisy inputs per layer, noise-or-difference per layer,
+        noisy output per-sample losses)."""
+        xp = get_array_module(x)
+        a = x
+        inputs, xis = [], []
+        n = len(net.layers)
+        for l, (layer, act) in enumerate(zip(net.layers, net.activations)):
+            inputs.append(a)
+            z = xp.matmul(a, layer.W.T)
+            if layer.b is not None:
+                z += layer.b
+            xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype)
+            # softmax + cross-entropy: the loss reads the logits, so the noise goes there
+            a = z if (fused and l == n - 1) else act.forward(z, out=z)
+            a += xi
+            xis.append(xi)
+        return inputs, xis, a
+
+    def _h(self, net, cache, t, loss_fn):
+        """Per layer, the averaged :math:`h_l` (unbiased) or, for the tutorial estimator,
+        the list over samples of (noisy inputs, coefficient matrices)."""
+        fused = _fused(net, loss_fn)
+        x = cache.inputs[0]
+        xp = get_array_module(x)
+        clean = net.output_loss(cache, t, loss_fn, per_sample=True)
+        n = len(net.layers)
+        inv = 1.0 / self.sigma ** 2
+        acc = None
+        for _ in range(self.n_samples):
+            inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused)
+            dl = loss_fn.per_sample(out, t) - clean
+            dl *= dl.dtype.type(inv)
+            dl = dl[:, None]
+            if self.estimator == "unbiased":
+                terms = [xi * dl for xi in xis]
+                if acc is None:
+                    acc = terms
+                else:
+                    for a_, t_ in zip(acc, terms):
+                        a_ += t_
+            else:
+                gs = []
+                for l in range(n):
+                    if l < n - 1:
+                        diff = inputs[l + 1] - cache.post[l]
+                    else:
+                        ref = cache.pre[l] if fused else cache.post[l]
+                        diff = out - ref
+                    u = diff * dl
+                    u *= u.dtype.type(1.0 / u.shape[0])
+                    g = {"W": xp.matmul(u.T, inputs[l])}
+                    if net.layers[l].b is not None:
+                        g["b"] = xp.sum(u, axis=0)
+                    gs.append(g)
+                if acc is None:
+                    acc = gs
+                else:
+                    for a_, g_ in zip(acc, gs):
+                        for k in a_:
+                            a_[k] += g_[k]
+        if self.n_samples > 1:
+            s = 1.0 / self.n_samples
+            for a_ in acc:
+                if isinstance(a_, dict):
+                    for k in a_:
+                        a_[k] *= a_[k].dtype.type(s)
+                else:
+                    a_ *= a_.dtype.type(s)
+        return acc, fused
+
+    def _deltas(self, net, cache, acc, fused):
+        n = len(net.layers)
+        deltas = []
+        for l in range(n):
+            if fused and l == n - 1:
+                deltas.append(acc[l])
+            else:
+                deltas.append(net.activations[l].vjp(cache.pre[l], cache.post[l], acc[l]))
+        return deltas
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        cache, t = self._prepare(net, x, target, loss_fn)
+        acc, fused = self._h(net, cache, t, loss_fn)
+        if self.estimator == "tutorial":
+            return acc
+        xp = get_array_module(cache.inputs[0])
+        grads = []
+        inv_n = 1.0 / cache.inputs[0].shape[0]
+        for l, delta in enumerate(self._deltas(net, cache, acc, fused)):
+            delta *= delta.dtype.type(inv_n)
+            g = {"W": xp.matmul(delta.T, cache.inputs[l])}
+            if net.layers[l].b is not None:
+                g["b"] = xp.sum(delta, axis=0)
+            grads.append(g)
+        return grads
+
+    def per_sample_deltas(self, net, x, target, loss_fn):
+        if self.estimator == "tutorial" and self.n_samples > 1:
+            return None
+        cache, t = self._prepare(net, x, target, loss_fn)
+        if self.estimator == "tutorial":
+            return None
+        acc, fused = self._h(net, cache, t, loss_fn)
+        return cache.inputs, self._deltas(net, cache, acc, fused)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "sigma": self.sigma, "n_samples": self.n_samples,
+                "estimator": self.estimator}
+
+
+@register_parity("rules.weight_perturbation", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_wp(dtype):
+    """Weight perturbation: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: WeightPerturbation(sigma=0.05, antithetic=True, rng=3), dtype,
+                       lr=0.01)
+
+
+@register_parity("rules.weight_perturbation_rademacher",
+                 rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_wp_rademacher(dtype):
+    """Weight perturbation with Rademacher noise: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: WeightPerturbation(sigma=0.05, noise="rademacher", rng=3), dtype,
+                       lr=0.01)
+
+
+@register_parity("rules.node_perturbation", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_np(dtype):
+    """Node perturbation: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
+    from bionp.rules.backprop import _parity_run
+
+    return _parity_run(lambda: NodePerturbation(sigma=0.05, n_samples=2, rng=3), dtype, lr=0.01)

@@ -1,0 +1,98 @@
+"""The documented mapping between the Microlearning tutorial's updates and bionp's.
+
+The tutorial's formulas are re-derived here in NumPy in its own layout
+((features, batch), bias folded into W, W += eta * dW) and compared with one
+bionp step.
+"""
+
+import numpy as np
+
+import bionp as bnp
+from bionp.nn import MLP, MSELoss
+from bionp.optim import SGD
+from bionp.random import Generator
+from bionp.rules import Backprop, KolenPollack, NodePerturbation
+
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _setup(n=12):
+    g = Generator(4)
+    x = g.normal(0, 1, (n, 6), dtype="float64")
+    y = g.integers(0, 3, n)
+    net = MLP([6, 5, 3], activation="sigmoid", output_activation="sigmoid", bias_init="normal",
+              rng=1, dtype="float64")
+    t = np.eye(3)[bnp.asnumpy(y)]
+    Wh = np.hstack([bnp.asnumpy(net.layers[0].W), bnp.asnumpy(net.layers[0].b)[:, None]])
+    Wy = np.hstack([bnp.asnumpy(net.layers[1].W), bnp.asnumpy(net.layers[1].b)[:, None]])
+    return x, y, net, t, Wh, Wy
+
+
+def _bias(a):
+    return np.vstack([a, np.ones((1, a.shape[1]))])
+
+
+def _after(net):
+    return [np.hstack([bnp.asnumpy(l.W), bnp.asnumpy(l.b)[:, None]]) for l in net.layers]
+
+
+def test_backprop_lr_is_eta_times_batch_over_two():
+    x, y, net, t, Wh, Wy = _setup()
+    n, eta = x.shape[0], 1e-3
+    X, T = bnp.asnumpy(x).T, t.T
+    h = _sig(Wh @ _bias(X))
+    o = _sig(Wy @ _bias(h))
+    e = T - o
+    dWh = (Wy[:, :-1].T @ (e * o * (1 - o)) * h * (1 - h)) @ _bias(X).T
+    dWy = (e * o * (1 - o)) @ _bias(h).T
+    SGD(net, lr=eta * n / 2).step(Backprop().gradients(net, x, y, MSELoss()))
+    got = _after(net)
+    np.testing.assert_allclose(got[0], Wh + eta * dWh, rtol=1e-12)
+    np.testing.assert_allclose(got[1], Wy + eta * dWy, rtol=1e-12)
+
+
+def test_kolen_pollack_weight_decay_mapping():
+    x, y, net, t, Wh, Wy = _setup()
+    n, eta = x.shape[0], 1e-3
+    kp = KolenPollack(weight_decay=0.2 / n, rng=3).initialize(net)
+    B = bnp.asnumpy(kp.B[1]).T.copy()  # the tutorial's B, shape (hidden, out)
+    X, T = bnp.asnumpy(x).T, t.T
+    h = _sig(Wh @ _bias(X))
+    o = _sig(Wy @ _bias(h))
+    e = T - o
+    dWh = (B @ (e * o * (1 - o)) * h * (1 - h)) @ _bias(X).T
+    d_err = (e * o * (1 - o)) @ _bias(h).T
+    dWy = d_err - 0.1 * Wy
+    dB = d_err[:, :-1].T - 0.1 * B
+    lr = eta * n / 2
+    grads = kp.gradients(net, x, y, MSELoss())
+    SGD(net, lr=lr).step(grads)
+    kp.update_after_step(net, grads, lr)
+    got = _after(net)
+    np.testing.assert_allclose(got[0], Wh + eta * dWh, rtol=1e-12)
+    np.testing.assert_allclose(got[1], Wy + eta * dWy, rtol=1e-12)
+    np.testing.assert_allclose(bnp.asnumpy(kp.B[1]).T, B + eta * dB, rtol=1e-12)
+
+
+def test_node_perturbation_tutorial_estimator_matches_tutorial_formula():
+    x, y, net, t, Wh, Wy = _setup()
+    sigma, eta = 0.1, 1e-3
+    # the rule draws the hidden noise then the output noise, (batch, units) each
+    g = Generator(9)
+    xi_h = bnp.asnumpy(g.normal(0, sigma, (x.shape[0], 5), dtype="float64")).T
+    xi_o = bnp.asnumpy(g.normal(0, sigma, (x.shape[0], 3), dtype="float64")).T
+    X, T = bnp.asnumpy(x).T, t.T
+    h = _sig(Wh @ _bias(X))
+    o = _sig(Wy @ _bias(h))
+    hp = h + xi_h
+    op = _sig(Wy @ _bias(hp)) + xi_o
+    dl = np.sum((T - o) ** 2, axis=0) - np.sum((T - op) ** 2, axis=0)
+    upd_h = np.mean(dl * (((hp - h) / sigma ** 2)[:, None, :] * _bias(X)[None, :, :]), axis=2)
+    upd_y = np.mean(dl * (((op - o) / sigma ** 2)[:, None, :] * _bias(hp)[None, :, :]), axis=2)
+    rule = NodePerturbation(sigma=sigma, estimator="tutorial", rng=9)
+    SGD(net, lr=eta).step(rule.gradients(net, x, y, MSELoss()))
+    got = _after(net)
+    np.testing.assert_allclose(got[0], Wh + eta * upd_h, rtol=1e-10)
+    np.testing.assert_allclose(got[1], Wy + eta * upd_y, rtol=1e-10)
