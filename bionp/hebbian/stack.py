@@ -93,8 +93,6 @@ class HebbianStack:
             raise ValueError(f"layers must be a non-empty list of layer sizes, dicts of "
                              f"KrotovHopfield arguments or KrotovHopfield layers; got {layers!r}")
         _check_number("power", power, low=0, low_open=True)
-        if "rng" in layer_kwargs:
-            raise TypeError("pass rng= to HebbianStack itself; each layer gets a spawned generator")
         self.power = float(power)
         self.normalize_features = bool(normalize_features)
         self.inhibitory_fraction = inhibitory_fraction
