@@ -97,7 +97,8 @@ def test_several_updates_follow_formula(xp):
     ref = W.copy()
     for start in range(0, 60, 10):
         kh.partial_fit(bnp.asarray(x[start:start + 10]), lr=0.05 * (1 - start / 60))
-        ref = reference_update(ref, x[start:start + 10], 3.0, 3, 0.4, 0.05 * (1 - start / 60), 1e-30)
+        lr = 0.05 * (1 - start / 60)
+        ref = reference_update(ref, x[start:start + 10], 3.0, 3, 0.4, lr, 1e-30)
     assert relative_error(kh.weights_, ref) <= 1e-12
 
 

@@ -12,7 +12,8 @@ minibatch of inputs (rows of ``x``):
         -\Delta & \mu \text{ is the } k\text{-th strongest} \\ 0 & \text{otherwise}\end{cases} \\
     \Delta W_{\mu i} &= \sum_b g_{b\mu}\, x_{bi}
         - \Big(\sum_b g_{b\mu} I_{b\mu}\Big) W_{\mu i} \\
-    W &\leftarrow W + \varepsilon\, \frac{\Delta W}{\max(\max_{\mu i}|\Delta W_{\mu i}|,\ \text{precision})}
+    W &\leftarrow W + \varepsilon\,
+        \frac{\Delta W}{\max(\max_{\mu i}|\Delta W_{\mu i}|,\ \text{precision})}
 
 with a learning rate :math:`\varepsilon` that decays linearly over training,
 :math:`\varepsilon_e = \text{lr}\,(1 - e/E)` in epoch :math:`e = 0, \dots, E-1`.
@@ -113,7 +114,7 @@ def power_weights(W, p: float, out=None):
 
 
 def hebbian_currents(x, W, p: float, out=None):
-    r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, shape ``(batch, n_hidden)``."""
+    r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, ``(batch, n_hidden)``."""
     xp = get_array_module(x, W)
     return xp.matmul(x, power_weights(W, p).T, out=out)
 
@@ -151,7 +152,6 @@ def competition(currents, k: int):
         j = (k - above)[:, None]
         rank_in_ties = xp.cumsum(sub_eq, axis=1)
         kth[rows] = xp.argmax(sub_eq & (rank_in_ties == j), axis=1)
-        del sub
     return winner, kth
 
 
@@ -231,7 +231,8 @@ def krotov_hopfield_update(W, x, *, p: float, k: int, delta: float, lr: float,
 def _check_number(name, value, *, low=None, low_open=False, integer=False, hint=""):
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an int' if integer else 'a real number'}, got {value!r}{hint}")
+        what = "an int" if integer else "a real number"
+        raise TypeError(f"{name} must be {what}, got {value!r}{hint}")
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}{hint}")
     if low is not None and (value <= low if low_open else value < low):
@@ -335,7 +336,8 @@ class KrotovHopfield:
         if inhibitory_fraction is not None:
             _check_number("inhibitory_fraction", inhibitory_fraction, low=0)
             if inhibitory_fraction > 1:
-                raise ValueError(f"inhibitory_fraction must be in [0, 1], got {inhibitory_fraction!r}")
+                raise ValueError(
+                    f"inhibitory_fraction must be in [0, 1], got {inhibitory_fraction!r}")
         if not is_array(init) and not isinstance(init, np.ndarray):
             if init not in ("normal", "uniform"):
                 raise ValueError(f"init must be 'normal', 'uniform' or an array of shape "
@@ -350,7 +352,8 @@ class KrotovHopfield:
         self.init = init
         self.init_mean = float(init_mean)
         self.init_std = float(init_std)
-        self.inhibitory_fraction = None if inhibitory_fraction is None else float(inhibitory_fraction)
+        self.inhibitory_fraction = (None if inhibitory_fraction is None
+                                    else float(inhibitory_fraction))
         self.normalize = bool(normalize)
         self.rng = rng
         self.dtype = None if dtype is None else resolve_dtype(dtype)
@@ -427,7 +430,8 @@ class KrotovHopfield:
             raise ValueError(f"{what} must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
                              "flatten images with x.reshape(len(x), -1)")
         if x.shape[0] == 0:
-            raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); pass at least one sample")
+            raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); "
+                             "pass at least one sample")
         if self.weights_ is not None and x.shape[1] != self.weights_.shape[1]:
             raise ValueError(f"{what} has {x.shape[1]} features but the layer was built for "
                              f"n_in = {self.weights_.shape[1]}")
@@ -541,10 +545,11 @@ class KrotovHopfield:
     # -- outputs -------------------------------------------------------------------
     def _require_fitted(self):
         if self.weights_ is None:
-            raise RuntimeError("this KrotovHopfield has no weights yet: call fit(x) or partial_fit(x) first")
+            raise RuntimeError("this KrotovHopfield has no weights yet: "
+                               "call fit(x) or partial_fit(x) first")
 
     def transform(self, x):
-        r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, shape ``(n_samples, n_hidden)``.
+        r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, (n_samples, n_hidden).
 
         These are the quantities the rule ranks.  For the paper's classifier
         features use :meth:`activations`.
@@ -567,7 +572,7 @@ class KrotovHopfield:
 
     # -- diagnostics -----------------------------------------------------------------
     def unit_norms(self):
-        r"""Per-unit :math:`\sum_i |W_{\mu i}|^p`, shape ``(n_hidden,)`` (→ 1 for a trained unit)."""
+        r"""Per-unit :math:`\sum_i |W_{\mu i}|^p`, ``(n_hidden,)``; → 1 for a trained unit."""
         self._require_fitted()
         xp = get_array_module(self.weights_)
         a = xp.abs(self.weights_)
@@ -586,7 +591,7 @@ class KrotovHopfield:
         return to_scalar(xp.count_nonzero(self.win_counts_)) / self.n_hidden
 
     def convergence_fraction(self, tol: float = 0.05) -> float:
-        r"""Share of the units that ever won whose :math:`\sum_i|W_{\mu i}|^p` is within ``tol`` of 1.
+        r"""Share of the units that ever won with :math:`|\sum_i|W_{\mu i}|^p - 1| \le` ``tol``.
 
         Returns ``nan`` when no unit has won yet.
         """

@@ -29,7 +29,8 @@ def _check_grid(W, rows, cols, image_shape):
     elif len(shape) == 3 and shape[0] == 3:
         rgb = True
     else:
-        raise ValueError(f"image_shape must be (height, width) or (3, height, width), got {image_shape!r}")
+        raise ValueError("image_shape must be (height, width) or (3, height, width), "
+                         f"got {image_shape!r}")
     if int(np.prod(shape)) != W.shape[1]:
         raise ValueError(f"image_shape {shape} has {int(np.prod(shape))} pixels but W has "
                          f"{W.shape[1]} inputs per unit")
@@ -37,7 +38,7 @@ def _check_grid(W, rows, cols, image_shape):
 
 
 def weight_grid(W, rows: int, cols: int, image_shape) -> np.ndarray:
-    """The grid image: ``(rows*h, cols*w)`` in ``[-1, 1]`` (grey) or ``(rows*h, cols*w, 3)`` in ``[0, 1]`` (RGB).
+    """The grid image: ``(rows*h, cols*w)`` in [-1, 1] (grey) or ``(rows*h, cols*w, 3)`` in [0, 1].
 
     Blank tiles are 0 (grey) / 0.5 (RGB).
     """

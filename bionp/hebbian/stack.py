@@ -112,7 +112,8 @@ class HebbianStack:
             elif isinstance(spec, dict):
                 kwargs.update(spec)
             else:
-                raise TypeError(f"layers[{i}] must be an int, a dict or a KrotovHopfield, got {spec!r}")
+                raise TypeError(
+                    f"layers[{i}] must be an int, a dict or a KrotovHopfield, got {spec!r}")
             kwargs.setdefault("rng", child)
             built.append(KrotovHopfield(**kwargs))
         self.layers_ = built
@@ -142,7 +143,7 @@ class HebbianStack:
         return layer_features(layer, x, power=self.power, normalize=self.normalize_features)
 
     def transform(self, x, n_layers: int | None = None):
-        """Features after the first ``n_layers`` layers (all by default), ``(n_samples, n_hidden)``."""
+        """Features after the first ``n_layers`` layers (default all): ``(n_samples, n_hidden)``."""
         n = len(self.layers_) if n_layers is None else n_layers
         _check_number("n_layers", n, low=1, integer=True)
         if n > len(self.layers_):
