@@ -118,6 +118,19 @@ def test_fit_schedule_equals_partial_fits(xp):
     assert [h["lr"] for h in a.history_] == pytest.approx([0.1, 0.1 * 2 / 3, 0.1 / 3])
 
 
+def test_fit_reproducible(xp):
+    x = Generator(2).uniform(0, 1, (60, 5))
+    a = KrotovHopfield(6, p=3.0, k=2, batch_size=20, rng=4, progress=False)
+    w1 = bnp.asnumpy(a.fit(x, epochs=2).weights_).copy()
+    w2 = bnp.asnumpy(a.fit(x, epochs=2).weights_)
+    np.testing.assert_array_equal(w1, w2)
+    assert len(a.history_) == 2
+    # a Generator continues its stream: a second fit starts from other weights
+    b = KrotovHopfield(6, p=3.0, k=2, batch_size=20, rng=Generator(4), progress=False)
+    first = bnp.asnumpy(b.fit(x, epochs=2).weights_).copy()
+    assert not np.array_equal(first, bnp.asnumpy(b.fit(x, epochs=2).weights_))
+
+
 def test_update_touches_only_competing_rows(xp):
     W, x = _random_case(11, 30, 6, 4)
     W = bnp.asarray(W, dtype=np.float64)

@@ -478,6 +478,9 @@ class KrotovHopfield:
     def fit(self, x, epochs: int = 1, shuffle: bool = True):
         """Train from freshly initialised weights for ``epochs`` passes over ``x``.
 
+        With an int ``rng`` every call of ``fit`` gives the same result; a
+        :class:`~bionp.random.Generator` continues its stream.
+
         The learning rate of epoch ``e`` (0-based) is ``lr * (1 - e / epochs)``;
         every epoch visits the samples in a new order drawn from ``rng`` (if
         ``shuffle``) in minibatches of ``batch_size`` (the last one may be smaller).
@@ -486,6 +489,8 @@ class KrotovHopfield:
         _check_number("epochs", epochs, low=1, integer=True)
         x = self._check_input(x, "x")
         n = x.shape[0]
+        if isinstance(self.rng, numbers.Integral):
+            self._rng = check_rng(self.rng)  # an int seed: every fit starts from the same state
         self.initialize(x.shape[1])
         x = x.astype(self.weights_.dtype, copy=False)
         xp = get_array_module(self.weights_)
