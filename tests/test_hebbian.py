@@ -331,3 +331,11 @@ def test_bad_init_array():
         KrotovHopfield(4, init=np.zeros((3, 2))).initialize(2)
     with pytest.raises(ValueError, match="NaN or Inf"):
         KrotovHopfield(3, init=np.full((3, 2), np.nan)).initialize(2)
+
+
+def test_zero_update_is_finite(xp):
+    """An all-zero batch gives Delta W = 0: the precision floor keeps the step finite (no change)."""
+    kh = KrotovHopfield(5, p=3.0, k=2, precision=1e-300, rng=0).initialize(3)
+    before = bnp.asnumpy(kh.weights_).copy()
+    kh.partial_fit(bnp.get_xp().zeros((4, 3), dtype=np.float32))
+    np.testing.assert_array_equal(bnp.asnumpy(kh.weights_), before)

@@ -127,7 +127,7 @@ def competition(currents, k: int):
     Parameters
     ----------
     currents : array (batch, n_hidden)
-    k : int, 2 <= k <= n_hidden
+    k : int, 1 <= k <= n_hidden (``k = 1`` returns the winner twice)
 
     Returns
     -------
@@ -269,7 +269,8 @@ class KrotovHopfield:
         Initial learning rate; :meth:`fit` decays it linearly to 0,
         :math:`\varepsilon_e = \text{lr}(1 - e/\text{epochs})`.
     precision : float > 0
-        Floor of the normaliser :math:`\max|\Delta W|`.
+        Floor of the normaliser :math:`\max|\Delta W|` (itself floored at the smallest
+        normal number of the dtype, so an all-zero update never divides by zero).
     batch_size : int >= 1
         Minibatch size used by :meth:`fit`.
     init : {"normal", "uniform"} or array (n_hidden, n_in)
