@@ -1,0 +1,627 @@
+r"""Unsupervised learning by competing hidden units (Krotov & Hopfield, PNAS 2019).
+
+A layer of ``n_hidden`` units with weights :math:`W` (``n_hidden × n_in``) learns
+from unlabelled inputs :math:`v` with a local Hebbian/anti-Hebbian rule.  For a
+minibatch of inputs (rows of ``x``):
+
+.. math::
+
+    I_{b\mu} &= \sum_i \operatorname{sign}(W_{\mu i})\,|W_{\mu i}|^{p-1}\, x_{bi}
+        \qquad\text{(currents, } I = x\,W_p^\top\text{)} \\
+    g_{b\mu} &= \begin{cases} 1 & \mu \text{ is the strongest unit for sample } b \\
+        -\Delta & \mu \text{ is the } k\text{-th strongest} \\ 0 & \text{otherwise}\end{cases} \\
+    \Delta W_{\mu i} &= \sum_b g_{b\mu}\, x_{bi}
+        - \Big(\sum_b g_{b\mu} I_{b\mu}\Big) W_{\mu i} \\
+    W &\leftarrow W + \varepsilon\,
+        \frac{\Delta W}{\max(\max_{\mu i}|\Delta W_{\mu i}|,\ \text{precision})}
+
+with a learning rate :math:`\varepsilon` that decays linearly over training,
+:math:`\varepsilon_e = \text{lr}\,(1 - e/E)` in epoch :math:`e = 0, \dots, E-1`.
+At the fixed point of a unit that keeps winning, :math:`\sum_i |W_{\mu i}|^p = 1`
+(the paper's convergence check, :meth:`KrotovHopfield.unit_norms`).
+
+Ranking and ties
+----------------
+Units are ranked per sample by current, largest first, **ties broken by the
+lowest unit index**: the winner is the first unit in that order, the
+anti-Hebbian unit the ``k``-th.  The selection is O(``n_hidden``) per sample
+(``argmax`` and ``partition``, never a full sort); rows whose ``k``-th value is
+shared by several units are resolved exactly by the rule above.
+
+Cost of one update
+------------------
+Only units that won or came ``k``-th for some sample of the batch have a
+non-zero :math:`g` and hence a non-zero row of :math:`\Delta W` (all other rows
+of :math:`\Delta W` are exactly zero), so the update is computed on those rows
+only (at most ``2 * batch`` of them): one full matmul for the currents, the
+selection, and ``O(batch · n_in)`` work for the update.  This is the same
+arithmetic as the dense formula, not an approximation.
+
+Inputs
+------
+The rule does not rescale inputs by itself.  Pass ``normalize=True`` to scale
+every input row to unit Euclidean norm before use (in :meth:`~KrotovHopfield.fit`,
+:meth:`~KrotovHopfield.partial_fit` and :meth:`~KrotovHopfield.transform`), or
+normalise the data beforehand.
+
+Excitatory and inhibitory inputs (Dale's principle)
+---------------------------------------------------
+With ``inhibitory_fraction=f`` a fixed sign per presynaptic (input) unit is
+drawn once: ``round(f * n_in)`` input units, chosen with ``rng``, are
+inhibitory (sign −1), the others excitatory (+1).  The sign applies to a whole
+column of :math:`W`.  Initial weights are ``|W0| * sign`` and after every update
+a weight that would cross zero is set to zero (it may grow again in its
+allowed direction later), so ``W * sign >= 0`` holds at all times.
+
+Reference: D. Krotov and J. J. Hopfield, "Unsupervised learning by competing
+hidden units", PNAS 116 (16), 7723–7731 (2019).
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from bionp.backend import (
+    asarray,
+    get_array_module,
+    get_xp,
+    is_array,
+    resolve_dtype,
+    to_scalar,
+)
+from bionp.parity import register_parity
+from bionp.random import Generator, check_rng
+
+__all__ = [
+    "KrotovHopfield",
+    "competition",
+    "hebbian_currents",
+    "krotov_hopfield_update",
+    "power_weights",
+]
+
+
+# --------------------------------------------------------------------------
+# functional core
+# --------------------------------------------------------------------------
+
+def power_weights(W, p: float, out=None):
+    r""":math:`\operatorname{sign}(W)\,|W|^{p-1}` (fast paths for ``p = 2`` and ``p = 3``).
+
+    For ``p = 2`` this is ``W`` itself (returned without a copy when ``out`` is None).
+    """
+    xp = get_array_module(W)
+    if p == 2:
+        if out is None:
+            return W
+        out[...] = W
+        return out
+    if out is None:
+        out = xp.empty_like(W)
+    if p == 3:
+        xp.abs(W, out=out)
+        out *= W
+        return out
+    xp.abs(W, out=out)
+    xp.power(out, W.dtype.type(p - 1), out=out)
+    out *= xp.sign(W)
+    return out
+
+
+def hebbian_currents(x, W, p: float, out=None):
+    r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, ``(batch, n_hidden)``."""
+    xp = get_array_module(x, W)
+    return xp.matmul(x, power_weights(W, p).T, out=out)
+
+
+def competition(currents, k: int):
+    """Winner and ``k``-th strongest unit of every row of ``currents``.
+
+    Units are ranked by current, largest first, ties broken by the lowest index.
+
+    Parameters
+    ----------
+    currents : array (batch, n_hidden)
+    k : int, 1 <= k <= n_hidden (``k = 1`` returns the winner twice)
+
+    Returns
+    -------
+    winner, kth : int arrays (batch,)
+    """
+    xp = get_array_module(currents)
+    n_hidden = currents.shape[1]
+    winner = xp.argmax(currents, axis=1)  # first maximum: lowest index among ties
+    col = n_hidden - k
+    vk = xp.partition(currents, col, axis=1)[:, col:col + 1]  # k-th largest value, (batch, 1)
+    equal = currents == vk
+    kth = xp.argmax(equal, axis=1)  # lowest index holding the k-th largest value
+    n_equal = xp.count_nonzero(equal, axis=1)
+    if to_scalar(xp.max(n_equal)) > 1:
+        # Some rows share the k-th value among several units: the k-th unit in
+        # (value desc, index asc) order is the j-th of the tied units, where
+        # j = k - #(units strictly above the k-th value).
+        rows = xp.flatnonzero(n_equal > 1)
+        sub = currents[rows]
+        sub_eq = equal[rows]
+        above = xp.count_nonzero(sub > vk[rows], axis=1)
+        j = (k - above)[:, None]
+        rank_in_ties = xp.cumsum(sub_eq, axis=1)
+        kth[rows] = xp.argmax(sub_eq & (rank_in_ties == j), axis=1)
+    return winner, kth
+
+
+def krotov_hopfield_update(W, x, *, p: float, k: int, delta: float, lr: float,
+                           precision: float, Wp=None, currents=None, signs=None):
+    r"""One minibatch update of the Krotov–Hopfield rule, in place on ``W``.
+
+    See the module docstring for the equations.  Only the rows of ``W`` whose
+    :math:`\Delta W` is non-zero (units that won or came ``k``-th for some sample)
+    are touched.
+
+    Parameters
+    ----------
+    W : array (n_hidden, n_in)
+        Weights, updated in place.
+    x : array (batch, n_in)
+        Inputs (already validated and of ``W``'s dtype and backend).
+    p, k, delta, lr, precision : numbers
+        The rule's parameters (``lr`` is the step :math:`\varepsilon` of this update).
+    Wp : array (n_hidden, n_in), optional
+        ``sign(W)|W|^(p-1)``, kept in sync with ``W``: it is read for the currents
+        and its updated rows are recomputed in place.  Computed if None.
+    currents : array, optional
+        Buffer of shape at least ``(batch, n_hidden)`` for the currents.
+    signs : array (n_in,), optional
+        Dale signs (+1 excitatory, −1 inhibitory) per input column; weights that
+        would cross zero are set to zero.
+
+    Returns
+    -------
+    winner, kth : int arrays (batch,)
+        The winning and the ``k``-th unit of every sample.
+    """
+    xp = get_array_module(W, x)
+    batch = x.shape[0]
+    if Wp is None:
+        Wp = power_weights(W, p)
+    cur = None if currents is None else currents[:batch]
+    cur = xp.matmul(x, Wp.T, out=cur)
+    winner, kth = competition(cur, k)
+
+    # units with a non-zero g: the only rows of Delta W that are not zero
+    touched = xp.zeros(W.shape[0], dtype=bool)
+    touched[winner] = True
+    touched[kth] = True
+    rows = xp.flatnonzero(touched)
+    position = xp.cumsum(touched) - 1  # row index -> position in `rows`
+    samples = xp.arange(batch)
+    g = xp.zeros((rows.shape[0], batch), dtype=W.dtype)
+    g[position[winner], samples] = 1
+    g[position[kth], samples] = -W.dtype.type(delta)
+
+    # sum_b g_bmu I_bmu for the touched units
+    gi = (g * cur[:, rows].T).sum(axis=1)
+    W_rows = W[rows]
+    ds = xp.matmul(g, x)
+    ds -= gi[:, None] * W_rows
+    floor = max(float(precision), float(xp.finfo(W.dtype).tiny))
+    scale = xp.maximum(xp.max(xp.abs(ds)), W.dtype.type(floor))
+    ds *= W.dtype.type(lr) / scale
+    W_rows += ds
+    if signs is not None:
+        # Dale: clip weights that crossed zero back to zero
+        W_rows *= signs
+        xp.maximum(W_rows, 0, out=W_rows)
+        W_rows *= signs
+    W[rows] = W_rows
+    if Wp is not W:
+        Wp[rows] = power_weights(W_rows, p)
+    return winner, kth
+
+
+# --------------------------------------------------------------------------
+# the estimator
+# --------------------------------------------------------------------------
+
+def _check_number(name, value, *, low=None, low_open=False, integer=False, hint=""):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an int" if integer else "a real number"
+        raise TypeError(f"{name} must be {what}, got {value!r}{hint}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}{hint}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}{hint}")
+    return value
+
+
+class KrotovHopfield:
+    r"""Competing hidden units trained by the Krotov–Hopfield Hebbian rule.
+
+    The update of one minibatch (``x`` of shape ``(batch, n_in)``):
+
+    .. math::
+
+        I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top,\quad
+        \Delta W = g^\top x - \big(\textstyle\sum_b g\odot I\big)\odot W,\quad
+        W \leftarrow W + \varepsilon\,\Delta W / \max(\max|\Delta W|, \text{precision})
+
+    where per sample the strongest unit has :math:`g = 1`, the ``k``-th strongest
+    :math:`g = -\Delta` and all others 0 (ties: lowest index first).
+
+    Parameters
+    ----------
+    n_hidden : int
+        Number of hidden units (> ``k``).
+    p : float >= 1
+        Lebesgue exponent of the rule (the paper uses 3 on MNIST; 2 is the seed's default).
+    k : int >= 2
+        Rank of the unit that receives the anti-Hebbian update.  ``k = 1`` would be the
+        winner itself, so ``2 <= k < n_hidden`` is required.
+    delta : float >= 0
+        Strength of the anti-Hebbian update (the paper's :math:`\Delta`, 0.4).
+    lr : float >= 0
+        Initial learning rate; :meth:`fit` decays it linearly to 0,
+        :math:`\varepsilon_e = \text{lr}(1 - e/\text{epochs})`.
+    precision : float > 0
+        Floor of the normaliser :math:`\max|\Delta W|` (itself floored at the smallest
+        normal number of the dtype, so an all-zero update never divides by zero).
+    batch_size : int >= 1
+        Minibatch size used by :meth:`fit`.
+    init : {"normal", "uniform"} or array (n_hidden, n_in)
+        Initial weights: normal ``N(init_mean, init_std²)``, uniform on
+        ``[init_mean - init_std, init_mean + init_std)``, or the given array (copied).
+    init_mean, init_std : float
+        Parameters of the random initialisation.
+    inhibitory_fraction : float in [0, 1] or None
+        If given, Dale's principle per input unit (see the module docstring):
+        ``round(inhibitory_fraction * n_in)`` inhibitory input columns, drawn with ``rng``.
+    normalize : bool
+        Scale every input row to unit Euclidean norm before use.
+    rng : int, bionp.random.Generator or None
+        Source of the initial weights, the Dale mask and the shuffling.
+    dtype : "float32", "float64" or None
+        Floating dtype of the weights (default ``bionp.get_dtype()``, float32).
+    progress : bool or None
+        tqdm progress bar over epochs in :meth:`fit`; None shows it only on a terminal.
+
+    Attributes
+    ----------
+    weights_ : array (n_hidden, n_in)
+        The learned weights :math:`W`.
+    input_signs_ : array (n_in,) or None
+        Dale signs of the input columns (+1 excitatory, −1 inhibitory).
+    win_counts_ : int64 array (n_hidden,)
+        How many samples each unit has won since the weights were initialised.
+    n_updates_ : int
+        Minibatch updates since the weights were initialised.
+    history_ : list of dict
+        One entry per epoch of :meth:`fit`: ``epoch``, ``lr``, ``seconds``,
+        ``winner_fraction`` (units that won at least once in the epoch),
+        ``ever_won_fraction``, ``mean_norm`` (mean of :math:`\sum_i|W_{\mu i}|^p`
+        over the units that ever won) and ``converged_fraction``.
+
+    Notes
+    -----
+    :meth:`transform` returns the currents :math:`I = x(\operatorname{sign}(W)|W|^{p-1})^\top`
+    the rule ranks; :meth:`activations` returns the paper's classifier features
+    :math:`\max(x W^\top, 0)^n`.
+    """
+
+    def __init__(self, n_hidden: int, p: float = 2.0, k: int = 2, delta: float = 0.4,
+                 lr: float = 0.02, precision: float = 1e-30, batch_size: int = 100,
+                 init: Any = "normal", init_mean: float = 0.0, init_std: float = 1.0,
+                 inhibitory_fraction: float | None = None, normalize: bool = False,
+                 rng: int | Generator | None = None, dtype: Any = None,
+                 progress: bool | None = None):
+        _check_number("n_hidden", n_hidden, low=1, integer=True)
+        _check_number("p", p, low=1, hint=" (the rule needs p >= 1; the paper uses p = 2 or 3)")
+        _check_number("k", k, low=2, integer=True,
+                      hint=" (k is the rank of the anti-Hebbian unit; k = 1 is the winner itself)")
+        if k >= n_hidden:
+            raise ValueError(
+                f"k must be smaller than n_hidden: got k={k} with n_hidden={n_hidden}; "
+                "use more hidden units or a smaller k"
+            )
+        _check_number("delta", delta, low=0, hint=" (the anti-Hebbian strength Delta)")
+        _check_number("lr", lr, low=0)
+        _check_number("precision", precision, low=0, low_open=True)
+        _check_number("batch_size", batch_size, low=1, integer=True)
+        _check_number("init_mean", init_mean)
+        _check_number("init_std", init_std, low=0)
+        if inhibitory_fraction is not None:
+            _check_number("inhibitory_fraction", inhibitory_fraction, low=0)
+            if inhibitory_fraction > 1:
+                raise ValueError(
+                    f"inhibitory_fraction must be in [0, 1], got {inhibitory_fraction!r}")
+        if not is_array(init) and not isinstance(init, np.ndarray):
+            if init not in ("normal", "uniform"):
+                raise ValueError(f"init must be 'normal', 'uniform' or an array of shape "
+                                 f"(n_hidden, n_in); got {init!r}")
+        self.n_hidden = int(n_hidden)
+        self.p = float(p)
+        self.k = int(k)
+        self.delta = float(delta)
+        self.lr = float(lr)
+        self.precision = float(precision)
+        self.batch_size = int(batch_size)
+        self.init = init
+        self.init_mean = float(init_mean)
+        self.init_std = float(init_std)
+        self.inhibitory_fraction = (None if inhibitory_fraction is None
+                                    else float(inhibitory_fraction))
+        self.normalize = bool(normalize)
+        self.rng = rng
+        self.dtype = None if dtype is None else resolve_dtype(dtype)
+        self.progress = progress
+        self._rng = check_rng(rng)
+        self.weights_ = None
+        self.input_signs_ = None
+        self.history_ = []
+
+    # -- parameters ----------------------------------------------------------
+    def get_params(self) -> dict:
+        """Constructor arguments (``init`` arrays and generators are returned as given)."""
+        return {
+            "n_hidden": self.n_hidden, "p": self.p, "k": self.k, "delta": self.delta,
+            "lr": self.lr, "precision": self.precision, "batch_size": self.batch_size,
+            "init": self.init, "init_mean": self.init_mean, "init_std": self.init_std,
+            "inhibitory_fraction": self.inhibitory_fraction, "normalize": self.normalize,
+            "rng": self.rng, "dtype": None if self.dtype is None else self.dtype.name,
+            "progress": self.progress,
+        }
+
+    def __repr__(self) -> str:
+        return (f"KrotovHopfield(n_hidden={self.n_hidden}, p={self.p}, k={self.k}, "
+                f"delta={self.delta}, lr={self.lr}, batch_size={self.batch_size})")
+
+    @property
+    def n_in_(self) -> int | None:
+        return None if self.weights_ is None else int(self.weights_.shape[1])
+
+    # -- initialisation ------------------------------------------------------------
+    def initialize(self, n_in: int):
+        """Draw the initial weights (and the Dale signs) for ``n_in`` inputs; returns self."""
+        _check_number("n_in", n_in, low=1, integer=True)
+        xp = get_xp()
+        dt = resolve_dtype(self.dtype)
+        shape = (self.n_hidden, int(n_in))
+        if isinstance(self.init, str):
+            if self.init == "normal":
+                W = self._rng.normal(self.init_mean, self.init_std, shape, dtype=dt, xp=xp)
+            else:
+                W = self._rng.uniform(self.init_mean - self.init_std,
+                                      self.init_mean + self.init_std, shape, dtype=dt, xp=xp)
+        else:
+            W = asarray(self.init, dtype=dt, xp=xp).copy()  # a host array is uploaded once
+            if tuple(W.shape) != shape:
+                raise ValueError(f"init array has shape {tuple(W.shape)}, expected "
+                                 f"(n_hidden, n_in) = {shape}")
+            if not to_scalar(xp.all(xp.isfinite(W))):
+                raise ValueError("init array contains NaN or Inf")
+        if self.inhibitory_fraction is not None:
+            n_inh = int(round(self.inhibitory_fraction * n_in))
+            signs = xp.ones(int(n_in), dtype=dt)
+            if n_inh:
+                signs[self._rng.choice(int(n_in), n_inh, replace=False, xp=xp)] = -1
+            xp.abs(W, out=W)
+            W *= signs
+            self.input_signs_ = signs
+        else:
+            self.input_signs_ = None
+        self.weights_ = W
+        self.win_counts_ = xp.zeros(self.n_hidden, dtype=xp.int64)
+        self.n_updates_ = 0
+        self.history_ = []
+        return self
+
+    # -- input checks ------------------------------------------------------------
+    def _check_input(self, x, what="x"):
+        ref = self.weights_ if self.weights_ is not None else get_xp().empty(0)
+        xp = get_array_module(x, ref)
+        if not is_array(x):
+            raise TypeError(f"{what} must be an array of shape (n_samples, n_in) on the active "
+                            f"backend, got {type(x).__name__}; convert with bionp.asarray(x)")
+        if x.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
+                             "flatten images with x.reshape(len(x), -1)")
+        if x.shape[0] == 0:
+            raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); "
+                             "pass at least one sample")
+        if self.weights_ is not None and x.shape[1] != self.weights_.shape[1]:
+            raise ValueError(f"{what} has {x.shape[1]} features but the layer was built for "
+                             f"n_in = {self.weights_.shape[1]}")
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{what} must hold real numbers, got dtype {x.dtype}")
+        if not to_scalar(xp.all(xp.isfinite(x))):
+            raise ValueError(f"{what} contains NaN or Inf; clean or impute the data first")
+        dt = resolve_dtype(self.dtype) if self.weights_ is None else self.weights_.dtype
+        x = x.astype(dt, copy=False)
+        if self.normalize:
+            norms = xp.sqrt((x * x).sum(axis=1, keepdims=True))
+            xp.maximum(norms, xp.finfo(dt).tiny, out=norms)
+            x = x / norms
+        return x
+
+    def _check_lr(self, lr):
+        if lr is None:
+            return self.lr
+        return float(_check_number("lr", lr, low=0))
+
+    # -- learning ----------------------------------------------------------------
+    def partial_fit(self, x_batch, lr: float | None = None):
+        """One update of the rule on one minibatch ``x_batch`` (batch, n_in).
+
+        The whole batch is used as one minibatch (``batch_size`` is not applied).
+        ``lr`` overrides the step :math:`\\varepsilon` (default ``self.lr``).
+        Initialises the weights on the first call.
+        """
+        eps = self._check_lr(lr)
+        x = self._check_input(x_batch, "x_batch")
+        if self.weights_ is None:
+            self.initialize(x.shape[1])
+            x = x.astype(self.weights_.dtype, copy=False)
+        xp = get_array_module(self.weights_)
+        W = self.weights_
+        winner, _ = krotov_hopfield_update(
+            W, x, p=self.p, k=self.k, delta=self.delta, lr=eps, precision=self.precision,
+            signs=self.input_signs_,
+        )
+        self.win_counts_ += xp.bincount(winner, minlength=self.n_hidden)
+        self.n_updates_ += 1
+        return self
+
+    def fit(self, x, epochs: int = 1, shuffle: bool = True):
+        """Train from freshly initialised weights for ``epochs`` passes over ``x``.
+
+        With an int ``rng`` every call of ``fit`` gives the same result; a
+        :class:`~bionp.random.Generator` continues its stream.
+
+        The learning rate of epoch ``e`` (0-based) is ``lr * (1 - e / epochs)``;
+        every epoch visits the samples in a new order drawn from ``rng`` (if
+        ``shuffle``) in minibatches of ``batch_size`` (the last one may be smaller).
+        Per-epoch diagnostics are appended to :attr:`history_`.
+        """
+        _check_number("epochs", epochs, low=1, integer=True)
+        x = self._check_input(x, "x")
+        n = x.shape[0]
+        if isinstance(self.rng, numbers.Integral):
+            self._rng = check_rng(self.rng)  # an int seed: every fit starts from the same state
+        self.initialize(x.shape[1])
+        x = x.astype(self.weights_.dtype, copy=False)
+        xp = get_array_module(self.weights_)
+        W = self.weights_
+        Wp = W if self.p == 2 else power_weights(W, self.p)
+        bs = min(self.batch_size, n)
+        currents = xp.empty((bs, self.n_hidden), dtype=W.dtype)
+        xbuf = xp.empty((bs, x.shape[1]), dtype=W.dtype) if shuffle else None
+        for epoch in self._epochs(epochs):
+            t0 = time.perf_counter()
+            eps = self.lr * (1.0 - epoch / epochs)
+            order = self._rng.permutation(n, xp=xp) if shuffle else None
+            wins = xp.zeros(self.n_hidden, dtype=xp.int64)
+            for start in range(0, n, bs):
+                stop = min(start + bs, n)
+                if shuffle:
+                    batch = xp.take(x, order[start:stop], axis=0, out=xbuf[:stop - start])
+                else:
+                    batch = x[start:stop]
+                winner, _ = krotov_hopfield_update(
+                    W, batch, p=self.p, k=self.k, delta=self.delta, lr=eps,
+                    precision=self.precision, Wp=Wp, currents=currents, signs=self.input_signs_,
+                )
+                wins += xp.bincount(winner, minlength=self.n_hidden)
+                self.n_updates_ += 1
+            self.win_counts_ += wins
+            seconds = time.perf_counter() - t0
+            self.history_.append(self._epoch_record(epoch, eps, seconds, wins))
+        return self
+
+    def _epochs(self, epochs):
+        show = self.progress
+        if show is None:
+            show = sys.stderr.isatty()
+        if not show:
+            return range(epochs)
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        return tqdm(range(epochs), desc="Krotov-Hopfield", unit="epoch")
+
+    def _epoch_record(self, epoch, eps, seconds, wins) -> dict:
+        xp = get_array_module(self.weights_)
+        ever = self.win_counts_ > 0
+        norms = self.unit_norms()
+        n_ever = to_scalar(xp.count_nonzero(ever))
+        mean_norm = to_scalar(xp.sum(norms[ever]) / n_ever) if n_ever else float("nan")
+        return {
+            "epoch": int(epoch),
+            "lr": float(eps),
+            "seconds": float(seconds),
+            "winner_fraction": to_scalar(xp.count_nonzero(wins)) / self.n_hidden,
+            "ever_won_fraction": n_ever / self.n_hidden,
+            "mean_norm": float(mean_norm),
+            "converged_fraction": self.convergence_fraction(),
+        }
+
+    # -- outputs -------------------------------------------------------------------
+    def _require_fitted(self):
+        if self.weights_ is None:
+            raise RuntimeError("this KrotovHopfield has no weights yet: "
+                               "call fit(x) or partial_fit(x) first")
+
+    def transform(self, x):
+        r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, (n_samples, n_hidden).
+
+        These are the quantities the rule ranks.  For the paper's classifier
+        features use :meth:`activations`.
+        """
+        self._require_fitted()
+        x = self._check_input(x)
+        return hebbian_currents(x, self.weights_, self.p)
+
+    def activations(self, x, power: float = 4.5):
+        r"""The paper's hidden features :math:`\max(x W^\top, 0)^n` with ``n = power``."""
+        self._require_fitted()
+        _check_number("power", power, low=0, low_open=True)
+        x = self._check_input(x)
+        xp = get_array_module(self.weights_)
+        h = xp.matmul(x, self.weights_.T)
+        xp.maximum(h, 0, out=h)
+        if power != 1:
+            xp.power(h, h.dtype.type(power), out=h)
+        return h
+
+    # -- diagnostics -----------------------------------------------------------------
+    def unit_norms(self):
+        r"""Per-unit :math:`\sum_i |W_{\mu i}|^p`, ``(n_hidden,)``; → 1 for a trained unit."""
+        self._require_fitted()
+        xp = get_array_module(self.weights_)
+        a = xp.abs(self.weights_)
+        if self.p == 2:
+            a *= a
+        elif self.p == 3:
+            a = a * a * a
+        else:
+            xp.power(a, a.dtype.type(self.p), out=a)
+        return a.sum(axis=1)
+
+    def winner_fraction(self) -> float:
+        """Share of hidden units that have won at least one sample."""
+        self._require_fitted()
+        xp = get_array_module(self.win_counts_)
+        return to_scalar(xp.count_nonzero(self.win_counts_)) / self.n_hidden
+
+    def convergence_fraction(self, tol: float = 0.05) -> float:
+        r"""Share of the units that ever won with :math:`|\sum_i|W_{\mu i}|^p - 1| \le` ``tol``.
+
+        Returns ``nan`` when no unit has won yet.
+        """
+        self._require_fitted()
+        _check_number("tol", tol, low=0)
+        xp = get_array_module(self.weights_)
+        ever = self.win_counts_ > 0
+        n_ever = to_scalar(xp.count_nonzero(ever))
+        if not n_ever:
+            return float("nan")
+        close = xp.abs(self.unit_norms() - 1) <= tol
+        return to_scalar(xp.count_nonzero(close & ever)) / n_ever
+
+
+# --------------------------------------------------------------------------
+# parity
+# --------------------------------------------------------------------------
+
+@register_parity("hebbian.krotov_hopfield", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_krotov_hopfield(dtype):
+    """200 minibatch updates of KrotovHopfield (p=3, k=3) from a fixed seed."""
+    rng = Generator(2019)
+    x = rng.uniform(0.0, 1.0, (400, 24), dtype=dtype)
+    kh = KrotovHopfield(16, p=3.0, k=3, delta=0.4, lr=0.05, batch_size=20, rng=7, dtype=dtype,
+                        progress=False)
+    kh.fit(x, epochs=10)
+    return {"weights": kh.weights_, "win_counts": kh.win_counts_.astype(dtype)}
