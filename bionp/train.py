@@ -217,13 +217,17 @@ class Trainer:
         ``BIONP_PROGRESS=0`` turns it off).
     checkpoint : path, optional
         Written atomically at the end of every epoch.
+    schedule : callable ``epoch -> lr``, optional
+        Sets ``optimizer.lr`` at the start of each epoch (0-based), e.g. a cosine decay.
+    after_step : callable ``trainer -> None``, optional
+        Called after every optimiser step (e.g. layers' resampling hooks).
     """
 
     def __init__(self, net, rule, optimizer, loss_fn, *, batch_size: int = 100, rng=None,
                  shuffle: bool | str = True, drop_last: bool = True, transforms: Callable | None = None,
                  diagnostics: dict | None = None, progress: bool | None = None,
                  checkpoint: str | os.PathLike | None = None, eval_batch_size: int = 10_000,
-                 after_step: Callable | None = None):
+                 after_step: Callable | None = None, schedule: Callable[[int], float] | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if shuffle not in (True, False, "once"):
@@ -245,6 +249,7 @@ class Trainer:
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self.eval_batch_size = int(eval_batch_size)
         self.after_step = after_step
+        self.schedule = schedule
         self.history = History()
         self._fixed_order = None
         self.epoch = 0
@@ -339,6 +344,8 @@ class Trainer:
         good = self._snapshot()
         try:
             while self.epoch < epochs:
+                if self.schedule is not None:
+                    self.optimizer.lr = float(self.schedule(self.epoch))
                 order = self._order(n, xp)
                 t0 = time.perf_counter()
                 epoch_losses = []
