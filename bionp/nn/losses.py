@@ -24,7 +24,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 
 from __future__ import annotations
 
-from bionp.backend import check_same_backend, get_array_module, to_scalar
+from bionp.backend import asnumpy, check_same_backend, get_array_module, to_scalar
 
 __all__ = [
     "Loss", "MSELoss", "CrossEntropyLoss", "get_loss", "LOSSES",
@@ -58,8 +58,7 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
                 "per row of x"
             )
         if check_labels and n_samples:
-            lo = to_scalar(xp.min(target))
-            hi = to_scalar(xp.max(target))
+            lo, hi = (int(v) for v in asnumpy(xp.stack([xp.min(target), xp.max(target)])))
             if lo < 0 or hi >= n_outputs:
                 raise ValueError(
                     f"class labels must lie in [0, {n_outputs}) for a network with {n_outputs} "

@@ -24,6 +24,12 @@ grads, lr)`` (call it after the optimiser step; alias :meth:`KolenPollack.step_f
 applies the B update with plain SGD at ``lr`` (or ``feedback_lr`` when given,
 useful with Adam, whose ``lr`` is of another scale).
 
+With momentum or Adam the update applied to :math:`W_l` is a filtered version of
+:math:`A_l + \lambda W_l` while :math:`B_l` takes the plain SGD step, so
+:math:`B_l - W_l` no longer shrinks by exactly :math:`(1 - \mathrm{lr}\,\lambda)` per step;
+the two still receive the same signal and decay toward each other.  With
+momentum :math:`\mu`, ``feedback_lr = lr / (1 - mu)`` matches the long-run step size.
+
 Relation to the Microlearning tutorial
 --------------------------------------
 The tutorial adds :math:`\eta(\Delta_{err} - 0.1\,W)` with

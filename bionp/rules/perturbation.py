@@ -252,7 +252,9 @@ class NodePerturbation(Rule):
             dl *= dl.dtype.type(inv)
             dl = dl[:, None]
             if self.estimator == "unbiased":
-                terms = [xi * dl for xi in xis]
+                terms = xis
+                for xi in terms:
+                    xi *= dl  # the noise is not needed afterwards: reuse its buffer
                 if acc is None:
                     acc = terms
                 else:
