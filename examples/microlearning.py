@@ -52,6 +52,9 @@ def parse_args(argv=None):
     ap.add_argument("--noise", type=float, default=0.1, help="perturbation SD (WP, NP)")
     ap.add_argument("--kp-decay", type=float, default=0.1,
                     help="Kolen-Pollack weight decay in the tutorial's units (per step, times eta)")
+    ap.add_argument("--np-estimator", choices=("tutorial", "unbiased"), default="tutorial",
+                    help="node perturbation: the tutorial's estimator (noisy activations, no f') or "
+                         "bionp's unbiased one (f'(z), clean inputs)")
     ap.add_argument("--train-size", type=int, default=50_000,
                     help="training images (the tutorial uses 50,000 of the 60,000)")
     ap.add_argument("--test-size", type=int, default=1000, help="random test images for accuracy")
@@ -74,7 +77,7 @@ def make_rule(name, args, lr):
     if name == "weight_perturbation":
         return rules.WeightPerturbation(sigma=args.noise, rng=seed)
     if name == "node_perturbation":
-        return rules.NodePerturbation(sigma=args.noise, rng=seed)
+        return rules.NodePerturbation(sigma=args.noise, estimator=args.np_estimator, rng=seed)
     raise ValueError(name)
 
 
@@ -106,7 +109,8 @@ def main(argv=None):
     for name in args.rules:
         lr = learning_rate(name, args)
         net = nn.MLP([x_tr.shape[1], args.hidden, n_classes], activation="sigmoid",
-                     output_activation="sigmoid", init="normal", init_scale=args.init_scale, rng=args.seed)
+                     output_activation="sigmoid", init="normal", init_scale=args.init_scale,
+                     bias_init="normal", rng=args.seed)
         rule = make_rule(name, args, lr)
         t0 = time.perf_counter()
         snr = metrics.gradient_snr(rule, net, snr_x, snr_t, loss_fn)
