@@ -16,8 +16,9 @@ Pipeline for ``mnist``, ``fashion-mnist`` and ``cifar10``:
    else a :class:`DatasetNotFoundError` lists every way to get them.
 
 Finally ``x = u8 / 255`` is computed in one pass in the requested dtype on the
-active backend (the uint8 array is what crosses to the device), and labels
-become int64.
+active backend (the uint8 array is what crosses to the device; the division is
+correctly rounded, so ``255 * x`` gives back the pixel values exactly), and
+labels become int64.
 """
 
 from __future__ import annotations
@@ -277,6 +278,6 @@ def load(name: str, split: str = "train", root=None, download=None, *, flatten: 
     images, labels = load_uint8(name, split, root, download, cache_dir)
     xp = get_xp()
     u8 = images.reshape(images.shape[0], -1) if flatten else images
-    x = xp.multiply(asarray(u8), dt.type(1.0 / 255.0), dtype=dt)
+    x = xp.divide(asarray(u8), dt.type(255), dtype=dt)  # one pass, correctly rounded
     y = asarray(labels).astype(xp.int64)
     return x, y
