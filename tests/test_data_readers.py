@@ -74,6 +74,16 @@ def test_idx_truncated_gzip(tmp_path):
         read_idx(p)
 
 
+def test_idx_multi_member_gzip_and_garbage(tmp_path):
+    data = idx_bytes(images(3))
+    p = tmp_path / "two-members.gz"
+    p.write_bytes(gzip.compress(data[:100]) + gzip.compress(data[100:]))
+    np.testing.assert_array_equal(read_idx(p, md5=md5(data)), images(3))
+    p.write_bytes(gzip.compress(data) + b"not gzip")
+    with pytest.raises(DataFormatError, match="trailing garbage"):
+        read_idx(p)
+
+
 def test_idx_checksum_mismatch_names_expected_and_found(tmp_path):
     p = tmp_path / "t10k-labels-idx1-ubyte.gz"
     data = idx_bytes(labels(9))

@@ -38,7 +38,7 @@ from bionp.data import locate as _locate
 from bionp.data.bundled_subset import load_bundled
 from bionp.data.cifar import read_cifar_binary_batch, read_cifar_python_batch
 from bionp.data.errors import ChecksumError, DataFormatError, DatasetNotFoundError
-from bionp.data.idx import md5_hex, parse_idx, read_idx_bytes
+from bionp.data.idx import md5_hex, parse_idx, read_payload_and_md5
 from bionp.data.registry import DatasetSpec, check_split, get_spec
 
 __all__ = ["load", "load_uint8"]
@@ -47,11 +47,13 @@ _MANIFEST_FORMAT = "bionp-data-cache-1"
 
 
 # ----------------------------------------------------------------------------- reading + verifying
-def _verify_bytes(path: Path, data, fspec) -> str:
+def _verify_bytes(path: Path, data, fspec, found: str | None = None) -> str:
     if fspec.size is not None and len(data) != fspec.size:
         what = "truncated" if len(data) < fspec.size else "overlong"
-        raise DataFormatError(f"{path}: {what}: expected {fspec.size} bytes of payload, found {len(data)}")
-    found = md5_hex(data)
+        raise DataFormatError(f"{path}: {what}: expected {fspec.size} bytes of payload, "
+                              f"found {len(data)}")
+    if found is None:
+        found = md5_hex(data)
     if fspec.md5 is not None and found != fspec.md5:
         raise ChecksumError(
             f"{path}: checksum mismatch: expected MD5 {fspec.md5} of the decompressed payload, found "
@@ -67,9 +69,9 @@ def _read_source(spec: DatasetSpec, src: _locate.Source):
         (fi, pi), (fl, pl) = src.files
         arrays = []
         for fs, p in ((fi, pi), (fl, pl)):
-            data = read_idx_bytes(p)
+            data, found = read_payload_and_md5(p)
             arr = parse_idx(data, str(p))
-            digests[fs.name] = _verify_bytes(p, data, fs)
+            digests[fs.name] = _verify_bytes(p, data, fs, found)
             arrays.append(arr)
         images, labels = arrays
         if images.dtype != np.uint8 or images.ndim != 1 + len(spec.shape) or images.shape[1:] != spec.shape:
