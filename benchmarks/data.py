@@ -47,46 +47,87 @@ def timed(fn):
 
 def _fresh_process_load(split, data, dtype, cache):
     """One load timed inside a new Python process (a script run again later)."""
-    code = ("import time, bionp as bnp; t = time.perf_counter(); "
-            f"bnp.data.load('fashion-mnist', {split!r}, root={data!r}, dtype={dtype!r}, "
-            f"cache_dir={cache!r}, download=False); print(time.perf_counter() - t)")
+    code = (
+        "import time, bionp as bnp; t = time.perf_counter(); "
+        f"bnp.data.load('fashion-mnist', {split!r}, root={data!r}, dtype={dtype!r}, "
+        f"cache_dir={cache!r}, download=False); print(time.perf_counter() - t)"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd=str(REPO))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(REPO),
+    )
     return round(float(out.stdout.strip().splitlines()[-1]), 4)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="folder holding fashion-mnist/ (default: BIONP_DATA)")
-    ap.add_argument("--repeats", type=int, default=5, help="repeat loads timed; the best and median are reported")
+    ap.add_argument(
+        "--data", default=None, help="folder holding fashion-mnist/ (default: BIONP_DATA)"
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="repeat loads timed; the best and median are reported",
+    )
     ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "strict"])
     args = ap.parse_args()
     data = args.data or os.environ.get("BIONP_DATA") or str(REPO.parent / "shared" / "datasets")
     if not (Path(data) / "fashion-mnist").is_dir():
-        raise SystemExit(f"full Fashion-MNIST not found under {data}: pass --data or set BIONP_DATA")
+        raise SystemExit(
+            f"full Fashion-MNIST not found under {data}: pass --data or set BIONP_DATA"
+        )
     bnp.use(args.backend)
-    result = {"benchmark": "data", "backend": args.backend, "python": platform.python_version(),
-              "numpy": np.__version__, "machine": platform.machine(), "cpus": os.cpu_count(), "runs": {}}
+    result = {
+        "benchmark": "data",
+        "backend": args.backend,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "runs": {},
+    }
     for split in ("train", "test"):
         for dtype in ("float32", "float64"):
             cache = tempfile.mkdtemp(prefix="bionp-bench-cache-")
             try:
-                first, (x, y) = timed(lambda: bnp.data.load("fashion-mnist", split, root=data, dtype=dtype,
-                                                            cache_dir=cache, download=False))
+                first, (x, y) = timed(
+                    lambda: bnp.data.load(
+                        "fashion-mnist",
+                        split,
+                        root=data,
+                        dtype=dtype,
+                        cache_dir=cache,
+                        download=False,
+                    )
+                )
                 shape = tuple(x.shape)
                 del x, y
                 fresh = _fresh_process_load(split, data, dtype, cache)
                 reps = []
                 for _ in range(args.repeats):
-                    t, (x, y) = timed(lambda: bnp.data.load("fashion-mnist", split, root=data, dtype=dtype,
-                                                            cache_dir=cache, download=False))
+                    t, (x, y) = timed(
+                        lambda: bnp.data.load(
+                            "fashion-mnist",
+                            split,
+                            root=data,
+                            dtype=dtype,
+                            cache_dir=cache,
+                            download=False,
+                        )
+                    )
                     reps.append(t)
                     del x, y
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
             result["runs"][f"fashion-mnist/{split}/{dtype}"] = {
-                "shape": shape, "first_load_s": round(first, 4),
+                "shape": shape,
+                "first_load_s": round(first, 4),
                 "repeat_load_best_s": round(min(reps), 4),
                 "repeat_load_median_s": round(float(np.median(reps)), 4),
                 "repeat_load_new_process_s": fresh,

@@ -52,13 +52,30 @@ def cifar_py2_pickle(data_u8, labels):
     out = b"\x80\x02}("
     out += _binstring(b"batch_label") + _binstring(b"testing batch 1 of 1")
     out += _binstring(b"labels") + b"](" + b"".join(_int(int(v)) for v in labels) + b"e"
-    out += (_binstring(b"data")
-            + b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _binstring(b"b")
-            + b"\x87R(K\x01" + _int(n) + _int(d) + b"\x86"
-            + b"cnumpy\ndtype\n" + _binstring(b"u1") + b"K\x00K\x01\x87R"
-            + b"(K\x03" + _binstring(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
-            + b"\x89" + _binstring(np.ascontiguousarray(data_u8, dtype=np.uint8).tobytes()) + b"tb")
-    out += _binstring(b"filenames") + b"](" + b"".join(_binstring(f"img{i}.png".encode()) for i in range(n)) + b"e"
+    out += (
+        _binstring(b"data")
+        + b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + _binstring(b"b")
+        + b"\x87R(K\x01"
+        + _int(n)
+        + _int(d)
+        + b"\x86"
+        + b"cnumpy\ndtype\n"
+        + _binstring(b"u1")
+        + b"K\x00K\x01\x87R"
+        + b"(K\x03"
+        + _binstring(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        + b"\x89"
+        + _binstring(np.ascontiguousarray(data_u8, dtype=np.uint8).tobytes())
+        + b"tb"
+    )
+    out += (
+        _binstring(b"filenames")
+        + b"]("
+        + b"".join(_binstring(f"img{i}.png".encode()) for i in range(n))
+        + b"e"
+    )
     out += b"u."
     return out
 
@@ -69,7 +86,7 @@ def cifar_binary(data_u8, labels):
 
 
 def malicious_pickle(sentinel):
-    """A pickle whose REDUCE would call os.system (touching ``sentinel``) if a global were resolved."""
+    """A pickle whose REDUCE would call os.system (touching ``sentinel``) if globals resolved."""
     cmd = f"touch {sentinel}".encode()
     return b"\x80\x02cos\nsystem\n" + _binstring(cmd) + b"\x85R."
 
@@ -87,9 +104,15 @@ def labels(n, n_classes=10):
 def patch_files(monkeypatch, name, md5_by_file, fmt=None, size_none=True):
     """Registry entry of ``name`` with the given payload MD5s (tests use small files)."""
     spec = registry.DATASETS[name]
+
     def fix(fs):
-        return tuple(dataclasses.replace(f, md5=md5_by_file.get(f.name, f.md5),
-                                         size=None if size_none else f.size) for f in fs)
+        return tuple(
+            dataclasses.replace(
+                f, md5=md5_by_file.get(f.name, f.md5), size=None if size_none else f.size
+            )
+            for f in fs
+        )
+
     if spec.kind == "cifar10":
         files = {k: {s: fix(fs) for s, fs in per.items()} for k, per in spec.files.items()}
     else:
@@ -111,7 +134,9 @@ def snapshot(folder):
     """{relative path: bytes} of everything under ``folder`` (empty if it does not exist)."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def write_mnist_like(folder, n_train=30, n_test=12, gz=True, seed=0):
@@ -119,10 +144,18 @@ def write_mnist_like(folder, n_train=30, n_test=12, gz=True, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     sfx = ".gz" if gz else ""
     out = {}
-    out["train-images-idx3-ubyte"] = write_idx(folder / f"train-images-idx3-ubyte{sfx}", images(n_train, seed=seed), gz)
-    out["train-labels-idx1-ubyte"] = write_idx(folder / f"train-labels-idx1-ubyte{sfx}", labels(n_train), gz)
-    out["t10k-images-idx3-ubyte"] = write_idx(folder / f"t10k-images-idx3-ubyte{sfx}", images(n_test, seed=seed + 1), gz)
-    out["t10k-labels-idx1-ubyte"] = write_idx(folder / f"t10k-labels-idx1-ubyte{sfx}", labels(n_test), gz)
+    out["train-images-idx3-ubyte"] = write_idx(
+        folder / f"train-images-idx3-ubyte{sfx}", images(n_train, seed=seed), gz
+    )
+    out["train-labels-idx1-ubyte"] = write_idx(
+        folder / f"train-labels-idx1-ubyte{sfx}", labels(n_train), gz
+    )
+    out["t10k-images-idx3-ubyte"] = write_idx(
+        folder / f"t10k-images-idx3-ubyte{sfx}", images(n_test, seed=seed + 1), gz
+    )
+    out["t10k-labels-idx1-ubyte"] = write_idx(
+        folder / f"t10k-labels-idx1-ubyte{sfx}", labels(n_test), gz
+    )
     return out
 
 

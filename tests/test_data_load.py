@@ -12,15 +12,33 @@ import numpy as np
 import pytest
 
 import bionp as bnp
-from _data_files import (cifar_binary, cifar_py2_pickle, data_env, images, labels, malicious_pickle,  # noqa: F401
-                         md5, patch_files, snapshot, write_idx, write_mnist_like)
-from bionp.data import (ChecksumError, DataFormatError, DatasetNotFoundError, UnknownDatasetError,
-                        UnsafePickleError, loading, locate)
+from _data_files import (
+    cifar_binary,
+    cifar_py2_pickle,
+    data_env,
+    images,
+    labels,
+    malicious_pickle,  # noqa: F401
+    md5,
+    patch_files,
+    snapshot,
+    write_idx,
+    write_mnist_like,
+)
+from bionp.data import (
+    ChecksumError,
+    DataFormatError,
+    DatasetNotFoundError,
+    UnknownDatasetError,
+    UnsafePickleError,
+    loading,
+    locate,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-# ----------------------------------------------------------------------------- bundled subset
+# ---------------------------------------------------------------------------------- bundled subset
 def test_small_subset_offline(xp, data_env, monkeypatch):
     x, y = bnp.data.load("fashion-mnist-small")
     assert x.shape == (10000, 784) and x.dtype == np.float32 and y.dtype == np.int64
@@ -54,9 +72,14 @@ def test_small_subset_bad_checksum(monkeypatch):
         bnp.data.load("fashion-mnist-small", split="test")
 
 
-# ----------------------------------------------------------------------------- names and info
+# ---------------------------------------------------------------------------------- names and info
 def test_unknown_name_and_split():
-    with pytest.raises(UnknownDatasetError, match="unknown dataset 'emnist'.*'mnist', 'fashion-mnist', 'cifar10', 'fashion-mnist-small'"):
+    with pytest.raises(
+        UnknownDatasetError,
+        match=(
+            "unknown dataset 'emnist'.*'mnist', 'fashion-mnist', 'cifar10', 'fashion-mnist-small'"
+        ),
+    ):
         bnp.data.load("emnist")
     with pytest.raises(UnknownDatasetError, match="unknown split 'val'.*'train' or 'test'"):
         bnp.data.load("fashion-mnist-small", split="val")
@@ -74,12 +97,19 @@ def test_load_info():
     assert info["n_train"] == 50000 and info["n_test"] == 10000 and len(info["classes"]) == 10
     assert info["files"]["binary"]["train"]["data_batch_1.bin"] is None  # structure-only
     f = bnp.data.load_info("Fashion_MNIST")
-    assert f["name"] == "fashion-mnist" and f["license"] == "MIT" and f["classes"][0] == "T-shirt/top"
+    assert (
+        f["name"] == "fashion-mnist" and f["license"] == "MIT" and f["classes"][0] == "T-shirt/top"
+    )
     assert f["files"]["train"]["train-images-idx3-ubyte"] == "f4a8712d7a061bf5bd6d2ca38dc4d50a"
-    assert set(bnp.data.available_datasets()) == {"mnist", "fashion-mnist", "cifar10", "fashion-mnist-small"}
+    assert set(bnp.data.available_datasets()) == {
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "fashion-mnist-small",
+    }
 
 
-# ----------------------------------------------------------------------------- IDX datasets from small files
+# ------------------------------------------------------------------- IDX datasets from small files
 @pytest.mark.parametrize("gz", [True, False])
 def test_load_mnist_from_root_and_cache(data_env, monkeypatch, tmp_path, gz):
     md5s = write_mnist_like(tmp_path / "data" / "mnist", gz=gz)
@@ -128,7 +158,11 @@ def test_changed_source_invalidates_cache(data_env, monkeypatch, tmp_path):
     x2, _ = bnp.data.load("mnist", root=root)
     assert x2.shape == (20, 784)
     np.testing.assert_array_equal(x2 * 255, images(20, seed=5).reshape(20, -1).astype(np.float32))
-    npys = [p for p in (data_env / "mnist").iterdir() if p.name.startswith("train-") and p.suffix == ".npy"]
+    npys = [
+        p
+        for p in (data_env / "mnist").iterdir()
+        if p.name.startswith("train-") and p.suffix == ".npy"
+    ]
     assert len(npys) == 2  # the stale pair was removed, the new pair written
 
 
@@ -138,12 +172,26 @@ def _bad_variants(folder, good_md5):
     import gzip
 
     good = gzip.decompress(path.read_bytes())
-    yield "truncated", lambda: path.write_bytes(gzip.compress(good[:-50])), DataFormatError, "truncated"
-    yield "wrong magic", lambda: path.write_bytes(gzip.compress(b"\x00\x01" + good[2:])), DataFormatError, "magic"
+    yield (
+        "truncated",
+        lambda: path.write_bytes(gzip.compress(good[:-50])),
+        DataFormatError,
+        "truncated",
+    )
+    yield (
+        "wrong magic",
+        lambda: path.write_bytes(gzip.compress(b"\x00\x01" + good[2:])),
+        DataFormatError,
+        "magic",
+    )
     changed = bytearray(good)
     changed[-1] ^= 0xFF
-    yield ("wrong checksum", lambda: path.write_bytes(gzip.compress(bytes(changed))), ChecksumError,
-           f"expected MD5 {good_md5}.*found {md5(bytes(changed))}")
+    yield (
+        "wrong checksum",
+        lambda: path.write_bytes(gzip.compress(bytes(changed))),
+        ChecksumError,
+        f"expected MD5 {good_md5}.*found {md5(bytes(changed))}",
+    )
 
 
 def test_bad_files_error_and_leave_cache_untouched(data_env, monkeypatch, tmp_path):
@@ -153,7 +201,9 @@ def test_bad_files_error_and_leave_cache_untouched(data_env, monkeypatch, tmp_pa
     x_good, _ = bnp.data.load("mnist", root=root)
     before = snapshot(data_env)
     assert before
-    for what, damage, exc, msg in list(_bad_variants(root / "mnist", md5s["train-images-idx3-ubyte"])):
+    for what, damage, exc, msg in list(
+        _bad_variants(root / "mnist", md5s["train-images-idx3-ubyte"])
+    ):
         damage()
         with pytest.raises(exc, match=msg) as info:
             bnp.data.load("mnist", root=root)
@@ -169,7 +219,9 @@ def test_bad_files_error_and_leave_cache_untouched(data_env, monkeypatch, tmp_pa
 def test_labels_images_count_mismatch(data_env, monkeypatch, tmp_path):
     root = tmp_path / "d" / "mnist"
     md5s = write_mnist_like(root)
-    md5s["train-labels-idx1-ubyte"] = write_idx(root / "train-labels-idx1-ubyte.gz", labels(29), gz=True)
+    md5s["train-labels-idx1-ubyte"] = write_idx(
+        root / "train-labels-idx1-ubyte.gz", labels(29), gz=True
+    )
     patch_files(monkeypatch, "mnist", md5s)
     with pytest.raises(DataFormatError, match="30 images but .* 29 labels"):
         bnp.data.load("mnist", root=root)
@@ -181,7 +233,7 @@ def test_real_registry_rejects_small_files(data_env, tmp_path):
         bnp.data.load("mnist", root=tmp_path)
 
 
-# ----------------------------------------------------------------------------- CIFAR-10
+# ---------------------------------------------------------------------------------------- CIFAR-10
 def _write_cifar(folder, fmt, n=4):
     folder.mkdir(parents=True, exist_ok=True)
     md5s, allx, ally = {}, [], []
@@ -197,7 +249,9 @@ def _write_cifar(folder, fmt, n=4):
     return md5s, allx, ally
 
 
-@pytest.mark.parametrize("fmt,sub", [("python", "cifar-10-batches-py"), ("binary", "cifar-10-batches-bin")])
+@pytest.mark.parametrize(
+    "fmt,sub", [("python", "cifar-10-batches-py"), ("binary", "cifar-10-batches-bin")]
+)
 def test_load_cifar10(data_env, monkeypatch, tmp_path, fmt, sub):
     md5s, allx, ally = _write_cifar(tmp_path / sub, fmt)
     patch_files(monkeypatch, "cifar10", md5s)
@@ -224,14 +278,22 @@ def test_malicious_cifar_batch_leaves_cache_untouched(data_env, monkeypatch, tmp
     assert snapshot(data_env) == before
 
 
-# ----------------------------------------------------------------------------- not found / offline / download
+# ------------------------------------------------------------------ not found / offline / download
 def test_not_found_lists_the_ways(data_env, tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError) as info:
         bnp.data.load("fashion-mnist", root=tmp_path / "nowhere")
     msg = str(info.value)
-    for needle in ("root=", "BIONP_DATA", str(data_env / "fashion-mnist"), "apt-get install dataset-fashion-mnist",
-                   "bionp[datasets]", "BIONP_OFFLINE", "fashion-mnist-small", str(tmp_path / "nowhere"),
-                   "train-images-idx3-ubyte"):
+    for needle in (
+        "root=",
+        "BIONP_DATA",
+        str(data_env / "fashion-mnist"),
+        "apt-get install dataset-fashion-mnist",
+        "bionp[datasets]",
+        "BIONP_OFFLINE",
+        "fashion-mnist-small",
+        str(tmp_path / "nowhere"),
+        "train-images-idx3-ubyte",
+    ):
         assert needle in msg, needle
 
 
@@ -243,11 +305,15 @@ def test_without_torchvision_error_and_no_import(data_env, monkeypatch):
 
 
 def test_import_never_loads_torchvision(tmp_path):
-    code = ("import sys, bionp, bionp.data as d; d.load('fashion-mnist-small'); d.load_info('cifar10');"
-            "bad=[m for m in ('torchvision','torch','scipy','matplotlib') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, bionp, bionp.data as d; d.load('fashion-mnist-small'); d.load_info('cifar10');"
+        "bad=[m for m in ('torchvision','torch','scipy','matplotlib') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "BIONP_CACHE": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -262,7 +328,9 @@ def _fake_torchvision(monkeypatch, tmp_path, corrupt=False):
             calls.append((root, train, download))
             raw = Path(root) / "FashionMNIST" / "raw"
             raw.mkdir(parents=True, exist_ok=True)
-            for f in (tmp_path / "upstream").iterdir():  # what torchvision leaves: .gz and extracted
+            for f in (
+                tmp_path / "upstream"
+            ).iterdir():  # what torchvision leaves: .gz and extracted
                 (raw / f.name).write_bytes(f.read_bytes())
             if corrupt:
                 p = raw / "t10k-labels-idx1-ubyte.gz"
@@ -307,7 +375,7 @@ def test_corrupt_download_is_rejected_and_not_cached(data_env, monkeypatch, tmp_
     assert not any("idx" in k for k in leftovers), leftovers  # nothing moved into the cache
 
 
-# ----------------------------------------------------------------------------- cache dir and system packages
+# ------------------------------------------------------------------- cache dir and system packages
 def test_cache_dir_policy(monkeypatch, tmp_path):
     monkeypatch.setenv("BIONP_CACHE", str(tmp_path / "c"))
     assert bnp.data.cache_dir() == tmp_path / "c"
@@ -339,7 +407,7 @@ def test_unwritable_cache_warns_and_still_loads(data_env, monkeypatch, tmp_path)
     assert x.shape == (30, 784)
 
 
-# ----------------------------------------------------------------------------- the full Fashion-MNIST
+# -------------------------------------------------------------------------- the full Fashion-MNIST
 def test_full_fashion_mnist(full_data_root, data_env):
     readme = Path(full_data_root) / "README.md"
     table = {}
@@ -355,8 +423,13 @@ def test_full_fashion_mnist(full_data_root, data_env):
     assert x.shape == (60000, 784) and xt.shape == (10000, 784)
     assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
     man = json.loads((data_env / "fashion-mnist" / "train.cache.json").read_text())
-    assert man["md5"] == {k: table[k] for k in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")}
+    assert man["md5"] == {
+        k: table[k] for k in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    }
     u8, lab = bnp.data.load_uint8("fashion-mnist", split="test", root=full_data_root)
     head = b"\x00\x00\x08\x03" + (10000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
     assert md5(head + np.ascontiguousarray(u8).tobytes()) == table["t10k-images-idx3-ubyte"]
-    assert md5(b"\x00\x00\x08\x01" + (10000).to_bytes(4, "big") + lab.tobytes()) == table["t10k-labels-idx1-ubyte"]
+    assert (
+        md5(b"\x00\x00\x08\x01" + (10000).to_bytes(4, "big") + lab.tobytes())
+        == table["t10k-labels-idx1-ubyte"]
+    )

@@ -1,10 +1,17 @@
-"""Preprocessing on every backend: one-hot, standardise, unit-norm rows, flatten, subsets, splits."""
+"""Preprocessing on every backend: one-hot, standardise, unit norm, flatten, subsets, splits."""
 
 import numpy as np
 import pytest
 
 import bionp as bnp
-from bionp.data import flatten, normalize_rows, one_hot, standardize, stratified_subset, train_val_split
+from bionp.data import (
+    flatten,
+    normalize_rows,
+    one_hot,
+    standardize,
+    stratified_subset,
+    train_val_split,
+)
 from bionp.data.preprocess import apply_standardize
 from bionp.testing import assert_allclose, assert_equal
 
@@ -73,8 +80,9 @@ def test_stratified_subset_keeps_proportions_and_is_seeded(xp):
     _, _, idx2 = stratified_subset(x, y, 10, rng=3, return_index=True)
     assert_equal(idx2, ih)
     with bnp.backend("numpy"):
-        _, _, ref = stratified_subset(np.arange(100.0)[:, None], np.asarray(bnp.asnumpy(y)), 10, rng=3,
-                                      return_index=True)
+        _, _, ref = stratified_subset(
+            np.arange(100.0)[:, None], np.asarray(bnp.asnumpy(y)), 10, rng=3, return_index=True
+        )
     assert_equal(idx, ref)  # same seed, same subset on every backend
     _, ys7 = stratified_subset(x, y, 7, rng=0)  # largest remainder: 3.5, 2.1, 1.4 -> 4, 2, 1
     assert np.bincount(bnp.asnumpy(ys7)).tolist() == [4, 2, 1]
@@ -96,7 +104,9 @@ def test_train_val_split(xp):
     b = train_val_split(x, y, 0.25, rng=1, stratify=False)
     assert_equal(a[3], b[3])
     for bad in (0.0, 1.0, -0.1, 1.5, "0.2", True):
-        with pytest.raises(ValueError, match="val_fraction must be a number strictly between 0 and 1"):
+        with pytest.raises(
+            ValueError, match="val_fraction must be a number strictly between 0 and 1"
+        ):
             train_val_split(x, y, bad)
     with pytest.raises(ValueError, match="leaves 0 for validation"):
         train_val_split(x, y, 0.001)

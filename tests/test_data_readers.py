@@ -1,11 +1,19 @@
-"""Readers: IDX (raw and gzip) and CIFAR-10 (python pickle and binary), on small real-format files."""
+"""Readers: IDX (raw, gzip) and CIFAR-10 (python pickle, binary) on small real-format files."""
 
 import gzip
 
 import numpy as np
 import pytest
 
-from _data_files import cifar_binary, cifar_py2_pickle, idx_bytes, images, labels, malicious_pickle, md5
+from _data_files import (
+    cifar_binary,
+    cifar_py2_pickle,
+    idx_bytes,
+    images,
+    labels,
+    malicious_pickle,
+    md5,
+)
 from bionp.data import ChecksumError, DataFormatError, UnsafePickleError
 from bionp.data.cifar import read_cifar_binary_batch, read_cifar_python_batch, restricted_loads
 from bionp.data.idx import parse_idx, read_idx, write_idx
@@ -88,7 +96,13 @@ def test_idx_checksum_mismatch_names_expected_and_found(tmp_path):
     p = tmp_path / "t10k-labels-idx1-ubyte.gz"
     data = idx_bytes(labels(9))
     p.write_bytes(gzip.compress(data))
-    with pytest.raises(ChecksumError, match=f"t10k-labels-idx1-ubyte.gz: checksum mismatch: expected MD5 {'0' * 32}.*found {md5(data)}"):
+    with pytest.raises(
+        ChecksumError,
+        match=(
+            f"t10k-labels-idx1-ubyte.gz: checksum mismatch: expected MD5 {'0' * 32}.*found"
+            f" {md5(data)}"
+        ),
+    ):
         read_idx(p, md5="0" * 32)
 
 
@@ -112,7 +126,9 @@ def test_cifar_python_batch_written_by_python3(tmp_path):
     data, labs = _cifar(4)
     for protocol in (2, 4, 5):
         p = tmp_path / f"b{protocol}"
-        p.write_bytes(pickle.dumps({b"data": data, b"labels": [int(v) for v in labs]}, protocol=protocol))
+        p.write_bytes(
+            pickle.dumps({b"data": data, b"labels": [int(v) for v in labs]}, protocol=protocol)
+        )
         x, y = read_cifar_python_batch(p)
         np.testing.assert_array_equal(x.reshape(4, -1), data)
 
@@ -121,18 +137,25 @@ def test_malicious_pickle_is_refused_before_running(tmp_path):
     sentinel = tmp_path / "pwned"
     p = tmp_path / "data_batch_1"
     p.write_bytes(malicious_pickle(sentinel))
-    with pytest.raises(UnsafePickleError, match=r"data_batch_1: refused to unpickle: .*global os\.system"):
+    with pytest.raises(
+        UnsafePickleError, match=r"data_batch_1: refused to unpickle: .*global os\.system"
+    ):
         read_cifar_python_batch(p)
     assert not sentinel.exists()
-    # builtins are refused too (eval, getattr, ...), and so are numpy callables outside the stand-ins
-    for mod, name in (("builtins", "eval"), ("builtins", "getattr"), ("numpy", "load"), ("subprocess", "Popen")):
+    # builtins are refused too (eval, getattr, ...), and numpy callables outside the stand-ins
+    for mod, name in (
+        ("builtins", "eval"),
+        ("builtins", "getattr"),
+        ("numpy", "load"),
+        ("subprocess", "Popen"),
+    ):
         evil = b"\x80\x02c" + f"{mod}\n{name}\n".encode() + b"U\x011\x85R."
         with pytest.raises(UnsafePickleError, match=f"{mod}.{name}"):
             restricted_loads(evil, "evil")
 
 
 def test_pickle_refuses_object_dtype_and_bad_layout(tmp_path):
-    evil = (b"\x80\x02cnumpy\ndtype\nU\x02O8K\x00K\x01\x87R.")
+    evil = b"\x80\x02cnumpy\ndtype\nU\x02O8K\x00K\x01\x87R."
     with pytest.raises(UnsafePickleError, match="dtype 'O8' refused"):
         restricted_loads(evil, "obj")
     p = tmp_path / "test_batch"
