@@ -318,27 +318,38 @@ def test_import_never_loads_torchvision(tmp_path):
 
 
 def _fake_torchvision(monkeypatch, tmp_path, corrupt=False):
+    """A fake ``torchvision.datasets`` whose classes simulate only the network fetch: they copy
+    "upstream" files into ``root`` in torchvision's layout (IDX: .gz and extracted copies)."""
     calls = []
-    content = write_mnist_like(tmp_path / "upstream", seed=7)  # what the network would deliver
+    upstream = tmp_path / "upstream"
+    content = {
+        "FashionMNIST": write_mnist_like(upstream / "FashionMNIST", seed=7),
+        "MNIST": write_mnist_like(upstream / "MNIST", seed=8, gz=False),
+    }
+    content["CIFAR10"] = _write_cifar(upstream / "CIFAR10", "python")[0]
 
-    class FakeFashionMNIST:
-        """Simulates only torchvision's fetch: the files land in root/FashionMNIST/raw/."""
+    def make(name, dest):
+        class Fake:
+            def __init__(self, root, train=True, download=False, **kw):
+                calls.append((name, root, train, download))
+                raw = Path(root) / dest
+                raw.mkdir(parents=True, exist_ok=True)
+                for f in (upstream / name).iterdir():
+                    (raw / f.name).write_bytes(f.read_bytes())
+                if corrupt and name == "FashionMNIST":
+                    p = raw / "t10k-labels-idx1-ubyte.gz"
+                    p.write_bytes(p.read_bytes()[:-12])
+                if name == "CIFAR10":
+                    (Path(root) / "cifar-10-python.tar.gz").write_bytes(b"archive")
 
-        def __init__(self, root, train=True, download=False, **kw):
-            calls.append((root, train, download))
-            raw = Path(root) / "FashionMNIST" / "raw"
-            raw.mkdir(parents=True, exist_ok=True)
-            for f in (
-                tmp_path / "upstream"
-            ).iterdir():  # what torchvision leaves: .gz and extracted
-                (raw / f.name).write_bytes(f.read_bytes())
-            if corrupt:
-                p = raw / "t10k-labels-idx1-ubyte.gz"
-                p.write_bytes(p.read_bytes()[:-12])
+        Fake.__name__ = name
+        return Fake
 
     tv = types.ModuleType("torchvision")
     ds = types.ModuleType("torchvision.datasets")
-    ds.FashionMNIST = FakeFashionMNIST
+    ds.FashionMNIST = make("FashionMNIST", "FashionMNIST/raw")
+    ds.MNIST = make("MNIST", "MNIST/raw")
+    ds.CIFAR10 = make("CIFAR10", "cifar-10-batches-py")
     tv.datasets = ds
     monkeypatch.setitem(sys.modules, "torchvision", tv)
     monkeypatch.setitem(sys.modules, "torchvision.datasets", ds)
@@ -347,13 +358,14 @@ def _fake_torchvision(monkeypatch, tmp_path, corrupt=False):
 
 def test_download_through_torchvision_is_verified_and_cached(data_env, monkeypatch, tmp_path):
     calls, content = _fake_torchvision(monkeypatch, tmp_path)
+    content = content["FashionMNIST"]
     monkeypatch.setenv("BIONP_OFFLINE", "1")
     with pytest.raises(DatasetNotFoundError, match="download is off"):
         bnp.data.load("fashion-mnist")
     assert calls == []
     patch_files(monkeypatch, "fashion-mnist", content)
     x, y = bnp.data.load("fashion-mnist", download=True)
-    assert x.shape == (30, 784) and [c[2] for c in calls] == [True, True]
+    assert x.shape == (30, 784) and [c[3] for c in calls] == [True, True]
     np.testing.assert_array_equal(x * 255, images(30, seed=7).reshape(30, -1).astype(np.float32))
     kept = sorted(p.name for p in (data_env / "fashion-mnist").iterdir())
     assert "t10k-labels-idx1-ubyte.gz" in kept or "t10k-labels-idx1-ubyte" in kept
@@ -365,9 +377,21 @@ def test_download_through_torchvision_is_verified_and_cached(data_env, monkeypat
     assert xt.shape == (12, 784) and calls == []
 
 
+@pytest.mark.parametrize("name,cls,n_train", [("mnist", "MNIST", 30), ("cifar10", "CIFAR10", 20)])
+def test_download_mnist_and_cifar10(data_env, monkeypatch, tmp_path, name, cls, n_train):
+    calls, content = _fake_torchvision(monkeypatch, tmp_path)
+    patch_files(monkeypatch, name, content[cls])
+    monkeypatch.setenv("BIONP_OFFLINE", "0")  # download=None: allowed
+    x, y = bnp.data.load(name)
+    assert x.shape[0] == n_train and {c[0] for c in calls} == {cls}
+    kept = {p.name for p in (data_env / name).iterdir()}
+    assert set(content[cls]) <= kept  # the verified raw files, moved into the cache
+    assert "cifar-10-python.tar.gz" not in kept
+
+
 def test_corrupt_download_is_rejected_and_not_cached(data_env, monkeypatch, tmp_path):
     _, content = _fake_torchvision(monkeypatch, tmp_path, corrupt=True)
-    patch_files(monkeypatch, "fashion-mnist", content)
+    patch_files(monkeypatch, "fashion-mnist", content["FashionMNIST"])
     monkeypatch.setenv("BIONP_OFFLINE", "0")
     with pytest.raises(DataFormatError, match="t10k-labels-idx1-ubyte"):
         bnp.data.load("fashion-mnist")
