@@ -9,9 +9,12 @@ Where the checksums come from
 -----------------------------
 * Fashion-MNIST: the MD5 of the four decompressed IDX files of the upstream
   release (Xiao, Rasul & Vollgraf 2017).
-* MNIST: the widely published MD5 of the four decompressed IDX files of
-  LeCun, Cortes & Burges' release (the ``.gz`` files differ, their MD5 is not
-  used here).
+* MNIST: the MD5 of the four decompressed IDX files as published by several
+  independent projects (one of which lists the Fashion-MNIST values above
+  alongside, and another the payload size 47,040,016 bytes); they differ from
+  the MD5 of the ``.gz`` files that torchvision checks.  No copy of MNIST was
+  at hand when they were recorded, so bionp's tests check only their form; the
+  payload sizes (header + 784 bytes per image) are checked at every load too.
 * CIFAR-10, python version: the MD5 of the six extracted batch files, the
   values torchvision checks after extracting ``cifar-10-python.tar.gz``.
 * CIFAR-10, binary version (``data_batch_N.bin``): no checksum is recorded
