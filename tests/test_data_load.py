@@ -109,6 +109,24 @@ def test_load_info():
     }
 
 
+def test_registry_checksums_are_well_formed():
+    import re
+
+    from bionp.data.registry import DATASETS
+
+    for spec in DATASETS.values():
+        if spec.kind == "cifar10":
+            groups = [fs for per in spec.files.values() for fs in per.values()]
+        else:
+            groups = list(spec.files.values())
+        for files in groups:
+            for f in files:
+                assert f.md5 is None or re.fullmatch(r"[0-9a-f]{32}", f.md5), (spec.name, f)
+    mnist = DATASETS["mnist"].files
+    assert [f.size for f in mnist["train"]] == [16 + 60000 * 784, 8 + 60000]
+    assert [f.size for f in mnist["test"]] == [16 + 10000 * 784, 8 + 10000]
+
+
 # ------------------------------------------------------------------- IDX datasets from small files
 @pytest.mark.parametrize("gz", [True, False])
 def test_load_mnist_from_root_and_cache(data_env, monkeypatch, tmp_path, gz):
