@@ -167,6 +167,16 @@ def test_torchvision_layout_and_search_order(data_env, monkeypatch, tmp_path):
     assert b  # written
 
 
+def test_damaged_cache_is_rebuilt_from_source(data_env, monkeypatch, tmp_path):
+    patch_files(monkeypatch, "mnist", write_mnist_like(tmp_path / "mnist"))
+    x1, _ = bnp.data.load("mnist", root=tmp_path)
+    (npy,) = [p for p in (data_env / "mnist").glob("train-*-images.npy")]
+    npy.write_bytes(npy.read_bytes()[:-100])  # truncated cache file
+    x2, _ = bnp.data.load("mnist", root=tmp_path)
+    np.testing.assert_array_equal(x1, x2)
+    assert np.load(npy, mmap_mode="r").shape == (30, 28, 28)  # repaired
+
+
 def test_changed_source_invalidates_cache(data_env, monkeypatch, tmp_path):
     root = tmp_path / "d"
     patch_files(monkeypatch, "mnist", write_mnist_like(root / "mnist", seed=1))

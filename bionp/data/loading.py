@@ -168,13 +168,21 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
     return images, labels
 
 
+def _npy_matches(path: Path, arr: np.ndarray) -> bool:
+    try:
+        old = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return old.dtype == arr.dtype and old.shape == arr.shape
+
+
 def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man):
     folder = cache / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     key = hashlib.md5(json.dumps(sorted(digests.items())).encode()).hexdigest()[:16]
     names = {"images": f"{split}-{key}-images.npy", "labels": f"{split}-{key}-labels.npy"}
     for what, arr in (("images", images), ("labels", labels)):
-        if not (folder / names[what]).is_file():
+        if not _npy_matches(folder / names[what], arr):  # absent or damaged: (re)write it
             _atomic_write(folder, names[what], lambda f, a=arr: np.save(f, a, allow_pickle=False))
     man = {
         "format": _MANIFEST_FORMAT,
