@@ -54,21 +54,39 @@ class BatchIterator:
     ...     for xb, yb in it: ...
     """
 
-    def __init__(self, x, y=None, batch_size: int = 32, *, shuffle: bool = True, rng=None,
-                 drop_last: bool = False):
-        self._xp = check_same_backend(x, y, names=("x", "y")) if y is not None else get_array_module(x)
+    def __init__(
+        self,
+        x,
+        y=None,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = True,
+        rng=None,
+        drop_last: bool = False,
+    ):
+        self._xp = (
+            check_same_backend(x, y, names=("x", "y")) if y is not None else get_array_module(x)
+        )
         if getattr(x, "ndim", 0) < 1:
             raise ValueError("x must be an array with a sample axis (N, ...)")
         if y is not None and y.shape[0] != x.shape[0]:
-            raise ValueError(f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(
+                f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}"
+            )
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if not isinstance(shuffle, bool) or not isinstance(drop_last, bool):
             raise TypeError("shuffle and drop_last must be True or False")
         n = int(x.shape[0])
         if drop_last and batch_size > n:
-            raise ValueError(f"batch_size={batch_size} is larger than the number of samples ({n}) and "
-                             "drop_last=True would give no batch at all; lower batch_size or set drop_last=False")
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the number of samples ({n}) and "
+                "drop_last=True would give no batch at all; lower batch_size or set drop_last=False"
+            )
         self.x, self.y = x, y
         self.n_samples = n
         self.batch_size = int(batch_size)
@@ -103,8 +121,9 @@ class BatchIterator:
                 yield xb, self._move(yb)
 
 
-def iterate_batches(x, y=None, batch_size: int = 32, *, shuffle: bool = True, rng=None,
-                    drop_last: bool = False):
+def iterate_batches(
+    x, y=None, batch_size: int = 32, *, shuffle: bool = True, rng=None, drop_last: bool = False
+):
     """One epoch of mini-batches (see :class:`BatchIterator`); arguments are checked at once."""
     return iter(BatchIterator(x, y, batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last))
 

@@ -48,8 +48,9 @@ def load_bundled(split: str, path: Path | None = None):
         with np.load(path, allow_pickle=False) as npz:
             arrays = [npz[n] for n in names]
     except (OSError, ValueError, KeyError) as exc:
-        raise DataFormatError(f"{path}: unreadable bundled subset ({type(exc).__name__}: {exc}); "
-                              "reinstall bionp") from None
+        raise DataFormatError(
+            f"{path}: unreadable bundled subset ({type(exc).__name__}: {exc}); reinstall bionp"
+        ) from None
     for n, a in zip(names, arrays):
         want = BUNDLED_MD5.get(n)
         if a.dtype != np.uint8:
@@ -57,8 +58,10 @@ def load_bundled(split: str, path: Path | None = None):
         if want is not None:
             found = md5_hex(np.ascontiguousarray(a))
             if found != want:
-                raise ChecksumError(f"{path}: array {n}: checksum mismatch: expected MD5 {want}, "
-                                    f"found {found}; reinstall bionp")
+                raise ChecksumError(
+                    f"{path}: array {n}: checksum mismatch: expected MD5 {want}, "
+                    f"found {found}; reinstall bionp"
+                )
         a.flags.writeable = False
     images, labels = arrays
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (images.shape[0],):

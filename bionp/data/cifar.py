@@ -31,8 +31,13 @@ import numpy as np
 from bionp.data.errors import ChecksumError, DataFormatError, UnsafePickleError
 from bionp.data.idx import md5_hex
 
-__all__ = ["RestrictedUnpickler", "restricted_loads", "read_cifar_python_batch",
-           "read_cifar_binary_batch", "CIFAR_PIXELS"]
+__all__ = [
+    "RestrictedUnpickler",
+    "restricted_loads",
+    "read_cifar_python_batch",
+    "read_cifar_binary_batch",
+    "CIFAR_PIXELS",
+]
 
 CIFAR_PIXELS = 3 * 32 * 32
 _ALLOWED_DTYPES = frozenset({"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"})
@@ -59,7 +64,9 @@ class _ArrayStub:
         if isinstance(raw, str):  # Python 2 str read with encoding="latin1"
             raw = raw.encode("latin1")
         if not isinstance(raw, (bytes, bytearray)):
-            raise UnsafePickleError("pickled array: payload is not a byte string (object arrays are refused)")
+            raise UnsafePickleError(
+                "pickled array: payload is not a byte string (object arrays are refused)"
+            )
         self.shape, self.dtype, self.fortran, self.raw = shape, dtype, bool(fortran), bytes(raw)
 
     def to_numpy(self, name: str) -> np.ndarray:
@@ -71,8 +78,9 @@ class _ArrayStub:
             count *= s
         if count * dt.itemsize != len(self.raw):
             raise DataFormatError(
-                f"{name}: pickled array of shape {self.shape} and dtype {dt} needs "
-                f"{count * dt.itemsize} bytes, the file holds {len(self.raw)} (truncated or damaged)"
+                f"{name}: pickled array of shape {self.shape} and dtype {dt} needs"
+                f" {count * dt.itemsize} bytes, the file holds {len(self.raw)} (truncated or"
+                " damaged)"
             )
         arr = np.frombuffer(self.raw, dtype=dt, count=count)
         return arr.reshape(self.shape, order="F" if self.fortran else "C")
@@ -87,7 +95,9 @@ class _DtypeStub:
         if isinstance(code, bytes):
             code = code.decode("ascii", "replace")
         if not isinstance(code, str) or code not in _ALLOWED_DTYPES:
-            raise UnsafePickleError(f"pickled array: dtype {code!r} refused (plain numeric dtypes only)")
+            raise UnsafePickleError(
+                f"pickled array: dtype {code!r} refused (plain numeric dtypes only)"
+            )
         self.code, self.order = code, "|"
 
     def __setstate__(self, state):
@@ -108,7 +118,9 @@ class _DtypeStub:
 
 def _reconstruct_stub(cls, shape, dtype_code):
     if cls is not _ArrayStub:
-        raise UnsafePickleError("pickled array: _reconstruct called on something other than ndarray")
+        raise UnsafePickleError(
+            "pickled array: _reconstruct called on something other than ndarray"
+        )
     return _ArrayStub()
 
 
@@ -119,7 +131,10 @@ def _frombuffer_stub(buf, dtype, shape, order):
 
 
 def _codecs_encode_stub(text, encoding="utf-8"):
-    if not isinstance(text, str) or str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1"):
+    if not isinstance(text, str) or str(encoding).lower().replace("_", "-") not in (
+        "latin1",
+        "latin-1",
+    ):
         raise UnsafePickleError(f"_codecs.encode with encoding {encoding!r} refused")
     return text.encode("latin1")
 
@@ -154,7 +169,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
-        raise UnsafePickleError(f"{self._name}: refused to unpickle: persistent ids are not allowed")
+        raise UnsafePickleError(
+            f"{self._name}: refused to unpickle: persistent ids are not allowed"
+        )
 
 
 def _to_plain(obj, name):
@@ -178,8 +195,18 @@ def restricted_loads(data: bytes, name: str = "<pickle>"):
         obj = RestrictedUnpickler(io.BytesIO(data), name=name).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError, OverflowError, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        OverflowError,
+        MemoryError,
+    ) as exc:
         raise DataFormatError(
             f"{name}: not a readable pickled CIFAR-10 batch ({type(exc).__name__}: {exc}); "
             "the file is probably truncated or damaged: delete it and fetch it again"
@@ -192,15 +219,17 @@ def _check_md5(path, data, md5):
         found = md5_hex(data)
         if found != md5:
             raise ChecksumError(
-                f"{path}: checksum mismatch: expected MD5 {md5}, found {found}; the file is damaged "
-                "or not the official release: delete it and fetch it again"
+                f"{path}: checksum mismatch: expected MD5 {md5}, found {found}; the file is damaged"
+                " or not the official release: delete it and fetch it again"
             )
 
 
 def _check_labels(path, labels, n_classes=10):
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-        raise DataFormatError(f"{path}: labels outside 0…{n_classes - 1} "
-                              f"(found {int(labels.min())}…{int(labels.max())})")
+        raise DataFormatError(
+            f"{path}: labels outside 0…{n_classes - 1} "
+            f"(found {int(labels.min())}…{int(labels.max())})"
+        )
 
 
 def read_cifar_python_batch(path: str | os.PathLike, md5: str | None = None):
@@ -221,22 +250,37 @@ def read_cifar_python_batch(path: str | os.PathLike, md5: str | None = None):
     obj = restricted_loads(data, path)
     _check_md5(path, data, md5)
     if not isinstance(obj, dict):
-        raise DataFormatError(f"{path}: a CIFAR-10 batch is a pickled dict, found {type(obj).__name__}")
+        raise DataFormatError(
+            f"{path}: a CIFAR-10 batch is a pickled dict, found {type(obj).__name__}"
+        )
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
     if "data" not in d or "labels" not in d:
-        raise DataFormatError(f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', "
-                              f"found {sorted(map(str, d))}")
+        raise DataFormatError(
+            f"{path}: a CIFAR-10 batch needs the keys 'data' and 'labels', "
+            f"found {sorted(map(str, d))}"
+        )
     images, labels = d["data"], d["labels"]
     if isinstance(images, (bytes, bytearray)):
         images = np.frombuffer(images, dtype=np.uint8)
         if images.size % CIFAR_PIXELS:
-            raise DataFormatError(f"{path}: 'data' holds {images.size} bytes, not a multiple of {CIFAR_PIXELS}")
+            raise DataFormatError(
+                f"{path}: 'data' holds {images.size} bytes, not a multiple of {CIFAR_PIXELS}"
+            )
         images = images.reshape(-1, CIFAR_PIXELS)
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2 \
-            or images.shape[1] != CIFAR_PIXELS:
-        desc = f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray) \
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 2
+        or images.shape[1] != CIFAR_PIXELS
+    ):
+        desc = (
+            f"{images.dtype} array of shape {images.shape}"
+            if isinstance(images, np.ndarray)
             else type(images).__name__
-        raise DataFormatError(f"{path}: 'data' must be a uint8 array of shape (N, {CIFAR_PIXELS}), found {desc}")
+        )
+        raise DataFormatError(
+            f"{path}: 'data' must be a uint8 array of shape (N, {CIFAR_PIXELS}), found {desc}"
+        )
     if not isinstance(labels, (list, tuple)) or not all(type(v) is int for v in labels):
         raise DataFormatError(f"{path}: 'labels' must be a list of ints")
     if len(labels) != images.shape[0]:
@@ -246,7 +290,9 @@ def read_cifar_python_batch(path: str | os.PathLike, md5: str | None = None):
     return np.ascontiguousarray(images).reshape(-1, 3, 32, 32), labels.astype(np.uint8)
 
 
-def read_cifar_binary_batch(path: str | os.PathLike, md5: str | None = None, n_records: int | None = None):
+def read_cifar_binary_batch(
+    path: str | os.PathLike, md5: str | None = None, n_records: int | None = None
+):
     """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` uint8 from a binary-version batch.
 
     The file must be a whole number of 3073-byte records (``n_records`` of them
@@ -256,11 +302,20 @@ def read_cifar_binary_batch(path: str | os.PathLike, md5: str | None = None, n_r
     with open(path, "rb") as f:
         data = f.read()
     rec = 1 + CIFAR_PIXELS
-    if len(data) == 0 or len(data) % rec or (n_records is not None and len(data) != n_records * rec):
-        want = f"{n_records} records of {rec} bytes ({n_records * rec} bytes)" if n_records \
+    if (
+        len(data) == 0
+        or len(data) % rec
+        or (n_records is not None and len(data) != n_records * rec)
+    ):
+        want = (
+            f"{n_records} records of {rec} bytes ({n_records * rec} bytes)"
+            if n_records
             else f"a whole number of {rec}-byte records"
-        raise DataFormatError(f"{path}: a CIFAR-10 binary batch holds {want}; the file has {len(data)} "
-                              "bytes (truncated or overlong): delete it and fetch it again")
+        )
+        raise DataFormatError(
+            f"{path}: a CIFAR-10 binary batch holds {want}; the file has {len(data)} "
+            "bytes (truncated or overlong): delete it and fetch it again"
+        )
     _check_md5(path, data, md5)
     table = np.frombuffer(data, dtype=np.uint8).reshape(-1, rec)
     labels = table[:, 0].copy()

@@ -31,6 +31,15 @@ def download_allowed(download) -> bool:
     return download
 
 
+def _find_below(spec: DatasetSpec, split: str, top: Path):
+    """The split's files in ``top`` or any folder below it (torchvision's layouts vary)."""
+    for folder in [top] + sorted(p for p in top.rglob("*") if p.is_dir()):
+        src = find_in(spec, split, folder, "download")
+        if src is not None:
+            return src
+    return None
+
+
 def fetch(spec: DatasetSpec, cache: Path, verify) -> Path:
     """Download ``spec``'s files with torchvision, verify them, move them into the cache.
 
@@ -58,20 +67,21 @@ def fetch(spec: DatasetSpec, cache: Path, verify) -> Path:
                 cls(root=str(tmp), train=train, download=True)
             except Exception as exc:  # network errors, torchvision's own checks
                 raise DatasetNotFoundError(
-                    f"downloading {spec.name!r} through torchvision failed: {type(exc).__name__}: {exc}"
+                    f"downloading {spec.name!r} through torchvision failed: {type(exc).__name__}:"
+                    f" {exc}"
                 ) from exc
         sources = []
         for split in SPLITS:
-            src = find_in(spec, split, tmp, "download")
-            if src is None:
-                src = next((s for s in (find_in(spec, split, p, "download")
-                                        for p in sorted(tmp.rglob("*")) if p.is_dir()) if s), None)
+            src = _find_below(spec, split, tmp)
             if src is None:
                 raise DatasetNotFoundError(
-                    f"torchvision's download of {spec.name!r} did not leave the {split} files bionp expects "
-                    f"({', '.join(f.name for f in spec.files[split])}) under {tmp}"
-                    if spec.kind != "cifar10" else
-                    f"torchvision's download of {spec.name!r} did not leave the CIFAR-10 {split} batches"
+                    f"torchvision's download of {spec.name!r} did not leave the {split} files bionp"
+                    f" expects ({', '.join(f.name for f in spec.files[split])}) under {tmp}"
+                    if spec.kind != "cifar10"
+                    else (
+                        f"torchvision's download of {spec.name!r} did not leave the CIFAR-10"
+                        f" {split} batches"
+                    )
                 )
             verify(src)
             sources.append(src)

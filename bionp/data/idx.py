@@ -20,12 +20,23 @@ import hashlib
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from bionp.data.errors import ChecksumError, DataFormatError
 
-__all__ = ["IDX_DTYPES", "read_idx_bytes", "parse_idx", "read_idx", "write_idx", "md5_hex"]
+__all__ = [
+    "IDX_DTYPES",
+    "read_idx_bytes",
+    "read_payload_and_md5",
+    "parse_idx",
+    "read_idx",
+    "write_idx",
+    "md5_hex",
+]
+
+_CHUNK = 1 << 22  # compressed bytes fed to zlib at a time
 
 #: IDX dtype code -> big-endian NumPy dtype
 IDX_DTYPES = {
@@ -44,19 +55,55 @@ def md5_hex(data) -> str:
 
 
 def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The decompressed bytes of an IDX file (gzip detected by its magic bytes, not its name)."""
+    """The decompressed bytes of a file (gzip detected by its magic bytes, not its name)."""
+    return read_payload_and_md5(path)[0]
+
+
+def read_payload_and_md5(path: str | os.PathLike) -> tuple[bytes, str]:
+    """Decompressed bytes of a (possibly gzip) file and their MD5, computed together.
+
+    The MD5 of each decompressed chunk is updated on a worker thread while the
+    next chunk is inflated (both release the GIL), so verifying costs little
+    beyond decompressing.
+    """
     path = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataFormatError(
-                f"{path}: not a readable gzip file ({exc}); the file is probably truncated or "
-                "damaged: delete it and fetch it again"
-            ) from None
-    return raw
+    h = hashlib.md5()
+    if raw[:2] != b"\x1f\x8b":
+        h.update(raw)
+        return raw, h.hexdigest()
+    view = memoryview(raw)
+    chunks = []
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # one worker: updates stay in order
+            pos = 0
+            while True:
+                d = zlib.decompressobj(wbits=31)  # one gzip member
+                while pos < len(raw) and not d.eof:
+                    piece = d.decompress(view[pos : pos + _CHUNK])
+                    pos += min(_CHUNK, len(raw) - pos)
+                    if piece:
+                        chunks.append(piece)
+                        pool.submit(h.update, piece)
+                    if d.eof:
+                        pos -= len(d.unused_data)
+                if not d.eof:
+                    raise EOFError(
+                        "compressed file ended before the end-of-stream marker was reached"
+                    )
+                rest = raw[pos:].lstrip(b"\x00")
+                if not rest:
+                    break
+                if rest[:2] != b"\x1f\x8b":
+                    raise OSError("trailing garbage after the gzip data")
+                pos = len(raw) - len(rest)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataFormatError(
+            f"{path}: not a readable gzip file ({exc}); the file is probably truncated or "
+            "damaged: delete it and fetch it again"
+        ) from None
+    return b"".join(chunks), h.hexdigest()
 
 
 def parse_idx(data, name: str = "<bytes>") -> np.ndarray:
@@ -70,19 +117,23 @@ def parse_idx(data, name: str = "<bytes>") -> np.ndarray:
     """
     data = memoryview(data).cast("B")
     if len(data) < 4:
-        raise DataFormatError(f"{name}: {len(data)} bytes is too short to be an IDX file (header needs 4+)")
+        raise DataFormatError(
+            f"{name}: {len(data)} bytes is too short to be an IDX file (header needs 4+)"
+        )
     zero, code, ndim = bytes(data[:2]), data[2], data[3]
     if zero != b"\x00\x00" or code not in IDX_DTYPES:
         raise DataFormatError(
-            f"{name}: not an IDX file (magic number {bytes(data[:4]).hex()}; expected 0000 followed "
-            f"by a dtype code among {', '.join(f'{c:02x}' for c in IDX_DTYPES)} and the number of "
-            "dimensions)"
+            f"{name}: not an IDX file (magic number {bytes(data[:4]).hex()}; expected 0000 followed"
+            f" by a dtype code among {', '.join(f'{c:02x}' for c in IDX_DTYPES)} and the number of"
+            " dimensions)"
         )
     if ndim == 0:
         raise DataFormatError(f"{name}: IDX header declares 0 dimensions")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes, the header needs {header})")
+        raise DataFormatError(
+            f"{name}: truncated IDX header ({len(data)} bytes, the header needs {header})"
+        )
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dt = IDX_DTYPES[code]
     count = 1
@@ -92,8 +143,8 @@ def parse_idx(data, name: str = "<bytes>") -> np.ndarray:
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "overlong"
         raise DataFormatError(
-            f"{name}: {what} IDX file: the header declares shape {dims} of {dt.name} "
-            f"({expected} bytes in all), the file has {len(data)} bytes; delete it and fetch it again"
+            f"{name}: {what} IDX file: the header declares shape {dims} of {dt.name} ({expected}"
+            f" bytes in all), the file has {len(data)} bytes; delete it and fetch it again"
         )
     arr = np.frombuffer(data, dtype=dt, count=count, offset=header).reshape(dims)
     if dt.itemsize > 1:
@@ -119,20 +170,20 @@ def read_idx(path: str | os.PathLike, md5: str | None = None) -> np.ndarray:
         The payload's MD5 differs from ``md5``.
     """
     path = os.fspath(path)
-    data = read_idx_bytes(path)
+    data, found = read_payload_and_md5(path)
     arr = parse_idx(data, path)
     if md5 is not None:
-        found = md5_hex(data)
         if found != md5:
             raise ChecksumError(
-                f"{path}: checksum mismatch: expected MD5 {md5} of the decompressed payload, found "
-                f"{found}; the file is damaged or not the official release: delete it and fetch it again"
+                f"{path}: checksum mismatch: expected MD5 {md5} of the decompressed payload, found"
+                f" {found}; the file is damaged or not the official release: delete it and fetch it"
+                " again"
             )
     return arr
 
 
 def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> None:
-    """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or the name ends in .gz)."""
+    """Write ``array`` as IDX (gzip-compressed when ``compress``, or when the name ends in .gz)."""
     path = os.fspath(path)
     arr = np.asarray(array)
     codes = {v.kind + str(v.itemsize): k for k, v in IDX_DTYPES.items()}

@@ -16,8 +16,9 @@ Pipeline for ``mnist``, ``fashion-mnist`` and ``cifar10``:
    else a :class:`DatasetNotFoundError` lists every way to get them.
 
 Finally ``x = u8 / 255`` is computed in one pass in the requested dtype on the
-active backend (the uint8 array is what crosses to the device), and labels
-become int64.
+active backend (the uint8 array is what crosses to the device; the division is
+correctly rounded, so ``255 * x`` gives back the pixel values exactly), and
+labels become int64.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bionp.data import locate as _locate
 from bionp.data.bundled_subset import load_bundled
 from bionp.data.cifar import read_cifar_binary_batch, read_cifar_python_batch
 from bionp.data.errors import ChecksumError, DataFormatError, DatasetNotFoundError
-from bionp.data.idx import md5_hex, parse_idx, read_idx_bytes
+from bionp.data.idx import md5_hex, parse_idx, read_payload_and_md5
 from bionp.data.registry import DatasetSpec, check_split, get_spec
 
 __all__ = ["load", "load_uint8"]
@@ -46,15 +47,19 @@ _MANIFEST_FORMAT = "bionp-data-cache-1"
 
 
 # ----------------------------------------------------------------------------- reading + verifying
-def _verify_bytes(path: Path, data, fspec) -> str:
+def _verify_bytes(path: Path, data, fspec, found: str | None = None) -> str:
     if fspec.size is not None and len(data) != fspec.size:
         what = "truncated" if len(data) < fspec.size else "overlong"
-        raise DataFormatError(f"{path}: {what}: expected {fspec.size} bytes of payload, found {len(data)}")
-    found = md5_hex(data)
+        raise DataFormatError(
+            f"{path}: {what}: expected {fspec.size} bytes of payload, found {len(data)}"
+        )
+    if found is None:
+        found = md5_hex(data)
     if fspec.md5 is not None and found != fspec.md5:
         raise ChecksumError(
-            f"{path}: checksum mismatch: expected MD5 {fspec.md5} of the decompressed payload, found "
-            f"{found}; the file is damaged or not the official release: delete it and fetch it again"
+            f"{path}: checksum mismatch: expected MD5 {fspec.md5} of the decompressed payload,"
+            f" found {found}; the file is damaged or not the official release: delete it and fetch"
+            " it again"
         )
     return found
 
@@ -66,20 +71,32 @@ def _read_source(spec: DatasetSpec, src: _locate.Source):
         (fi, pi), (fl, pl) = src.files
         arrays = []
         for fs, p in ((fi, pi), (fl, pl)):
-            data = read_idx_bytes(p)
+            data, found = read_payload_and_md5(p)
             arr = parse_idx(data, str(p))
-            digests[fs.name] = _verify_bytes(p, data, fs)
+            digests[fs.name] = _verify_bytes(p, data, fs, found)
             arrays.append(arr)
         images, labels = arrays
-        if images.dtype != np.uint8 or images.ndim != 1 + len(spec.shape) or images.shape[1:] != spec.shape:
-            raise DataFormatError(f"{pi}: expected uint8 images of shape (N, {', '.join(map(str, spec.shape))}), "
-                                  f"found {images.dtype} {images.shape}")
+        if (
+            images.dtype != np.uint8
+            or images.ndim != 1 + len(spec.shape)
+            or images.shape[1:] != spec.shape
+        ):
+            raise DataFormatError(
+                f"{pi}: expected uint8 images of shape (N, {', '.join(map(str, spec.shape))}), "
+                f"found {images.dtype} {images.shape}"
+            )
         if labels.dtype != np.uint8 or labels.ndim != 1:
-            raise DataFormatError(f"{pl}: expected uint8 labels of shape (N,), found {labels.dtype} {labels.shape}")
+            raise DataFormatError(
+                f"{pl}: expected uint8 labels of shape (N,), found {labels.dtype} {labels.shape}"
+            )
         if labels.shape[0] != images.shape[0]:
-            raise DataFormatError(f"{pi} holds {images.shape[0]} images but {pl} holds {labels.shape[0]} labels")
+            raise DataFormatError(
+                f"{pi} holds {images.shape[0]} images but {pl} holds {labels.shape[0]} labels"
+            )
         if labels.size and int(labels.max()) >= len(spec.classes):
-            raise DataFormatError(f"{pl}: label {int(labels.max())} outside 0…{len(spec.classes) - 1}")
+            raise DataFormatError(
+                f"{pl}: label {int(labels.max())} outside 0…{len(spec.classes) - 1}"
+            )
         return images, labels, digests
     reader = read_cifar_python_batch if src.fmt == "python" else read_cifar_binary_batch
     parts = []
@@ -141,10 +158,22 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
         labels = np.load(folder / man["labels"], mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if images.dtype != np.uint8 or labels.dtype != np.uint8 or images.shape[1:] != spec.shape \
-            or labels.shape != (images.shape[0],):
+    if (
+        images.dtype != np.uint8
+        or labels.dtype != np.uint8
+        or images.shape[1:] != spec.shape
+        or labels.shape != (images.shape[0],)
+    ):
         return None
     return images, labels
+
+
+def _npy_matches(path: Path, arr: np.ndarray) -> bool:
+    try:
+        old = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return old.dtype == arr.dtype and old.shape == arr.shape
 
 
 def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man):
@@ -153,12 +182,22 @@ def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man
     key = hashlib.md5(json.dumps(sorted(digests.items())).encode()).hexdigest()[:16]
     names = {"images": f"{split}-{key}-images.npy", "labels": f"{split}-{key}-labels.npy"}
     for what, arr in (("images", images), ("labels", labels)):
-        if not (folder / names[what]).is_file():
+        if not _npy_matches(folder / names[what], arr):  # absent or damaged: (re)write it
             _atomic_write(folder, names[what], lambda f, a=arr: np.save(f, a, allow_pickle=False))
-    man = {"format": _MANIFEST_FORMAT, "dataset": spec.name, "split": split, "key": key,
-           "md5": digests, "source": src.signature(), **names}
-    _atomic_write(folder, _manifest_path(cache, spec.name, split).name,
-                  lambda f: f.write(json.dumps(man, indent=1).encode()))
+    man = {
+        "format": _MANIFEST_FORMAT,
+        "dataset": spec.name,
+        "split": split,
+        "key": key,
+        "md5": digests,
+        "source": src.signature(),
+        **names,
+    }
+    _atomic_write(
+        folder,
+        _manifest_path(cache, spec.name, split).name,
+        lambda f: f.write(json.dumps(man, indent=1).encode()),
+    )
     if old_man and old_man.get("key") != key:  # the source changed: drop the stale copies
         for what in ("images", "labels"):
             stale = folder / str(old_man.get(what, ""))
@@ -174,24 +213,33 @@ def _not_found(spec, split, searched, cache, why_no_download) -> DatasetNotFound
     for label, base in searched:
         lines.append(f"  - {base}  ({label}; also its sub-folders {', '.join(spec.folders)})")
     lines.append("Ways to get it:")
-    lines.append("  - pass root=FOLDER holding the raw files (or a sub-folder named after the dataset);")
+    lines.append(
+        "  - pass root=FOLDER holding the raw files (or a sub-folder named after the dataset);"
+    )
     lines.append("  - set the environment variable BIONP_DATA to such a folder;")
     lines.append(f"  - put the files in the cache folder {cache / spec.name};")
     if spec.debian_package:
         lines.append(f"  - on Debian/Ubuntu: apt-get install {spec.debian_package};")
-    lines.append('  - let bionp download them through torchvision: pip install "bionp[datasets]" '
-                 "and call load(..., download=True) (or leave download=None without BIONP_OFFLINE=1)"
-                 f" [{why_no_download}];")
+    lines.append(
+        '  - let bionp download them through torchvision: pip install "bionp[datasets]" '
+        "and call load(..., download=True) (or leave download=None without BIONP_OFFLINE=1)"
+        f" [{why_no_download}];"
+    )
     lines.append("  - or use the bundled, offline load('fashion-mnist-small').")
     files = spec.files[split] if spec.kind != "cifar10" else spec.files["python"][split]
-    lines.append(f"Files needed: {', '.join(f.name for f in files)}"
-                 + (" (or their .gz)" if spec.kind == "idx" else
-                    " (python version) or data_batch_N.bin / test_batch.bin (binary version)"))
+    lines.append(
+        f"Files needed: {', '.join(f.name for f in files)}"
+        + (
+            " (or their .gz)"
+            if spec.kind == "idx"
+            else " (python version) or data_batch_N.bin / test_batch.bin (binary version)"
+        )
+    )
     return DatasetNotFoundError("\n".join(lines))
 
 
 def load_uint8(name: str, split: str = "train", root=None, download=None, cache_dir=None):
-    """The split as stored: uint8 images ``(N, H, W)`` or ``(N, C, H, W)`` and uint8 labels (host arrays).
+    """The split as stored: uint8 images ``(N, H, W)`` / ``(N, C, H, W)``, uint8 labels (host).
 
     Same search, verification and caching as :func:`load`; the arrays may be
     read-only memory maps of the cache.
@@ -211,11 +259,15 @@ def load_uint8(name: str, split: str = "train", root=None, download=None, cache_
             if got is not None:
                 return got
         if not allowed:
-            raise _not_found(spec, split, searched, cache, "download is off: download=False or BIONP_OFFLINE=1")
+            raise _not_found(
+                spec, split, searched, cache, "download is off: download=False or BIONP_OFFLINE=1"
+            )
         try:
             _download.fetch(spec, cache, lambda s: verify_source(spec, s))
         except ImportError as exc:
-            raise _not_found(spec, split, searched, cache, f"torchvision is not importable: {exc}") from None
+            raise _not_found(
+                spec, split, searched, cache, f"torchvision is not importable: {exc}"
+            ) from None
         src, searched = _locate.find_source(spec, split, root, cache)
         if src is None:  # pragma: no cover - fetch() checks this
             raise _not_found(spec, split, searched, cache, "the download left no usable files")
@@ -227,13 +279,24 @@ def load_uint8(name: str, split: str = "train", root=None, download=None, cache_
     try:
         _write_cache(spec, split, cache, src, images, labels, digests, man)
     except OSError as exc:
-        warnings.warn(f"bionp.data: could not write the cache in {cache} ({exc}); loading from the raw "
-                      "files every time (set BIONP_CACHE to a writable folder)", stacklevel=3)
+        warnings.warn(
+            f"bionp.data: could not write the cache in {cache} ({exc}); loading from the raw "
+            "files every time (set BIONP_CACHE to a writable folder)",
+            stacklevel=3,
+        )
     return images, labels
 
 
-def load(name: str, split: str = "train", root=None, download=None, *, flatten: bool = True,
-         dtype=None, cache_dir=None):
+def load(
+    name: str,
+    split: str = "train",
+    root=None,
+    download=None,
+    *,
+    flatten: bool = True,
+    dtype=None,
+    cache_dir=None,
+):
     """Load a dataset split as ``(x, y)`` on the active backend.
 
     Parameters
@@ -277,6 +340,6 @@ def load(name: str, split: str = "train", root=None, download=None, *, flatten: 
     images, labels = load_uint8(name, split, root, download, cache_dir)
     xp = get_xp()
     u8 = images.reshape(images.shape[0], -1) if flatten else images
-    x = xp.multiply(asarray(u8), dt.type(1.0 / 255.0), dtype=dt)
+    x = xp.divide(asarray(u8), dt.type(255), dtype=dt)  # one pass, correctly rounded
     y = asarray(labels).astype(xp.int64)
     return x, y

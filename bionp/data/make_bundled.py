@@ -2,7 +2,8 @@
 
 Usage (from a source checkout)::
 
-    BIONP_DATA=path/to/datasets python -m bionp.data.make_bundled [--seed 20261123] [--write-registry]
+    BIONP_DATA=path/to/datasets python -m bionp.data.make_bundled \
+        [--seed 20261123] [--write-registry]
 
 The subset is class-balanced (Fashion-MNIST has 6,000 train / 1,000 test
 images per class; 1,000 / 200 per class are kept), chosen with
@@ -77,7 +78,9 @@ def write_registry(md5: dict) -> None:
     path = Path(bundled_subset.__file__)
     text = path.read_text(encoding="utf-8")
     body = "".join(f'    "{k}": "{v}",\n' for k, v in md5.items())
-    new, n = re.subn(r"BUNDLED_MD5 = \{\n.*?\n\}", "BUNDLED_MD5 = {\n" + body + "}", text, flags=re.S)
+    new, n = re.subn(
+        r"BUNDLED_MD5 = \{\n.*?\n\}", "BUNDLED_MD5 = {\n" + body + "}", text, flags=re.S
+    )
     if n != 1:
         raise RuntimeError(f"could not find BUNDLED_MD5 in {path}")
     path.write_text(new, encoding="utf-8")
@@ -85,10 +88,14 @@ def write_registry(md5: dict) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default=None, help="folder with fashion-mnist/ (default: BIONP_DATA etc.)")
+    ap.add_argument(
+        "--root", default=None, help="folder with fashion-mnist/ (default: BIONP_DATA etc.)"
+    )
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--out", default=None, help="output .npz (default: the bundled file)")
-    ap.add_argument("--write-registry", action="store_true", help="store the MD5s in bundled_subset.py")
+    ap.add_argument(
+        "--write-registry", action="store_true", help="store the MD5s in bundled_subset.py"
+    )
     args = ap.parse_args(argv)
     info = make(args.root, args.seed, args.out)
     print(json.dumps(info, indent=1))

@@ -20,11 +20,25 @@ import numbers
 
 import numpy as np
 
-from bionp.backend import asarray, asnumpy, check_same_backend, get_array_module, resolve_dtype, to_scalar
+from bionp.backend import (
+    asarray,
+    asnumpy,
+    check_same_backend,
+    get_array_module,
+    resolve_dtype,
+    to_scalar,
+)
 from bionp.random import check_rng
 
-__all__ = ["one_hot", "standardize", "apply_standardize", "normalize_rows", "flatten",
-           "stratified_subset", "train_val_split"]
+__all__ = [
+    "one_hot",
+    "standardize",
+    "apply_standardize",
+    "normalize_rows",
+    "flatten",
+    "stratified_subset",
+    "train_val_split",
+]
 
 
 def _check_xy(x, y):
@@ -32,7 +46,9 @@ def _check_xy(x, y):
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-d array of labels, got shape {tuple(y.shape)}")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}")
+        raise ValueError(
+            f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}"
+        )
     return xp
 
 
@@ -73,20 +89,29 @@ def standardize(x_train, x_test=None, *, eps: float = 1e-8):
         ``s`` is 1 where the training standard deviation is ``<= eps``) — apply
         them to more data with :func:`apply_standardize`.
     """
-    xp = get_array_module(x_train) if x_test is None else check_same_backend(
-        x_train, x_test, names=("x_train", "x_test"))
+    xp = (
+        get_array_module(x_train)
+        if x_test is None
+        else check_same_backend(x_train, x_test, names=("x_train", "x_test"))
+    )
     if x_train.ndim < 2 or x_train.shape[0] < 1:
         raise ValueError(f"x_train must be (N, ...) with N >= 1, got shape {tuple(x_train.shape)}")
     if x_train.dtype.kind != "f":
         raise ValueError(f"standardize needs a float array, got {x_train.dtype}; convert first")
     if x_test is not None and x_test.shape[1:] != x_train.shape[1:]:
-        raise ValueError(f"x_test's feature shape {tuple(x_test.shape[1:])} differs from "
-                         f"x_train's {tuple(x_train.shape[1:])}")
+        raise ValueError(
+            f"x_test's feature shape {tuple(x_test.shape[1:])} differs from "
+            f"x_train's {tuple(x_train.shape[1:])}"
+        )
     mean = xp.mean(x_train, axis=0)
     std = xp.std(x_train, axis=0)
     std = xp.where(std > eps, std, xp.ones_like(std))
     stats = {"mean": mean, "std": std}
-    return apply_standardize(x_train, stats), (None if x_test is None else apply_standardize(x_test, stats)), stats
+    return (
+        apply_standardize(x_train, stats),
+        (None if x_test is None else apply_standardize(x_test, stats)),
+        stats,
+    )
 
 
 def apply_standardize(x, stats):
@@ -98,10 +123,12 @@ def apply_standardize(x, stats):
 
 
 def normalize_rows(x, *, eps: float = 0.0):
-    """Rows scaled to unit Euclidean norm; rows with norm ``<= eps`` (all-zero rows) are left as they are."""
+    """Rows scaled to unit Euclidean norm; rows with norm ``<= eps`` (zero rows) stay as they are."""
     xp = get_array_module(x)
     if x.ndim != 2:
-        raise ValueError(f"normalize_rows needs a 2-d (N, D) array, got shape {tuple(x.shape)}; flatten first")
+        raise ValueError(
+            f"normalize_rows needs a 2-d (N, D) array, got shape {tuple(x.shape)}; flatten first"
+        )
     if x.dtype.kind != "f":
         raise ValueError(f"normalize_rows needs a float array, got {x.dtype}")
     norms = xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
@@ -186,14 +213,21 @@ def train_val_split(x, y, val_fraction: float, *, rng=None, stratify: bool = Tru
     x_train, y_train, x_val, y_val
     """
     xp = _check_xy(x, y)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) \
-            or not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, numbers.Real)
+        or not 0.0 < float(val_fraction) < 1.0
+    ):
+        raise ValueError(
+            f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}"
+        )
     N = y.shape[0]
     n_val = int(round(float(val_fraction) * N))
     if n_val < 1 or n_val > N - 1:
-        raise ValueError(f"val_fraction={val_fraction} of {N} samples leaves {n_val} for validation and "
-                         f"{N - n_val} for training; both need at least one")
+        raise ValueError(
+            f"val_fraction={val_fraction} of {N} samples leaves {n_val} for validation and "
+            f"{N - n_val} for training; both need at least one"
+        )
     gen = check_rng(rng)
     if stratify:
         _check_labels(y)

@@ -9,9 +9,12 @@ Where the checksums come from
 -----------------------------
 * Fashion-MNIST: the MD5 of the four decompressed IDX files of the upstream
   release (Xiao, Rasul & Vollgraf 2017).
-* MNIST: the widely published MD5 of the four decompressed IDX files of
-  LeCun, Cortes & Burges' release (the ``.gz`` files differ, their MD5 is not
-  used here).
+* MNIST: the MD5 of the four decompressed IDX files as published by several
+  independent projects (one of which lists the Fashion-MNIST values above
+  alongside, and another the payload size 47,040,016 bytes); they differ from
+  the MD5 of the ``.gz`` files that torchvision checks.  No copy of MNIST was
+  at hand when they were recorded, so bionp's tests check only their form; the
+  payload sizes (header + 784 bytes per image) are checked at every load too.
 * CIFAR-10, python version: the MD5 of the six extracted batch files, the
   values torchvision checks after extracting ``cifar-10-python.tar.gz``.
 * CIFAR-10, binary version (``data_batch_N.bin``): no checksum is recorded
@@ -28,7 +31,15 @@ from typing import Optional
 
 from bionp.data.errors import UnknownDatasetError
 
-__all__ = ["FileSpec", "DatasetSpec", "DATASETS", "DATASET_NAMES", "SPLITS", "get_spec", "load_info"]
+__all__ = [
+    "FileSpec",
+    "DatasetSpec",
+    "DATASETS",
+    "DATASET_NAMES",
+    "SPLITS",
+    "get_spec",
+    "load_info",
+]
 
 SPLITS = ("train", "test")
 
@@ -61,11 +72,31 @@ class DatasetSpec:
     description: str = ""
 
 
-_FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 _MNIST_CLASSES = tuple(str(d) for d in range(10))
-_CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                  "dog", "frog", "horse", "ship", "truck")
+_CIFAR_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def _idx_files(md5: dict[str, str | None], n_train: int, n_test: int, pixels: int) -> dict:
@@ -102,12 +133,17 @@ DATASETS: dict[str, DatasetSpec] = {
         shape=(28, 28),
         n_train=60000,
         n_test=10000,
-        files=_idx_files({
-            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-        }, 60000, 10000, 784),
+        files=_idx_files(
+            {
+                "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+                "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+                "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+                "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+            },
+            60000,
+            10000,
+            784,
+        ),
         source="http://yann.lecun.com/exdb/mnist/ (LeCun, Cortes & Burges)",
         license="CC BY-SA 3.0 (as distributed by Y. LeCun and C. Cortes)",
         folders=("mnist", "MNIST/raw", "MNIST"),
@@ -121,12 +157,17 @@ DATASETS: dict[str, DatasetSpec] = {
         shape=(28, 28),
         n_train=60000,
         n_test=10000,
-        files=_idx_files({
-            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-        }, 60000, 10000, 784),
+        files=_idx_files(
+            {
+                "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+                "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+                "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+            },
+            60000,
+            10000,
+            784,
+        ),
         source="https://github.com/zalandoresearch/fashion-mnist (Xiao, Rasul & Vollgraf 2017)",
         license="MIT",
         folders=("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
@@ -143,20 +184,34 @@ DATASETS: dict[str, DatasetSpec] = {
         n_test=10000,
         files={
             "python": {
-                "train": tuple(FileSpec(f"data_batch_{i}", _CIFAR_PY[f"data_batch_{i}"]) for i in range(1, 6)),
+                "train": tuple(
+                    FileSpec(f"data_batch_{i}", _CIFAR_PY[f"data_batch_{i}"]) for i in range(1, 6)
+                ),
                 "test": (FileSpec("test_batch", _CIFAR_PY["test_batch"]),),
             },
             "binary": {
-                "train": tuple(FileSpec(f"data_batch_{i}.bin", None,
-                                        CIFAR_BATCH_RECORDS * CIFAR_RECORD_BYTES) for i in range(1, 6)),
-                "test": (FileSpec("test_batch.bin", None, CIFAR_BATCH_RECORDS * CIFAR_RECORD_BYTES),),
+                "train": tuple(
+                    FileSpec(f"data_batch_{i}.bin", None, CIFAR_BATCH_RECORDS * CIFAR_RECORD_BYTES)
+                    for i in range(1, 6)
+                ),
+                "test": (
+                    FileSpec("test_batch.bin", None, CIFAR_BATCH_RECORDS * CIFAR_RECORD_BYTES),
+                ),
             },
         },
         source="https://www.cs.toronto.edu/~kriz/cifar.html (Krizhevsky 2009)",
-        license="no explicit licence; cite Krizhevsky (2009), Learning Multiple Layers of "
-                "Features from Tiny Images",
-        folders=("cifar10", "cifar-10", "cifar10/cifar-10-batches-py", "cifar10/cifar-10-batches-bin",
-                 "cifar-10-batches-py", "cifar-10-batches-bin"),
+        license=(
+            "no explicit licence; cite Krizhevsky (2009), Learning Multiple Layers of "
+            "Features from Tiny Images"
+        ),
+        folders=(
+            "cifar10",
+            "cifar-10",
+            "cifar10/cifar-10-batches-py",
+            "cifar10/cifar-10-batches-bin",
+            "cifar-10-batches-py",
+            "cifar-10-batches-bin",
+        ),
         torchvision_class="CIFAR10",
         description="32x32 colour images, channels first (3, 32, 32)",
     ),
@@ -172,8 +227,10 @@ DATASETS: dict[str, DatasetSpec] = {
             "train": (FileSpec("x_train", None), FileSpec("y_train", None)),
             "test": (FileSpec("x_test", None), FileSpec("y_test", None)),
         },
-        source="class-balanced subset of Fashion-MNIST made by bionp.data.make_bundled "
-               "(1000 train / 200 test images per class), shipped inside bionp",
+        source=(
+            "class-balanced subset of Fashion-MNIST made by bionp.data.make_bundled "
+            "(1000 train / 200 test images per class), shipped inside bionp"
+        ),
         license="MIT (Fashion-MNIST; see bionp/data/bundled/LICENSE-fashion-mnist.txt)",
         description="offline subset of Fashion-MNIST, 28x28 grey levels",
     ),
@@ -193,8 +250,10 @@ DATASET_NAMES = tuple(DATASETS)
 def canonical_name(name) -> str:
     """The registry name of ``name`` (case and ``_``/``-`` spelling are forgiven)."""
     if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a string, one of {', '.join(DATASET_NAMES)}; "
-                        f"got {type(name).__name__}")
+        raise TypeError(
+            f"dataset name must be a string, one of {', '.join(DATASET_NAMES)}; "
+            f"got {type(name).__name__}"
+        )
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
@@ -233,8 +292,10 @@ def load_info(name: str) -> dict:
     for s in spec.shape:
         n_features *= s
     if spec.kind == "cifar10":
-        files = {fmt: {sp: {f.name: f.md5 for f in fs} for sp, fs in per.items()}
-                 for fmt, per in spec.files.items()}
+        files = {
+            fmt: {sp: {f.name: f.md5 for f in fs} for sp, fs in per.items()}
+            for fmt, per in spec.files.items()
+        }
     elif spec.kind == "bundled":
         from bionp.data.bundled_subset import BUNDLED_MD5
 
