@@ -13,11 +13,16 @@ Usage: python benchmarks/rules.py [--epochs-timed N] [--dtypes float32 float64] 
 
 from __future__ import annotations
 
+import os
+import sys
+
+# benchmarks/random.py would shadow the standard library's ``random``
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
 import argparse
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import time
 import tracemalloc
