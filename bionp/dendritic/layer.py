@@ -93,22 +93,22 @@ _INITS = ("dense_he", "he")
 
 
 def _act_forward(xp, name, z, slope):
+    """``(f(z), factor)``: for the piecewise-linear activations ``f(z) = z * factor`` and
+    ``factor`` is also ``f'(z)`` (kept for the backward pass); ``None`` otherwise."""
     if name == "identity":
-        return z
+        return z, None
     if name == "tanh":
-        return xp.tanh(z)
+        return xp.tanh(z), None
     dt = z.dtype.type
-    low = dt(0.0) if name == "relu" else dt(slope)
-    return z * xp.where(z > 0, dt(1.0), low)
+    factor = xp.where(z > 0, dt(1.0), dt(0.0) if name == "relu" else dt(slope))
+    return z * factor, factor
 
 
-def _act_grad(xp, name, z, a, slope):
-    """f'(z) (a = f(z) given for tanh)."""
-    dt = z.dtype.type
+def _act_grad(xp, name, a, factor):
+    """f'(z) from the forward pass's ``(a, factor)``."""
     if name == "tanh":
-        return dt(1.0) - a * a
-    low = dt(0.0) if name == "relu" else dt(slope)
-    return xp.where(z > 0, dt(1.0), low)
+        return a.dtype.type(1.0) - a * a
+    return factor
 
 
 def _check_int(name, v, minimum=1):
@@ -389,7 +389,7 @@ class DendriticLayer:
         if gather:
             xT = xp.ascontiguousarray(x.T)
             G = xp.take(xT, self.idx, axis=0)                      # (D, n, B)
-            dT = xp.matmul(self.w[:, None, :], G)[:, 0, :]          # (D, B)
+            dT = xp.matmul(self.w[:, None, :], G).reshape(G.shape[0], G.shape[2])  # (D, B)
         else:
             G = None
             dT = xp.matmul(self.dense_weights(), x.T)              # (D, B)
@@ -407,10 +407,10 @@ class DendriticLayer:
 
     def _forward_block(self, xp, x, gather):
         dT, G = self._dendrites_T(xp, x, gather)
-        aT = _act_forward(xp, self.dendrite_activation, dT, self.leaky_slope)
+        aT, fd = _act_forward(xp, self.dendrite_activation, dT, self.leaky_slope)
         sT = self._soma_T(xp, aT)
-        yT = _act_forward(xp, self.soma_activation, sT, self.leaky_slope)
-        return yT, (G, dT, aT, sT)
+        yT, fs = _act_forward(xp, self.soma_activation, sT, self.leaky_slope)
+        return yT, (G, aT, fd, yT, fs)
 
     def forward(self, x):
         """Output ``(batch, n_neurons)`` for ``x`` of shape ``(batch, in_dim)``."""
@@ -436,8 +436,8 @@ class DendriticLayer:
         if self.path == "auto" and x.shape[0] * self.n_dendrites_total * self.n_dendrite_inputs \
                 > GATHER_BUDGET:
             gather = False  # too large to keep the gathered inputs: dense formulation
-        yT, (G, dT, aT, sT) = self._forward_block(xp, x, gather)
-        cache = {"x": x, "G": G, "dT": dT, "aT": aT, "sT": sT, "yT": yT}
+        yT, (G, aT, fd, _, fs) = self._forward_block(xp, x, gather)
+        cache = {"x": x, "G": G, "aT": aT, "fd": fd, "yT": yT, "fs": fs}
         return xp.ascontiguousarray(yT.T), cache
 
     # -- backward --------------------------------------------------------------------------------
@@ -464,17 +464,17 @@ class DendriticLayer:
         if getattr(delta, "ndim", None) != 2 or tuple(delta.shape) != (x.shape[0], self.n_neurons):
             raise ValueError(f"delta must have shape ({x.shape[0]}, {self.n_neurons}), got "
                              f"{tuple(getattr(delta, 'shape', ()))}")
-        G, dT, aT, sT, yT = cache["G"], cache["dT"], cache["aT"], cache["sT"], cache["yT"]
+        G, aT = cache["G"], cache["aT"]
         B = x.shape[0]
-        gT = xp.ascontiguousarray(delta.T).astype(self.dtype, copy=False)     # (N, B)
+        gT = delta.T if delta.dtype == self.dtype else delta.T.astype(self.dtype)  # (N, B)
         if self.soma_activation != "identity":
-            gT = gT * _act_grad(xp, self.soma_activation, sT, yT, self.leaky_slope)
+            gT = gT * _act_grad(xp, self.soma_activation, cache["yT"], cache["fs"])
         grads = {}
         a3 = aT.reshape(self.n_neurons, self.n_dendrites, B)
         grads_soma_w = xp.matmul(a3, gT[:, :, None])[:, :, 0]                 # (N, M)
         eT = (self.soma_w[:, :, None] * gT[:, None, :]).reshape(self.n_dendrites_total, B)
         if self.dendrite_activation != "identity":
-            eT *= _act_grad(xp, self.dendrite_activation, dT, aT, self.leaky_slope)
+            eT *= _act_grad(xp, self.dendrite_activation, aT, cache["fd"])
         if G is not None:
             grads["w"] = xp.matmul(G, eT[:, :, None])[:, :, 0]                # (D, n)
         else:
