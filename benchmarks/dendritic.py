@@ -16,6 +16,9 @@ The first layer's input gradient is skipped by every model (nothing needs it).
 Also reported: the cost of one resampling event (weakest and probabilistic)
 and ratios against the targets (dendritic ≤ 1.5 × vanilla, ≤ 0.5 × dense masked).
 
+BLAS runs on one thread unless ``BIONP_BENCH_THREADS`` says otherwise (timings on a
+shared machine are then stable, and every model gets the same core).
+
 Usage: python benchmarks/dendritic.py [--n 60000] [--batch-sizes 128 256] [--repeats 2]
        [--dtype float32] [--backend numpy]
 """
@@ -28,6 +31,11 @@ import os
 import platform
 import sys
 import time
+
+# BLAS threads: one by default, so that timings on a shared machine are stable and every
+# model gets the same single core (override with BIONP_BENCH_THREADS=N).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, os.environ.get("BIONP_BENCH_THREADS", "1"))
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
@@ -186,7 +194,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60_000)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256])
-    ap.add_argument("--repeats", type=int, default=2, help="epochs timed per model; the fastest counts")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="epochs timed per model; the fastest counts")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--backend", default="numpy")
     ap.add_argument("--lr", type=float, default=0.01)
@@ -199,18 +208,18 @@ def main(argv=None):
     models = ("dendritic", "dendritic_dense_path", "dense_masked", "vanilla")
     result = {"config": vars(args), "device": device_info(),
               "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                          "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-                          "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                          "load_average": list(os.getloadavg()),
+                          "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
               "seconds_per_epoch": {}, "n_params": {}}
     for bs in args.batch_sizes:
-        row = {}
-        for name in models:
-            times = []
-            for _ in range(args.repeats):
+        times = {name: [] for name in models}
+        for _ in range(args.repeats):  # models interleaved: load changes hit them alike
+            for name in models:
                 layers = _build(name, dtype)
-                times.append(_epoch(layers, x, labels, bs, args.lr))
-            row[name] = min(times)
-            result["n_params"][name] = _n_params(name, layers)
+                times[name].append(_epoch(layers, x, labels, bs, args.lr))
+                result["n_params"][name] = _n_params(name, layers)
+        row = {name: min(t) for name, t in times.items()}
+        row["all_repeats"] = times
         row["ratio_dendritic_vs_vanilla"] = row["dendritic"] / row["vanilla"]
         row["ratio_dendritic_vs_dense_masked"] = row["dendritic"] / row["dense_masked"]
         row["meets_targets"] = bool(row["ratio_dendritic_vs_vanilla"] <= 1.5

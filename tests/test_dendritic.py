@@ -214,7 +214,8 @@ def test_numpy_and_strict_identical_with_resampling():
                     res[b] = {k: bnp.asnumpy(v) for k, v in fn(np.dtype(dt)).items()}
             assert set(res["numpy"]) == set(res["strict"])
             for k in res["numpy"]:
-                np.testing.assert_array_equal(res["numpy"][k], res["strict"][k], err_msg=f"{name} {k}")
+                np.testing.assert_array_equal(res["numpy"][k], res["strict"][k],
+                                              err_msg=f"{name} {k}")
             # resampling really changed the connectivity
             assert res["numpy"]["idx"].shape == (12, 6)
 
@@ -228,7 +229,7 @@ def test_parity_checks_are_registered():
     assert all(r["passed"] for r in rows)
 
 
-# -- bad input --------------------------------------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, match", [
     (dict(n_dendrite_inputs=13), "exceeds in_dim"),
     (dict(in_dim=0), "in_dim must be an int >= 1"),
@@ -239,6 +240,7 @@ def test_parity_checks_are_registered():
     (dict(percentage_resample=1.5), r"percentage_resample must be a fraction in \[0, 1\]"),
     (dict(percentage_resample=-0.1), "percentage_resample"),
     (dict(steps_to_resample=0), "steps_to_resample must be an int >= 1"),
+    (dict(leaky_slope=-0.5), r"leaky_slope must be a number in \[0, 1\]"),
     (dict(dendrite_activation="sigmoidal"), "dendrite_activation must be one of"),
     (dict(resampling="random"), "resampling must be one of"),
     (dict(path="sparse"), "path must be one of"),

@@ -139,8 +139,9 @@ def test_reset_optimizer_state_finds_the_parameter(xp):
 
     class Opt:
         params = [{"W": xp.ones((2, 2))}, layer.params()]
-        state = {"m": [{"W": xp.ones((2, 2))}, {k: xp.ones(v.shape) for k, v in layer.params().items()}],
-                 "v": [{"W": xp.ones((2, 2))}, {k: xp.ones(v.shape) for k, v in layer.params().items()}]}
+        state = {name: [{"W": xp.ones((2, 2))},
+                        {k: xp.ones(v.shape) for k, v in layer.params().items()}]
+                 for name in ("m", "v")}
 
     opt = Opt()
     mask = layer.resample()

@@ -165,7 +165,8 @@ def plot_dendritic_weights_single_image(layer, neuron: int = 0, image=None, path
         axes[0, 0].set_title("input")
         ax = axes[0, 1]
         ax.imshow(img, cmap="gray", alpha=0.5)
-    im = ax.imshow(wmap, cmap="coolwarm", vmin=-lim, vmax=lim, alpha=0.85 if image is not None else 1)
+    alpha = 0.85 if image is not None else 1.0
+    im = ax.imshow(wmap, cmap="coolwarm", vmin=-lim, vmax=lim, alpha=alpha)
     ax.set_title(title or f"neuron {int(neuron)}: dendritic weights")
     fig.colorbar(im, ax=ax, fraction=0.046)
     for a in axes.ravel():

@@ -93,21 +93,30 @@ _INITS = ("dense_he", "he")
 
 
 def _act_forward(xp, name, z, slope):
-    """``(f(z), factor)``: for the piecewise-linear activations ``f(z) = z * factor`` and
-    ``factor`` is also ``f'(z)`` (kept for the backward pass); ``None`` otherwise."""
+    """``(f(z), pos)`` with ``pos = z > 0`` kept for the backward pass of the
+    piecewise-linear activations (``None`` for the others).  Leaky ReLU with
+    ``0 <= slope <= 1`` is ``max(z, slope·z)``."""
     if name == "identity":
         return z, None
     if name == "tanh":
         return xp.tanh(z), None
-    dt = z.dtype.type
-    factor = xp.where(z > 0, dt(1.0), dt(0.0) if name == "relu" else dt(slope))
-    return z * factor, factor
+    pos = z > 0
+    if name == "relu":
+        return xp.maximum(z, z.dtype.type(0.0)), pos
+    a = z * z.dtype.type(slope)
+    xp.maximum(a, z, out=a)
+    return a, pos
 
 
-def _act_grad(xp, name, a, factor):
-    """f'(z) from the forward pass's ``(a, factor)``."""
+def _act_grad(xp, name, a, pos, slope):
+    """f'(z) from the forward pass's ``(a, pos)``."""
     if name == "tanh":
         return a.dtype.type(1.0) - a * a
+    if name == "relu":
+        return pos
+    factor = pos.astype(a.dtype)
+    factor *= a.dtype.type(1.0 - slope)
+    factor += a.dtype.type(slope)
     return factor
 
 
@@ -138,7 +147,7 @@ class DendriticLayer:
     steps_to_resample : int >= 1, default 128
     dendrite_activation, soma_activation : {"leaky_relu", "relu", "tanh", "identity"}
         Defaults ``"leaky_relu"`` and ``"identity"``.
-    leaky_slope : float, default 0.1
+    leaky_slope : float in [0, 1], default 0.1
     bias : bool, default True
         Dendrite and soma biases (both or neither).
     resampling : {"weakest", "probabilistic"}, default "weakest"
@@ -187,7 +196,8 @@ class DendriticLayer:
                 f"n_dendrite_inputs={n_dendrite_inputs} exceeds in_dim={in_dim}: a dendrite "
                 f"connects to distinct inputs, so use n_dendrite_inputs <= {in_dim}")
         self.steps_to_resample = _check_int("steps_to_resample", steps_to_resample)
-        if isinstance(percentage_resample, bool) or not isinstance(percentage_resample, numbers.Real) \
+        if isinstance(percentage_resample, bool) \
+                or not isinstance(percentage_resample, numbers.Real) \
                 or not 0.0 <= percentage_resample <= 1.0:
             raise ValueError(f"percentage_resample must be a fraction in [0, 1] (0.25 = a quarter "
                              f"of each dendrite's synapses), got {percentage_resample!r}")
@@ -197,8 +207,10 @@ class DendriticLayer:
                                      ("init", init, _INITS), ("path", path, _PATHS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if not (isinstance(leaky_slope, numbers.Real) and math.isfinite(leaky_slope)):
-            raise ValueError(f"leaky_slope must be a finite number, got {leaky_slope!r}")
+        if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, numbers.Real) \
+                or not 0.0 <= leaky_slope <= 1.0:
+            raise ValueError(f"leaky_slope must be a number in [0, 1] (0.1 in the original), got "
+                             f"{leaky_slope!r}")
         if not 0.0 <= prune_max <= 1.0 or not prune_steepness > 0:
             raise ValueError(f"prune_max must be in [0, 1] and prune_steepness > 0, got "
                              f"{prune_max!r}, {prune_steepness!r}")
@@ -336,7 +348,8 @@ class DendriticLayer:
         """Copy a :meth:`state_dict` back **in place**."""
         for k, v in self.params().items():
             if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f"{k}: expected shape {tuple(v.shape)}, got {tuple(state[k].shape)}")
+                raise ValueError(f"{k}: expected shape {tuple(v.shape)}, "
+                                 f"got {tuple(state[k].shape)}")
             v[...] = state[k]
         self.idx[...] = state["idx"]
         self.n_updates = int(state["n_updates"])
@@ -367,7 +380,8 @@ class DendriticLayer:
     def _check_x(self, x):
         if not is_array(x):
             raise TypeError(f"x must be an array of the active backend with shape (batch, "
-                            f"{self.in_dim}), got {type(x).__name__}; convert it with bionp.asarray(x)")
+                            f"{self.in_dim}), got {type(x).__name__}; convert it with "
+                            "bionp.asarray(x)")
         xp = check_same_backend(x, self.w, names=("x", "the layer's weights"))
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
@@ -468,13 +482,14 @@ class DendriticLayer:
         B = x.shape[0]
         gT = delta.T if delta.dtype == self.dtype else delta.T.astype(self.dtype)  # (N, B)
         if self.soma_activation != "identity":
-            gT = gT * _act_grad(xp, self.soma_activation, cache["yT"], cache["fs"])
+            gT = gT * _act_grad(xp, self.soma_activation, cache["yT"], cache["fs"],
+                                self.leaky_slope)
         grads = {}
         a3 = aT.reshape(self.n_neurons, self.n_dendrites, B)
         grads_soma_w = xp.matmul(a3, gT[:, :, None])[:, :, 0]                 # (N, M)
         eT = (self.soma_w[:, :, None] * gT[:, None, :]).reshape(self.n_dendrites_total, B)
         if self.dendrite_activation != "identity":
-            eT *= _act_grad(xp, self.dendrite_activation, aT, cache["fd"])
+            eT *= _act_grad(xp, self.dendrite_activation, aT, cache["fd"], self.leaky_slope)
         if G is not None:
             grads["w"] = xp.matmul(G, eT[:, :, None])[:, :, 0]                # (D, n)
         else:
