@@ -73,7 +73,11 @@ import math
 import numbers
 
 from bionp.backend import check_same_backend, get_xp, is_array, resolve_dtype, to_scalar
-from bionp.dendritic.resampling import resample_probabilistic, resample_weakest
+from bionp.dendritic.resampling import (
+    reset_optimizer_state as _reset_optimizer_state,
+    resample_probabilistic,
+    resample_weakest,
+)
 from bionp.parity import register_parity
 from bionp.random import check_rng
 
@@ -554,15 +558,13 @@ def after_step(net, optimizer=None, reset_optimizer_state: bool = False) -> int:
     synapses is zeroed.  Returns the number of resampling events.  Use as
     ``Trainer(..., after_step=lambda tr: after_step(tr.net, tr.optimizer))``.
     """
-    from bionp.dendritic.resampling import reset_optimizer_state as _reset
-
     layers = getattr(net, "layers", [net])
     n = 0
     for layer in layers:
         if hasattr(layer, "after_update") and layer.after_update():
             n += 1
             if reset_optimizer_state and optimizer is not None:
-                _reset(optimizer, layer.w, layer.resampled_mask)
+                _reset_optimizer_state(optimizer, layer.w, layer.resampled_mask)
     return n
 
 
