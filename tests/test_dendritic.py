@@ -188,6 +188,14 @@ def test_after_update_and_after_step_hooks(xp):
     assert np.all(m[mask] == 0) and np.all(m[~mask] == 1)
     assert np.all(bnp.asnumpy(opt.state["m"][0]["soma_w"]) == 1)
 
+    class Trainer:  # what bionp.train.Trainer hands its after_step callback
+        net, optimizer = Net(), opt
+
+    from bionp.dendritic import trainer_callback
+
+    cb = trainer_callback(reset_optimizer_state=True)
+    assert [cb(Trainer()) for _ in range(3)] == [0, 0, 1] and layer.n_resamplings == 5
+
 
 def test_state_dict_round_trip(xp):
     a = _layer(steps_to_resample=2)

@@ -16,7 +16,7 @@ from bionp.dendritic.analysis import (
     plot_dendritic_weights_single_image,
     plot_eigenvalue_spectrum,
 )
-from bionp.dendritic.layer import DendriticLayer, after_step
+from bionp.dendritic.layer import DendriticLayer, after_step, trainer_callback
 from bionp.dendritic.resampling import (
     draw_unconnected_inputs,
     prune_probability,
@@ -38,4 +38,5 @@ __all__ = [
     "resample_probabilistic",
     "resample_weakest",
     "reset_optimizer_state",
+    "trainer_callback",
 ]

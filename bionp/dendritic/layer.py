@@ -60,7 +60,9 @@ Synaptic resampling
 Call :meth:`DendriticLayer.after_update` once after every optimiser step; every
 ``steps_to_resample`` calls it runs :meth:`DendriticLayer.resample` (see
 :mod:`bionp.dendritic.resampling`), which replaces synapses in place and
-records them in :attr:`DendriticLayer.resampled_mask`.  Optimisers keep their
+records them in :attr:`DendriticLayer.resampled_mask` (with bionp's Trainer:
+``Trainer(..., after_step=bionp.dendritic.trainer_callback())``, which calls
+:func:`after_step` on every layer that has ``after_update``).  Optimisers keep their
 per-parameter state (momentum, Adam's moments) for the replaced synapses
 unless :func:`bionp.dendritic.resampling.reset_optimizer_state` is called (or a
 callback registered with :meth:`DendriticLayer.add_resample_callback` does
@@ -81,7 +83,7 @@ from bionp.dendritic.resampling import (
 from bionp.parity import register_parity
 from bionp.random import check_rng
 
-__all__ = ["DendriticLayer", "GATHER_BUDGET", "ACTIVATIONS"]
+__all__ = ["DendriticLayer", "GATHER_BUDGET", "ACTIVATIONS", "after_step", "trainer_callback"]
 
 #: Largest number of gathered elements (batch · D · n) of one forward chunk.
 GATHER_BUDGET = 1 << 23
@@ -566,6 +568,16 @@ def after_step(net, optimizer=None, reset_optimizer_state: bool = False) -> int:
             if reset_optimizer_state and optimizer is not None:
                 _reset_optimizer_state(optimizer, layer.w, layer.resampled_mask)
     return n
+
+
+def trainer_callback(reset_optimizer_state: bool = False):
+    """A ``Trainer(after_step=...)`` callback: :func:`after_step` on the trainer's network
+    and optimiser after every update."""
+
+    def callback(trainer):
+        return after_step(trainer.net, trainer.optimizer, reset_optimizer_state)
+
+    return callback
 
 
 # -- parity: the same training with resampling on every backend ---------------------------------
