@@ -22,7 +22,10 @@ A resampling event replaces some synapses of every dendrite at once:
     (:math:`p_{\max} = 0.95`, :math:`\theta = 0.6`, :math:`s = 0.1` by default), so
     weak synapses are very likely and strong ones unlikely to be replaced; new
     inputs are drawn as above and new weights from a Laplace distribution with
-    the layer's initial standard deviation, :math:`b = \sigma/\sqrt2`.
+    the layer's initial standard deviation, :math:`b = \sigma/\sqrt2`.  With the
+    original's constants and its initialisation (:math:`\sigma = \sqrt{2/784}
+    \approx 0.05`), :math:`P \approx 0.95` for almost every synapse until the weights
+    grow towards :math:`\theta`: early events replace most synapses.
 
 New inputs never duplicate an input of the dendrite (including the ones being
 removed in the same event), so the synapse count per dendrite is constant.
