@@ -1,0 +1,242 @@
+"""Seconds per epoch of the dendritic model against a dense masked matmul and a vanilla MLP (JSON).
+
+One epoch = forward + backward + SGD update over 60,000 random 784-dim inputs
+(float32 by default), softmax cross-entropy, batch 128 and 256.  Models:
+
+* ``dendritic``: ``DendriticLayer(784, 10, 32, 23)`` (``path="auto"``, synaptic
+  resampling every 128 updates included) + LeakyReLU(0.1) + Dense(10, 10);
+* ``dendritic_dense_path``: the same layer forced onto its dense-masked path;
+* ``dense_masked``: the original NumPy implementation's formulation — dense
+  ``(230, 784)`` dendrite and ``(10, 230)`` soma matrices multiplied by their
+  masks, dense gradients masked after the matmul, every dense entry updated
+  (a leaky ReLU at the soma, as in the original);
+* ``vanilla``: Dense(784, 64) + LeakyReLU(0.1) + Dense(64, 10).
+
+The first layer's input gradient is skipped by every model (nothing needs it).
+Also reported: the cost of one resampling event (weakest and probabilistic)
+and ratios against the targets (dendritic ≤ 1.5 × vanilla, ≤ 0.5 × dense masked).
+
+Wall-clock seconds (``seconds_per_epoch``) and the process's CPU seconds
+(``cpu_seconds_per_epoch``; on a shared CPU machine they leave out the time the
+process waited for a core) are both reported, each the fastest of ``--repeats``.
+BLAS runs on one thread unless ``BIONP_BENCH_THREADS`` says otherwise (timings on a
+shared machine are then stable, and every model gets the same core).
+
+Usage: python benchmarks/dendritic.py [--n 60000] [--batch-sizes 128 256] [--repeats 2]
+       [--dtype float32] [--backend numpy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+# BLAS threads: one by default, so that timings on a shared machine are stable and every
+# model gets the same single core (override with BIONP_BENCH_THREADS=N).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, os.environ.get("BIONP_BENCH_THREADS", "1"))
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
+    sys.path.pop(0)  # benchmarks/random.py must not shadow the standard library's random
+
+import numpy as np  # noqa: E402
+
+import bionp as bnp  # noqa: E402
+from bionp.backend import device_info, synchronize  # noqa: E402
+from bionp.dendritic import DendriticLayer  # noqa: E402
+
+
+# -- small local building blocks (the benchmark needs nothing else from bionp.nn) -------------
+class _Dense:
+    def __init__(self, n_in, n_out, rng, dtype):
+        self.W = rng.normal(0, np.sqrt(2.0 / n_in), (n_out, n_in), dtype=dtype)
+        self.b = bnp.get_xp().zeros(n_out, dtype=dtype)
+
+    def params(self):
+        return {"W": self.W, "b": self.b}
+
+    def forward_cache(self, x):
+        z = x @ self.W.T
+        z += self.b
+        return z, x
+
+    def backward(self, x, delta, cache=None, need_input_grad=True):
+        g = {"W": delta.T @ cache, "b": delta.sum(axis=0)}
+        return g, (delta @ self.W if need_input_grad else None)
+
+
+class _Leaky:
+    def __init__(self, slope=0.1):
+        self.slope = slope
+
+    def params(self):
+        return {}
+
+    def forward_cache(self, z):
+        xp = bnp.get_array_module(z)
+        s = xp.where(z > 0, z.dtype.type(1), z.dtype.type(self.slope))
+        return z * s, s
+
+    def backward(self, x, delta, cache=None, need_input_grad=True):
+        return {}, delta * cache
+
+
+class _DenseMaskedDendritic:
+    """The original implementation's dense masked formulation (float32 here)."""
+
+    def __init__(self, layer: DendriticLayer, dtype):
+        xp = bnp.get_xp()
+        D, N, M = layer.n_dendrites_total, layer.n_neurons, layer.n_dendrites
+        self.mask = (layer.dense_weights() != 0).astype(dtype)
+        self.W = layer.dense_weights().copy()
+        self.b = xp.zeros(D, dtype=dtype)
+        self.soma_mask = xp.zeros((N, D), dtype=dtype)
+        for i in range(N):
+            self.soma_mask[i, i * M:(i + 1) * M] = 1
+        self.soma_W = xp.zeros((N, D), dtype=dtype)
+        self.soma_W[self.soma_mask != 0] = layer.soma_w.reshape(-1)
+        self.soma_b = xp.zeros(N, dtype=dtype)
+
+    def params(self):
+        return {"W": self.W, "b": self.b, "soma_W": self.soma_W, "soma_b": self.soma_b}
+
+    def forward_cache(self, x):
+        xp = bnp.get_array_module(x)
+        d = x @ (self.W * self.mask).T + self.b
+        sd = xp.where(d > 0, d.dtype.type(1), d.dtype.type(0.1))
+        a = d * sd
+        s = a @ (self.soma_W * self.soma_mask).T + self.soma_b
+        ss = xp.where(s > 0, s.dtype.type(1), s.dtype.type(0.1))
+        return s * ss, (x, sd, a, ss)
+
+    def backward(self, x, delta, cache=None, need_input_grad=True):
+        x, sd, a, ss = cache
+        g = delta * ss
+        grads = {"soma_W": (g.T @ a) * self.soma_mask, "soma_b": g.sum(axis=0)}
+        e = (g @ self.soma_W) * sd
+        grads["W"] = (e.T @ x) * self.mask
+        grads["b"] = e.sum(axis=0)
+        return grads, (e @ self.W if need_input_grad else None)
+
+    def after_update(self):
+        self.W *= self.mask  # the original re-masks after every step
+        return False
+
+
+def _softmax_ce_delta(xp, z, labels):
+    z = z - z.max(axis=1, keepdims=True)
+    p = xp.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[xp.arange(z.shape[0]), labels] -= 1
+    p /= p.dtype.type(z.shape[0])
+    return p
+
+
+def _epoch(layers, x, labels, batch_size, lr):
+    xp = bnp.get_array_module(x)
+    n = x.shape[0]
+    synchronize(xp)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for start in range(0, n, batch_size):
+        a = x[start:start + batch_size]
+        caches = []
+        for layer in layers:
+            a, c = layer.forward_cache(a)
+            caches.append(c)
+        delta = _softmax_ce_delta(xp, a, labels[start:start + batch_size])
+        for i in range(len(layers) - 1, -1, -1):
+            grads, delta = layers[i].backward(None, delta, caches[i], need_input_grad=i > 0)
+            for k, p in layers[i].params().items():
+                g = grads[k]
+                g *= g.dtype.type(lr)
+                p -= g
+        for layer in layers:
+            if hasattr(layer, "after_update"):
+                layer.after_update()
+    synchronize(xp)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _build(name, dtype):
+    rng = bnp.random.Generator(0)
+    if name in ("dendritic", "dendritic_dense_path", "dense_masked"):
+        layer = DendriticLayer(784, 10, 32, 23, rng=1, dtype=dtype,
+                               path="dense" if name == "dendritic_dense_path" else "auto")
+        first = _DenseMaskedDendritic(layer, dtype) if name == "dense_masked" else layer
+        return [first, _Leaky(0.1), _Dense(10, 10, rng, dtype)]
+    return [_Dense(784, 64, rng, dtype), _Leaky(0.1), _Dense(64, 10, rng, dtype)]
+
+
+def _n_params(name, layers):
+    if name == "dense_masked":
+        return int(sum(v.size for v in layers[0].params().values())) + 110
+    return int(sum(getattr(l, "n_params", sum(v.size for v in l.params().values()))
+                   for l in layers))
+
+
+def _resample_cost(dtype, repeats=20):
+    out = {}
+    for kind in ("weakest", "probabilistic"):
+        layer = DendriticLayer(784, 10, 32, 23, resampling=kind, rng=0, dtype=dtype)
+        layer.resample()
+        synchronize()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            layer.resample()
+        synchronize()
+        out[kind] = (time.perf_counter() - t0) / repeats
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60_000)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="epochs timed per model; the fastest counts")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--lr", type=float, default=0.01)
+    args = ap.parse_args(argv)
+    bnp.use(args.backend)
+    dtype = bnp.set_dtype(args.dtype)
+    g = bnp.random.Generator(123)
+    x = g.uniform(0, 1, (args.n, 784), dtype=dtype)
+    labels = g.integers(0, 10, args.n)
+    models = ("dendritic", "dendritic_dense_path", "dense_masked", "vanilla")
+    result = {"config": vars(args), "device": device_info(),
+              "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                          "load_average": list(os.getloadavg()),
+                          "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
+              "seconds_per_epoch": {}, "n_params": {}}
+    result["cpu_seconds_per_epoch"] = {}
+    for bs in args.batch_sizes:
+        wall = {name: [] for name in models}
+        cpu = {name: [] for name in models}
+        for _ in range(args.repeats):  # models interleaved: load changes hit them alike
+            for name in models:
+                layers = _build(name, dtype)
+                w_s, c_s = _epoch(layers, x, labels, bs, args.lr)
+                wall[name].append(w_s)
+                cpu[name].append(c_s)
+                result["n_params"][name] = _n_params(name, layers)
+        for key, times in (("seconds_per_epoch", wall), ("cpu_seconds_per_epoch", cpu)):
+            row = {name: min(t) for name, t in times.items()}
+            row["ratio_dendritic_vs_vanilla"] = row["dendritic"] / row["vanilla"]
+            row["ratio_dendritic_vs_dense_masked"] = row["dendritic"] / row["dense_masked"]
+            row["meets_targets"] = bool(row["ratio_dendritic_vs_vanilla"] <= 1.5
+                                        and row["ratio_dendritic_vs_dense_masked"] <= 0.5)
+            row["all_repeats"] = times
+            result[key][f"batch_{bs}"] = row
+    result["resampling_event_seconds"] = _resample_cost(dtype)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
