@@ -327,6 +327,14 @@ def test_importing_bionp_sweep_does_not_import_dask():
     assert out.stdout.strip() == "False"
 
 
+def test_cached_makes_once_per_process():
+    made = []
+    key = ("test", uuid.uuid4().hex)
+    assert sw.cached(key, lambda: made.append(1) or "v") == "v"
+    assert sw.cached(key, lambda: made.append(1) or "w") == "v"
+    assert made == [1]
+
+
 # -- analysis -------------------------------------------------------------------------------------
 
 def _fake(rule, lr, repeat, acc, status="ok"):

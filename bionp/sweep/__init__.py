@@ -43,6 +43,7 @@ from bionp.sweep.runner import (
     DaskUnavailableError,
     SchedulerUnreachableError,
     SweepError,
+    cached,
     execute_task,
     local_cluster,
     run,
@@ -60,7 +61,7 @@ from bionp.sweep.sweepfile import load_sweep_file
 __all__ = [
     "BLAS_ENV", "DaskUnavailableError", "IncompatibleStoreError", "SchedulerUnreachableError",
     "StoreCorruptError", "StoreError", "StoreLockedError", "SweepConfigError", "SweepError",
-    "TruncatedRecordWarning", "best", "canonical_json", "config_hash", "execute_task",
+    "TruncatedRecordWarning", "best", "cached", "canonical_json", "config_hash", "execute_task",
     "format_summary", "grid", "load_results", "load_sweep_file", "local_cluster", "metric_value",
     "plot_metric_vs_param", "plot_rule_comparison", "read_store", "run", "summarize", "task_seed",
 ]

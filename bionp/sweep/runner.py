@@ -25,7 +25,7 @@ from bionp.sweep.configs import (
 )
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
 
-__all__ = ["run", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError", "BLAS_ENV",
+__all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError", "BLAS_ENV",
            "local_cluster"]
 
 #: Environment that limits BLAS/OpenMP pools to one thread (set in each worker process).
@@ -75,7 +75,7 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
 
     from bionp.sweep.configs import _jsonable
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "traceback": None}
     limits = _blas_limits(blas_threads)
     try:
@@ -90,9 +90,29 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     finally:
         if limits is not None:
             limits.restore_original_limits()
-    out.update(seconds=time.perf_counter() - t0, host=socket.gethostname(), pid=os.getpid(),
-               versions=_versions())
+    out.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+               host=socket.gethostname(), pid=os.getpid(), versions=_versions())
     return out
+
+
+_PROCESS_CACHE: dict = {}
+
+
+def cached(key, make: Callable[[], Any]):
+    """``make()`` once per process and key, then the same object (e.g. a data set in each worker).
+
+    A task function pickled to a worker cannot keep a cache in its own module's
+    globals (they travel with it); this one lives in the worker process::
+
+        def task(config, seed):
+            x, y = bionp.sweep.cached(("fmnist", "train"),
+                                      lambda: bionp.data.load("fashion-mnist", split="train"))
+    """
+    try:
+        return _PROCESS_CACHE[key]
+    except KeyError:
+        value = _PROCESS_CACHE[key] = make()
+        return value
 
 
 # -- clusters -----------------------------------------------------------------------------------
@@ -362,6 +382,7 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
         rec = {"config": config, "config_hash": h, "repeat": r, "seed": seeds[(h, r)],
                "status": result["status"], "metrics": result["metrics"], "error": result["error"],
                "traceback": result["traceback"], "seconds": result["seconds"],
+               "cpu_seconds": result.get("cpu_seconds"),
                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "host": result["host"], "pid": result["pid"], "versions": result["versions"]}
         if writer is not None:
@@ -465,6 +486,7 @@ def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
             except Exception as exc:  # KilledWorker, CancelledError, ...: the task did not finish
                 result = {"status": "error", "metrics": {}, "error": f"{type(exc).__name__}: {exc}",
                           "traceback": "".join(traceback.format_exception(exc)), "seconds": None,
+                          "cpu_seconds": None,
                           "host": None, "pid": None, "versions": None}
             written.add(fut.key)
             fut.release()

@@ -10,13 +10,14 @@ Line 1 is a header::
 Every further line is one record of one finished ``(config, repeat)`` task::
 
     {"config": {...}, "config_hash": "9f…", "repeat": 0, "seed": 123…, "status": "ok",
-     "metrics": {...}, "error": null, "traceback": null, "seconds": 1.23,
+     "metrics": {...}, "error": null, "traceback": null, "seconds": 1.23, "cpu_seconds": 1.2,
      "finished": "2026-…Z", "host": "node1", "pid": 4242,
      "versions": {"bionp": "0.1.0", "numpy": "2.…", "python": "3.…"}}
 
 ``status`` is ``"ok"`` or ``"error"`` (then ``error`` holds the exception's
 one-line description and ``traceback`` the full traceback, and ``metrics`` is
-``{}``).
+``{}``). ``seconds`` is the task's wall-clock time on its worker,
+``cpu_seconds`` the CPU time of the worker process meanwhile.
 
 Crash safety
 ------------
