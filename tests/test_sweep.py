@@ -284,6 +284,8 @@ def test_unknown_parameters_and_other_bad_arguments(tmp_path):
         sw.run(tiny, [{"a": 1, "f": lambda: 0}], scheduler="serial", verbose=False)
     with pytest.raises(sw.SweepConfigError, match="repeats"):
         sw.run(tiny, [{"a": 1}], repeats=0, scheduler="serial", verbose=False)
+    with pytest.raises(sw.SweepConfigError, match="n_workers must be an int >= 1"):
+        sw.run(tiny, [{"a": 1}], n_workers=0, verbose=False)
     with pytest.raises(sw.SweepError, match="either client= or scheduler="):
         sw.run(tiny, [{"a": 1}], client=object(), scheduler="serial", verbose=False)
 

@@ -319,6 +319,9 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
         raise SweepConfigError(f"repeats must be an int >= 1, got {repeats!r}")
     if not callable(fn):
         raise SweepConfigError(f"fn must be callable fn(config, seed) -> dict, got {type(fn).__name__}")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                  or n_workers < 1):
+        raise SweepConfigError(f"n_workers must be an int >= 1 (or None: one per core), got {n_workers!r}")
     if client is not None and scheduler is not None:
         raise SweepError("pass either client= or scheduler=, not both")
     if scheduler is not None and not isinstance(scheduler, str):
@@ -392,11 +395,13 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
 
     n_total = len(tasks)
     if pending:
+        skipped = n_total - len(pending)
         _say(verbose, f"{len(pending)} of {n_total} tasks to run"
-             + (f" ({n_total - len(pending)} already in {writer.path})" if len(pending) < n_total else ""))
+             + (f" ({skipped} already in {writer.path})" if skipped else ""))
         bar = _progress_bar(progress, n_total, n_total - len(pending))
         try:
-            mode, own_client, own_cluster = _choose_backend(client, scheduler, n_workers, timeout, verbose)
+            mode, own_client, own_cluster = _choose_backend(client, scheduler, n_workers, timeout,
+                                                            verbose)
             try:
                 if mode == "serial":
                     _run_serial(fn, pending, seeds, blas_threads, record, bar, callback)
