@@ -433,7 +433,7 @@ def test_local_cluster_results_equal_the_serial_run_exactly(client, tmp_path):
                   verbose=False)
     assert _metrics(recs) == _metrics(ref)
     assert _keys(recs) == _keys(ref)
-    assert len({r["pid"] for r in recs}) == 2, "both worker processes should have run tasks"
+    assert os.getpid() not in {r["pid"] for r in recs}, "the tasks should run in worker processes"
     assert _metrics(sw.load_results(tmp_path / "d.jsonl")) == _metrics(ref)
 
 
