@@ -107,7 +107,8 @@ def _cmd_sweep(args) -> int:
         print(f"bionp sweep: {exc}", file=sys.stderr)
         return 2
     n_err = sum(r["status"] != "ok" for r in records)
-    print(f"{len(records)} tasks: {len(records) - n_err} ok, {n_err} errors; results in {kwargs['store']}")
+    print(f"{len(records)} tasks: {len(records) - n_err} ok, {n_err} errors; "
+          f"results in {kwargs['store']}")
     if args.metric:
         ok = [r for r in records if r["status"] == "ok"]
         if ok:
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="worker processes of a local cluster")
     p.add_argument("--store", default=None, help="result store path (overrides the file)")
     p.add_argument("--repeats", type=int, default=None, help="runs per config (overrides the file)")
-    p.add_argument("--metric", default=None, help="print mean ± std of this metric and the best config")
+    p.add_argument("--metric", default=None,
+                   help="print mean ± std of this metric and the best config")
     p.add_argument("--mode", choices=("max", "min"), default="max", help="best = highest or lowest")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     p.set_defaults(func=_cmd_sweep)

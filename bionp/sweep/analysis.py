@@ -89,7 +89,8 @@ def _ok(records: Iterable[dict], metric: str) -> list[dict]:
     return ok
 
 
-def summarize(records: Iterable[dict], metric: str, by: Sequence[str] | str | None = None) -> list[dict]:
+def summarize(records: Iterable[dict], metric: str,
+              by: Sequence[str] | str | None = None) -> list[dict]:
     """Mean ± std of ``metric`` over repeats, one row per group.
 
     Parameters
@@ -129,7 +130,10 @@ def summarize(records: Iterable[dict], metric: str, by: Sequence[str] | str | No
         finite = [v for v in vals if not math.isnan(v)]
         n = len(finite)
         mean = sum(finite) / n if n else math.nan
-        std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1)) if n > 1 else (0.0 if n else math.nan)
+        if n > 1:
+            std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
+        else:
+            std = 0.0 if n else math.nan
         row = {b: (list(k) if isinstance(k, tuple) else k) for b, k in zip(by, key)}
         row.update(mean=mean, std=std, n=n, n_nan=len(vals) - n,
                    min=min(finite) if n else math.nan, max=max(finite) if n else math.nan)
@@ -165,7 +169,7 @@ def format_summary(rows: Sequence[dict]) -> str:
 def plot_metric_vs_param(records: Iterable[dict], metric: str, param: str,
                          path: str | os.PathLike | None = None, *, hue: str | None = None,
                          logx: bool | None = None, ylabel: str | None = None, title: str = ""):
-    """``metric`` (mean ± std over repeats) against a numeric ``param``, one line per ``hue`` value.
+    """``metric`` (mean ± std over repeats) against a numeric ``param``; a line per ``hue`` value.
 
     Saved as PNG if ``path``; returns the figure. ``logx`` defaults to True when
     the parameter's values span more than a factor of 20 and are positive.
@@ -202,8 +206,9 @@ def plot_metric_vs_param(records: Iterable[dict], metric: str, param: str,
     return fig
 
 
-def plot_rule_comparison(records: Iterable[dict], metric: str, path: str | os.PathLike | None = None,
-                         *, by: str = "rule", ylabel: str | None = None, title: str = "",
+def plot_rule_comparison(records: Iterable[dict], metric: str,
+                         path: str | os.PathLike | None = None, *, by: str = "rule",
+                         ylabel: str | None = None, title: str = "",
                          logy: bool = False):
     """Bars of ``metric`` (mean over repeats, error bars = std) per value of ``by``.
 
@@ -219,8 +224,9 @@ def plot_rule_comparison(records: Iterable[dict], metric: str, path: str | os.Pa
     best_rows: dict[Any, dict] = {}
     for r in rows:
         key = r[by]
-        if key not in best_rows or (not math.isnan(r["mean"]) and
-                                    (math.isnan(best_rows[key]["mean"]) or r["mean"] > best_rows[key]["mean"])):
+        old = best_rows.get(key)
+        if old is None or (not math.isnan(r["mean"])
+                           and (math.isnan(old["mean"]) or r["mean"] > old["mean"])):
             best_rows[key] = r
     values = {str(k): r["mean"] for k, r in best_rows.items()}
     errors = {str(k): r["std"] for k, r in best_rows.items()}

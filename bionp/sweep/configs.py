@@ -118,7 +118,8 @@ def grid(param_grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]) 
     """
     if isinstance(param_grid, Mapping):
         grids = [param_grid]
-    elif isinstance(param_grid, (list, tuple)) and param_grid and all(isinstance(g, Mapping) for g in param_grid):
+    elif (isinstance(param_grid, (list, tuple)) and param_grid
+          and all(isinstance(g, Mapping) for g in param_grid)):
         grids = list(param_grid)
     else:
         raise SweepConfigError(
@@ -160,7 +161,8 @@ def check_configs(configs: Iterable[Mapping[str, Any]]) -> list[dict]:
     try:
         configs = list(configs)
     except TypeError:
-        raise SweepConfigError(f"configs must be a list of dicts, got {type(configs).__name__}") from None
+        raise SweepConfigError(
+            f"configs must be a list of dicts, got {type(configs).__name__}") from None
     if not configs:
         raise SweepConfigError("no configs to run: the list of configs (or the grid) is empty")
     out, seen = [], {}
@@ -180,7 +182,8 @@ def check_params(configs: Sequence[Mapping[str, Any]], params: Iterable[str] | N
     if params is None:
         return
     if isinstance(params, str):
-        raise SweepConfigError(f"params must be a list of parameter names, got the string {params!r}")
+        raise SweepConfigError(
+            f"params must be a list of parameter names, got the string {params!r}")
     allowed = set(params)
     for i, c in enumerate(configs):
         unknown = [k for k in c if k not in allowed]

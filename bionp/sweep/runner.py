@@ -1,4 +1,4 @@
-"""Run a task function over configs × repeats: serially, on a local Dask cluster, or on a remote one.
+"""Run a task over configs × repeats: serially, on a local Dask cluster, or on a remote one.
 
 Dask is imported only inside the functions that use it, so ``import bionp.sweep``
 works (and the serial path runs) without the ``distributed`` extra.
@@ -25,8 +25,8 @@ from bionp.sweep.configs import (
 )
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
 
-__all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError", "BLAS_ENV",
-           "local_cluster"]
+__all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
+           "BLAS_ENV", "local_cluster", "execute_task"]
 
 #: Environment that limits BLAS/OpenMP pools to one thread (set in each worker process).
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -66,7 +66,7 @@ def _blas_limits(blas_threads):
 
 
 def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
-    """Run ``fn(config, seed)`` and return the worker's half of a record (never raises ``Exception``).
+    """Run ``fn(config, seed)``; the worker's half of a record (never raises ``Exception``).
 
     The metrics are checked (a dict, JSON-serialisable; NumPy scalars and arrays
     are converted) here on the worker, so an error carries the worker's traceback.
@@ -318,10 +318,12 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise SweepConfigError(f"repeats must be an int >= 1, got {repeats!r}")
     if not callable(fn):
-        raise SweepConfigError(f"fn must be callable fn(config, seed) -> dict, got {type(fn).__name__}")
+        raise SweepConfigError(
+            f"fn must be callable fn(config, seed) -> dict, got {type(fn).__name__}")
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                   or n_workers < 1):
-        raise SweepConfigError(f"n_workers must be an int >= 1 (or None: one per core), got {n_workers!r}")
+        raise SweepConfigError(
+            f"n_workers must be an int >= 1 (or None: one per core), got {n_workers!r}")
     if client is not None and scheduler is not None:
         raise SweepError("pass either client= or scheduler=, not both")
     if scheduler is not None and not isinstance(scheduler, str):
@@ -354,9 +356,9 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
                 from bionp.sweep.store import StoreError
 
                 raise StoreError(
-                    f"{os.fspath(store)} was written with rng entropy {stored_root}, but this run has "
-                    f"{root}: its seeds would differ. Pass the same rng= (or rng=None to reuse the "
-                    "store's), or use a new store= path.")
+                    f"{os.fspath(store)} was written with rng entropy {stored_root}, but this run "
+                    f"has {root}: its seeds would differ. Pass the same rng= (or rng=None to "
+                    "reuse the store's), or use a new store= path.")
     if root is None:
         root = rng_state(None)
     if store is not None:
@@ -447,7 +449,8 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
                       f"processes; dashboard: {_dashboard(c)}")
         return "dask", c, cluster
     c = _connect(scheduler, timeout)
-    _say(verbose, f"connected to {scheduler} ({len(c.scheduler_info().get('workers', {}))} workers); "
+    n = len(c.scheduler_info().get("workers", {}))
+    _say(verbose, f"connected to {scheduler} ({n} workers); "
                   f"dashboard: {_dashboard(c)}")
     return "dask", c, None
 

@@ -2,7 +2,7 @@
 
 Example (``lr_sweep.toml``)::
 
-    function = "my_tasks:train"        # module:function, or "tasks.py:train" (path relative to this file)
+    function = "my_tasks:train"        # module:function, or "tasks.py:train" (beside this file)
     store = "results/lr_sweep.jsonl"   # default: <file name>.jsonl beside this file
     repeats = 3                        # runs per config (default 1)
     seed = 0                           # root of the per-task seeds (default 0)
@@ -62,13 +62,15 @@ def _read(path: str) -> dict:
                 return tomllib.load(f)
             except tomllib.TOMLDecodeError as exc:
                 raise SweepConfigError(f"{path}: not valid TOML ({exc})") from None
-    raise SweepConfigError(f"{path}: a sweep file must end in .toml or .json, got {ext or 'no extension'!r}")
+    raise SweepConfigError(
+        f"{path}: a sweep file must end in .toml or .json, got {ext or 'no extension'!r}")
 
 
 def import_function(spec: str, base_dir: str = "."):
     """The callable named by ``"package.module:function"`` or ``"file.py:function"``."""
     if not isinstance(spec, str) or ":" not in spec:
-        raise SweepConfigError(f"function must be 'module:function' or 'file.py:function', got {spec!r}")
+        raise SweepConfigError(
+            f"function must be 'module:function' or 'file.py:function', got {spec!r}")
     target, _, name = spec.rpartition(":")
     if target.endswith(".py"):
         file = target if os.path.isabs(target) else os.path.join(base_dir, target)
@@ -89,7 +91,8 @@ def import_function(spec: str, base_dir: str = "."):
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
-            raise SweepConfigError(f"function {spec!r}: cannot import module {target!r} ({exc})") from None
+            raise SweepConfigError(
+                f"function {spec!r}: cannot import module {target!r} ({exc})") from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise SweepConfigError(f"function {spec!r}: {target!r} has no function {name!r}")
@@ -111,7 +114,8 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
         raise SweepConfigError(f"{path}: the top level must be a table/object")
     unknown = sorted(set(spec) - set(SWEEP_FILE_KEYS))
     if unknown:
-        raise SweepConfigError(f"{path}: unknown key(s) {unknown}; a sweep file takes {list(SWEEP_FILE_KEYS)}")
+        raise SweepConfigError(
+            f"{path}: unknown key(s) {unknown}; a sweep file takes {list(SWEEP_FILE_KEYS)}")
     base = os.path.dirname(os.path.abspath(path))
     if "function" not in spec:
         raise SweepConfigError(f"{path}: missing 'function' (e.g. function = \"my_tasks:train\")")
