@@ -482,3 +482,21 @@ def test_an_interrupted_dask_sweep_resumes(client, tmp_path):
     assert {a: task.calls(a) for a in done_a} == before, "finished configs were run again"
     assert len(recs) == 6 and all(r["status"] == "ok" for r in recs)
     assert len(sw.load_results(store, history=True)) == 6
+
+
+@needs_dask
+def test_gpu_worker_pool_gives_each_worker_its_own_device():
+    """On the CPU: only the per-worker environment is checked (no CuPy call is made)."""
+    from dask.distributed import Client
+
+    cluster = sw.gpu_cluster(devices=[0, 1], dashboard_address=None)
+    try:
+        with Client(cluster) as c:
+            c.wait_for_workers(2, timeout=30)
+            envs = c.run(lambda: (os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                  os.environ.get("BIONP_BACKEND"), os.environ.get("OMP_NUM_THREADS")))
+    finally:
+        cluster.close()
+    assert sorted(envs.values()) == [("0", "cupy", "1"), ("1", "cupy", "1")]
+    with pytest.raises(sw.SweepError, match="distinct"):
+        sw.gpu_cluster(devices=[0, 0])

@@ -45,6 +45,7 @@ from bionp.sweep.runner import (
     SweepError,
     cached,
     execute_task,
+    gpu_cluster,
     local_cluster,
     run,
 )
@@ -62,6 +63,6 @@ __all__ = [
     "BLAS_ENV", "DaskUnavailableError", "IncompatibleStoreError", "SchedulerUnreachableError",
     "StoreCorruptError", "StoreError", "StoreLockedError", "SweepConfigError", "SweepError",
     "TruncatedRecordWarning", "best", "cached", "canonical_json", "config_hash", "execute_task",
-    "format_summary", "grid", "load_results", "load_sweep_file", "local_cluster", "metric_value",
+    "format_summary", "gpu_cluster", "grid", "load_results", "load_sweep_file", "local_cluster", "metric_value",
     "plot_metric_vs_param", "plot_rule_comparison", "read_store", "run", "summarize", "task_seed",
 ]

@@ -26,7 +26,7 @@ from bionp.sweep.configs import (
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
 
 __all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
-           "BLAS_ENV", "local_cluster", "execute_task"]
+           "BLAS_ENV", "local_cluster", "gpu_cluster", "execute_task"]
 
 #: Environment that limits BLAS/OpenMP pools to one thread (set in each worker process).
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -146,6 +146,58 @@ def local_cluster(n_workers: int | None = None, *, env: Mapping[str, str] | None
                            **kwargs)
 
 
+def gpu_cluster(devices: Sequence[int | str] | None = None, *, env: Mapping[str, str] | None = None,
+                dashboard_address: str | None = ":0"):
+    """A local Dask cluster with one single-threaded worker process per GPU.
+
+    Worker ``i`` sees only GPU ``devices[i]`` (``CUDA_VISIBLE_DEVICES``) and
+    starts with ``BIONP_BACKEND=cupy``, so bionp's default backend there is
+    CuPy on its own device (a task may still call ``bionp.use("cupy")``).
+
+    Parameters
+    ----------
+    devices : list of int or str, optional
+        GPU ids; default: those in ``$CUDA_VISIBLE_DEVICES``, else every GPU
+        CuPy sees (CuPy is asked only when ``devices`` is not given).
+    env : dict, optional
+        More environment variables for every worker.
+    """
+    dd = _import_distributed()
+    if dd is None:
+        raise DaskUnavailableError("a GPU worker pool needs dask.distributed: "
+                                   "pip install 'bionp[distributed]'")
+    if devices is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible:
+            devices = [d.strip() for d in visible.split(",") if d.strip()]
+        else:
+            from bionp.backend import backend, cupy_available
+
+            devices = []
+            if cupy_available():
+                with backend("cupy") as cp:
+                    devices = list(range(cp.cuda.runtime.getDeviceCount()))
+    devices = [str(d) for d in devices]
+    if not devices:
+        raise SweepError("no GPU to start workers on: CuPy sees none and CUDA_VISIBLE_DEVICES is "
+                         "empty; pass devices=[0, 1, ...] or use the CPU (scheduler=None)")
+    if len(set(devices)) != len(devices):
+        raise SweepError(f"devices must be distinct, got {devices}")
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    workers = {
+        f"gpu-{d}": {"cls": Nanny, "options": {
+            "nthreads": 1,
+            "env": {**BLAS_ENV, "CUDA_VISIBLE_DEVICES": d, "BIONP_BACKEND": "cupy", **(env or {})},
+        }}
+        for d in devices
+    }
+    options = ({"dashboard": False} if dashboard_address is None
+               else {"dashboard_address": dashboard_address})
+    scheduler = {"cls": Scheduler, "options": options}
+    return SpecCluster(workers=workers, scheduler=scheduler, name="bionp-gpu")
+
+
 def _connect(scheduler: str, timeout: float):
     dd = _import_distributed()
     if dd is None:
@@ -235,8 +287,9 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
         ``dask.distributed`` is not installed. ``"tcp://HOST:PORT"``: connect to a
         running scheduler (``SchedulerUnreachableError`` after ``timeout``
         seconds); a path ending in ``.json``: a Dask scheduler file;
-        ``"local"``: a local cluster (error without Dask); ``"serial"``: in
-        this process, one task after the other.
+        ``"local"``: a local cluster (error without Dask); ``"gpu"``: a local
+        GPU worker pool (:func:`gpu_cluster`, one worker per visible GPU);
+        ``"serial"``: in this process, one task after the other.
     n_workers : int, optional
         Worker processes of the local cluster.
     params : list of str, optional
@@ -294,6 +347,7 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
 
     **GPU worker pool.** One worker per GPU, each seeing only its own device::
 
+        bionp.sweep.run(task, configs, scheduler="gpu")     # this machine's GPUs (gpu_cluster)
         # dask-cuda starts one worker per visible GPU with CUDA_VISIBLE_DEVICES set:
         from dask_cuda import LocalCUDACluster
         from dask.distributed import Client
@@ -431,6 +485,12 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
         return "dask", None, None
     if scheduler == "serial":
         return "serial", None, None
+    if scheduler == "gpu":
+        cluster = gpu_cluster()
+        c = _import_distributed().Client(cluster)
+        _say(verbose, f"GPU worker pool: one worker per GPU ({', '.join(cluster.workers)}); "
+                      f"dashboard: {_dashboard(c)}")
+        return "dask", c, cluster
     if scheduler in (None, "local"):
         dd = _import_distributed()
         if dd is None:
