@@ -103,6 +103,10 @@ def _cmd_sweep(args) -> int:
         if args.quiet:
             kwargs.update(progress=False, verbose=False)
         records = sweep.run(**kwargs)
+    except KeyboardInterrupt:
+        print(f"\nbionp sweep: interrupted; the finished tasks are in {kwargs['store']}: run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
     except (FileNotFoundError, sweep.SweepConfigError, sweep.SweepError, sweep.StoreError) as exc:
         print(f"bionp sweep: {exc}", file=sys.stderr)
         return 2

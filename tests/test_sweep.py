@@ -500,3 +500,20 @@ def test_gpu_worker_pool_gives_each_worker_its_own_device():
     assert sorted(envs.values()) == [("0", "cupy", "1"), ("1", "cupy", "1")]
     with pytest.raises(sw.SweepError, match="distinct"):
         sw.gpu_cluster(devices=[0, 0])
+
+
+@needs_dask
+def test_a_function_from_a_file_workers_cannot_import_runs_on_the_cluster(client, tmp_path):
+    from bionp.sweep.sweepfile import import_function
+
+    (tmp_path / "filetasks.py").write_text(TASKS_PY)
+    fn = import_function("filetasks.py:train", str(tmp_path))
+    configs = sw.grid({"a": [1, 2], "epochs": [1]})
+    recs = sw.run(fn, configs, client=client, verbose=False)
+    assert [r["status"] for r in recs] == ["ok", "ok"], recs[0]["traceback"]
+    assert _metrics(recs) == _metrics(sw.run(fn, configs, scheduler="serial", verbose=False))
+    with pytest.raises(sw.SweepError, match="cannot be pickled"):
+        import threading
+
+        lock = threading.Lock()
+        sw.run(lambda c, s: {"x": lock.locked()}, [{"a": 1}], client=client, verbose=False)

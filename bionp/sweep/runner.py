@@ -192,7 +192,7 @@ def gpu_cluster(devices: Sequence[int | str] | None = None, *, env: Mapping[str,
         }}
         for d in devices
     }
-    options = ({"dashboard": False} if dashboard_address is None
+    options = ({"dashboard": False, "dashboard_address": ":0"} if dashboard_address is None
                else {"dashboard_address": dashboard_address})
     scheduler = {"cls": Scheduler, "options": options}
     return SpecCluster(workers=workers, scheduler=scheduler, name="bionp-gpu")
@@ -533,14 +533,49 @@ def _run_serial(fn, pending, seeds, blas_threads, record, bar, callback):
             callback(rec)
 
 
+def _pickle_function(fn) -> bytes:
+    """``fn`` pickled with cloudpickle: by value when it comes from ``__main__`` or a file
+    registered with ``cloudpickle.register_pickle_by_value`` (plain pickle, which Dask tries
+    first, would send such functions by reference and workers could not import them)."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(fn)
+    except Exception as exc:
+        raise SweepError(
+            f"the task function cannot be pickled to send it to the workers ({type(exc).__name__}: "
+            f"{exc}). Define it at module level, without references to open files, locks or "
+            "clients, or run with scheduler='serial'.") from None
+
+
+def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
+    """:func:`execute_task` with the function sent as cloudpickle bytes (unpickled once per process)."""
+    import hashlib
+
+    def load():
+        import cloudpickle
+
+        return cloudpickle.loads(fn_bytes)
+
+    try:
+        fn = cached(("bionp.sweep.fn", hashlib.sha256(fn_bytes).hexdigest()), load)
+    except Exception as exc:
+        out = execute_task(lambda c, s: (_ for _ in ()).throw(exc), config, seed, None)
+        out["error"] = f"could not unpickle the task function on the worker: {out['error']}"
+        return out
+    return execute_task(fn, config, seed, blas_threads)
+
+
 def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
     from dask.distributed import as_completed
 
     token = os.urandom(4).hex()
+    fn_bytes = _pickle_function(fn)
+    [fn_future] = client.scatter([fn_bytes], broadcast=True, hash=False)
     futures = {}
     for task in pending:
         _, config, h, r = task
-        fut = client.submit(execute_task, fn, config, seeds[(h, r)], blas_threads,
+        fut = client.submit(execute_pickled, fn_future, config, seeds[(h, r)], blas_threads,
                             key=f"bionp-sweep-{h}-{r}-{token}", pure=False, retries=0)
         futures[fut.key] = (fut, task)
     written = set()
