@@ -570,12 +570,14 @@ def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
     from dask.distributed import as_completed
 
     token = os.urandom(4).hex()
+    # Sent with every task rather than scattered once: scattered data would be lost with the
+    # workers holding it, while a task's own arguments survive any worker's death. Keep the
+    # function small: load data inside the task (see cached()), not in a closure.
     fn_bytes = _pickle_function(fn)
-    [fn_future] = client.scatter([fn_bytes], broadcast=True, hash=False)
     futures = {}
     for task in pending:
         _, config, h, r = task
-        fut = client.submit(execute_pickled, fn_future, config, seeds[(h, r)], blas_threads,
+        fut = client.submit(execute_pickled, fn_bytes, config, seeds[(h, r)], blas_threads,
                             key=f"bionp-sweep-{h}-{r}-{token}", pure=False, retries=0)
         futures[fut.key] = (fut, task)
     written = set()
