@@ -200,6 +200,31 @@ def test_bad_metrics_are_an_error_record_and_numpy_values_are_converted():
     assert recs[0]["metrics"]["np_scalar"] == 1.5 and recs[0]["metrics"]["arr"] == [0, 1, 2]
 
 
+def test_metrics_given_as_arrays_of_any_backend_are_stored_as_numbers(xp):
+    import bionp as bnp
+
+    def fn(config, seed):
+        a = xp.asarray([1.0, 2.0], dtype=xp.float64)
+        return {"vec": a, "total": xp.sum(a), "n": config["a"]}
+
+    rec = sw.run(fn, [{"a": 1}], scheduler="serial", verbose=False)[0]
+    assert rec["status"] == "ok", rec["traceback"]
+    assert rec["metrics"] == {"vec": [1.0, 2.0], "total": 3.0, "n": 1}
+    assert bnp.backend_name() in ("numpy", "strict", "cupy")
+
+
+def test_load_results_filters_by_status(tmp_path):
+    store = tmp_path / "s.jsonl"
+    sw.run(Counting(tmp_path, fail_on=2), sw.grid({"a": [1, 2, 3]}), store=store,
+           scheduler="serial", verbose=False)
+    assert [r["config"]["a"] for r in sw.load_results(store, status="ok")] == [1, 3]
+    assert [r["config"]["a"] for r in sw.load_results(store, status="error")] == [2]
+    with pytest.raises(ValueError, match="status must be"):
+        sw.load_results(store, status="failed")
+    with pytest.raises(FileNotFoundError, match="no sweep result store"):
+        sw.load_results(tmp_path / "missing.jsonl")
+
+
 def test_an_interrupted_serial_sweep_resumes_without_redoing_finished_tasks(tmp_path):
     store = tmp_path / "s.jsonl"
     task = Counting(tmp_path, interrupt_after=4)

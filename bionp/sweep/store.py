@@ -156,6 +156,19 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
     return header, records
 
 
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -172,7 +185,10 @@ class ResultStore:
         folder = os.path.dirname(self.path)
         if folder:
             os.makedirs(folder, exist_ok=True)
+        created = not os.path.exists(self.path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        if created:  # make the new file's directory entry durable too
+            _fsync_dir(folder or ".")
         try:
             self._lock()
             self.header, self.records = self._prepare(header)
