@@ -481,6 +481,7 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
 def _choose_backend(client, scheduler, n_workers, timeout, verbose):
     """``(mode, client we opened or None, cluster we started or None)``."""
     if client is not None:
+        _check_workers(client, verbose)
         _say(verbose, f"running on the given Dask client (dashboard: {_dashboard(client)})")
         return "dask", None, None
     if scheduler == "serial":
@@ -509,10 +510,47 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
                       f"processes; dashboard: {_dashboard(c)}")
         return "dask", c, cluster
     c = _connect(scheduler, timeout)
+    try:
+        _check_workers(c, verbose)
+    except BaseException:
+        c.close()
+        raise
     n = len(c.scheduler_info().get("workers", {}))
     _say(verbose, f"connected to {scheduler} ({n} workers); "
                   f"dashboard: {_dashboard(c)}")
     return "dask", c, None
+
+
+def _worker_check() -> dict:
+    """Run on every worker before a sweep: proves it imports bionp; its versions."""
+    return _versions()
+
+
+def _check_workers(client, verbose: bool) -> None:
+    """Every worker must import bionp (else a task would crash it); warn on other versions."""
+    import warnings
+
+    try:
+        answers = client.run(_worker_check, on_error="return")
+    except Exception as exc:  # pragma: no cover - scheduler gone
+        raise SweepError(f"could not reach the Dask workers ({type(exc).__name__}: {exc})") from None
+    if not answers:
+        _say(verbose, "the cluster has no workers yet: tasks start when workers join")
+        return
+    broken = {w: a for w, a in answers.items() if isinstance(a, BaseException)}
+    if broken:
+        w, exc = next(iter(broken.items()))
+        raise SweepError(
+            f"{len(broken)} of {len(answers)} Dask workers cannot run bionp tasks; {w}: {exc}. "
+            "Install bionp (the same version as here, with its dependencies) in every worker's "
+            "environment.")
+    mine = _versions()
+    other = {w: a for w, a in answers.items() if a != mine}
+    if other:
+        w, a = next(iter(other.items()))
+        warnings.warn(f"{len(other)} Dask worker(s) run other versions than this process "
+                      f"({w}: {a}; here: {mine}); results may differ from a local run",
+                      RuntimeWarning, stacklevel=4)
 
 
 def _dashboard(client) -> str:
