@@ -129,7 +129,6 @@ def test_config_hash_is_canonical():
 
 
 def test_task_seeds_depend_only_on_rng_config_and_repeat():
-    root = sw.configs.rng_state(0) if hasattr(sw, "configs") else None
     from bionp.sweep.configs import rng_state
 
     root = rng_state(0)
