@@ -212,6 +212,19 @@ def test_metrics_given_as_arrays_of_any_backend_are_stored_as_numbers(xp):
     assert bnp.backend_name() in ("numpy", "strict", "cupy")
 
 
+def test_a_task_choosing_its_backend_and_dtype_does_not_leak_them():
+    import bionp as bnp
+
+    def fn(config, seed):
+        bnp.use(config["backend"])
+        bnp.set_dtype("float64")
+        return {"dtype": bnp.get_dtype().name}
+
+    recs = sw.run(fn, [{"backend": "strict"}], scheduler="serial", verbose=False)
+    assert recs[0]["metrics"] == {"dtype": "float64"}
+    assert (bnp.backend_name(), bnp.get_dtype().name) == ("numpy", "float32")
+
+
 def test_load_results_filters_by_status(tmp_path):
     store = tmp_path / "s.jsonl"
     sw.run(Counting(tmp_path, fail_on=2), sw.grid({"a": [1, 2, 3]}), store=store,

@@ -70,13 +70,18 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
 
     The metrics are checked (a dict, JSON-serialisable; NumPy scalars and arrays
     are converted) here on the worker, so an error carries the worker's traceback.
+    A backend or dtype the task selects (``bionp.use``, ``bionp.set_dtype``) is
+    switched back afterwards, so no task inherits another's choice.
     """
     import json
 
     from bionp.sweep.configs import _jsonable
 
+    from bionp.backend import backend_name, get_dtype, set_dtype, use
+
     t0, c0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "traceback": None}
+    state = (backend_name(), get_dtype())  # a task's bionp.use()/set_dtype() ends with it
     limits = _blas_limits(blas_threads)
     try:
         metrics = fn(dict(config), seed)
@@ -90,6 +95,9 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     finally:
         if limits is not None:
             limits.restore_original_limits()
+        if (backend_name(), get_dtype()) != state:
+            use(state[0])
+            set_dtype(state[1])
     out.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
                host=socket.gethostname(), pid=os.getpid(), versions=_versions())
     return out
