@@ -223,6 +223,10 @@ def test_a_task_choosing_its_backend_and_dtype_does_not_leak_them():
     recs = sw.run(fn, [{"backend": "strict"}], scheduler="serial", verbose=False)
     assert recs[0]["metrics"] == {"dtype": "float64"}
     assert (bnp.backend_name(), bnp.get_dtype().name) == ("numpy", "float32")
+    with bnp.backend("strict"):  # a scoped choice of the caller is neither lost nor made global
+        sw.run(fn, [{"backend": "numpy"}], scheduler="serial", verbose=False)
+        assert bnp.backend_name() == "strict"
+    assert (bnp.backend_name(), bnp.get_dtype().name) == ("numpy", "float32")
 
 
 def test_load_results_filters_by_status(tmp_path):

@@ -77,11 +77,12 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
 
     from bionp.sweep.configs import _jsonable
 
-    from bionp.backend import backend_name, get_dtype, set_dtype, use
+    import importlib
 
+    backend_module = importlib.import_module("bionp.backend")
     t0, c0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "traceback": None}
-    state = (backend_name(), get_dtype())  # a task's bionp.use()/set_dtype() ends with it
+    state = dict(backend_module._global)  # a task's bionp.use()/set_dtype() ends with it
     limits = _blas_limits(blas_threads)
     try:
         metrics = fn(dict(config), seed)
@@ -95,9 +96,7 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     finally:
         if limits is not None:
             limits.restore_original_limits()
-        if (backend_name(), get_dtype()) != state:
-            use(state[0])
-            set_dtype(state[1])
+        backend_module._global.update(state)
     out.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
                host=socket.gethostname(), pid=os.getpid(), versions=_versions())
     return out
