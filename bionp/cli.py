@@ -7,6 +7,10 @@ Sub-commands
 ``parity``
     Run every registered rule/layer on NumPy and on CuPy (or the strict CPU
     stand-in when no GPU is visible) from the same seed and compare.
+``sweep FILE.toml|FILE.json``
+    Run the parameter sweep a sweep file describes (see ``bionp.sweep.sweepfile``),
+    resuming from its result store; ``--metric NAME`` prints mean ± std per config
+    and the best one.
 """
 
 from __future__ import annotations
@@ -86,6 +90,43 @@ def _cmd_parity(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_sweep(args) -> int:
+    from bionp import sweep
+
+    try:
+        kwargs = sweep.load_sweep_file(args.file)
+        for key in ("scheduler", "store", "repeats"):
+            if getattr(args, key) is not None:
+                kwargs[key] = getattr(args, key)
+        if args.workers is not None:
+            kwargs["n_workers"] = args.workers
+        if args.quiet:
+            kwargs.update(progress=False, verbose=False)
+        records = sweep.run(**kwargs)
+    except KeyboardInterrupt:
+        print(f"\nbionp sweep: interrupted; the finished tasks are in {kwargs['store']}: run the "
+              "same command again to resume", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, sweep.SweepConfigError, sweep.SweepError, sweep.StoreError) as exc:
+        print(f"bionp sweep: {exc}", file=sys.stderr)
+        return 2
+    n_err = sum(r["status"] != "ok" for r in records)
+    print(f"{len(records)} tasks: {len(records) - n_err} ok, {n_err} errors; "
+          f"results in {kwargs['store']}")
+    if args.metric:
+        ok = [r for r in records if r["status"] == "ok"]
+        if ok:
+            try:
+                rows = sweep.summarize(ok, args.metric)
+                top = sweep.best(ok, args.metric, mode=args.mode)
+            except (KeyError, ValueError) as exc:
+                print(f"bionp sweep: {exc}", file=sys.stderr)
+                return 2
+            print(sweep.format_summary(rows))
+            print("best:", json.dumps({k: v for k, v in top.items()}))
+    return 0 if n_err == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bionp", description="bionp: biologically plausible learning rules on NumPy/CuPy."
@@ -113,6 +154,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the registered checks and exit")
     p.add_argument("--json", action="store_true", help="print JSON (for machines) instead of a table")
     p.set_defaults(func=_cmd_parity)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep described by a TOML/JSON sweep file (resumable)",
+        description="Run every config x repeat of a sweep file on a local Dask cluster (default), "
+        "an existing one (--scheduler tcp://HOST:PORT) or serially, appending one record per "
+        "finished task to the result store; a rerun skips what is done. Exit status 1 if a "
+        "task failed, 2 for a bad sweep file.",
+    )
+    p.add_argument("file", help="sweep file (.toml or .json)")
+    p.add_argument("--scheduler", default=None,
+                   help="'local', 'serial', 'tcp://HOST:PORT' or a scheduler-file .json "
+                        "(overrides the file)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes of a local cluster")
+    p.add_argument("--store", default=None, help="result store path (overrides the file)")
+    p.add_argument("--repeats", type=int, default=None, help="runs per config (overrides the file)")
+    p.add_argument("--metric", default=None,
+                   help="print mean ± std of this metric and the best config")
+    p.add_argument("--mode", choices=("max", "min"), default="max", help="best = highest or lowest")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 
