@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bionp.backend import asarray, asnumpy, get_array_module, get_dtype, to_scalar
+from bionp.backend import asarray, asnumpy, get_array_module, to_scalar
 from bionp.random import check_rng
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays", "load_state_arrays"]

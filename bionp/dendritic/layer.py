@@ -74,7 +74,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from bionp.backend import check_same_backend, get_xp, is_array, resolve_dtype, to_scalar
+from bionp.backend import check_same_backend, get_xp, is_array, resolve_dtype
 from bionp.dendritic.resampling import (
     reset_optimizer_state as _reset_optimizer_state,
     resample_probabilistic,
@@ -82,6 +82,7 @@ from bionp.dendritic.resampling import (
 )
 from bionp.parity import register_parity
 from bionp.random import check_rng
+from bionp.validation import check_finite
 
 __all__ = ["DendriticLayer", "GATHER_BUDGET", "ACTIVATIONS", "after_step", "trainer_callback"]
 
@@ -395,12 +396,7 @@ class DendriticLayer:
                              f"(batch, {self.in_dim}), got {tuple(x.shape)}{hint}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        if x.size and not to_scalar(xp.isfinite(xp.sum(x))):
-            n_nan = to_scalar(xp.count_nonzero(xp.isnan(x)))
-            n_inf = to_scalar(xp.count_nonzero(xp.isinf(x)))
-            if n_nan or n_inf:
-                raise ValueError(f"x contains non-finite values ({n_nan} NaN, {n_inf} Inf of "
-                                 f"{x.size}); clean or mask them before the dendritic layer")
+        check_finite(x, "x", "clean or mask them before the dendritic layer")
         return xp, x
 
     # -- forward ---------------------------------------------------------------------------------

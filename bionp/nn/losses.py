@@ -24,7 +24,8 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 
 from __future__ import annotations
 
-from bionp.backend import asnumpy, check_same_backend, get_array_module, to_scalar
+from bionp.backend import asnumpy, check_same_backend, get_array_module
+from bionp.validation import check_finite
 
 __all__ = [
     "Loss", "MSELoss", "CrossEntropyLoss", "get_loss", "LOSSES",
@@ -80,14 +81,7 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
 
 
 def _check_finite(xp, a, what: str) -> None:
-    if a.size and not to_scalar(xp.isfinite(xp.sum(a))):
-        n_nan = to_scalar(xp.count_nonzero(xp.isnan(a)))
-        n_inf = to_scalar(xp.count_nonzero(xp.isinf(a)))
-        if n_nan or n_inf:
-            raise ValueError(
-                f"{what} contains non-finite values ({n_nan} NaN, {n_inf} Inf of {a.size}); "
-                "clean or mask them before training"
-            )
+    check_finite(a, what, "clean or mask them before training")
 
 
 class Loss:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import copy as _copy
 import dataclasses
 
-from bionp.backend import check_same_backend, get_array_module, is_array, resolve_dtype, to_scalar
+from bionp.backend import check_same_backend, get_array_module, is_array, resolve_dtype
 from bionp.nn.activations import get_activation
 from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
 from bionp.random import check_rng
+from bionp.validation import check_finite
 
 __all__ = ["MLP", "ForwardCache"]
 
@@ -152,7 +153,7 @@ class MLP:
                 f"x must be an array of the active backend with shape (batch, {self.in_features}), "
                 f"got {type(x).__name__}; convert it with bionp.asarray(x)"
             )
-        xp = check_same_backend(x, self.layers[0].W, names=("x", "the network's weights"))
+        check_same_backend(x, self.layers[0].W, names=("x", "the network's weights"))
         if x.ndim != 2 or x.shape[1] != self.in_features:
             hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
             raise ValueError(
@@ -161,14 +162,7 @@ class MLP:
             )
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        if x.size and not to_scalar(xp.isfinite(xp.sum(x))):
-            n_nan = to_scalar(xp.count_nonzero(xp.isnan(x)))
-            n_inf = to_scalar(xp.count_nonzero(xp.isinf(x)))
-            if n_nan or n_inf:
-                raise ValueError(
-                    f"x contains non-finite values ({n_nan} NaN, {n_inf} Inf of {x.size}); "
-                    "clean or mask them before calling the network"
-                )
+        check_finite(x, "x", "clean or mask them before calling the network")
         return x
 
     def prepare_target(self, target, n_samples: int):
