@@ -4,9 +4,18 @@
   (optionally with Dale's principle on its inputs);
 * :class:`HebbianStack` — layers trained one after the other, each on the
   previous layer's features;
+* :class:`BioClassifier` — the paper's supervised readout on the frozen features;
 * :func:`draw_weights` — the learned weights as an image grid (grey or RGB).
 """
 
+from bionp.hebbian.classifier import (
+    BioClassifier,
+    power_loss,
+    power_loss_grad,
+    random_features_baseline,
+    readout_forward,
+    readout_gradients,
+)
 from bionp.hebbian.krotov_hopfield import (
     KrotovHopfield,
     competition,
@@ -18,6 +27,7 @@ from bionp.hebbian.plotting import draw_weights
 from bionp.hebbian.stack import HebbianStack, layer_features
 
 __all__ = [
+    "BioClassifier",
     "HebbianStack",
     "KrotovHopfield",
     "competition",
@@ -25,5 +35,10 @@ __all__ = [
     "hebbian_currents",
     "krotov_hopfield_update",
     "layer_features",
+    "power_loss",
+    "power_loss_grad",
     "power_weights",
+    "random_features_baseline",
+    "readout_forward",
+    "readout_gradients",
 ]

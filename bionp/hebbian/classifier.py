@@ -1,0 +1,485 @@
+r"""The supervised readout on top of competing hidden units (Krotov & Hopfield 2019).
+
+The Hebbian weights :math:`W` stay frozen.  Hidden features, a linear readout
+:math:`V` (``n_classes × n_hidden``) with bias :math:`b`, and outputs:
+
+.. math::
+
+    h_{n\mu} &= \max\big(\textstyle\sum_i W_{\mu i} x_{ni},\ 0\big)^{n}
+        \qquad(\text{then } h_n \leftarrow h_n / \max_\mu h_{n\mu}
+        \text{ with } \texttt{feature\_scaling="max"}) \\
+    z_{n\alpha} &= \textstyle\sum_\mu V_{\alpha\mu} h_{n\mu} + b_\alpha, \qquad
+    c_{n\alpha} = \tanh(\beta\, z_{n\alpha})
+
+**Power loss** (the paper's), targets :math:`t_{n\alpha} = +1` for the true
+class and :math:`-1` otherwise, mean over the batch of :math:`N` samples:
+
+.. math::
+
+    L = \frac1N \sum_n \sum_\alpha |c_{n\alpha} - t_{n\alpha}|^m, \qquad
+    \frac{\partial L}{\partial c} = \frac{m}{N}\,|c - t|^{m-1}\operatorname{sign}(c - t), \\
+    \frac{\partial L}{\partial z} = \beta\,(1 - c^2) \odot \frac{\partial L}{\partial c}.
+
+**Cross-entropy** on the logits :math:`\beta z` (softmax over classes):
+
+.. math::
+
+    L = -\frac1N\sum_n \log \operatorname{softmax}(\beta z_n)_{y_n}, \qquad
+    \frac{\partial L}{\partial z} = \frac{\beta}{N}\big(\operatorname{softmax}(\beta z) - T\big)
+
+with :math:`T` the one-hot targets.  For both losses
+
+.. math::
+
+    \frac{\partial L}{\partial V} = \Big(\frac{\partial L}{\partial z}\Big)^{\!\top} h, \qquad
+    \frac{\partial L}{\partial b} = \sum_n \frac{\partial L}{\partial z_n}.
+
+The paper writes the readout without a bias, :math:`c = \tanh(\beta S h)`; the
+bias here starts at zero and is trained like :math:`V`.  The paper uses
+:math:`n = 4.5`, :math:`m = 6` on MNIST.
+
+Feature scaling: the paper feeds the raw :math:`h` (its inputs and the
+converged Hebbian weights have unit norm, which keeps :math:`h` of order one).
+Because :math:`x^{4.5}` of unnormalised data easily spans many decades, the
+default here divides each sample's features by their maximum over units
+(``feature_scaling="max"``); ``feature_scaling=None`` is the paper's literal
+readout (choose ``beta`` to match the scale of ``h``), ``"l2"`` scales to unit
+Euclidean norm.
+
+Untrained baseline: :func:`random_features_baseline` returns random weights of
+the same shape as a trained layer (drawn like the layer's own initialisation,
+standard normal), to pass as ``BioClassifier(hebbian=W_random)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from bionp.backend import get_array_module, is_array, resolve_dtype, to_scalar
+from bionp.hebbian.krotov_hopfield import KrotovHopfield, _check_number
+from bionp.hebbian.stack import HebbianStack
+from bionp.parity import register_parity
+from bionp.random import Generator, check_rng
+
+__all__ = [
+    "BioClassifier",
+    "power_loss",
+    "power_loss_grad",
+    "random_features_baseline",
+    "readout_forward",
+    "readout_gradients",
+    "READOUT_LOSSES",
+]
+
+READOUT_LOSSES = ("power", "cross_entropy")
+_OPTIMIZERS = ("adam", "sgd")
+_SCALINGS = (None, "max", "l2")
+
+
+def _check_m(m):
+    _check_number("m", m, low=1, hint=" (the power loss sum |c - t|^m needs m >= 1; the paper "
+                                       "uses m = 6)")
+    return float(m)
+
+
+def _check_loss_name(loss):
+    if loss not in READOUT_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(READOUT_LOSSES)}")
+    return loss
+
+
+def readout_forward(h, V, c_bias, beta: float):
+    r"""Readout outputs :math:`c = \tanh(\beta\,(h V^\top + b))`, shape ``(N, n_classes)``."""
+    z = h @ V.T
+    z += c_bias
+    z *= z.dtype.type(beta)
+    return get_array_module(z).tanh(z, out=z)
+
+
+def power_loss(c, t, m: float = 6.0):
+    r"""The paper's loss :math:`L = \frac1N\sum_n\sum_\alpha |c_{n\alpha} - t_{n\alpha}|^m` (0-d)."""
+    m = _check_m(m)
+    xp = get_array_module(c, t)
+    d = xp.abs(c - t)
+    xp.power(d, d.dtype.type(m), out=d)
+    return xp.sum(d) / d.dtype.type(c.shape[0])
+
+
+def power_loss_grad(c, t, m: float = 6.0):
+    r""":math:`\partial L/\partial c = \frac{m}{N}|c - t|^{m-1}\operatorname{sign}(c - t)`."""
+    m = _check_m(m)
+    xp = get_array_module(c, t)
+    d = c - t
+    g = xp.abs(d)
+    xp.power(g, g.dtype.type(m - 1), out=g)
+    g *= xp.sign(d)
+    g *= g.dtype.type(m / c.shape[0])
+    return g
+
+
+def _pm_targets(labels, n_classes, dtype, xp):
+    t = xp.full((labels.shape[0], n_classes), -1, dtype=dtype)
+    t[xp.arange(labels.shape[0]), labels] = 1
+    return t
+
+
+def readout_gradients(h, V, c_bias, labels, *, beta: float, loss: str = "power", m: float = 6.0):
+    r"""Loss and hand-derived gradients of the readout for integer ``labels``.
+
+    Parameters
+    ----------
+    h : array (N, n_hidden)
+        Hidden features.
+    V : array (n_classes, n_hidden)
+    c_bias : array (n_classes,)
+    labels : int array (N,)
+    beta : float
+        Slope of the readout.
+    loss : {"power", "cross_entropy"}
+    m : float >= 1
+        Exponent of the power loss.
+
+    Returns
+    -------
+    loss : 0-d array
+    grads : dict ``{"W": dL/dV, "b": dL/db}`` (the keys bionp's optimisers expect)
+    z : array (N, n_classes)
+        The pre-activations :math:`hV^\top + b` (argmax = prediction).
+
+    Notes
+    -----
+    Power loss: :math:`\delta = \partial L/\partial z = \beta(1 - c^2)\odot
+    \frac{m}{N}|c - t|^{m-1}\operatorname{sign}(c - t)` with :math:`t = \pm 1`;
+    cross-entropy: :math:`\delta = \frac{\beta}{N}(\operatorname{softmax}(\beta z) - T)`.
+    Then :math:`\partial L/\partial V = \delta^\top h`, :math:`\partial L/\partial b =
+    \sum_n \delta_n`.
+    """
+    _check_loss_name(loss)
+    xp = get_array_module(h, V, c_bias, labels)
+    dt = h.dtype.type
+    z = h @ V.T
+    z += c_bias
+    n_classes = V.shape[0]
+    if loss == "power":
+        t = _pm_targets(labels, n_classes, h.dtype, xp)
+        c = xp.tanh(z * dt(beta))
+        value = power_loss(c, t, m)
+        delta = power_loss_grad(c, t, m)
+        c *= c
+        xp.subtract(dt(1), c, out=c)
+        delta *= c
+        delta *= dt(beta)
+    else:
+        from bionp.nn.losses import CrossEntropyLoss  # noqa: PLC0415
+
+        ce = CrossEntropyLoss()
+        logits = z * dt(beta)
+        value = ce(logits, labels)
+        delta = ce.grad(logits, labels)
+        delta *= dt(beta)
+    grads = {"W": delta.T @ h, "b": xp.sum(delta, axis=0)}
+    return value, grads, z
+
+
+def random_features_baseline(like, rng: int | Generator | None = None, dtype: Any = None):
+    """Untrained weights of the same shape as ``like``, drawn standard normal.
+
+    ``like`` is a fitted :class:`KrotovHopfield`, or a weight array
+    ``(n_hidden, n_in)``.  Pass the result as ``BioClassifier(hebbian=W)`` to
+    measure what the readout reaches on random (untrained) features.
+    """
+    if isinstance(like, KrotovHopfield):
+        like._require_fitted()
+        W = like.weights_
+    elif is_array(like):
+        W = like
+    else:
+        raise TypeError(f"like must be a fitted KrotovHopfield or a weight array, "
+                        f"got {type(like).__name__}")
+    if W.ndim != 2:
+        raise ValueError(f"weights must be 2-D (n_hidden, n_in), got shape {tuple(W.shape)}")
+    dt = W.dtype if dtype is None else resolve_dtype(dtype)
+    return check_rng(rng).normal(0.0, 1.0, tuple(W.shape), dtype=dt, xp=get_array_module(W))
+
+
+class BioClassifier:
+    r"""Frozen Hebbian features + a readout trained by gradient descent.
+
+    .. math::
+
+        c = \tanh\big(\beta\,(h V^\top + b)\big), \qquad h = \max(xW^\top, 0)^n
+
+    trained with the paper's power loss :math:`\frac1N\sum|c - t|^m` (targets
+    :math:`\pm1`) or with cross-entropy on :math:`\beta(hV^\top + b)`
+    (see :mod:`bionp.hebbian.classifier`).
+
+    Parameters
+    ----------
+    hebbian : KrotovHopfield, HebbianStack or array (n_hidden, n_in)
+        The feature layer.  It must already be trained (``fit``): the classifier
+        never changes it.  A stack feeds ``x`` through all but its last layer
+        (:meth:`HebbianStack.transform`) and takes the last layer's
+        :math:`\max(hW^\top, 0)^n`.  An array is used as fixed weights, e.g. the
+        untrained baseline from :func:`random_features_baseline`.
+    n_classes : int >= 2
+    power : float > 0
+        Exponent :math:`n` of the hidden features (paper: 4.5).
+    m : float >= 1
+        Exponent of the power loss (paper: 6).
+    beta : float > 0
+        Slope of the readout.
+    loss : {"power", "cross_entropy"}
+    optimizer : {"adam", "sgd"}
+        One of bionp's optimisers (:class:`bionp.optim.Adam`, :class:`bionp.optim.SGD`).
+    lr : float > 0
+    batch_size : int >= 1
+    epochs : int >= 1
+    feature_scaling : {"max", "l2", None}
+        Per-sample scaling of :math:`h` (see the module docstring).
+    init_std : float >= 0
+        Standard deviation of the normal initial :math:`V` (the bias starts at 0).
+    rng : int, Generator or None
+        Source of the initial readout and of the batch order.
+    progress : bool or None
+        tqdm bar over epochs; None shows it only on a terminal.
+
+    Attributes
+    ----------
+    readout_ : array (n_classes, n_hidden)
+        :math:`V`.
+    bias_ : array (n_classes,)
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
+        batches as they were seen), ``seconds``.
+    """
+
+    def __init__(self, hebbian, n_classes: int = 10, power: float = 4.5, m: float = 6.0,
+                 beta: float = 0.1, loss: str = "power", optimizer: str = "adam",
+                 lr: float = 1e-3, batch_size: int = 100, epochs: int = 10,
+                 feature_scaling: str | None = "max", init_std: float = 0.01,
+                 rng: int | Generator | None = None, progress: bool | None = None):
+        if not isinstance(hebbian, (KrotovHopfield, HebbianStack)) and not is_array(hebbian):
+            raise TypeError(f"hebbian must be a trained KrotovHopfield, a HebbianStack or a "
+                            f"weight array (n_hidden, n_in); got {type(hebbian).__name__}")
+        if is_array(hebbian) and hebbian.ndim != 2:
+            raise ValueError(f"hebbian weights must be 2-D (n_hidden, n_in), got shape "
+                             f"{tuple(hebbian.shape)}")
+        _check_number("n_classes", n_classes, low=2, integer=True)
+        _check_number("power", power, low=0, low_open=True)
+        _check_m(m)
+        _check_number("beta", beta, low=0, low_open=True)
+        _check_loss_name(loss)
+        if optimizer not in _OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(_OPTIMIZERS)}")
+        _check_number("lr", lr, low=0, low_open=True)
+        _check_number("batch_size", batch_size, low=1, integer=True)
+        _check_number("epochs", epochs, low=1, integer=True)
+        if feature_scaling not in _SCALINGS:
+            raise ValueError(f"feature_scaling must be 'max', 'l2' or None, got {feature_scaling!r}")
+        _check_number("init_std", init_std, low=0)
+        self.hebbian = hebbian
+        self.n_classes = int(n_classes)
+        self.power = float(power)
+        self.m = float(m)
+        self.beta = float(beta)
+        self.loss = loss
+        self.optimizer = optimizer
+        self.lr = float(lr)
+        self.batch_size = int(batch_size)
+        self.epochs = int(epochs)
+        self.feature_scaling = feature_scaling
+        self.init_std = float(init_std)
+        self.rng = rng
+        self.progress = progress
+        self.readout_ = None
+        self.bias_ = None
+        self.history_ = []
+
+    def __repr__(self) -> str:
+        return (f"BioClassifier(n_classes={self.n_classes}, power={self.power}, m={self.m}, "
+                f"beta={self.beta}, loss={self.loss!r}, optimizer={self.optimizer!r}, "
+                f"lr={self.lr})")
+
+    # -- features ------------------------------------------------------------------
+    def _last_weights(self):
+        h = self.hebbian
+        if is_array(h):
+            return h
+        layer = h if isinstance(h, KrotovHopfield) else h.layers_[-1]
+        if layer.weights_ is None:
+            raise RuntimeError("the Hebbian layer is not trained yet: call its fit(x) first "
+                               "(BioClassifier keeps the Hebbian weights frozen)")
+        return layer.weights_
+
+    def _check_x(self, x):
+        if not is_array(x):
+            raise TypeError(f"x must be an array (n_samples, n_in) on the active backend, got "
+                            f"{type(x).__name__}; convert with bionp.asarray(x)")
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
+                             "flatten images with x.reshape(len(x), -1)")
+        if x.shape[0] == 0:
+            raise ValueError("x is empty (0 samples); pass at least one sample")
+        W = self._last_weights()
+        if isinstance(self.hebbian, HebbianStack):
+            n_in = self.hebbian.layers_[0].n_in_
+        else:
+            n_in = W.shape[1]
+        if x.shape[1] != n_in:
+            raise ValueError(f"x has {x.shape[1]} features but the Hebbian layer expects "
+                             f"n_in = {n_in}")
+        return W
+
+    def features(self, x):
+        r"""Hidden features :math:`h` of ``x`` (scaled per ``feature_scaling``), (N, n_hidden)."""
+        W = self._check_x(x)
+        h = self.hebbian
+        if isinstance(h, KrotovHopfield):
+            f = h.activations(x, power=self.power)
+        elif isinstance(h, HebbianStack):
+            inner = h.transform(x, n_layers=len(h) - 1) if len(h) > 1 else x
+            f = h.layers_[-1].activations(inner, power=self.power)
+        else:
+            xp = get_array_module(x, W)
+            if not to_scalar(xp.all(xp.isfinite(x))):
+                raise ValueError("x contains NaN or Inf; clean or impute the data first")
+            f = x.astype(W.dtype, copy=False) @ W.T
+            xp.maximum(f, 0, out=f)
+            if self.power != 1:
+                xp.power(f, f.dtype.type(self.power), out=f)
+        return self._scale(f)
+
+    def _scale(self, f):
+        if self.feature_scaling is None:
+            return f
+        xp = get_array_module(f)
+        if self.feature_scaling == "max":
+            s = xp.max(f, axis=1, keepdims=True)
+        else:
+            s = xp.sqrt(xp.sum(f * f, axis=1, keepdims=True))
+        xp.maximum(s, xp.finfo(f.dtype).tiny, out=s)
+        f /= s
+        return f
+
+    # -- training ------------------------------------------------------------------
+    def _check_labels(self, y, n):
+        if not is_array(y) or y.ndim != 1 or y.dtype.kind not in "iu":
+            shape = tuple(y.shape) if hasattr(y, "shape") else type(y).__name__
+            raise ValueError(f"y must be a 1-D integer array of class labels, got {shape}"
+                             f"{' of dtype ' + str(y.dtype) if hasattr(y, 'dtype') else ''}")
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} labels but x has {n} samples")
+        xp = get_array_module(y)
+        lo, hi = to_scalar(xp.min(y)), to_scalar(xp.max(y))
+        if lo < 0 or hi >= self.n_classes:
+            raise ValueError(f"class labels must lie in [0, {self.n_classes}) for n_classes="
+                             f"{self.n_classes}; got labels from {lo} to {hi}")
+
+    def _make_optimizer(self, params):
+        from bionp.optim import SGD, Adam  # noqa: PLC0415
+
+        return Adam(params, lr=self.lr) if self.optimizer == "adam" else SGD(params, lr=self.lr)
+
+    def fit(self, x, y):
+        """Train the readout for ``epochs`` passes over ``(x, y)``; returns self.
+
+        ``y`` holds integer labels in ``[0, n_classes)``.  Every batch's features
+        are computed from the frozen Hebbian weights.  With an int ``rng`` every
+        call gives the same result.
+        """
+        from bionp.data import BatchIterator  # noqa: PLC0415
+
+        W = self._check_x(x)
+        self._check_labels(y, x.shape[0])
+        xp = get_array_module(W)
+        init_rng, batch_rng = check_rng(self.rng).spawn(2)
+        n_hidden = W.shape[0]
+        self.readout_ = init_rng.normal(0.0, self.init_std, (self.n_classes, n_hidden),
+                                        dtype=W.dtype, xp=xp)
+        self.bias_ = xp.zeros(self.n_classes, dtype=W.dtype)
+        self.optimizer_ = self._make_optimizer([{"W": self.readout_, "b": self.bias_}])
+        self.history_ = []
+        batches = BatchIterator(x, y, self.batch_size, rng=batch_rng)
+        for epoch in self._epochs():
+            t0 = time.perf_counter()
+            total, correct = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.int64)
+            n_batches = 0
+            for xb, yb in batches:
+                h = self.features(xb)
+                value, grads, z = readout_gradients(h, self.readout_, self.bias_, yb,
+                                                    beta=self.beta, loss=self.loss, m=self.m)
+                self.optimizer_.step([grads])
+                total += value
+                correct += xp.count_nonzero(xp.argmax(z, axis=1) == yb)
+                n_batches += 1
+            self.history_.append({
+                "epoch": epoch,
+                "loss": to_scalar(total) / n_batches,
+                "train_accuracy": 100.0 * to_scalar(correct) / x.shape[0],
+                "seconds": time.perf_counter() - t0,
+            })
+        return self
+
+    def _epochs(self):
+        show = self.progress
+        if show is None:
+            show = sys.stderr.isatty()
+        if not show:
+            return range(self.epochs)
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        return tqdm(range(self.epochs), desc="BioClassifier", unit="epoch")
+
+    # -- prediction -----------------------------------------------------------------
+    def _require_fitted(self):
+        if self.readout_ is None:
+            raise RuntimeError("this BioClassifier is not fitted yet: call fit(x, y) first")
+
+    def decision_function(self, x):
+        r"""Pre-activations :math:`z = hV^\top + b`, (N, n_classes)."""
+        self._require_fitted()
+        z = self.features(x) @ self.readout_.T
+        z += self.bias_
+        return z
+
+    def predict_scores(self, x):
+        """Class scores: :math:`c = \\tanh(\\beta z)` (power loss) or softmax of :math:`\\beta z`."""
+        z = self.decision_function(x)
+        z *= z.dtype.type(self.beta)
+        xp = get_array_module(z)
+        if self.loss == "power":
+            return xp.tanh(z, out=z)
+        z -= xp.max(z, axis=1, keepdims=True)
+        xp.exp(z, out=z)
+        z /= xp.sum(z, axis=1, keepdims=True)
+        return z
+
+    def predict(self, x):
+        """Predicted class labels, int array (N,)."""
+        return get_array_module(self.readout_).argmax(self.decision_function(x), axis=1)
+
+    def score(self, x, y) -> float:
+        """Accuracy on ``(x, y)`` in percent."""
+        self._require_fitted()
+        self._check_x(x)
+        self._check_labels(y, x.shape[0])
+        xp = get_array_module(y)
+        return 100.0 * to_scalar(xp.count_nonzero(self.predict(x) == y)) / x.shape[0]
+
+
+@register_parity("hebbian.classifier", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_classifier(dtype):
+    """BioClassifier (power loss, Adam): 3 epochs of 12 batches on random-weight features."""
+    from bionp.backend import get_xp  # noqa: PLC0415
+
+    g = Generator(11)
+    xp = get_xp()
+    x = g.normal(0, 1, (96, 12), dtype=dtype, xp=xp)
+    y = g.integers(0, 3, 96, xp=xp)
+    W = g.normal(0, 1, (16, 12), dtype=dtype, xp=xp)
+    clf = BioClassifier(W, n_classes=3, power=3.0, beta=0.5, lr=0.01, batch_size=8, epochs=3,
+                        rng=2, progress=False).fit(x, y)
+    return {"V": clf.readout_, "b": clf.bias_, "scores": clf.predict_scores(x[:10])}
+
