@@ -27,10 +27,15 @@ def _readout_problem(xp, n=7, n_hidden=5, n_classes=4, seed=0):
     return h, V, b, y
 
 
-def _blobs(n_per=60, n_in=10, n_classes=3, seed=1, spread=0.3):
-    """Well separated clusters on the positive orthant (so max(xW, 0) keeps information)."""
+def _blobs(n_per=60, n_in=10, n_classes=3, seed=1, spread=0.3, sample_seed=None):
+    """Separable clusters on the positive orthant (so max(xW, 0) keeps information).
+
+    ``sample_seed`` draws other samples around the same centres (a held-out split).
+    """
     g = Generator(seed)
     centers = g.uniform(0, 3, (n_classes, n_in))
+    if sample_seed is not None:
+        g = Generator(sample_seed)
     xp = bnp.get_xp()
     y = xp.repeat(xp.arange(n_classes), n_per)
     x = centers[y] + g.normal(0, spread, (n_classes * n_per, n_in))
@@ -85,12 +90,16 @@ def test_power_loss_gradcheck_on_c(xp):
 
 @pytest.mark.parametrize("loss", ["power", "cross_entropy"])
 def test_learns_separable_problem_random_weights(xp, loss):
-    x, y = _blobs()
+    # overlapping clusters: after 1 epoch ~93% train / ~90% held out, after 15 epochs
+    # ~99% / ~95% on this draw (both losses)
+    x, y = _blobs(spread=0.8)
+    x_test, y_test = _blobs(spread=0.8, sample_seed=99)
     W = random_features_baseline(bnp.get_xp().zeros((40, 10), dtype="float32"), rng=3)
     lr = 0.05 if loss == "power" else 0.1
     clf = BioClassifier(W, n_classes=3, power=2.0, beta=1.0, loss=loss, lr=lr, batch_size=20,
                         epochs=15, rng=0, progress=False).fit(x, y)
-    assert clf.score(x, y) > 90.0
+    assert clf.score(x, y) > 97.0
+    assert clf.score(x_test, y_test) > 92.0
     assert len(clf.history_) == 15
     assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]
     scores = clf.predict_scores(x)
