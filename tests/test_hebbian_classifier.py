@@ -147,6 +147,8 @@ def test_fit_is_repeatable_with_int_seed(xp):
     clf = BioClassifier(W, n_classes=3, epochs=2, batch_size=8, rng=4, progress=False)
     first = bnp.asnumpy(clf.fit(x, y).readout_).copy()
     assert_equal(bnp.asnumpy(clf.fit(x, y).readout_), first)
+    clone = BioClassifier(**clf.get_params()).fit(x, y)
+    assert_equal(bnp.asnumpy(clone.readout_), first)
 
 
 def test_feature_scaling(xp):
@@ -202,3 +204,15 @@ def test_bad_input(xp):
     x_bad[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         BioClassifier(W, n_classes=3).features(x_bad)
+
+
+def test_random_features_baseline(xp):
+    x, _ = _blobs(n_per=5)
+    kh = KrotovHopfield(6, p=3.0, k=2, batch_size=5, rng=0, progress=False).fit(x, epochs=1)
+    R = random_features_baseline(kh, rng=8)
+    assert tuple(R.shape) == (6, 10) and R.dtype == kh.weights_.dtype
+    assert_equal(bnp.asnumpy(R), bnp.asnumpy(random_features_baseline(kh.weights_, rng=8)))
+    with pytest.raises(TypeError, match="fitted KrotovHopfield or a weight array"):
+        random_features_baseline("W")
+    with pytest.raises(RuntimeError, match="no weights yet"):
+        random_features_baseline(KrotovHopfield(4))

@@ -297,6 +297,16 @@ class BioClassifier:
         self.bias_ = None
         self.history_ = []
 
+    def get_params(self) -> dict:
+        """Constructor arguments; ``BioClassifier(**clf.get_params())`` builds an unfitted copy."""
+        return {
+            "hebbian": self.hebbian, "n_classes": self.n_classes, "power": self.power,
+            "m": self.m, "beta": self.beta, "loss": self.loss, "optimizer": self.optimizer,
+            "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
+            "feature_scaling": self.feature_scaling, "init_std": self.init_std, "rng": self.rng,
+            "progress": self.progress,
+        }
+
     def __repr__(self) -> str:
         return (f"BioClassifier(n_classes={self.n_classes}, power={self.power}, m={self.m}, "
                 f"beta={self.beta}, loss={self.loss!r}, optimizer={self.optimizer!r}, "
