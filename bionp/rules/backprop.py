@@ -18,26 +18,15 @@ Microlearning tutorial's backprop update is :math:`\Delta W = -\frac N2
 from __future__ import annotations
 
 from bionp.parity import register_parity
-from bionp.rules.base import Rule
+from bionp.rules.base import ErrorPropagationRule
 
 __all__ = ["Backprop"]
 
 
-class Backprop(Rule):
+class Backprop(ErrorPropagationRule):
     """Exact gradient of the batch-mean loss by backpropagation (see module docstring)."""
 
     name = "backprop"
-
-    def gradients(self, net, x, target, loss_fn) -> list:
-        cache, t = self._prepare(net, x, target, loss_fn)
-        delta = net.output_delta(cache, t, loss_fn)
-        return self._backward(net, cache, delta)
-
-    def per_sample_deltas(self, net, x, target, loss_fn):
-        cache, t = self._prepare(net, x, target, loss_fn)
-        delta = net.output_delta(cache, t, loss_fn)
-        delta *= delta.dtype.type(delta.shape[0])  # undo the 1/N: each sample its own batch
-        return cache.inputs, self._backward(net, cache, delta, grads=False)
 
 
 def _parity_run(rule_factory, dtype, n_updates=100, lr=0.1):

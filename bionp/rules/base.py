@@ -159,3 +159,25 @@ class Rule:
     def per_sample_offsets(self, net):
         """Constant terms added to every per-sample gradient (e.g. weight decay), or None."""
         return None
+
+
+class ErrorPropagationRule(Rule):
+    """Rules that send the output error down through matrices: backprop (``W``),
+    feedback alignment (``B``), direct feedback alignment (``D``).  Subclasses say
+    which matrices with :meth:`_propagation`."""
+
+    def _propagation(self, net) -> dict:
+        """Keyword arguments of :meth:`_backward`: ``{}`` (backprop), ``{"feedback": B}``
+        or ``{"direct": D}``."""
+        return {}
+
+    def gradients(self, net, x, target, loss_fn) -> list:
+        cache, t = self._prepare(net, x, target, loss_fn)
+        delta = net.output_delta(cache, t, loss_fn)
+        return self._backward(net, cache, delta, **self._propagation(net))
+
+    def per_sample_deltas(self, net, x, target, loss_fn):
+        cache, t = self._prepare(net, x, target, loss_fn)
+        delta = net.output_delta(cache, t, loss_fn)
+        delta *= delta.dtype.type(delta.shape[0])  # undo the 1/N: each sample its own batch
+        return cache.inputs, self._backward(net, cache, delta, grads=False, **self._propagation(net))

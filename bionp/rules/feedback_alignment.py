@@ -37,12 +37,12 @@ from bionp.backend import check_same_backend
 from bionp.nn.init import initialize
 from bionp.parity import register_parity
 from bionp.random import check_rng
-from bionp.rules.base import Rule
+from bionp.rules.base import ErrorPropagationRule
 
 __all__ = ["FeedbackAlignment", "DirectFeedbackAlignment"]
 
 
-class FeedbackAlignment(Rule):
+class FeedbackAlignment(ErrorPropagationRule):
     """Feedback alignment: fixed random feedback matrices ``B[l]`` in the backward pass.
 
     Parameters
@@ -95,23 +95,14 @@ class FeedbackAlignment(Rule):
             check_same_backend(self.B[l], net.layers[l].W, names=(f"B[{l}]", f"W[{l}]"))
         return self.B
 
-    def gradients(self, net, x, target, loss_fn) -> list:
-        cache, t = self._prepare(net, x, target, loss_fn)
-        B = self._feedback(net)
-        return self._backward(net, cache, net.output_delta(cache, t, loss_fn), feedback=B)
-
-    def per_sample_deltas(self, net, x, target, loss_fn):
-        cache, t = self._prepare(net, x, target, loss_fn)
-        B = self._feedback(net)
-        delta = net.output_delta(cache, t, loss_fn)
-        delta *= delta.dtype.type(delta.shape[0])
-        return cache.inputs, self._backward(net, cache, delta, feedback=B, grads=False)
+    def _propagation(self, net) -> dict:
+        return {"feedback": self._feedback(net)}
 
     def get_config(self) -> dict:
         return {"name": self.name, "init": self.init, "scale": self.scale}
 
 
-class DirectFeedbackAlignment(Rule):
+class DirectFeedbackAlignment(ErrorPropagationRule):
     """Direct feedback alignment: output error to each hidden layer through fixed ``D[l]``.
 
     Parameters
@@ -158,17 +149,8 @@ class DirectFeedbackAlignment(Rule):
             )
         return self.D
 
-    def gradients(self, net, x, target, loss_fn) -> list:
-        cache, t = self._prepare(net, x, target, loss_fn)
-        D = self._direct(net)
-        return self._backward(net, cache, net.output_delta(cache, t, loss_fn), direct=D)
-
-    def per_sample_deltas(self, net, x, target, loss_fn):
-        cache, t = self._prepare(net, x, target, loss_fn)
-        D = self._direct(net)
-        delta = net.output_delta(cache, t, loss_fn)
-        delta *= delta.dtype.type(delta.shape[0])
-        return cache.inputs, self._backward(net, cache, delta, direct=D, grads=False)
+    def _propagation(self, net) -> dict:
+        return {"direct": self._direct(net)}
 
     def get_config(self) -> dict:
         return {"name": self.name, "init": self.init, "scale": self.scale}
