@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bionp.backend import get_array_module, to_scalar
+from bionp.backend import get_array_module, is_array, to_scalar
 
-__all__ = ["check_finite"]
+__all__ = ["check_finite", "check_samples"]
 
 
 def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> None:
@@ -20,3 +20,17 @@ def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> N
         if n_nan or n_inf:
             raise ValueError(f"{what} contains non-finite values ({n_nan} NaN, {n_inf} Inf of "
                              f"{a.size}); {fix}")
+
+
+def check_samples(x, what: str = "x") -> None:
+    """Raise a clear error unless ``x`` is a non-empty 2-D array ``(n_samples, n_features)``
+    of one of bionp's backends."""
+    if not is_array(x):
+        raise TypeError(f"{what} must be an array of shape (n_samples, n_in) on the active "
+                        f"backend, got {type(x).__name__}; convert with bionp.asarray(x)")
+    if x.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
+                         "flatten images with x.reshape(len(x), -1)")
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); "
+                         "pass at least one sample")

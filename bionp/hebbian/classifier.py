@@ -62,6 +62,7 @@ from bionp.hebbian.krotov_hopfield import KrotovHopfield, _check_number
 from bionp.hebbian.stack import HebbianStack
 from bionp.parity import register_parity
 from bionp.random import Generator, check_rng
+from bionp.validation import check_samples
 
 __all__ = [
     "BioClassifier",
@@ -324,14 +325,7 @@ class BioClassifier:
         return layer.weights_
 
     def _check_x(self, x):
-        if not is_array(x):
-            raise TypeError(f"x must be an array (n_samples, n_in) on the active backend, got "
-                            f"{type(x).__name__}; convert with bionp.asarray(x)")
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
-                             "flatten images with x.reshape(len(x), -1)")
-        if x.shape[0] == 0:
-            raise ValueError("x is empty (0 samples); pass at least one sample")
+        check_samples(x, "x")
         W = self._last_weights()
         if isinstance(self.hebbian, HebbianStack):
             n_in = self.hebbian.layers_[0].n_in_

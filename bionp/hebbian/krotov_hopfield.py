@@ -76,6 +76,7 @@ from bionp.backend import (
 )
 from bionp.parity import register_parity
 from bionp.random import Generator, check_rng
+from bionp.validation import check_samples
 
 __all__ = [
     "KrotovHopfield",
@@ -424,15 +425,7 @@ class KrotovHopfield:
     def _check_input(self, x, what="x"):
         ref = self.weights_ if self.weights_ is not None else get_xp().empty(0)
         xp = get_array_module(x, ref)
-        if not is_array(x):
-            raise TypeError(f"{what} must be an array of shape (n_samples, n_in) on the active "
-                            f"backend, got {type(x).__name__}; convert with bionp.asarray(x)")
-        if x.ndim != 2:
-            raise ValueError(f"{what} must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
-                             "flatten images with x.reshape(len(x), -1)")
-        if x.shape[0] == 0:
-            raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); "
-                             "pass at least one sample")
+        check_samples(x, what)
         if self.weights_ is not None and x.shape[1] != self.weights_.shape[1]:
             raise ValueError(f"{what} has {x.shape[1]} features but the layer was built for "
                              f"n_in = {self.weights_.shape[1]}")
