@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 import types
 from typing import Any, Iterator
 
@@ -407,8 +408,50 @@ def philox_raw_fast(xp: types.ModuleType, key: tuple[int, int], counter: int, n_
     """
     if xp is not np:
         return None
-    bitgen = np.random.Philox(key=np.array(key, dtype=np.uint64), counter=counter % (1 << 256))
-    return bitgen.random_raw(4 * n_blocks)
+    return _philox_at(key, counter).random_raw(4 * n_blocks)
+
+
+_philox_local = threading.local()
+
+
+def _philox_at(key: tuple[int, int], counter: int):
+    """This thread's NumPy ``Philox`` bit generator set to ``key`` and ``counter`` (the
+    next block it computes is ``counter + 1``); reused, so no seeding cost per call."""
+    bitgen = getattr(_philox_local, "bitgen", None)
+    if bitgen is None:
+        bitgen = _philox_local.bitgen = np.random.Philox(key=np.zeros(2, dtype=np.uint64))
+        _philox_local.generator = np.random.Generator(bitgen)
+    c = counter % (1 << 256)
+    bitgen.state = {
+        "bit_generator": "Philox",
+        "state": {"counter": np.array([(c >> (64 * j)) & 0xFFFFFFFFFFFFFFFF for j in range(4)],
+                                      dtype=np.uint64),
+                  "key": np.array(key, dtype=np.uint64)},
+        "buffer": np.zeros(4, dtype=np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0,
+    }
+    return bitgen
+
+
+def philox_fast_available(xp: types.ModuleType) -> bool:
+    """Whether ``xp`` has compiled Philox kernels (:func:`philox_raw_fast`,
+    :func:`philox_uniform_fast`): NumPy only."""
+    return xp is np
+
+
+def philox_uniform_fast(xp: types.ModuleType, key: tuple[int, int], counter: int, out) -> bool:
+    """Fill the contiguous 1-D float32/float64 array ``out`` with the uniforms of
+    Philox4x64-10 blocks ``counter+1 …`` in bionp's conversion (float64
+    ``(r >> 11) 2**-53``; float32 two per word, low half first, ``(u >> 8) 2**-24``),
+    in one compiled pass; ``False`` (nothing written) where the backend has no kernel.
+
+    On NumPy this is ``numpy.random.Generator(Philox).random(out=out)``, whose
+    conversions are exactly these; the tests check it against the array path.
+    """
+    if xp is not np or not isinstance(out, np.ndarray):
+        return False
+    _philox_at(key, counter)
+    _philox_local.generator.random(out.shape[0], dtype=out.dtype, out=out)
+    return True
 
 
 def device_info() -> dict[str, Any]:

@@ -49,6 +49,8 @@ Each call uses whole blocks: a draw of ``n`` words advances the counter by
 from __future__ import annotations
 
 import numbers
+import os
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -59,11 +61,14 @@ from bionp.backend import (
     get_xp,
     is_array,
     philox_raw_fast,
+    philox_fast_available,
+    philox_uniform_fast,
     resolve_dtype,
     to_scalar,
 )
 
-__all__ = ["Generator", "default_rng", "check_rng", "philox4x64_10"]
+__all__ = ["Generator", "default_rng", "check_rng", "philox4x64_10", "get_num_threads",
+           "set_num_threads"]
 
 _M0 = 0xD2E7470EE14C6C93
 _M1 = 0xCA5A826395121157
@@ -264,46 +269,100 @@ class Generator:
         dt = resolve_dtype(dtype)
         shape = _size_tuple(size)
         n = int(np.prod(shape, dtype=np.int64))
+        return self._uniform_flat(n, dt, xp).reshape(shape)
+
+    def _uniform_flat(self, n: int, dt, xp, out=None):
+        """``n`` uniforms as a flat array (``out`` if given), advancing the counter by
+        the blocks they use; on NumPy filled by the compiled kernel, in parallel
+        pieces that start on block boundaries (the same numbers for any thread count)."""
+        per_block = 4 if dt == np.float64 else 8
+        n_blocks = -(-n // per_block)
+        counter = self._counter
+        fast = philox_fast_available(xp)
+        if out is None and fast:
+            out = xp.empty(n, dtype=dt)
+        if fast and philox_fast_available(get_array_module(out)):
+            step = _piece(n, per_block)
+
+            def fill(start):
+                philox_uniform_fast(xp, self._key, counter + start // per_block,
+                                    out[start:start + step])
+
+            _run_pieces(fill, range(0, n, step))
+            self._counter += n_blocks
+            return out
         if dt == np.float64:
             bits = self.random_raw(n, xp=xp)
-            out = (bits >> xp.uint64(11)).astype(xp.float64)
-            out *= 1.0 / 9007199254740992.0
+            u = (bits >> xp.uint64(11)).astype(xp.float64)
+            u *= 1.0 / 9007199254740992.0
         else:
             bits = self._uint32(n, xp)
-            out = (bits >> xp.uint32(8)).astype(xp.float32)
-            out *= np.float32(1.0 / 16777216.0)
-        return out.reshape(shape)
+            u = (bits >> xp.uint32(8)).astype(xp.float32)
+            u *= np.float32(1.0 / 16777216.0)
+        if out is not None:
+            out[...] = u
+            return out
+        return u
 
-    def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None):
+    def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None, out=None):
         r"""Normal draws by Box–Muller: :math:`z = \sqrt{-2\ln(1-u_1)}\,\cos(2\pi u_2)` and
-        the matching :math:`\sin`; returns ``loc + scale * z``."""
+        the matching :math:`\sin`; returns ``loc + scale * z``.
+
+        For ``n`` draws, ``m = ⌈n/2⌉`` pairs: the first ``m`` uniforms of the stream are
+        the :math:`u_1`, the next ``m`` the :math:`u_2`; draw ``i < m`` is the cosine
+        of pair ``i``, draw ``m + i`` the sine of pair ``i``.  The uniforms are
+        written into the result and transformed there in place, piece by piece
+        (on NumPy in parallel threads, :func:`set_num_threads`; the numbers do not
+        depend on the pieces or the threads).
+
+        ``out``, optional: a C-contiguous array of shape ``size`` and the dtype on
+        the backend, written in place and returned (no allocation).
+        """
         xp = xp or get_xp()
         dt = resolve_dtype(dtype)
         if _is_number(scale) and scale < 0:
             raise ValueError(f"scale must be non-negative, got {scale}")
         shape = _size_tuple(size)
         n = int(np.prod(shape, dtype=np.int64))
+        if out is not None:
+            _check_out(out, shape, dt, xp)
         half = -(-n // 2)
-        u = self.random(2 * half, dtype=dt, xp=xp)
-        u1, u2 = u[:half], u[half:]
-        # r = sqrt(-2 log(1 - u1)), 1 - u1 in (0, 1]
-        r = xp.subtract(1, u1, out=u1)
-        xp.log(r, out=r)
-        r *= -2
-        xp.sqrt(r, out=r)
-        theta = u2
-        theta *= dt.type(2 * np.pi)
-        z = xp.empty(2 * half, dtype=dt)
-        xp.cos(theta, out=z[:half])
-        xp.sin(theta, out=z[half:])
-        z[:half] *= r
-        z[half:] *= r
-        z = z[:n].reshape(shape)
-        if not (_is_number(scale) and scale == 1.0):
+        # the result holds u1 | u2 and is transformed in place; an odd n needs one more slot
+        direct = out is not None and n % 2 == 0
+        z = out.reshape(-1) if direct else None
+        z = self._uniform_flat(2 * half, dt, xp, out=z)
+        s = None if (_is_number(scale) and scale == 1.0) else (dt.type(scale) if _is_number(scale) else None)
+        c = None if (_is_number(loc) and loc == 0.0) else (dt.type(loc) if _is_number(loc) else None)
+        piece = _piece(half, 1) if philox_fast_available(xp) else max(half, 1)
+
+        def transform(a):
+            b = min(a + piece, half)
+            r = xp.subtract(1, z[a:b])  # 1 - u1 in (0, 1]
+            xp.log(r, out=r)
+            r *= -2
+            xp.sqrt(r, out=r)
+            cos_part, sin_part = z[a:b], z[half + a:half + b]
+            sin_part *= dt.type(2 * np.pi)
+            xp.cos(sin_part, out=cos_part)
+            xp.sin(sin_part, out=sin_part)
+            for part in (cos_part, sin_part):
+                part *= r
+                if s is not None:
+                    part *= s
+                if c is not None:
+                    part += c
+
+        _run_pieces(transform, range(0, half, piece) if half else ())
+        z = z[:n]
+        if not _is_number(scale):
             z *= _as_param(xp, scale, dt)
-        if not (_is_number(loc) and loc == 0.0):
+        if not _is_number(loc):
             z += _as_param(xp, loc, dt)
-        return z
+        if out is not None:
+            if not direct:
+                out.reshape(-1)[...] = z
+            return out
+        return z.reshape(shape)
 
     standard_normal = normal
 
@@ -426,6 +485,90 @@ class Generator:
             idx = xp.minimum(xp.searchsorted(cdf, u, side="right"), n - 1)
         idx = idx.reshape(shape)
         return idx if pool is None else pool[idx]
+
+
+# -- pieces and threads (NumPy) ---------------------------------------------------------
+_PIECE = 1 << 15  # elements per piece of work: small enough to stay in cache
+_THREADED_MIN = 1 << 17  # below this many elements one thread does everything
+_num_threads = None
+_pool = None
+_pool_threads = 0
+_pool_lock = threading.Lock()
+
+
+def _default_threads() -> int:
+    env = os.environ.get("BIONP_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"BIONP_NUM_THREADS must be a positive int, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"BIONP_NUM_THREADS must be a positive int, got {env!r}")
+        return n
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(os.cpu_count() or 1, 8))
+
+
+def get_num_threads() -> int:
+    """Threads the NumPy backend uses for large draws (``BIONP_NUM_THREADS``, else the
+    CPUs available, at most 8)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_threads()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Set the threads used for large draws on NumPy; the numbers drawn do not change."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"number of threads must be a positive int, got {n!r}")
+    _num_threads = int(n)
+
+
+def _piece(n: int, align: int) -> int:
+    """Piece length for ``n`` elements: a multiple of ``align``, about ``_PIECE``, and
+    at least ``n / threads`` so that a large draw keeps every thread busy once."""
+    threads = get_num_threads() if n >= _THREADED_MIN else 1
+    p = max(min(_PIECE, -(-n // threads)), 1)
+    return -(-p // align) * align
+
+
+def _run_pieces(fn, starts) -> None:
+    """``fn(start)`` for every start; in a thread pool when there are several and
+    threads are enabled (NumPy's ufuncs and Philox release the GIL)."""
+    global _pool, _pool_threads
+    starts = list(starts)
+    threads = get_num_threads()
+    if len(starts) <= 1 or threads == 1:
+        for a in starts:
+            fn(a)
+        return
+    with _pool_lock:
+        if _pool is None or _pool_threads != threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bionp-random")
+            _pool_threads = threads
+        pool = _pool
+    for f in [pool.submit(fn, a) for a in starts]:
+        f.result()
+
+
+def _check_out(out, shape, dt, xp) -> None:
+    if not is_array(out) or get_array_module(out) is not xp:
+        raise TypeError(f"out must be an array of the {getattr(xp, '__name__', xp)} backend, got "
+                        f"{type(out).__name__}")
+    if tuple(out.shape) != shape or out.dtype != dt:
+        raise ValueError(f"out must have shape {shape} and dtype {dt.name}, got shape "
+                         f"{tuple(out.shape)} and dtype {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
 
 
 def _is_number(v) -> bool:

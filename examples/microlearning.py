@@ -56,7 +56,8 @@ def parse_args(argv=None):
                     help="node perturbation: the tutorial's estimator (noisy activations, no f') or "
                          "bionp's unbiased one (f'(z), clean inputs)")
     ap.add_argument("--train-size", type=int, default=50_000,
-                    help="training images (the tutorial uses 50,000 of the 60,000)")
+                    help="training images: the first this many of the training set (the tutorial's "
+                         "split is the first 50,000 of the 60,000)")
     ap.add_argument("--test-size", type=int, default=1000, help="random test images for accuracy")
     ap.add_argument("--snr-samples", type=int, default=1000,
                     help="per-sample gradients for the SNR at initialisation (test images)")
@@ -95,8 +96,9 @@ def main(argv=None):
     xp = bnp.get_xp()
     x_tr, y_tr, x_te, y_te = experiment.load_data(args, test_size=args.test_size)
     if args.train_size < x_tr.shape[0]:
-        idx = bnp.random.Generator(args.seed).choice(x_tr.shape[0], size=args.train_size, replace=False)
-        x_tr, y_tr = x_tr[idx], y_tr[idx]
+        # the tutorial's split: it permutes range(50000), i.e. it trains on the first
+        # 50,000 images (in an order that does not matter: its batches are random)
+        x_tr, y_tr = x_tr[: args.train_size], y_tr[: args.train_size]
     n_classes = 10
     from bionp.data import one_hot
 

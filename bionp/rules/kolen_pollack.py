@@ -28,7 +28,9 @@ With momentum or Adam the update applied to :math:`W_l` is a filtered version of
 :math:`A_l + \lambda W_l` while :math:`B_l` takes the plain SGD step, so
 :math:`B_l - W_l` no longer shrinks by exactly :math:`(1 - \mathrm{lr}\,\lambda)` per step;
 the two still receive the same signal and decay toward each other.  With
-momentum :math:`\mu`, ``feedback_lr = lr / (1 - mu)`` matches the long-run step size.
+momentum :math:`\mu`, a feedback step of ``lr / (1 - mu)`` matches the long-run step size:
+``feedback_lr_scale = 1 / (1 - mu)`` does that and follows a learning-rate schedule
+(a fixed ``feedback_lr`` does not).
 
 Relation to the Microlearning tutorial
 --------------------------------------
@@ -55,19 +57,28 @@ class KolenPollack(FeedbackAlignment):
         :math:`\\lambda` (per unit of learning rate) for ``W``/``b`` of layers ``l >= 1``
         and for ``B``.  The tutorial's setting is ``0.2 / batch_size`` (see module docstring).
     feedback_lr : float or None
-        Learning rate of ``B``; ``None`` uses the ``lr`` passed to :meth:`update_after_step`.
+        Learning rate of ``B``; ``None`` uses the ``lr`` passed to :meth:`update_after_step`
+        (the optimiser's current ``lr``) times ``feedback_lr_scale``.
+    feedback_lr_scale : float, default 1.0
+        Factor on that ``lr`` when ``feedback_lr`` is None; ``1 / (1 - momentum)`` matches
+        B's step to the long-run step of SGD with momentum.
     init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
     """
 
     name = "kolen_pollack"
 
     def __init__(self, weight_decay: float = 0.1, feedback_lr=None, init="normal", scale=None,
-                 rng=None):
+                 rng=None, feedback_lr_scale: float = 1.0):
         super().__init__(init=init, scale=scale, rng=rng)
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.weight_decay = float(weight_decay)
+        if feedback_lr is not None and not feedback_lr > 0:
+            raise ValueError(f"feedback_lr must be > 0 or None, got {feedback_lr!r}")
+        if not feedback_lr_scale > 0:
+            raise ValueError(f"feedback_lr_scale must be > 0, got {feedback_lr_scale!r}")
         self.feedback_lr = None if feedback_lr is None else float(feedback_lr)
+        self.feedback_lr_scale = float(feedback_lr_scale)
         self._feedback_grads = None
 
     def gradients(self, net, x, target, loss_fn) -> list:
@@ -93,7 +104,7 @@ class KolenPollack(FeedbackAlignment):
         stored by the last :meth:`gradients` call (once; later calls do nothing)."""
         if self._feedback_grads is None:
             return
-        lr = self.feedback_lr if self.feedback_lr is not None else float(lr)
+        lr = self.feedback_lr if self.feedback_lr is not None else float(lr) * self.feedback_lr_scale
         for l in range(1, len(self.B)):
             B = self.B[l]
             if self.weight_decay:
@@ -107,7 +118,8 @@ class KolenPollack(FeedbackAlignment):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(weight_decay=self.weight_decay, feedback_lr=self.feedback_lr)
+        cfg.update(weight_decay=self.weight_decay, feedback_lr=self.feedback_lr,
+                   feedback_lr_scale=self.feedback_lr_scale)
         return cfg
 
 

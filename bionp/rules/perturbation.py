@@ -127,6 +127,7 @@ class WeightPerturbation(Rule):
         self._buffers = None
 
     def _perturbed_buffers(self, params):
+        """The perturbed parameters, allocated once per network layout (reused)."""
         shapes = [{k: (tuple(v.shape), v.dtype) for k, v in p.items()} for p in params]
         if self._buffers is None or self._buffers[0] != shapes or \
                 get_array_module(self._buffers[1][0]["W"]) is not get_array_module(params[0]["W"]):
@@ -134,10 +135,24 @@ class WeightPerturbation(Rule):
             self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
         return self._buffers[1]
 
-    def _draw(self, shape, dtype, xp):
+    def _draw(self, params, xp):
+        """One flat draw for all parameters (one generator call: the per-call cost is paid
+        once per step), returned as the flat array and its per-parameter views in
+        layer order, ``W`` before ``b``."""
+        dtype = params[0]["W"].dtype
+        total = sum(int(v.size) for p in params for v in p.values())
         if self.noise == "rademacher":
-            return rademacher(self._rng, shape, self.sigma, dtype, xp)
-        return self._rng.normal(0.0, self.sigma, shape, dtype=dtype, xp=xp)
+            flat = rademacher(self._rng, (total,), self.sigma, dtype, xp)
+        else:
+            flat = self._rng.normal(0.0, self.sigma, (total,), dtype=dtype, xp=xp)
+        views, o = [], 0
+        for p in params:
+            d = {}
+            for k, v in p.items():
+                d[k] = flat[o:o + v.size].reshape(v.shape)
+                o += v.size
+            views.append(d)
+        return flat, views
 
     def _loss(self, net, x, params, t, loss_fn):
         if _fused(net, loss_fn):
@@ -154,10 +169,9 @@ class WeightPerturbation(Rule):
         pert = self._perturbed_buffers(params)
         base = None if self.antithetic else self.last_loss
         inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
-        grads = None
+        acc = grads = None
         for _ in range(self.n_samples):
-            noise = [{k: self._draw(tuple(v.shape), v.dtype, xp) for k, v in p.items()}
-                     for p in params]
+            flat, noise = self._draw(params, xp)
             for p, e, q in zip(params, noise, pert):
                 for k in p:
                     xp.add(p[k], e[k], out=q[k])
@@ -170,20 +184,13 @@ class WeightPerturbation(Rule):
             else:
                 coef = lp - base
             coef = coef * coef.dtype.type(inv)
-            if grads is None:
-                for e in noise:
-                    for k in e:
-                        e[k] *= coef
-                grads = noise
+            flat *= coef
+            if acc is None:
+                acc, grads = flat, noise
             else:
-                for g, e in zip(grads, noise):
-                    for k in g:
-                        e[k] *= coef
-                        g[k] += e[k]
+                acc += flat
         if self.n_samples > 1:
-            for g in grads:
-                for k in g:
-                    g[k] *= g[k].dtype.type(1.0 / self.n_samples)
+            acc *= acc.dtype.type(1.0 / self.n_samples)
         return grads
 
     def get_config(self) -> dict:
