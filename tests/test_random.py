@@ -223,3 +223,65 @@ def test_no_numpy_random_in_library():
         if re.search(r"\b(np|numpy|xp|cp|cupy)\.random\.", text):
             offenders.append(str(path.relative_to(root)))
     assert not offenders, f"modules drawing from numpy/cupy random instead of bionp.random: {offenders}"
+
+
+def _box_muller_reference(seed, n, dtype, loc=0.0, scale=1.0):
+    """The documented normal stream, written out plainly: m = ceil(n/2) pairs from the
+    first 2m uniforms, cosines first, then sines."""
+    dt = np.dtype(dtype)
+    m = -(-n // 2)
+    u = np.random.Generator(np.random.Philox(seed)).random(2 * m, dtype=dt)
+    r = np.sqrt(np.log(dt.type(1) - u[:m]) * dt.type(-2))
+    theta = u[m:] * dt.type(2 * np.pi)
+    z = np.concatenate([np.cos(theta) * r, np.sin(theta) * r])[:n]
+    if scale != 1.0:
+        z = z * dt.type(scale)
+    if loc != 0.0:
+        z = z + dt.type(loc)
+    return z
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 2, 9, 4097, 300_001])
+def test_normal_is_the_documented_box_muller_stream(cpu_xp, dtype, n):
+    got = bnp.asnumpy(Generator(11).normal(0.5, 0.25, size=n, dtype=dtype))
+    np.testing.assert_array_equal(got, _box_muller_reference(11, n, dtype, 0.5, 0.25))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_draws_do_not_depend_on_threads(dtype):
+    from bionp.random import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    try:
+        res = []
+        for threads in (1, 2, 3):
+            set_num_threads(threads)
+            g = Generator(4)
+            res.append([g.normal(size=300_001, dtype=dtype), g.random(500_003, dtype=dtype),
+                        g.normal(2.0, 3.0, size=(400, 701), dtype=dtype)])
+        for other in res[1:]:
+            for a, b in zip(res[0], other):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        set_num_threads(0)
+
+
+def test_normal_out_writes_in_place_and_continues_the_stream(xp):
+    g, h = Generator(6), Generator(6)
+    for shape in [(300, 401), (7, 3), (5,)]:
+        out = xp.empty(shape, dtype=np.float32)
+        res = g.normal(1.0, 0.1, size=shape, out=out)
+        assert res is out
+        np.testing.assert_array_equal(bnp.asnumpy(out), bnp.asnumpy(h.normal(1.0, 0.1, size=shape)))
+    assert g.counter == h.counter
+    with pytest.raises(ValueError, match="shape"):
+        g.normal(size=(3, 4), out=xp.empty((4, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        g.normal(size=3, dtype="float32", out=xp.empty(3, dtype=np.float64))
+    with pytest.raises(ValueError, match="contiguous"):
+        g.normal(size=(4, 3), out=xp.empty((3, 4), dtype=np.float32).T)
+    with pytest.raises(TypeError, match="array"):
+        g.normal(size=3, out=[0.0, 0.0, 0.0])

@@ -141,8 +141,8 @@ class WeightPerturbation(Rule):
     def _draw(self, params, xp):
         """One flat draw for all parameters (one generator call: the per-call cost is paid
         once per step), returned as the flat array and its per-parameter views in
-        layer order, ``W`` before ``b``."""
-        dtype = params[0]["W"].dtype
+        layer order, each layer's arrays in its ``params()`` order."""
+        dtype = next(iter(params[0].values())).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         if self.noise == "rademacher":
             flat = rademacher(self._rng, (total,), self.sigma, dtype, xp)
