@@ -43,26 +43,23 @@ def parse_args(argv=None):
     ap.add_argument("--weight-decay", type=float, default=5e-5, help="L2 weight decay")
     ap.add_argument("--no-schedule", action="store_true", help="constant learning rate (no cosine decay)")
     ap.add_argument("--kp-decay", type=float, default=1e-3,
-                    help="Kolen-Pollack decay of W and B (layers >= 1), per unit of lr: W - B shrinks "
-                         "by lr * decay / (1 - momentum) per update")
-    ap.add_argument("--kp-feedback-scale", type=float, default=None,
-                    help="B's learning rate as a multiple of the optimiser's (default: 1 / (1 - momentum) "
-                         "for SGD, matching the long-run step of momentum; 1 for Adam)")
+                    help="Kolen-Pollack decay of W and B (layers >= 1), per unit of lr: it is what "
+                         "makes B converge to W")
+    ap.add_argument("--kp-feedback", choices=("mirror", "sgd"), default="mirror",
+                    help="how B is updated: 'mirror' = a copy of the optimiser (B gets the update W "
+                         "gets, momentum included); 'sgd' = a plain step at the optimiser's lr")
     ap.add_argument("--align-samples", type=int, default=1000,
                     help="test images used for the cosine similarity to backprop")
     return ap.parse_args(argv)
 
 
 def make_rule(name, seed, args):
-    fb_scale = args.kp_feedback_scale
-    if fb_scale is None:
-        fb_scale = 1.0 / (1.0 - args.momentum) if args.optimizer == "sgd" else 1.0
     return {
         "backprop": lambda: rules.Backprop(),
         "feedback_alignment": lambda: rules.FeedbackAlignment(rng=seed),
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=seed),
         "kolen_pollack": lambda: rules.KolenPollack(weight_decay=args.kp_decay,
-                                                    feedback_lr_scale=fb_scale, rng=seed),
+                                                    feedback_optimizer=args.kp_feedback, rng=seed),
         "weight_perturbation": lambda: rules.WeightPerturbation(sigma=1e-3, n_samples=1, rng=seed),
         "node_perturbation": lambda: rules.NodePerturbation(sigma=1e-2, rng=seed),
     }[name]()

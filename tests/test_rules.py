@@ -147,6 +147,22 @@ def test_kolen_pollack_gradient_includes_decay(xp):
     assert_allclose(kp.B[1], B_old - 0.1 * (bnp.asnumpy(g_fa[1]["W"]) + 0.3 * B_old), rtol=1e-12)
 
 
+def test_kolen_pollack_feedback_lr_scale_follows_the_optimiser_lr(xp):
+    x, y = _data()
+    net = MLP([5, 4, 3], rng=1, dtype="float64")
+    scaled = KolenPollack(weight_decay=0.3, feedback_lr_scale=10.0, rng=0)
+    fixed = KolenPollack(weight_decay=0.3, feedback_lr=0.5, rng=0)
+    for rule in (scaled, fixed):
+        rule.gradients(net, x, y, MSELoss())
+    scaled.update_after_step(net, None, 0.05)  # B's step: 10 x the optimiser's lr 0.05
+    fixed.update_after_step(net, None, 0.05)  # a fixed feedback_lr ignores the lr given
+    assert_allclose(scaled.B[1], fixed.B[1], rtol=1e-12)
+    assert scaled.get_config()["feedback_lr_scale"] == 10.0
+    for bad in ({"feedback_lr_scale": 0.0}, {"feedback_lr": -1.0}):
+        with pytest.raises(ValueError, match="feedback_lr"):
+            KolenPollack(**bad)
+
+
 @pytest.mark.parametrize("rule", [
     WeightPerturbation(sigma=1e-3, n_samples=2000, rng=0),
     WeightPerturbation(sigma=1e-3, n_samples=1000, antithetic=True, rng=0),

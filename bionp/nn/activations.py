@@ -19,6 +19,8 @@ the rules use the fused gradient :math:`(p - t)/N` on the logits
 
 from __future__ import annotations
 
+import numpy as np
+
 from bionp.backend import get_array_module
 
 __all__ = [
@@ -63,26 +65,29 @@ class Activation:
 
 
 class Sigmoid(Activation):
-    r"""Logistic sigmoid :math:`f(z) = 1/(1+e^{-z}) = \tfrac12(1 + \tanh(z/2))`.
+    r"""Logistic sigmoid :math:`f(z) = 1/(1+e^{-z})`; :math:`f'(z) = a(1-a)`.
 
-    Computed through ``tanh`` so that no input (not even ±inf) overflows.
-    :math:`f'(z) = a(1-a)`.
+    Four in-place passes (negate, exp, add one, reciprocal).  For very negative
+    :math:`z` the exponential overflows to ``inf`` and the result is exactly 0
+    (the overflow is expected and not reported); no input warns.
     """
 
     name = "sigmoid"
 
     def forward(self, z, out=None):
         xp = get_array_module(z)
-        out = xp.multiply(z, z.dtype.type(0.5), out=out)
-        xp.tanh(out, out=out)
+        out = xp.negative(z, out=out)
+        with np.errstate(over="ignore"):  # e^{-z} = inf gives exactly 1/(1+inf) = 0
+            xp.exp(out, out=out)
         out += 1
-        out *= z.dtype.type(0.5)
+        xp.reciprocal(out, out=out)
         return out
 
     def derivative(self, z, a):
         d = 1 - a
         d *= a
         return d
+
 
 
 class Tanh(Activation):

@@ -80,6 +80,11 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
     return target
 
 
+def _is_prepared(out, t) -> bool:
+    """Whether ``t`` looks like prepare_target's result for ``out`` (same shape and dtype)."""
+    return getattr(t, "shape", None) == out.shape and getattr(t, "dtype", None) == out.dtype
+
+
 def _check_finite(xp, a, what: str) -> None:
     check_finite(a, what, "clean or mask them before training")
 
@@ -99,6 +104,15 @@ class Loss:
 
     def grad(self, out, target):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # The training path (output_loss / output_delta) has validated its target once with
+    # prepare_target; these skip the second validation.  A subclass that overrides
+    # per_sample/grad without them keeps working: they fall back to the public methods.
+    def _per_sample_prepared(self, out, t):
+        return self.per_sample(out, t)
+
+    def _grad_prepared(self, out, t):
+        return self.grad(out, t)
 
     def _target(self, out, target):
         if out.ndim != 2:
@@ -123,15 +137,23 @@ class MSELoss(Loss):
     name = "mse"
 
     def per_sample(self, out, target):
-        xp = check_same_backend(out, target, names=("out", "target"))
-        t = self._target(out, target)
-        d = out - t
-        d *= d
-        return xp.sum(d, axis=1)
+        check_same_backend(out, target, names=("out", "target"))
+        return MSELoss._per_sample_prepared(self, out, self._target(out, target))
 
     def grad(self, out, target):
         check_same_backend(out, target, names=("out", "target"))
-        t = self._target(out, target)
+        return MSELoss._grad_prepared(self, out, self._target(out, target))
+
+    def _per_sample_prepared(self, out, t):
+        if type(self).per_sample is not MSELoss.per_sample or not _is_prepared(out, t):
+            return self.per_sample(out, t)  # a subclass's own loss, or a raw target
+        d = out - t
+        d *= d
+        return get_array_module(d).sum(d, axis=1)
+
+    def _grad_prepared(self, out, t):
+        if type(self).grad is not MSELoss.grad or not _is_prepared(out, t):
+            return self.grad(out, t)
         g = out - t
         g *= out.dtype.type(2.0 / out.shape[0])
         return g
@@ -201,7 +223,8 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
     batch mean (0-d) or, with ``per_sample=True``, the ``(N,)`` per-sample losses.
     """
     o = z if _fused(activation, loss_fn) else a
-    ls = loss_fn.per_sample(o, target)
+    prepared = getattr(loss_fn, "_per_sample_prepared", None)
+    ls = prepared(o, target) if prepared is not None else loss_fn.per_sample(o, target)
     if per_sample:
         return ls
     return get_array_module(ls).mean(ls)
@@ -217,4 +240,6 @@ def output_delta(loss_fn, activation, z, a, target):
         g = a - target
         g *= a.dtype.type(1.0 / a.shape[0])
         return g
-    return activation.vjp(z, a, loss_fn.grad(a, target))
+    prepared = getattr(loss_fn, "_grad_prepared", None)
+    g = prepared(a, target) if prepared is not None else loss_fn.grad(a, target)
+    return activation.vjp(z, a, g)

@@ -27,10 +27,17 @@ useful with Adam, whose ``lr`` is of another scale).
 With momentum or Adam the update applied to :math:`W_l` is a filtered version of
 :math:`A_l + \lambda W_l` while :math:`B_l` takes the plain SGD step, so
 :math:`B_l - W_l` no longer shrinks by exactly :math:`(1 - \mathrm{lr}\,\lambda)` per step;
-the two still receive the same signal and decay toward each other.  With
-momentum :math:`\mu`, a feedback step of ``lr / (1 - mu)`` matches the long-run step size:
-``feedback_lr_scale = 1 / (1 - mu)`` does that and follows a learning-rate schedule
-(a fixed ``feedback_lr`` does not).
+the two still receive the same signal and decay toward each other, but ``B`` moves
+about :math:`1-\mu` times as far as ``W`` (momentum :math:`\mu`).  A larger plain step
+(``feedback_lr_scale``) is unstable early in training, before the momentum has built
+up.  ``feedback_optimizer="mirror"`` gives ``B`` the update ``W`` gets: a copy of the
+training optimiser (same class and hyperparameters, its own state, the current ``lr``)
+steps ``B`` with the gradient :math:`A_l + \lambda B_l`.  ``W`` sees
+:math:`A_l + \lambda W_l` (plus the optimiser's own weight decay, which the copy applies
+to ``B`` too), so :math:`D = W_l - B_l` follows that optimiser on the quadratic
+:math:`\tfrac\lambda2\|D\|^2` and decays to 0 under SGD with any momentum; under Adam
+the two are normalised by nearly equal second moments.  This needs the optimiser:
+the Trainer passes it (``after_step(net, optimizer)``).
 
 Relation to the Microlearning tutorial
 --------------------------------------
@@ -60,15 +67,18 @@ class KolenPollack(FeedbackAlignment):
         Learning rate of ``B``; ``None`` uses the ``lr`` passed to :meth:`update_after_step`
         (the optimiser's current ``lr``) times ``feedback_lr_scale``.
     feedback_lr_scale : float, default 1.0
-        Factor on that ``lr`` when ``feedback_lr`` is None; ``1 / (1 - momentum)`` matches
-        B's step to the long-run step of SGD with momentum.
+        Factor on that ``lr`` when ``feedback_lr`` is None.
+    feedback_optimizer : {"sgd", "mirror"}, default ``"sgd"``
+        ``"sgd"``: the plain step above.  ``"mirror"``: a copy of the training optimiser
+        updates ``B`` (module docstring); ``feedback_lr``/``feedback_lr_scale`` then do not
+        apply.
     init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
     """
 
     name = "kolen_pollack"
 
     def __init__(self, weight_decay: float = 0.1, feedback_lr=None, init="normal", scale=None,
-                 rng=None, feedback_lr_scale: float = 1.0):
+                 rng=None, feedback_lr_scale: float = 1.0, feedback_optimizer: str = "sgd"):
         super().__init__(init=init, scale=scale, rng=rng)
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
@@ -79,6 +89,11 @@ class KolenPollack(FeedbackAlignment):
             raise ValueError(f"feedback_lr_scale must be > 0, got {feedback_lr_scale!r}")
         self.feedback_lr = None if feedback_lr is None else float(feedback_lr)
         self.feedback_lr_scale = float(feedback_lr_scale)
+        if feedback_optimizer not in ("sgd", "mirror"):
+            raise ValueError(f"feedback_optimizer must be 'sgd' or 'mirror', got {feedback_optimizer!r}")
+        self.feedback_optimizer = feedback_optimizer
+        self._mirror = None
+        self._mirror_state = None
         self._feedback_grads = None
 
     def gradients(self, net, x, target, loss_fn) -> list:
@@ -114,12 +129,61 @@ class KolenPollack(FeedbackAlignment):
 
     def update_after_step(self, net, grads, lr) -> None:
         """Update the feedback matrices (call after the optimiser step)."""
+        if self.feedback_optimizer == "mirror":
+            raise ValueError("feedback_optimizer='mirror' updates B with a copy of the training "
+                             "optimiser: call after_step(net, optimizer) (the Trainer does)")
         self.step_feedback(lr)
+
+    def after_step(self, net, optimizer) -> None:
+        """Update the feedback matrices after ``optimizer`` stepped the network."""
+        if self.feedback_optimizer != "mirror":
+            self.step_feedback(getattr(optimizer, "lr", None))
+            return
+        if self._feedback_grads is None:
+            return
+        mirror = self._mirror
+        if mirror is None or type(mirror) is not type(optimizer) or any(
+                p["W"] is not B for p, B in zip(mirror.params, self.B[1:])):
+            try:
+                mirror = type(optimizer)([{"W": B} for B in self.B[1:]],
+                                         **optimizer.hyperparameters())
+            except (AttributeError, TypeError) as exc:
+                raise TypeError(
+                    f"feedback_optimizer='mirror' needs a bionp optimiser that can be rebuilt from "
+                    f"its hyperparameters(); got {type(optimizer).__name__} ({exc})") from None
+            if self._mirror_state is not None and self._mirror_state.get("name") == type(mirror).__name__:
+                mirror.load_state_dict(self._mirror_state)
+            self._mirror, self._mirror_state = mirror, None
+        mirror.lr = optimizer.lr  # follows a schedule
+        lam = self.weight_decay
+        grads = []
+        for l in range(1, len(self.B)):
+            g = self._feedback_grads[l]
+            if lam:
+                g = g + self.B[l] * self.B[l].dtype.type(lam)
+            grads.append({"W": g})
+        mirror.step(grads)
+        self._feedback_grads = None
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self._mirror is not None:
+            state["feedback_optimizer_state"] = self._mirror.state_dict()
+        elif self._mirror_state is not None:
+            state["feedback_optimizer_state"] = self._mirror_state
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        # rebuilt on the next step around the restored B, with this momentum/moments state
+        self._mirror = None
+        self._mirror_state = state.get("feedback_optimizer_state")
 
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(weight_decay=self.weight_decay, feedback_lr=self.feedback_lr,
-                   feedback_lr_scale=self.feedback_lr_scale)
+                   feedback_lr_scale=self.feedback_lr_scale,
+                   feedback_optimizer=self.feedback_optimizer)
         return cfg
 
 
