@@ -8,7 +8,11 @@ PyTorch on the CPU in a separate process, for the ratio. FLOP floor: the
 epoch's matrix-multiply FLOPs divided by the measured rate of one large
 float32 matmul.
 
-Usage: python benchmarks/rules.py [--epochs-timed N] [--dtypes float32 float64] [--no-torch]
+Usage: python benchmarks/rules.py [--repeats N] [--dtypes float32 float64] [--threads T] [--no-torch]
+
+``--threads T`` runs BLAS, bionp's generator and PyTorch on ``T`` threads each
+(default: every CPU available); on a machine shared with other jobs ``--threads 1``
+gives steadier ratios.
 """
 
 from __future__ import annotations
@@ -27,11 +31,26 @@ import textwrap
 import time
 import tracemalloc
 
-import numpy as np
+def _threads_from_argv(argv) -> int | None:
+    """``--threads T`` read before NumPy loads (BLAS reads its thread count at import)."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return None
 
-import bionp as bnp
-from bionp import metrics, nn, optim, rules
-from bionp.train import Trainer
+
+_T = _threads_from_argv(sys.argv[1:])
+if _T is not None:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BIONP_NUM_THREADS"):
+        os.environ[_var] = str(_T)
+
+import numpy as np  # noqa: E402
+
+import bionp as bnp  # noqa: E402
+from bionp import metrics, nn, optim, rules  # noqa: E402
+from bionp.train import Trainer  # noqa: E402
 
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
          "weight_perturbation", "node_perturbation")
@@ -146,8 +165,11 @@ def main():
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--n-train", type=int, default=50_000, help="training images per epoch")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for BLAS, bionp's generator and PyTorch (default: all CPUs)")
     args = ap.parse_args()
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                               else os.cpu_count())
     result = {"benchmark": "rules", "config": vars(args), "threads": threads, "results": {}}
     for dt in args.dtypes:
         with bnp.default_dtype(dt):

@@ -147,6 +147,35 @@ def test_kolen_pollack_gradient_includes_decay(xp):
     assert_allclose(kp.B[1], B_old - 0.1 * (bnp.asnumpy(g_fa[1]["W"]) + 0.3 * B_old), rtol=1e-12)
 
 
+@pytest.mark.parametrize("opt_name", ["nesterov", "adam"])
+def test_kolen_pollack_mirror_brings_B_to_W_under_momentum(xp, opt_name):
+    """With momentum, plain feedback steps leave W - B large; a mirrored optimiser makes it
+    decay (under SGD momentum like momentum SGD on lam/2 |W - B|^2)."""
+    from bionp.optim import Adam
+    from bionp.train import Trainer
+
+    g = Generator(3)
+    x = g.normal(0, 1, (256, 6), dtype="float64")
+    y = g.integers(0, 3, 256)
+    gaps = {}
+    for mode in ("sgd", "mirror"):
+        net = MLP([6, 8, 8, 3], rng=1, dtype="float64", activation="relu",
+                  output_activation="identity")
+        kp = KolenPollack(weight_decay=0.5, feedback_optimizer=mode, rng=2).initialize(net)
+        opt = (SGD(net, lr=0.05, momentum=0.9, nesterov=True) if opt_name == "nesterov"
+               else Adam(net, lr=0.01))
+        before = max(float(bnp.to_scalar(xp.max(xp.abs(l.W - B))))
+                     for l, B in zip(net.layers[1:], kp.B[1:]))
+        Trainer(net, kp, opt, MSELoss(), batch_size=32, rng=0, progress=False).fit(x, y, epochs=20)
+        gaps[mode] = max(float(bnp.to_scalar(xp.max(xp.abs(l.W - B))))
+                         for l, B in zip(net.layers[1:], kp.B[1:])) / before
+    assert gaps["mirror"] < 1e-3 and gaps["sgd"] > 10 * gaps["mirror"]
+    with pytest.raises(ValueError, match="after_step"):
+        KolenPollack(feedback_optimizer="mirror", rng=0).update_after_step(None, None, 0.1)
+    with pytest.raises(ValueError, match="feedback_optimizer"):
+        KolenPollack(feedback_optimizer="adam")
+
+
 def test_kolen_pollack_feedback_lr_scale_follows_the_optimiser_lr(xp):
     x, y = _data()
     net = MLP([5, 4, 3], rng=1, dtype="float64")

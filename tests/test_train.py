@@ -24,6 +24,8 @@ def _setup(rule_name="backprop", seed=1, lr=0.1):
     net = nn.MLP([12, 16, 3], activation="tanh", output_activation="identity", rng=seed)
     rule = {"backprop": rules.Backprop(), "fa": rules.FeedbackAlignment(rng=seed + 1),
             "kp": rules.KolenPollack(rng=seed + 1),
+            "kp_mirror": rules.KolenPollack(weight_decay=0.05, feedback_optimizer="mirror",
+                                            rng=seed + 1),
             "np": rules.NodePerturbation(sigma=0.05, rng=seed + 1)}[rule_name]
     opt = optim.SGD(net, lr=lr, momentum=0.9)
     return net, rule, opt, nn.CrossEntropyLoss()
@@ -53,7 +55,7 @@ def test_same_seed_same_training_on_cpu_backends():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("rule_name", ["backprop", "kp", "np"])
+@pytest.mark.parametrize("rule_name", ["backprop", "kp", "kp_mirror", "np"])
 def test_resume_is_bit_identical(xp, tmp_path, rule_name):
     x, y = _data()
     net, rule, opt, loss = _setup(rule_name)
