@@ -222,3 +222,21 @@ def test_mlp_casts_input_to_its_dtype(xp):
     net = MLP([5, 4, 3], rng=0, dtype="float32")
     out = net.forward(_x(xp, dtype="float64"))
     assert out.dtype == np.float32
+
+
+def test_output_loss_prepared_path_respects_subclasses_and_raw_targets(xp):
+    from bionp.nn.losses import MSELoss, output_delta, output_loss
+
+    class HalfMSE(MSELoss):
+        def per_sample(self, out, target):
+            return super().per_sample(out, target) * 0.5
+
+    a = Generator(0).uniform(size=(4, 3), dtype="float64")
+    t = bnp.data.one_hot(xp.asarray(np.array([0, 2, 1, 1])), 3).astype("float64")
+    act = get_activation("sigmoid")
+    full = output_loss(MSELoss(), act, a, a, t)
+    assert_allclose(output_loss(HalfMSE(), act, a, a, t), 0.5 * bnp.to_scalar(full), rtol=1e-12)
+    labels = xp.asarray(np.array([0, 2, 1, 1]))  # not prepared: validated and one-hot encoded
+    assert_allclose(output_loss(MSELoss(), act, a, a, labels), bnp.to_scalar(full), rtol=1e-12)
+    assert_allclose(output_delta(MSELoss(), act, a, a, labels), output_delta(MSELoss(), act, a, a, t),
+                    rtol=1e-12)

@@ -138,22 +138,30 @@ class MSELoss(Loss):
 
     def per_sample(self, out, target):
         check_same_backend(out, target, names=("out", "target"))
-        return MSELoss._per_sample_prepared(self, out, self._target(out, target))
+        return self._sum_squares(out, self._target(out, target))
 
     def grad(self, out, target):
         check_same_backend(out, target, names=("out", "target"))
-        return MSELoss._grad_prepared(self, out, self._target(out, target))
+        return self._twice_diff(out, self._target(out, target))
 
     def _per_sample_prepared(self, out, t):
         if type(self).per_sample is not MSELoss.per_sample or not _is_prepared(out, t):
             return self.per_sample(out, t)  # a subclass's own loss, or a raw target
-        d = out - t
-        d *= d
-        return get_array_module(d).sum(d, axis=1)
+        return self._sum_squares(out, t)
 
     def _grad_prepared(self, out, t):
         if type(self).grad is not MSELoss.grad or not _is_prepared(out, t):
             return self.grad(out, t)
+        return self._twice_diff(out, t)
+
+    @staticmethod
+    def _sum_squares(out, t):
+        d = out - t
+        d *= d
+        return get_array_module(d).sum(d, axis=1)
+
+    @staticmethod
+    def _twice_diff(out, t):
         g = out - t
         g *= out.dtype.type(2.0 / out.shape[0])
         return g
@@ -216,6 +224,13 @@ def _fused(activation, loss_fn) -> bool:
     return getattr(activation, "name", None) == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
 
 
+def per_sample_prepared(loss_fn, out, target):
+    """``loss_fn.per_sample(out, target)`` for a target already prepared by
+    :func:`prepare_target` (not validated again)."""
+    prepared = getattr(loss_fn, "_per_sample_prepared", None)
+    return prepared(out, target) if prepared is not None else loss_fn.per_sample(out, target)
+
+
 def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
     """Loss of a network's output: on the logits ``z`` for softmax + cross-entropy, else on ``a``.
 
@@ -223,8 +238,7 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
     batch mean (0-d) or, with ``per_sample=True``, the ``(N,)`` per-sample losses.
     """
     o = z if _fused(activation, loss_fn) else a
-    prepared = getattr(loss_fn, "_per_sample_prepared", None)
-    ls = prepared(o, target) if prepared is not None else loss_fn.per_sample(o, target)
+    ls = per_sample_prepared(loss_fn, o, target)
     if per_sample:
         return ls
     return get_array_module(ls).mean(ls)

@@ -83,7 +83,7 @@ the example's docstring has the numbers.
 from __future__ import annotations
 
 from bionp.backend import get_array_module
-from bionp.nn.losses import CrossEntropyLoss
+from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
 from bionp.parity import register_parity
 from bionp.random import check_rng
@@ -192,7 +192,7 @@ class WeightPerturbation(Rule):
             cache = net.forward_with(x, params, checked=True, cache=True)
             return net.output_loss(cache, t, loss_fn)
         a = net.forward_with(x, params, checked=True)
-        return get_array_module(a).mean(loss_fn.per_sample(a, t))
+        return get_array_module(a).mean(per_sample_prepared(loss_fn, a, t))
 
     def gradients(self, net, x, target, loss_fn) -> list:
         cache, t = self._prepare(net, x, target, loss_fn)
@@ -288,7 +288,7 @@ class NodePerturbation(Rule):
         acc = None
         for _ in range(self.n_samples):
             inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused)
-            dl = loss_fn.per_sample(out, t) - clean
+            dl = per_sample_prepared(loss_fn, out, t) - clean
             dl *= dl.dtype.type(inv)
             dl = dl[:, None]
             if self.estimator == "unbiased":
