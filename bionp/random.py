@@ -493,6 +493,7 @@ _THREADED_MIN = 1 << 17  # below this many elements one thread does everything
 _num_threads = None
 _pool = None
 _pool_threads = 0
+_pool_pid = None  # a forked child must not reuse its parent's pool (its threads are gone)
 _pool_lock = threading.Lock()
 
 
@@ -540,7 +541,7 @@ def _piece(n: int, align: int) -> int:
 def _run_pieces(fn, starts) -> None:
     """``fn(start)`` for every start; in a thread pool when there are several and
     threads are enabled (NumPy's ufuncs and Philox release the GIL)."""
-    global _pool, _pool_threads
+    global _pool, _pool_threads, _pool_pid
     starts = list(starts)
     threads = get_num_threads()
     if len(starts) <= 1 or threads == 1:
@@ -548,13 +549,13 @@ def _run_pieces(fn, starts) -> None:
             fn(a)
         return
     with _pool_lock:
-        if _pool is None or _pool_threads != threads:
+        if _pool is None or _pool_threads != threads or _pool_pid != os.getpid():
             from concurrent.futures import ThreadPoolExecutor
 
-            if _pool is not None:
+            if _pool is not None and _pool_pid == os.getpid():
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bionp-random")
-            _pool_threads = threads
+            _pool_threads, _pool_pid = threads, os.getpid()
         pool = _pool
     for f in [pool.submit(fn, a) for a in starts]:
         f.result()

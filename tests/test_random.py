@@ -285,3 +285,26 @@ def test_normal_out_writes_in_place_and_continues_the_stream(xp):
         g.normal(size=(4, 3), out=xp.empty((3, 4), dtype=np.float32).T)
     with pytest.raises(TypeError, match="array"):
         g.normal(size=3, out=[0.0, 0.0, 0.0])
+
+
+def test_threaded_draws_work_in_a_forked_child():
+    """A child forked after the parent used its thread pool draws the same numbers."""
+    import multiprocessing as mp
+
+    from bionp.random import get_num_threads, set_num_threads
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    before = get_num_threads()
+    set_num_threads(2)
+    try:
+        want = Generator(1).normal(size=300_000)  # the parent's pool exists now
+        with mp.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(_child_draw, (1,)).get(timeout=120)
+    finally:
+        set_num_threads(before)
+    np.testing.assert_array_equal(got, want)
+
+
+def _child_draw(seed):
+    return Generator(seed).normal(size=300_000)
