@@ -37,8 +37,8 @@ issue's reference numbers, reproduced exactly); other seeds give NP 49.3, 53.1,
 59.6, 53.5, 60.2 (seeds 1-5) and WP 9.4, 9.2 (seeds 1-2), and the same NP run in
 float32 gives 47.7 again: the perturbation rules' numbers are one draw from a
 wide distribution (NP's SD over seeds is about 5 points), not a property of the
-algorithm to ±3.  bionp (float32, this script): BP 78.4, FA {FA}, KP {KP}, WP {WP},
-NP {NP} at seed 12345; over seeds 1-3 WP 16.5, 18.5, 17.9 and NP 56.1, 59.8,
+algorithm to ±3.  bionp (float32, this script): BP 78.4, FA 75.9, KP 76.2, WP 13.7,
+NP 53.3 at seed 12345; over seeds 1-3 WP 16.5, 18.5, 17.9 and NP 56.1, 59.8,
 61.5; with ``--dtype float64`` (seed 12345) WP 11.4, NP 49.6.
 
 Run ``python examples/microlearning.py --help`` for the options.
