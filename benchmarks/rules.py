@@ -8,7 +8,8 @@ PyTorch on the CPU in a separate process, for the ratio. FLOP floor: the
 epoch's matrix-multiply FLOPs divided by the measured rate of one large
 float32 matmul.
 
-Usage: python benchmarks/rules.py [--repeats N] [--dtypes float32 float64] [--threads T] [--no-torch]
+Usage: python benchmarks/rules.py [--repeats N] [--dtypes float32 float64] [--threads T]
+       [--no-torch]
 
 ``--threads T`` runs BLAS, bionp's generator and PyTorch on ``T`` threads each
 (default: every CPU available); on a machine shared with other jobs ``--threads 1``

@@ -331,8 +331,9 @@ class Generator:
         direct = out is not None and n % 2 == 0
         z = out.reshape(-1) if direct else None
         z = self._uniform_flat(2 * half, dt, xp, out=z)
-        s = None if (_is_number(scale) and scale == 1.0) else (dt.type(scale) if _is_number(scale) else None)
-        c = None if (_is_number(loc) and loc == 0.0) else (dt.type(loc) if _is_number(loc) else None)
+        # scalar scale/loc are applied piece by piece; array ones after the transform
+        s = dt.type(scale) if _is_number(scale) and scale != 1.0 else None
+        c = dt.type(loc) if _is_number(loc) and loc != 0.0 else None
         piece = _piece(half, 1) if philox_fast_available(xp) else max(half, 1)
 
         def transform(a):

@@ -46,8 +46,9 @@ def parse_args(argv=None):
                     help="Kolen-Pollack decay of W and B (layers >= 1), per unit of lr: it is what "
                          "makes B converge to W")
     ap.add_argument("--kp-feedback", choices=("mirror", "sgd"), default="mirror",
-                    help="how B is updated: 'mirror' = a copy of the optimiser (B gets the update W "
-                         "gets, momentum included); 'sgd' = a plain step at the optimiser's lr")
+                    help="how B is updated: 'mirror' = a copy of the optimiser (B gets the "
+                         "update W gets, momentum included); 'sgd' = a plain step at the "
+                         "optimiser's lr")
     ap.add_argument("--align-samples", type=int, default=1000,
                     help="test images used for the cosine similarity to backprop")
     return ap.parse_args(argv)

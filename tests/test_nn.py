@@ -238,5 +238,5 @@ def test_output_loss_prepared_path_respects_subclasses_and_raw_targets(xp):
     assert_allclose(output_loss(HalfMSE(), act, a, a, t), 0.5 * bnp.to_scalar(full), rtol=1e-12)
     labels = xp.asarray(np.array([0, 2, 1, 1]))  # not prepared: validated and one-hot encoded
     assert_allclose(output_loss(MSELoss(), act, a, a, labels), bnp.to_scalar(full), rtol=1e-12)
-    assert_allclose(output_delta(MSELoss(), act, a, a, labels), output_delta(MSELoss(), act, a, a, t),
-                    rtol=1e-12)
+    assert_allclose(output_delta(MSELoss(), act, a, a, labels),
+                    output_delta(MSELoss(), act, a, a, t), rtol=1e-12)

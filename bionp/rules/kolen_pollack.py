@@ -90,7 +90,8 @@ class KolenPollack(FeedbackAlignment):
         self.feedback_lr = None if feedback_lr is None else float(feedback_lr)
         self.feedback_lr_scale = float(feedback_lr_scale)
         if feedback_optimizer not in ("sgd", "mirror"):
-            raise ValueError(f"feedback_optimizer must be 'sgd' or 'mirror', got {feedback_optimizer!r}")
+            raise ValueError(
+                f"feedback_optimizer must be 'sgd' or 'mirror', got {feedback_optimizer!r}")
         self.feedback_optimizer = feedback_optimizer
         self._mirror = None
         self._mirror_state = None
@@ -119,7 +120,10 @@ class KolenPollack(FeedbackAlignment):
         stored by the last :meth:`gradients` call (once; later calls do nothing)."""
         if self._feedback_grads is None:
             return
-        lr = self.feedback_lr if self.feedback_lr is not None else float(lr) * self.feedback_lr_scale
+        if self.feedback_lr is not None:
+            lr = self.feedback_lr
+        else:
+            lr = float(lr) * self.feedback_lr_scale
         for l in range(1, len(self.B)):
             B = self.B[l]
             if self.weight_decay:
@@ -151,8 +155,9 @@ class KolenPollack(FeedbackAlignment):
                 raise TypeError(
                     f"feedback_optimizer='mirror' needs a bionp optimiser that can be rebuilt from "
                     f"its hyperparameters(); got {type(optimizer).__name__} ({exc})") from None
-            if self._mirror_state is not None and self._mirror_state.get("name") == type(mirror).__name__:
-                mirror.load_state_dict(self._mirror_state)
+            saved = self._mirror_state
+            if saved is not None and saved.get("name") == type(mirror).__name__:
+                mirror.load_state_dict(saved)
             self._mirror, self._mirror_state = mirror, None
         mirror.lr = optimizer.lr  # follows a schedule
         lam = self.weight_decay
