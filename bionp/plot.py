@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["pyplot", "save_figure", "plot_curves", "plot_bars", "smooth"]
+__all__ = ["pyplot", "save_figure", "plot_curves", "plot_bars", "plot_robustness", "smooth"]
 
 
 def pyplot():
@@ -93,6 +93,31 @@ def plot_bars(values: Mapping[str, float], path: str | os.PathLike | None = None
     if logy:
         ax.set_yscale("log")
     ax.grid(axis="y", alpha=0.3)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_robustness(curves: Mapping[str, object], path: str | os.PathLike | None = None, *,
+                    xlabel: str = "test-time weight noise σ", ylabel: str = "test accuracy (%)",
+                    title: str = ""):
+    """Accuracy versus test-time noise σ, mean ± std error bars, one line per model.
+
+    ``curves`` maps a name to a :class:`bionp.robustness.RobustnessCurve` or to a dict
+    with ``sigmas``, ``mean`` and ``std`` (its ``to_dict()``); saved if ``path``.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, c in curves.items():
+        d = c.to_dict() if hasattr(c, "to_dict") else c
+        ax.errorbar(d["sigmas"], d["mean"], yerr=d["std"], label=name, marker="o", capsize=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
     if path is not None:
         save_figure(fig, path)
     return fig

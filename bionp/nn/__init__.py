@@ -18,9 +18,11 @@ from bionp.nn.losses import (
     LOSSES, CrossEntropyLoss, Loss, MSELoss, get_loss, output_delta, output_loss, prepare_target,
 )
 from bionp.nn.network import MLP, ForwardCache
+from bionp.nn.noisy import LearnableNoiseDense, NoisyDense, NoisyWeights
 
 __all__ = [
     "ACTIVATIONS", "Activation", "CrossEntropyLoss", "Dense", "ForwardCache", "Identity",
-    "LOSSES", "LeakyReLU", "Loss", "MLP", "MSELoss", "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "LOSSES", "LeakyReLU", "LearnableNoiseDense", "Loss", "MLP", "MSELoss", "NoisyDense",
+    "NoisyWeights", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "get_activation", "get_loss", "init", "output_delta", "output_loss", "prepare_target",
 ]
