@@ -445,26 +445,30 @@ class NoisyDense(NoisyWeights):
 
     ``NoisyDense(in, out, sigma=0.01, mode="additive", eval_noise=None, rng=0, **dense_kwargs)``
     is :class:`NoisyWeights` around ``Dense(in, out, **dense_kwargs)``: ``rng``
-    draws the initial weights, and the noise comes from a child generator
-    spawned from it (the layer's own stream).
+    draws the initial weights (exactly as ``Dense(in, out, rng=rng)`` would), and
+    the noise comes from ``noise_rng`` or, by default, a child generator spawned
+    from ``rng`` (the layer's own stream).
 
     Parameters
     ----------
     in_features, out_features : int
     sigma, mode, eval_noise : see :class:`NoisyWeights`
     rng : int, Generator or None
+    noise_rng : int, Generator or None
+        The noise generator (default: spawned from ``rng``).
     **dense_kwargs : ``bias``, ``init``, ``init_scale``, ``bias_init``, ``dtype`` of
         :class:`~bionp.nn.Dense`
     """
 
     def __init__(self, in_features: int, out_features: int, sigma: float = 0.01,
-                 mode: str = "additive", eval_noise=None, rng=None, **dense_kwargs):
+                 mode: str = "additive", eval_noise=None, rng=None, noise_rng=None,
+                 **dense_kwargs):
         check_noise_mode(mode)
         check_sigma(sigma, "sigma")
         rng = check_rng(rng)
         layer = Dense(in_features, out_features, rng=rng, **dense_kwargs)
         super().__init__(layer, sigma=sigma, mode=mode, eval_noise=eval_noise,
-                         rng=rng.spawn(1)[0])
+                         rng=rng.spawn(1)[0] if noise_rng is None else noise_rng)
 
     def get_config(self) -> dict:
         cfg = self.layer.get_config()
@@ -490,7 +494,7 @@ class LearnableNoiseDense(NoisyDense):
         Clamp of σ (module docstring); ``0 < min < max``.
     sigma_reg : float >= 0, default 0
         Weight λ of the regulariser :math:`R = -\\lambda\\,\\overline{\\log\\sigma}`.
-    mode, eval_noise, rng, **dense_kwargs : see :class:`NoisyDense`
+    mode, eval_noise, rng, noise_rng, **dense_kwargs : see :class:`NoisyDense`
         ``eval_noise=True`` evaluates with the learned σ.
 
     Attributes
@@ -500,7 +504,8 @@ class LearnableNoiseDense(NoisyDense):
 
     def __init__(self, in_features: int, out_features: int, log_var_init: float = -6.0,
                  per_weight: bool = False, sigma_bounds=(1e-6, 0.1), sigma_reg: float = 0.0,
-                 mode: str = "additive", eval_noise=None, rng=None, **dense_kwargs):
+                 mode: str = "additive", eval_noise=None, rng=None, noise_rng=None,
+                 **dense_kwargs):
         if isinstance(log_var_init, bool) or not isinstance(log_var_init, numbers.Real) \
                 or not math.isfinite(log_var_init):
             raise ValueError(f"log_var_init must be a finite number (log σ²), got {log_var_init!r}")
@@ -509,7 +514,7 @@ class LearnableNoiseDense(NoisyDense):
         self.per_weight = bool(per_weight)
         self.log_var_init = float(log_var_init)
         super().__init__(in_features, out_features, sigma=0.0, mode=mode, eval_noise=eval_noise,
-                         rng=rng, **dense_kwargs)
+                         rng=rng, noise_rng=noise_rng, **dense_kwargs)
         W = self.layer.W
         xp = get_array_module(W)
         shape = tuple(W.shape) if self.per_weight else (1,)
