@@ -224,16 +224,9 @@ def figures(runs, out):
                 traces[f"layer {l}, seed {s}"] = [row[l] for row in tr["sigma"]]
             step = tr["step"]
         if traces:
-            plt = plot.pyplot()
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for name, v in traces.items():
-                ax.plot(step[:len(v)], v, label=name)
-            ax.set_xlabel("update")
-            ax.set_ylabel("learned σ (mean over the layer)")
-            ax.set_title("Learned weight-noise σ during training")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            plot.save_figure(fig, f"{out}/sigma.png")
+            plot.plot_curves(traces, f"{out}/sigma.png", x=step, xlabel="update",
+                             ylabel="learned σ (mean over the layer)", logy=True,
+                             title="Learned weight-noise σ during training")
 
 
 def print_summary(summary):
