@@ -203,16 +203,18 @@ def _normal_has_out(rng) -> bool:
 
 @dataclasses.dataclass
 class NoiseCache:
-    """What a noisy layer's training forward pass leaves for its backward pass.
+    r"""What a noisy layer's training forward pass leaves for its backward pass.
 
     Attributes
     ----------
-    eps : array (shape of ``W``) — the noise draw :math:`\\varepsilon`
+    eps : array (shape of ``W``) — the noise draw :math:`\varepsilon`
     W : array — the clean weights the pass used
     W_eff : array — the perturbed weights the pass used
-    sigma : float or array — the :math:`\\sigma` the pass used
+    sigma : float or array — the :math:`\sigma` the pass used
     inner : the wrapped layer's own cache
     token : int — which forward pass (buffers are reused by the next one)
+    log_var : array or None — the log-variance the pass used (learnable σ)
+    factor : array or None — :math:`1 + \sigma\varepsilon` (multiplicative mode)
     """
 
     eps: object
@@ -222,6 +224,7 @@ class NoiseCache:
     inner: object
     token: int
     log_var: object = None
+    factor: object = None
 
 
 # --------------------------------------------------------------------------
@@ -268,6 +271,7 @@ class NoisyWeights:
         self._draw_into = _normal_has_out(self._rng)
         self._eps_buf = None
         self._weff_buf = None
+        self._factor_buf = None
         self._token = 0
 
     # -- protocol attributes --------------------------------------------------------------
@@ -327,16 +331,23 @@ class NoisyWeights:
         self._eval_noise = _check_eval_noise(value)
 
     # -- noise ------------------------------------------------------------------------------
-    def _current_sigma(self, params):
-        """σ for a pass with these parameters (a float here; arrays for learnable σ)."""
+    def _current_sigma(self, params, training: bool = False):
+        """σ for a pass with these parameters (a float here; arrays for learnable σ, in a
+        buffer for a training pass)."""
         return self._sigma
+
+    def _buffer(self, name, like):
+        buf = getattr(self, name)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = get_array_module(like).empty_like(like)
+            setattr(self, name, buf)
+        return buf
 
     def _draw(self, W, into_buffer: bool):
         xp = get_array_module(W)
         if into_buffer and self._draw_into:
-            if self._eps_buf is None or self._eps_buf.shape != W.shape or self._eps_buf.dtype != W.dtype:
-                self._eps_buf = xp.empty_like(W)
-            return self._rng.normal(0.0, 1.0, W.shape, dtype=W.dtype, xp=xp, out=self._eps_buf)
+            return self._rng.normal(0.0, 1.0, W.shape, dtype=W.dtype, xp=xp,
+                                    out=self._buffer("_eps_buf", W))
         return self._rng.normal(0.0, 1.0, W.shape, dtype=W.dtype, xp=xp)
 
     def _merged(self, params):
@@ -372,13 +383,20 @@ class NoisyWeights:
         W = p["W"]
         xp = get_array_module(W)
         eps = self._draw(W, True)
-        if self._weff_buf is None or self._weff_buf.shape != W.shape or self._weff_buf.dtype != W.dtype:
-            self._weff_buf = xp.empty_like(W)
-        sigma = self._current_sigma(p)
-        W_eff = noisy_weight(W, eps, sigma, self.mode, out=self._weff_buf)
+        sigma = self._current_sigma(p, training=True)
+        W_eff = self._buffer("_weff_buf", W)
+        factor = None
+        if self.mode == "multiplicative":
+            # keep 1 + σ ε for the backward pass: dL/dW = G ⊙ (1 + σ ε)
+            factor = self._buffer("_factor_buf", W)
+            xp.multiply(eps, W.dtype.type(sigma) if isinstance(sigma, float) else sigma, out=factor)
+            factor += W.dtype.type(1)
+            xp.multiply(W, factor, out=W_eff)
+        else:
+            noisy_weight(W, eps, sigma, self.mode, out=W_eff)
         z, inner = self.layer.forward_cache(x, params=self._inner_params(p, W_eff))
         self._token += 1
-        return z, NoiseCache(eps, W, W_eff, sigma, inner, self._token, p.get("log_var"))
+        return z, NoiseCache(eps, W, W_eff, sigma, inner, self._token, p.get("log_var"), factor)
 
     # -- backward ---------------------------------------------------------------------------
     def _check_cache(self, cache):
@@ -400,11 +418,10 @@ class NoisyWeights:
         M = cache.W_eff if feedback is None else feedback
         grads, delta_in = self.layer.backward(x, delta, cache=cache.inner, feedback=M,
                                               need_input_grad=need_input_grad)
-        G = grads["W"]
+        G = grads["W"]  # dL/dW_eff (a new array from the wrapped layer)
+        self._extra_grads(grads, G, cache)  # the σ gradient needs G itself: first
         if self.mode == "multiplicative":
-            # dL/dW = G ⊙ (1 + σ ε), from a copy of G (the σ gradient needs G itself)
-            grads["W"] = noisy_weight(G, cache.eps, cache.sigma, "multiplicative")
-        self._extra_grads(grads, G, cache)
+            G *= cache.factor  # dL/dW = G ⊙ (1 + σ ε), in place
         return grads, delta_in
 
     def _extra_grads(self, grads, G, cache) -> None:
@@ -553,23 +570,19 @@ class LearnableNoiseDense(NoisyDense):
         out *= dt(0.5)
         return xp.exp(out, out=out)
 
-    def _current_sigma(self, params):
+    def _current_sigma(self, params, training: bool = False):
         s = params["log_var"]
         if s.shape != self.log_var.shape:
             raise ValueError(f"log_var must have shape {tuple(self.log_var.shape)}, "
                              f"got {tuple(s.shape)}")
-        if self.per_weight:
-            xp = get_array_module(s)
-            if self._sigma_buf is None or self._sigma_buf.shape != s.shape:
-                self._sigma_buf = xp.empty_like(s)
-            return self._sigma_of(s, out=self._sigma_buf)
+        if self.per_weight and training:
+            return self._sigma_of(s, out=self._buffer("_sigma_buf", s))
         return self._sigma_of(s)
 
     def _inside(self, s):
-        """1 where the clamp is inactive (closed range), 0 outside."""
-        xp = get_array_module(s)
+        """True where the clamp is inactive (the closed range), False outside."""
         dt = s.dtype.type
-        return ((s >= dt(self._s_lo)) & (s <= dt(self._s_hi))).astype(s.dtype)
+        return (s >= dt(self._s_lo)) & (s <= dt(self._s_hi))
 
     def sigma_values(self) -> list:
         """σ as plain floats (one per layer, or per weight flattened) — for logging."""
@@ -604,11 +617,8 @@ class LearnableNoiseDense(NoisyDense):
         g *= dt(0.5)
         if self.sigma_reg:
             g -= dt(0.5 * self.sigma_reg / s.size)
-        g *= self._inside(s)
+        xp.multiply(g, self._inside(s), out=g)
         grads["log_var"] = g
-
-    def state_dict(self) -> dict:
-        return super().state_dict()
 
     def get_config(self) -> dict:
         cfg = self.layer.get_config()
