@@ -388,3 +388,39 @@ def test_unknown_param_override(cpu_xp):
     layer = NoisyDense(3, 2, rng=0)
     with pytest.raises(ValueError, match="unknown parameter"):
         layer.forward(Generator(0).normal(0, 1, (1, 3)), params={"V": layer.W})
+
+
+def test_learnable_sigma_is_not_settable(cpu_xp):
+    layer = LearnableNoiseDense(3, 2, rng=0)
+    with pytest.raises(AttributeError, match="log_var"):
+        layer.sigma = 0.05
+
+
+class _BufferedGenerator(Generator):
+    """A generator whose normal() can draw into a buffer (the ``out=`` API)."""
+
+    def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None, out=None):
+        z = super().normal(loc, scale, size, dtype=dtype, xp=xp)
+        if out is None:
+            return z
+        out[...] = z
+        return out
+
+
+def test_draws_into_a_buffer_when_the_generator_can(cpu_xp):
+    layer = NoisyDense(4, 3, sigma=0.1, noise_rng=_BufferedGenerator(1), rng=0)
+    plain = NoisyDense(4, 3, sigma=0.1, noise_rng=Generator(1), rng=0)
+    x = Generator(0).normal(0, 1, (2, 4))
+    _, c1 = layer.forward_cache(x)
+    _, p1 = plain.forward_cache(x)
+    np.testing.assert_array_equal(bnp.asnumpy(c1.eps), bnp.asnumpy(p1.eps))  # same numbers
+    _, c2 = layer.forward_cache(x)
+    assert c2.eps is c1.eps  # one preallocated buffer
+    _, p2 = plain.forward_cache(x)
+    assert p2.eps is not p1.eps
+    with pytest.raises(RuntimeError, match="earlier forward pass"):
+        layer.backward(x, Generator(1).normal(0, 1, (2, 3)), cache=c1)
+    # an evaluation draw never touches the training buffer
+    layer.eval_noise = True
+    layer.forward(x)
+    np.testing.assert_array_equal(bnp.asnumpy(c2.eps), bnp.asnumpy(p2.eps))

@@ -265,7 +265,7 @@ class NoisyWeights:
                             f"(out_features, in_features), got {type(layer).__name__}")
         self.layer = layer
         self.mode = check_noise_mode(mode)
-        self.sigma = sigma
+        self._sigma = check_sigma(sigma, "sigma")
         self.eval_noise = eval_noise
         self._rng = check_rng(rng)
         self._draw_into = _normal_has_out(self._rng)
@@ -559,9 +559,8 @@ class LearnableNoiseDense(NoisyDense):
 
     @sigma.setter
     def sigma(self, value) -> None:
-        # NoisyWeights.__init__ sets a fixed σ; the learnable layer derives σ from log_var
-        check_sigma(value, "sigma")
-        self._sigma = None
+        raise AttributeError("the σ of a LearnableNoiseDense is derived from its parameter "
+                             "log_var; set layer.log_var[...] = 2 * log(σ) instead")
 
     def _sigma_of(self, s, out=None):
         xp = get_array_module(s)
