@@ -22,6 +22,22 @@ epoch), ``loss.png`` (training loss), ``sigma.png`` (learned σ per layer during
 training) and ``robustness.png`` (accuracy vs test-time σ, mean ± std).
 ``--merge DIR …`` combines the results of runs made in parallel (one seed each)
 into ``OUT`` without training.
+
+Measured with the defaults (full Fashion-MNIST, 10 epochs, seeds 0, 1, 2 run as
+three ``--n-seeds 1`` processes and merged; mean ± std over seeds of each seed's
+mean over 5 draws):
+
+=========  ============  ==============
+model      clean (%)     σ = 0.05 (%)
+=========  ============  ==============
+baseline   88.68 ± 0.05  85.22 ± 0.22
+fixed      87.94 ± 0.23  86.43 ± 0.20
+learnable  88.38 ± 0.10  86.01 ± 0.26
+=========  ============  ==============
+
+The learned σ falls from e^-3 ≈ 0.05 to about 0.006 (first layer) and 0.013
+(second) without a regulariser; the early noisy phase still leaves the
+learnable model more robust than the baseline.
 """
 
 from __future__ import annotations
