@@ -96,6 +96,12 @@ def test_batching_does_not_change_the_numbers(cpu_xp, trained):
     assert a.accuracy == b.accuracy
 
 
+def test_also_reachable_from_metrics():
+    from bionp import metrics
+
+    assert metrics.robustness_curve is robustness_curve
+
+
 def test_curve_to_dict_round_trip(cpu_xp, trained):
     net, x, y = _on(cpu_xp, trained)
     c = robustness_curve(net, x, y, [0.0, 0.05], repeats=2, rng=0)
