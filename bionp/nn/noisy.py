@@ -97,10 +97,12 @@ Weight decay (in the optimiser or Kolen–Pollack's :math:`\lambda`) also acts o
 
 Buffers
 -------
-:math:`W_{\mathrm{eff}}` (and :math:`\varepsilon` when the generator can draw
-into a buffer) live in buffers allocated once; a cache is therefore valid until
-the layer's next :meth:`~NoisyWeights.forward_cache`, and :meth:`~NoisyWeights.backward`
-with an older cache raises ``RuntimeError``.
+:math:`W_{\mathrm{eff}}`, :math:`1 + \sigma\varepsilon` (multiplicative mode),
+per-weight :math:`\sigma`, and :math:`\varepsilon` when the generator can draw
+into a buffer (``normal(..., out=)``) live in buffers allocated once; a cache is
+therefore valid until the layer's next :meth:`~NoisyWeights.forward_cache`, and
+:meth:`~NoisyWeights.backward` with an older cache raises ``RuntimeError``.
+Evaluation passes never touch these buffers.
 """
 
 from __future__ import annotations
@@ -239,7 +241,9 @@ class NoisyWeights:
     wrapper draws :math:`\\varepsilon`, hands the wrapped layer :math:`W_{\\mathrm{eff}}`
     as a parameter override, and turns its gradient
     :math:`\\partial L/\\partial W_{\\mathrm{eff}}` into :math:`\\partial L/\\partial W`
-    (module docstring).
+    (module docstring).  The wrapped layer's ``backward`` must accept ``feedback=``
+    (the matrix sending delta back; the wrapper passes :math:`W_{\\mathrm{eff}}`) and
+    return its weight gradient as a new array (scaled in place in multiplicative mode).
 
     Parameters
     ----------
