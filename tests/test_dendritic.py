@@ -233,7 +233,8 @@ def test_parity_checks_are_registered():
 
     rows = run_checks(names=["dendritic"], backends=["strict"], dtypes=("float64",))
     assert {r["check"] for r in rows} == {"dendritic.layer", "dendritic.layer_dense",
-                                          "dendritic.layer_probabilistic"}
+                                          "dendritic.layer_probabilistic",
+                                          "dendritic.sequential_trainer"}
     assert all(r["passed"] for r in rows)
 
 
