@@ -259,9 +259,14 @@ class DendriticLayer:
                 or not 0.0 <= leaky_slope <= 1.0:
             raise ValueError(f"leaky_slope must be a number in [0, 1] (0.1 in the original), got "
                              f"{leaky_slope!r}")
-        if not 0.0 <= prune_max <= 1.0 or not prune_steepness > 0:
-            raise ValueError(f"prune_max must be in [0, 1] and prune_steepness > 0, got "
-                             f"{prune_max!r}, {prune_steepness!r}")
+        for name, value, ok, want in (
+                ("prune_max", prune_max, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]"),
+                ("prune_threshold", prune_threshold, lambda v: v >= 0.0, "a weight size >= 0"),
+                ("prune_steepness", prune_steepness, lambda v: v > 0.0, "a number > 0")):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value) or not ok(value):
+                raise ValueError(f"{name} must be {want} (probabilistic resampling), got "
+                                 f"{value!r}")
         self.synaptic_resampling = bool(synaptic_resampling)
         self.percentage_resample = float(percentage_resample)
         self.dendrite_activation = dendrite_activation
