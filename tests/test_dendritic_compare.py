@@ -175,3 +175,25 @@ def test_hyperparameter_tuning_bad_arguments_and_failures():
     res = hyperparameter_tuning(kwargs_factory, {"hidden": [4], "anything": [1]}, _data(),
                                 epochs=1)
     assert res.best_params == {"hidden": 4, "anything": 1}
+
+
+
+def _factory784(hidden, lr, seed):
+    net = nn.MLP([784, hidden, 10], activation="relu", init="he_normal", rng=seed)
+    return net, optim.Adam(net, lr=lr)
+
+
+def test_tuning_task_pickles_for_dask_workers():
+    """The task sent to Dask workers is a module-level class: it pickles with its factory
+    and loads a named data set itself."""
+    import pickle
+
+    from bionp.dendritic.compare import _TuningTask
+
+    task = _TuningTask(_factory784, "fashion-mnist-small", 1, 32, "adam", "backprop",
+                       "cross_entropy", 300, None, None, "numpy", "float32",
+                       {"hidden", "lr"}, False, "seed")
+    clone = pickle.loads(pickle.dumps(task))
+    metrics = clone({"hidden": 4, "lr": 0.01}, 7)
+    assert len(metrics["test_accuracy"]) == 1
+    assert metrics["n_params"] == 784 * 4 + 4 + 4 * 10 + 10

@@ -217,13 +217,10 @@ def make_rule(spec, rng=None, **kwargs):
     from bionp import rules
 
     if isinstance(spec, str):
-        key = spec.lower().replace("-", "_")
-        if key not in rules.RULES:
-            raise ValueError(f"unknown rule {spec!r}; known rules: {', '.join(rules.RULES)}")
-        cls = rules.RULES[key]
-        if "rng" in inspect.signature(cls).parameters and "rng" not in kwargs:
-            kwargs["rng"] = rng
-        return cls(**kwargs)
+        cls = rules.RULES.get(spec.lower().replace("-", "_"))
+        if cls is not None and "rng" in inspect.signature(cls).parameters:
+            kwargs.setdefault("rng", rng)
+        return rules.get_rule(spec, **kwargs)
     if hasattr(spec, "gradients"):
         return spec
     if callable(spec):
@@ -490,8 +487,7 @@ class _TuningTask:
     """``fn(config, seed)`` for :func:`bionp.sweep.run`: build, train, report (picklable)."""
 
     def __init__(self, factory, dataset, epochs, batch_size, optimizer, rule, loss, subset,
-                 data_root, preprocess, backend, dtype, factory_names, var_kw, seed_name,
-                 grid_names):
+                 data_root, preprocess, backend, dtype, factory_names, var_kw, seed_name):
         self.factory = factory
         self.dataset = dataset
         self.epochs = epochs
@@ -508,7 +504,6 @@ class _TuningTask:
         self.var_kw = var_kw
         self.seed_name = seed_name
         self.params = None if var_kw else sorted(set(factory_names) | set(TRAINING_PARAMS))
-        self.grid_names = grid_names
 
     def _data(self):
         if not isinstance(self.dataset, str):
@@ -663,7 +658,7 @@ def hyperparameter_tuning(factory: Callable, param_grid, dataset="fashion-mnist-
                 f"takes {list(TRAINING_PARAMS)}.{hint}")
     task = _TuningTask(factory, dataset, int(epochs), int(batch_size), optimizer, rule, loss,
                        subset, data_root, preprocess, backend_name(), get_dtype().name, names,
-                       var_kw, seed_name, grid_names)
+                       var_kw, seed_name)
     records = sweep.run(task, configs, repeats=repeats, rng=rng, scheduler=scheduler,
                         client=client, n_workers=n_workers, store=store, progress=progress,
                         verbose=verbose)
