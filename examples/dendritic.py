@@ -69,12 +69,13 @@ def parse_args(argv=None):
                     help="models to train")
     ap.add_argument("--seeds", type=int, default=3,
                     help="training runs per model (seeds SEED, SEED+1, ...): mean ± std")
-    ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset)")
-    ap.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: preset)")
-    ap.add_argument("--percentage-resample", type=float, default=None,
-                    help="fraction of each dendrite's synapses resampled per event (default: preset)")
-    ap.add_argument("--steps-to-resample", type=int, default=None,
-                    help="optimiser updates between resampling events (default: preset)")
+    ap.add_argument("--lr", type=float, help="Adam learning rate; its default follows --preset")
+    ap.add_argument("--batch-size", type=int, help="minibatch size; its default follows --preset")
+    ap.add_argument("--percentage-resample", type=float,
+                    help="fraction of each dendrite's synapses resampled per event "
+                         "(its default follows --preset)")
+    ap.add_argument("--steps-to-resample", type=int,
+                    help="optimiser updates between resampling events; its default follows --preset")
     ap.add_argument("--n-dendrite-inputs", type=int, default=32, help="synapses per dendrite")
     ap.add_argument("--n-dendrites", type=int, default=23, help="dendrites per neuron")
     ap.add_argument("--hidden", type=int, default=64, help="hidden units of the vanilla MLP")
@@ -95,11 +96,11 @@ def parse_args(argv=None):
     g.add_argument("--scheduler", default="serial",
                    help="where the grid runs: serial, local (a Dask cluster on this machine) or "
                         "tcp://HOST:PORT")
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=sorted(PRESETS), default="seed")
+    known, _ = pre.parse_known_args(argv)
+    ap.set_defaults(**PRESETS[known.preset])  # --help shows the chosen preset's values
     args = ap.parse_args(argv)
-    preset = PRESETS[args.preset]
-    for key, value in preset.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.grid_only:
