@@ -75,7 +75,8 @@ def parse_args(argv=None):
                     help="fraction of each dendrite's synapses resampled per event "
                          "(its default follows --preset)")
     ap.add_argument("--steps-to-resample", type=int,
-                    help="optimiser updates between resampling events; its default follows --preset")
+                    help="optimiser updates between resampling events; its default follows "
+                         "--preset")
     ap.add_argument("--n-dendrite-inputs", type=int, default=32, help="synapses per dendrite")
     ap.add_argument("--n-dendrites", type=int, default=23, help="dendrites per neuron")
     ap.add_argument("--hidden", type=int, default=64, help="hidden units of the vanilla MLP")

@@ -76,7 +76,8 @@ def test_compare_models_accepts_the_seeds_tuples_and_built_networks():
 @pytest.mark.parametrize("configs, match", [
     ([], "configs is empty"),
     ([{"name": "a"}], r"missing \['model'\]"),
-    ([{"name": "a", "model": _mlp(3), "learning_rate": 0.1}], r"unknown key\(s\) \['learning_rate'\]"),
+    ([{"name": "a", "model": _mlp(3), "learning_rate": 0.1}],
+     r"unknown key\(s\) \['learning_rate'\]"),
     ([{"name": "a", "model": _mlp(3)}, {"name": "a", "model": _mlp(4)}], "must be unique"),
     ([{"name": "", "model": _mlp(3)}], "non-empty str"),
     ([{"name": "a", "model": _mlp(3), "optimizer": "rmsprop"}], "unknown optimizer 'rmsprop'"),

@@ -20,7 +20,8 @@ def _load_example():
 def test_example_runs_compares_and_grid_searches(tmp_path):
     ex = _load_example()
     out = tmp_path / "out"
-    runs, extra = ex.main(["--data", "fashion-mnist-small", "--subset", "1000", "--epochs", "2", "--lr", "0.01",
+    runs, extra = ex.main(["--data", "fashion-mnist-small", "--subset", "1000", "--epochs", "2",
+                           "--lr", "0.01",
                            "--seeds", "2", "--batch-size", "50", "--steps-to-resample", "4",
                            "--grid", "--grid-lr", "1e-2", "--grid-n-dendrite-inputs", "8", "16",
                            "--grid-n-dendrites", "4", "--grid-epochs", "1", "--quiet",
@@ -48,7 +49,8 @@ def test_example_runs_compares_and_grid_searches(tmp_path):
     for f in ("curves.png", "comparison.png", "dendritic_neuron.png", "dendritic_layer.png",
               "eigenvalues.png", "grid_lr0.01.png"):
         assert os.path.getsize(out / f) > 1000, f
-    assert set(doc["eigenvalues_top10"]) >= {"dendritic: dendrites W Wᵀ", "vanilla: layer 0 W Wᵀ"}
+    assert set(doc["eigenvalues_top10"]) >= {"dendritic: dendrites W Wᵀ",
+                                             "vanilla: layer 0 W Wᵀ"}
 
 
 def test_example_help_and_presets(capsys):
