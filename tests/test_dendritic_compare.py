@@ -198,3 +198,28 @@ def test_tuning_task_pickles_for_dask_workers():
     metrics = clone({"hidden": 4, "lr": 0.01}, 7)
     assert len(metrics["test_accuracy"]) == 1
     assert metrics["n_params"] == 784 * 4 + 4 + 4 * 10 + 10
+
+
+def test_compare_dendritic_networks_under_several_rules(xp):
+    """A dendritic first layer trains with backprop, FA and KP through compare_models and the
+    Trainer, which resamples its synapses after every ``steps_to_resample`` updates."""
+    from bionp.dendritic import DendriticLayer
+
+    def dendritic(seed):
+        layer = DendriticLayer(12, 6, 4, 3, steps_to_resample=3, percentage_resample=0.25,
+                               rng=seed)
+        return nn.Sequential([layer, nn.Dense(6, 3, init="he_normal", rng=seed + 1)],
+                             activations=[nn.LeakyReLU(0.1), "identity"])
+
+    configs = [{"name": rule, "model": dendritic, "rule": rule, "lr": 0.02}
+               for rule in ("backprop", "feedback_alignment", "kolen_pollack")]
+    configs.append({"name": "fa_callable", "model": dendritic, "lr": 0.02,
+                    "rule": lambda rng: __import__("bionp").rules.FeedbackAlignment(rng=rng)})
+    res = compare_models(configs, _data(), epochs=6, batch_size=20, seeds=(0, 1))
+    for name, run in res.runs.items():
+        assert run["n_resamplings"] == [24, 24], name  # 240 / 20 * 6 updates, every 3rd
+        assert run["final_mean"] > 50, (name, [r["final_mean"] for r in res.runs.values()])           # chance is 33 %
+        assert run["n_params"] == 6 * 3 * 4 + 18 + 18 + 6 + 6 * 3 + 3
+    # FA given by name and by a callable draw the same feedback from the same seed
+    assert res.runs["feedback_alignment"]["test_accuracy_per_seed"] == \
+        res.runs["fa_callable"]["test_accuracy_per_seed"]
