@@ -127,10 +127,12 @@ def build(model, sizes, args, seed):
 
 
 def make_rule(name, seed):
-    return {"backprop": lambda: rules.Backprop(),
-            "feedback_alignment": lambda: rules.FeedbackAlignment(init="he_normal", rng=seed),
-            "kolen_pollack": lambda: rules.KolenPollack(weight_decay=0.0, init="he_normal",
-                                                        rng=seed)}[name]()
+    """The rule; feedback matrices drawn like the weights, no Kolen-Pollack decay (it would
+    also pull log σ² toward 0, see bionp.nn.noisy)."""
+    if name == "backprop":
+        return rules.Backprop()
+    kw = {"weight_decay": 0.0} if name == "kolen_pollack" else {}
+    return rules.get_rule(name, init="he_normal", rng=seed, **kw)
 
 
 def learned_sigmas(net) -> list:
