@@ -14,7 +14,8 @@ method works as a rule, anything with ``step`` as an optimiser.
 
 Checkpoints (``checkpoint=PATH``) are written at the end of every epoch as one
 ``.npz`` file (``allow_pickle=False``): the network's arrays, the optimiser's
-state, the rule's state (feedback matrices, its generator), the trainer's
+state, the rule's state (feedback matrices, its generator), the transforms' state
+(:mod:`bionp.plasticity`: per-weight factors, signs, generators), the trainer's
 generator, the epoch and the history.  They are written to a temporary file
 and renamed into place, so an interrupted write never leaves a broken
 checkpoint.  :meth:`Trainer.fit` with ``resume=True`` continues from it and
@@ -121,12 +122,13 @@ def _net_arrays(net) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
-                    extra: dict | None = None) -> None:
+                    transforms=None, extra: dict | None = None) -> None:
     """Write a checkpoint atomically (temporary file in the same folder, then rename)."""
     path = os.fspath(path)
     arrays = {k: asnumpy(v) for k, v in _net_arrays(net).items()}
     meta: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "extra": extra or {}}
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
+    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
+                      ("transforms", transforms)):
         a, m = state_arrays(obj, name)
         arrays.update(a)
         meta[name] = m
@@ -146,7 +148,8 @@ def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None) -> dict:
+def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
+                    transforms=None) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` into the given objects.
 
     Returns the checkpoint's metadata (``extra`` holds what the writer added).
@@ -175,7 +178,8 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
     xp = get_array_module(*current.values())
     for key, value in current.items():
         value[...] = asarray(data[key], dtype=value.dtype, xp=xp)
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
+    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
+                      ("transforms", transforms)):
         load_state_arrays(obj, meta.get(name), data, xp)
     return meta
 
@@ -208,8 +212,12 @@ class Trainer:
     drop_last : bool
         Drop the last incomplete batch (default True: every update sees
         ``batch_size`` samples).
-    transforms : callable ``(params, grads) -> grads``, optional
-        Applied after the rule and before the optimiser (see :mod:`bionp.plasticity`).
+    transforms : callable ``(net, grads) -> grads``, optional
+        Applied after the rule and before the optimiser (see :mod:`bionp.plasticity`);
+        default: the chain :func:`bionp.plasticity.convert` attached as ``net.plasticity``.
+        If it has ``after_update(net)`` (weight operations: rejuvenation, Dale's
+        principle), that is called after every optimiser step; its ``state_dict()``
+        is saved in checkpoints.
     diagnostics : dict name -> callable ``fn(trainer, epoch) -> float``, optional
         Evaluated after each epoch, stored in ``history.diagnostics[name]``.
     progress : bool, optional
@@ -243,7 +251,7 @@ class Trainer:
         self.rng = check_rng(rng)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.transforms = transforms
+        self.transforms = transforms if transforms is not None else getattr(net, "plasticity", None)
         self.diagnostics = dict(diagnostics or {})
         self.progress = progress
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
@@ -329,7 +337,8 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
         if resume and self.checkpoint and os.path.exists(self.checkpoint):
-            load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self)
+            load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self,
+                            transforms=self.transforms)
         n = x.shape[0]
         bs = self.batch_size
         n_batches = n // bs if self.drop_last else -(-n // bs)
@@ -364,6 +373,8 @@ class Trainer:
                     if self.transforms is not None:
                         grads = self.transforms(self.net, grads)
                     self.optimizer.step(grads)
+                    if hasattr(self.transforms, "after_update"):
+                        self.transforms.after_update(self.net)
                     if hasattr(self.rule, "after_step"):
                         self.rule.after_step(self.net, self.optimizer)
                     if self.after_step is not None:
@@ -394,7 +405,7 @@ class Trainer:
                 self.history.epochs_done = self.epoch
                 if self.checkpoint:
                     save_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer,
-                                    rule=self.rule, trainer=self)
+                                    rule=self.rule, trainer=self, transforms=self.transforms)
         finally:
             if bar is not None:
                 bar.close()
