@@ -5,7 +5,7 @@ with Nesterov momentum and a cosine learning-rate decay) is trained with
 backprop and with feedback alignment: once plainly (``baseline``), once with
 each bio transformation alone, and once with the full default chain of
 :class:`bionp.plasticity.BioConfig` (fuzzy learning rates, crystallisation,
-volume-dependent learning rates, rejuvenation).  ``--transforms`` picks a
+volume-dependent learning rates).  ``--transforms`` picks a
 subset of the variants.
 
 Writes ``OUT/results.json`` (per run: test accuracy and seconds per epoch, the

@@ -66,6 +66,7 @@ class DalesPrinciple(WeightOperation):
         super().__init__(every=1, keys=keys, layers=layers, rng=rng)
         self._given = None if signs is None else list(signs)
         self.initialize = bool(initialize)
+        self._clip = {}
 
     def _check_param(self, l, k, p):
         if p.ndim != 2:
@@ -83,6 +84,7 @@ class DalesPrinciple(WeightOperation):
                 raise ValueError(f"signs: expected {n} arrays (one per weight matrix), "
                                  f"got {len(self._given)}")
         self._next = 0
+        self._clip = {}
         return super().init(params)
 
     def _init_target(self, key, p):
@@ -105,11 +107,24 @@ class DalesPrinciple(WeightOperation):
             p *= s
 
     def _apply_target(self, key, p):
-        xp = get_array_module(p)
-        s = self.state["signs"][key]
-        p *= s
-        xp.maximum(p, p.dtype.type(0.0), out=p)
-        p *= s
+        # s max(s W, 0) in one pass: clip to [0, inf) in excitatory, (-inf, 0] in inhibitory columns
+        lo, hi = self._bounds(key)
+        get_array_module(p).clip(p, lo, hi, out=p)
+
+    def _bounds(self, key):
+        """``(lo, hi)`` clip bounds of the matrix ``key``, derived from its signs (cached)."""
+        b = self._clip.get(key)
+        if b is None:
+            s = self.state["signs"][key]
+            xp = get_array_module(s)
+            dt = s.dtype.type
+            b = self._clip[key] = (xp.where(s > 0, dt(0.0), dt(-xp.inf)),
+                                   xp.where(s > 0, dt(xp.inf), dt(0.0)))
+        return b
+
+    def load_state_dict(self, state):
+        self._clip = {}
+        super().load_state_dict(state)
 
     def signs(self, layer: int, key: str = "W"):
         """The ``(in,)`` signs of layer ``layer``'s matrix."""

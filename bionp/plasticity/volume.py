@@ -30,12 +30,15 @@ matters.
 
 Cost
 ----
-:math:`\zeta` is redrawn every ``redraw_every`` steps (default 1, the seed's
-behaviour: a fresh draw every step).  One normal draw per weight costs more
-than a whole backprop step of a 784-500-10 MLP on a CPU; ``redraw_every=k``
-reuses the draw for ``k`` steps (:math:`\mu(v)` is still evaluated from the
-current weights every step), so that every step's factors keep exactly the
-distribution above while the noise is only refreshed every ``k`` steps.
+The rates are re-evaluated every ``redraw_every`` steps (default 1, the seed's
+behaviour: a fresh draw every step) and reused in between.  One normal draw
+per weight costs more than a whole backprop step of a 784-500-10 MLP on a CPU,
+and evaluating :math:`\mu(v)` costs several passes over the weights; with
+``redraw_every=k`` a step costs one multiplication, and both the noise
+:math:`\zeta` and :math:`\mu(v)` (from the weights of that step) are renewed
+every ``k`` steps.  Every step's rates then have exactly the distribution above
+given the weights of their last evaluation, which differ from the current ones
+by at most ``k - 1`` optimiser steps.
 """
 
 from __future__ import annotations
@@ -86,12 +89,12 @@ class VolumeDependentLR(GradientTransform):
     relative : bool, default False
         Divide the rate by ``base_lr`` (see the module docstring).
     redraw_every : int, default 1
-        Steps between redraws of the per-weight noise :math:`\\zeta`.
+        Steps between evaluations of the rates (noise and :math:`\\mu(v)`).
     keys, layers, rng : see :class:`bionp.plasticity.base.Transform`
     """
 
     name = "volume_dependent_lr"
-    _state_arrays = ("noise",)
+    _state_arrays = ("rates",)
 
     def __init__(self, base_lr: float = 0.1, stability: float = 2.0, lr_variability: float = 0.2, *,
                  relative: bool = False, redraw_every: int = 1, keys=("W",), layers=None, rng=None):
@@ -101,35 +104,31 @@ class VolumeDependentLR(GradientTransform):
         self.lr_variability = check_nonnegative("lr_variability", lr_variability)
         self.relative = bool(relative)
         self.redraw_every = check_every("redraw_every", redraw_every)
-        self._buf = {}
 
     def _init_target(self, key, p):
-        # |1 + sigma * zeta|, times base_lr unless relative; drawn on the first update
-        self.state["noise"][key] = get_array_module(p).empty_like(p)
+        # the current rates r (evaluated on the first update)
+        self.state["rates"][key] = get_array_module(p).empty_like(p)
 
-    def _draw(self, key, p):
-        n = self.state["noise"][key]
+    def _evaluate(self, key, p):
+        r"""Draw :math:`r = \mu(v)|1 + \sigma\zeta|` (``/ base_lr`` if relative) for weights ``p``."""
+        r = self.state["rates"][key]
         xp = get_array_module(p)
+        dt = p.dtype.type
         z = self.rng.normal(0.0, 1.0, p.shape, dtype=p.dtype, xp=xp)
-        z *= p.dtype.type(self.lr_variability)
-        z += p.dtype.type(1.0)
-        xp.abs(z, out=n)
-        if not self.relative:
-            n *= p.dtype.type(self.base_lr)
+        z *= dt(self.lr_variability)
+        z += dt(1.0)
+        xp.abs(z, out=z)
+        mean_rate(p, 1.0 if self.relative else self.base_lr, self.stability, out=r)
+        r *= z
 
     def update(self, params, grads):
-        self._redraw = self.state is None or self.step % self.redraw_every == 0
+        self._due = self.state is None or self.step % self.redraw_every == 0
         return super().update(params, grads)
 
     def _update_target(self, key, p, g):
-        if self._redraw:
-            self._draw(key, p)
-        buf = self._buf.get(key)
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
-            buf = self._buf[key] = get_array_module(p).empty_like(p)
-        mean_rate(p, 1.0, self.stability, out=buf)  # exp(-stability v)
-        buf *= self.state["noise"][key]
-        g *= buf
+        if self._due:
+            self._evaluate(key, p)
+        g *= self.state["rates"][key]
         return g
 
     def get_config(self) -> dict:
