@@ -90,3 +90,26 @@ def test_bad_gamma_and_inputs(xp):
     assert isinstance(net.layers[0], bio.WeightSplitting) and isinstance(net.layers[1], nn.Dense)
     with pytest.raises(ValueError, match="already split"):
         bio.split_weights(net, 3, layers=[0])
+
+
+def test_split_network_backprop_gradcheck_and_training(cpu_xp):
+    """Backprop through a converted network equals the numerical gradient of its loss."""
+    from bionp import rules
+
+    xp = cpu_xp
+    net = nn.MLP([5, 6, 4, 3], activation="tanh", rng=0, dtype=np.float64)
+    bio.convert(net, transforms=(), weight_splitting_Gamma=2, weight_splitting_activation_function="tanh",
+                rng=1)
+    assert [type(layer).__name__ for layer in net.layers] == ["WeightSplitting", "WeightSplitting", "Dense"]
+    g = bnp.random.Generator(4)
+    x = g.normal(0, 1, (7, 5), dtype=np.float64)
+    y = g.integers(0, 3, 7)
+    loss = nn.CrossEntropyLoss()
+    grads = rules.Backprop().gradients(net, x, y, loss)
+    for l, layer in enumerate(net.layers):
+        for k, p in layer.params().items():
+            num = numerical_gradient(lambda: net.loss(x, y, loss), p)
+            assert relative_error(grads[l][k], num) < 1e-6, (l, k)
+    # outputs of a group are equal
+    h = bnp.asnumpy(net.layers[0].forward(x))
+    np.testing.assert_array_equal(h[:, 0::2], h[:, 1::2])

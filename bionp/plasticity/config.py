@@ -299,7 +299,8 @@ def _register_parity():
 
     @register_parity("plasticity.chain", rtol={"float32": 1e-5, "float64": 1e-12})
     def _parity_chain(dtype):
-        """Every bio transformation + Dale's principle: 60 backprop/SGD updates of a 6-8-5-3 MLP."""
+        """Every bio transformation, Dale's principle and weight splitting (Γ = 2 in layer 0):
+        60 backprop/SGD updates of a 6-8-5-3 MLP."""
         from bionp.nn import MLP, CrossEntropyLoss
         from bionp.optim import SGD
         from bionp.random import Generator
@@ -311,7 +312,8 @@ def _register_parity():
         net = MLP([6, 8, 5, 3], activation="tanh", rng=1, dtype=dtype)
         cfg = BioConfig(transforms=TRANSFORMS, apply_dales_principle=True, crystallize_every=5,
                         rejuvenate_every=10, lr_redraw_every=3, crystal_thresh=0.05,
-                        scale_grad_strength=0.1, l1_strength=1e-3)
+                        scale_grad_strength=0.1, l1_strength=1e-3, weight_splitting_Gamma=2,
+                        weight_splitting_layers=(0,), weight_splitting_activation_function="tanh")
         convert(net, cfg, rng=7)
         opt = SGD(net, lr=0.1, momentum=0.9)
         rule, loss = Backprop(), CrossEntropyLoss()
