@@ -276,6 +276,14 @@ class GradientTransform(Transform):
     def _update_target(self, key, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _scratch(self, key, p):
+        """A preallocated array like ``p`` for target ``key`` (not state; reused every step)."""
+        bufs = self.__dict__.setdefault("_bufs", {})
+        b = bufs.get(key)
+        if b is None or b.shape != p.shape or b.dtype != p.dtype:
+            b = bufs[key] = get_array_module(p).empty_like(p)
+        return b
+
 
 class WeightOperation(Transform):
     """An operation on the parameters after the optimiser step, every ``every`` steps.

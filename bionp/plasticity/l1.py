@@ -51,7 +51,7 @@ class L1Regularization(GradientTransform):
 
     def _update_target(self, key, p, g):
         if self.strength:
-            s = get_array_module(p).sign(p)
+            s = get_array_module(p).sign(p, out=self._scratch(key, p))
             s *= p.dtype.type(self.strength)
             g += s
         return g

@@ -90,7 +90,9 @@ class SynapticScaling(GradientTransform):
         coef -= coef.dtype.type(1.0)
         coef *= coef.dtype.type(-self.strength)  # lambda (1 - r*/r)
         coef *= r > 0
-        g += coef[:, None] * p
+        buf = self._scratch(key, p)
+        xp.multiply(p, coef[:, None], out=buf)
+        g += buf
         return g
 
     def penalty(self, params):
