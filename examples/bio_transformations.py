@@ -38,7 +38,7 @@ VARIANTS = {
     "weight_splitting": {"transforms": (), "weight_splitting_Gamma": 2},
     "default_chain": {},
 }
-HIST_BINS = np.linspace(0.0, 0.5, 51)
+HIST_BINS = np.linspace(0.0, 1.0, 51)
 
 
 def parse_args(argv=None):
@@ -160,7 +160,7 @@ def _plot_hists(runs, path, rule_name):
     for name, run in runs.items():
         ax.step(centres, run["weight_hist_after"], where="mid", label=f"after: {name}", alpha=0.8)
     ax.set_yscale("log")
-    ax.set_xlabel("|W| of the first layer (last bin: >= 0.5)")
+    ax.set_xlabel(f"|W| of the first layer (last bin: >= {HIST_BINS[-1]:g})")
     ax.set_ylabel("weights")
     ax.set_title(f"Weight magnitudes before/after training, {rule_name}")
     ax.legend(fontsize=6, ncol=2)
