@@ -276,6 +276,20 @@ class GradientTransform(Transform):
     def _update_target(self, key, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def penalty(self, params):
+        """For transforms that add the gradient of a penalty (L1, synaptic scaling): the
+        penalty summed over the targeted arrays (0-d array)."""
+        params = _param_list(params)
+        self._ensure(params)
+        total = None
+        for l, k in self._check_shapes(params):
+            v = self._penalty_target(f"{l}.{k}", params[l][k])
+            total = v if total is None else total + v
+        return total
+
+    def _penalty_target(self, key, p):
+        raise TypeError(f"{self.name} is not the gradient of a penalty")
+
     def _scratch(self, key, p):
         """A preallocated array like ``p`` for target ``key`` (not state; reused every step)."""
         bufs = self.__dict__.setdefault("_bufs", {})

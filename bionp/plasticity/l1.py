@@ -56,16 +56,9 @@ class L1Regularization(GradientTransform):
             g += s
         return g
 
-    def penalty(self, params):
-        """:math:`P` over the targeted arrays (0-d array)."""
-        params = _param_list(params)
-        self._ensure(params)
-        total = None
-        for l, k in self._check_shapes(params):
-            xp = get_array_module(params[l][k])
-            v = xp.sum(xp.abs(params[l][k]))
-            total = v if total is None else total + v
-        return total * total.dtype.type(self.strength)
+    def _penalty_target(self, key, p):
+        xp = get_array_module(p)
+        return xp.sum(xp.abs(p)) * p.dtype.type(self.strength)
 
     def get_config(self) -> dict:
         cfg = super().get_config()

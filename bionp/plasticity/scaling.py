@@ -95,17 +95,8 @@ class SynapticScaling(GradientTransform):
         g += buf
         return g
 
-    def penalty(self, params):
-        """The penalty :math:`P` summed over the targeted matrices (0-d array)."""
-        from bionp.plasticity.base import _param_list
-
-        params = _param_list(params)
-        self._ensure(params)
-        total = None
-        for l, k in self._check_shapes(params):
-            v = scaling_penalty(params[l][k], self.state["target"][f"{l}.{k}"], self.strength)
-            total = v if total is None else total + v
-        return total
+    def _penalty_target(self, key, p):
+        return scaling_penalty(p, self.state["target"][key], self.strength)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
