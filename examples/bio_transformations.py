@@ -31,6 +31,8 @@ VARIANTS = {
     "fuzzy_learning_rates": {"transforms": ("fuzzy_learning_rates",)},
     "crystallize": {"transforms": ("crystallize",)},
     "volume_dependent_lr": {"transforms": ("volume_dependent_lr",)},
+    # the seed's scale: the rate multiplies the optimiser's lr by ~base_lr (see bionp.plasticity.volume)
+    "volume_dependent_lr_seed_scale": {"transforms": ("volume_dependent_lr",), "lr_relative": False},
     "scale_grad": {"transforms": ("scale_grad",)},
     "l1_reg": {"transforms": ("l1_reg",)},
     "rejuvenate_weights": {"transforms": ("rejuvenate_weights",)},
@@ -47,8 +49,10 @@ def parse_args(argv=None):
     ap.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES), help="learning rules")
     ap.add_argument("--transforms", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                     help="variants to train: baseline (no transform), one transform alone, "
-                         "dales_principle (Dalian init + enforcement), weight_splitting (Gamma, "
-                         "see --gamma) or default_chain (BioConfig())")
+                         "volume_dependent_lr_seed_scale (lr_relative=False: the seed's factor, "
+                         "~base_lr times the optimiser's lr), dales_principle (Dalian init + "
+                         "enforcement), weight_splitting (Gamma, see --gamma) or default_chain "
+                         "(BioConfig())")
     ap.add_argument("--hidden", type=int, default=500, help="hidden units")
     ap.add_argument("--batch-size", type=int, default=100, help="minibatch size")
     ap.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate (cosine decay)")

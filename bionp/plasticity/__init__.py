@@ -34,7 +34,9 @@ from bionp.plasticity.config import (
     DEFAULT_TRANSFORMS, TRANSFORMS, BioConfig, BioConverter, convert,
 )
 from bionp.plasticity.crystallize import Crystallize, crystallization_mask, crystallize
-from bionp.plasticity.dale import DalesPrinciple, dalian_init, enforce_dales_principle, sign_violations
+from bionp.plasticity.dale import (
+    DalesPrinciple, dalian_init, enforce_dales_principle, sign_violations,
+)
 from bionp.plasticity.fuzzy import FuzzyLearningRates, fuzzy_learning_rates
 from bionp.plasticity.l1 import L1Regularization, l1_penalty, l1_reg
 from bionp.plasticity.rejuvenation import Rejuvenation, rejuvenate_weights, replacement_probability

@@ -70,7 +70,8 @@ def check_nonnegative(name: str, value) -> float:
 
 def check_every(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int (steps between applications), got {value!r}")
+        raise ValueError(f"{name} must be a positive int (steps between applications), "
+                         f"got {value!r}")
     return int(value)
 
 
@@ -198,8 +199,9 @@ class Transform:
             if grads is not None:
                 g = grads[l].get(k) if isinstance(grads[l], dict) else None
                 if g is None:
+                    got = sorted(grads[l]) if isinstance(grads[l], dict) else grads[l]
                     raise ValueError(f"{self.name}: gradients of layer {l} have no '{k}' entry "
-                                     f"(got keys {sorted(grads[l]) if isinstance(grads[l], dict) else grads[l]!r})")
+                                     f"(got {got!r})")
                 if tuple(g.shape) != tuple(p.shape):
                     raise ValueError(f"{self.name}: gradient of layer {l} '{k}' has shape "
                                      f"{tuple(g.shape)}, the parameter has shape {tuple(p.shape)}")
@@ -218,8 +220,8 @@ class Transform:
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"name": self.name, "step": self.step, "rng": self.rng.get_state(),
-                "shapes": None if self._shapes is None else {k: list(v) for k, v in self._shapes.items()},
+        shapes = None if self._shapes is None else {k: list(v) for k, v in self._shapes.items()}
+        return {"name": self.name, "step": self.step, "rng": self.rng.get_state(), "shapes": shapes,
                 "arrays": self.state if self.state is not None else {}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -356,7 +358,8 @@ class Chain:
             elif isinstance(t, Transform):
                 flat.append(t)
             else:
-                raise TypeError(f"chain() takes bionp.plasticity transforms, got {type(t).__name__}")
+                raise TypeError("chain() takes bionp.plasticity transforms, got "
+                                f"{type(t).__name__}")
         self.transforms = flat
 
     def __iter__(self):
@@ -401,7 +404,8 @@ class Chain:
         states = state.get("transforms")
         if not isinstance(states, list) or len(states) != len(self.transforms):
             got = len(states) if isinstance(states, list) else states
-            raise ValueError(f"chain state has {got} transforms, this chain has {len(self.transforms)}")
+            raise ValueError(f"chain state has {got} transforms, this chain has "
+                             f"{len(self.transforms)}")
         for t, s in zip(self.transforms, states):
             t.load_state_dict(s)
 

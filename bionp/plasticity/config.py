@@ -193,7 +193,8 @@ class BioConfig:
     def replace(self, **changes) -> "BioConfig":
         unknown = sorted(set(changes) - set(self.field_names()))
         if unknown:
-            raise ValueError(f"unknown BioConfig key(s) {unknown}; known keys: {list(self.field_names())}")
+            raise ValueError(f"unknown BioConfig key(s) {unknown}; known keys: "
+                             f"{list(self.field_names())}")
         return dataclasses.replace(self, **changes)
 
     # -- the chain -------------------------------------------------------------------------
@@ -212,16 +213,16 @@ class BioConfig:
                 made.append(Crystallize(self.crystal_thresh, self.dampening_factor,
                                         every=self.crystallize_every, rng=g, **kw))
             elif name == "volume_dependent_lr":
-                made.append(VolumeDependentLR(self.base_lr, self.stability_factor, self.lr_variability,
-                                              relative=self.lr_relative,
-                                              redraw_every=self.lr_redraw_every, rng=g, **kw))
+                made.append(VolumeDependentLR(
+                    self.base_lr, self.stability_factor, self.lr_variability,
+                    relative=self.lr_relative, redraw_every=self.lr_redraw_every, rng=g, **kw))
             elif name == "scale_grad":
                 made.append(SynapticScaling(self.scale_grad_strength, rng=g, **kw))
             elif name == "l1_reg":
                 made.append(L1Regularization(self.l1_strength, rng=g, **kw))
             elif name == "rejuvenate_weights":
-                made.append(Rejuvenation(self.rejuvenation_parameter_dre, every=self.rejuvenate_every,
-                                         rng=g, **kw))
+                made.append(Rejuvenation(self.rejuvenation_parameter_dre,
+                                         every=self.rejuvenate_every, rng=g, **kw))
         if self.apply_dales_principle:
             made.append(DalesPrinciple(keys=("W",), rng=seeds[-1]))
         return chain(*made)
@@ -256,7 +257,8 @@ def convert(net, config: BioConfig | dict | None = None, *, rng=None, **override
         raise ValueError("this network already has bio transformations attached (net.plasticity); "
                          "convert a fresh network")
     if config.weight_splitting_Gamma > 1:
-        split_weights(net, config.weight_splitting_Gamma, config.weight_splitting_activation_function,
+        split_weights(net, config.weight_splitting_Gamma,
+                      config.weight_splitting_activation_function,
                       layers=config.weight_splitting_layers)
     ch = config.build(rng)
     ch.init(net.parameters())  # Dalian initialisation happens here
@@ -319,7 +321,8 @@ def _register_parity():
         rule, loss = Backprop(), CrossEntropyLoss()
         for i in range(60):
             sl = slice((i % 4) * 16, (i % 4 + 1) * 16)
-            grads = net.plasticity.update(net.parameters(), rule.gradients(net, x[sl], labels[sl], loss))
+            grads = rule.gradients(net, x[sl], labels[sl], loss)
+            grads = net.plasticity.update(net.parameters(), grads)
             opt.step(grads)
             net.plasticity.after_update(net)
         out = {f"W{l}": layer.W for l, layer in enumerate(net.layers)}

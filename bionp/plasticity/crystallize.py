@@ -46,7 +46,7 @@ def check_dampening(dampening) -> float:
 
 
 def crystallization_mask(w, g, threshold: float):
-    r"""Boolean mask :math:`(|g| < \theta|w|) \lor (|g| > \mathrm{mean}|w|)` (same shape as ``w``)."""
+    r"""Boolean mask :math:`(|g| < \theta|w|) \lor (|g| > \mathrm{mean}|w|)`, shaped like ``w``."""
     xp = get_array_module(w, g)
     aw = xp.abs(w)
     ag = xp.abs(g)

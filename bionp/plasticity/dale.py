@@ -70,8 +70,8 @@ class DalesPrinciple(WeightOperation):
 
     def _check_param(self, l, k, p):
         if p.ndim != 2:
-            raise ValueError(f"Dale's principle needs weight matrices of shape (out, in); layer {l} "
-                             f"'{k}' has shape {tuple(p.shape)}")
+            raise ValueError(f"Dale's principle needs weight matrices of shape (out, in); "
+                             f"layer {l} '{k}' has shape {tuple(p.shape)}")
 
     def _state_shape(self, name, shape):
         return (1, shape[1])
@@ -147,7 +147,7 @@ def sign_violations(W, signs) -> int:
 
 
 def enforce_dales_principle(signs=None, **kwargs) -> DalesPrinciple:
-    """:class:`DalesPrinciple` (draws the signs and applies the Dalian initialisation at ``init``)."""
+    """:class:`DalesPrinciple` (draws the signs, applies the Dalian initialisation at ``init``)."""
     return DalesPrinciple(signs, **kwargs)
 
 

@@ -45,7 +45,8 @@ __all__ = ["Rejuvenation", "rejuvenate_weights", "replacement_probability"]
 
 
 def replacement_probability(w, dre: float, max_abs: float):
-    r""":math:`p(w) = \operatorname{erfc}(|w| d_{re} / (\sqrt2 (M + 10^{-13})))` (host NumPy, float64)."""
+    r""":math:`p(w) = \operatorname{erfc}\big(|w| / (\sqrt2\,(M / d_{re} + 10^{-13}))\big)`
+    (host NumPy, float64)."""
     import numpy as np
     from scipy.special import erfc
 

@@ -50,7 +50,7 @@ def scaling_penalty(W, target, strength: float):
 
 
 class SynapticScaling(GradientTransform):
-    """Add :math:`\\lambda(1 - r^\\ast/r)\\,W` row-wise: pull each unit's input norm to its set point.
+    """Add :math:`\\lambda(1 - r^\\ast/r)\\,W` row-wise: each unit's input norm to its set point.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-r"""Weight splitting: each output is carried by :math:`\Gamma` sub-units (multi-synaptic connections).
+r"""Weight splitting: each output carried by :math:`\Gamma` sub-units (multi-synaptic connections).
 
 A layer with :math:`n_{out}` outputs is read as :math:`n_{out}/\Gamma` groups of
 :math:`\Gamma` consecutive sub-units :math:`G_k = \{k\Gamma, \dots, k\Gamma + \Gamma - 1\}`.
@@ -90,7 +90,8 @@ class WeightSplitting:
         self.gamma = gamma
         self.activation = get_activation(activation)
         if not self.activation.elementwise:
-            raise ValueError(f"the sub-unit activation must be elementwise, got {self.activation.name}")
+            raise ValueError("the sub-unit activation must be elementwise, got "
+                             f"{self.activation.name}")
 
     # -- shape / parameters -------------------------------------------------------------
     @property

@@ -110,7 +110,7 @@ class VolumeDependentLR(GradientTransform):
         self.state["rates"][key] = get_array_module(p).empty_like(p)
 
     def _evaluate(self, key, p):
-        r"""Draw :math:`r = \mu(v)|1 + \sigma\zeta|` (``/ base_lr`` if relative) for weights ``p``."""
+        r"""Draw :math:`r = \mu(v)|1 + \sigma\zeta|` (``/ base_lr`` if relative) for ``p``."""
         r = self.state["rates"][key]
         xp = get_array_module(p)
         dt = p.dtype.type
@@ -133,12 +133,14 @@ class VolumeDependentLR(GradientTransform):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(base_lr=self.base_lr, stability=self.stability, lr_variability=self.lr_variability,
-                   relative=self.relative, redraw_every=self.redraw_every)
+        cfg.update(base_lr=self.base_lr, stability=self.stability,
+                   lr_variability=self.lr_variability, relative=self.relative,
+                   redraw_every=self.redraw_every)
         return cfg
 
 
 def volume_dependent_lr(base_lr: float = 0.1, stability: float = 2.0, lr_variability: float = 0.2,
                         **kwargs) -> VolumeDependentLR:
-    """:class:`VolumeDependentLR` (``relative=``, ``redraw_every=``, ``keys=``, ``layers=``, ``rng=``)."""
+    """:class:`VolumeDependentLR` (``relative=``, ``redraw_every=``, ``keys=``, ``layers=``,
+    ``rng=``)."""
     return VolumeDependentLR(base_lr, stability, lr_variability, **kwargs)
