@@ -59,7 +59,7 @@ def parse_args(argv=None):
     ap.add_argument("--momentum", type=float, default=0.9, help="SGD (Nesterov) momentum")
     ap.add_argument("--gamma", type=int, default=2, help="weight_splitting_Gamma of the weight_splitting variant")
     ap.add_argument("--rejuvenate-every", type=int, default=None,
-                    help="steps between rejuvenations (default: one epoch)")
+                    help="steps between rejuvenations (None: the steps of one epoch)")
     return ap.parse_args(argv)
 
 
