@@ -172,6 +172,7 @@ def test_rejuvenation_frequency_matches_probability(xp):
         wh = bnp.asnumpy(w)
         changed = wh != w0h
         assert np.all(np.abs(wh[changed]) <= 1.0)
+        assert op.last_replaced["0.W"] == changed.sum()
         hits += changed
     expected_total = p.sum() * reps
     assert abs(hits.sum() - expected_total) < 5 * math.sqrt(expected_total)

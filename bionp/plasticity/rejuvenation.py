@@ -78,7 +78,6 @@ class Rejuvenation(WeightOperation):
         super().__init__(every=every, keys=keys, layers=layers, rng=rng)
         self.dre = check_positive("dre (rejuvenation_parameter_dre)", dre)
         self.last_replaced = {}
-        self.count_replaced = False
 
     def _apply_target(self, key, p):
         xp = get_array_module(p)
@@ -91,8 +90,7 @@ class Rejuvenation(WeightOperation):
         new = self.rng.uniform(-1.0, 1.0, p.shape, dtype=p.dtype, xp=xp)
         new *= m
         xp.copyto(p, new, where=mask)
-        if self.count_replaced:
-            self.last_replaced[key] = int(to_scalar(xp.count_nonzero(mask)))
+        self.last_replaced[key] = int(to_scalar(xp.count_nonzero(mask)))  # one sync, rarely
 
     def get_config(self) -> dict:
         cfg = super().get_config()
