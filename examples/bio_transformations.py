@@ -118,6 +118,8 @@ def main(argv=None):
     experiment.setup(args)
     if args.gamma < 1:
         raise SystemExit(f"--gamma must be >= 1, got {args.gamma}")
+    if args.rejuvenate_every is not None and args.rejuvenate_every < 1:
+        raise SystemExit(f"--rejuvenate-every must be >= 1, got {args.rejuvenate_every}")
     from bionp.data import standardize
 
     x_tr, y_tr, x_te, y_te = experiment.load_data(args)

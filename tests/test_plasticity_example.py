@@ -46,3 +46,6 @@ def test_example_rejects_bad_options(tmp_path):
         mod.main(["--transforms", "nonsense", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="--gamma"):
         mod.main(["--data", "fashion-mnist-small", "--gamma", "0", "--out", str(tmp_path), "--quiet"])
+    with pytest.raises(SystemExit, match="--rejuvenate-every"):
+        mod.main(["--data", "fashion-mnist-small", "--rejuvenate-every", "0", "--out", str(tmp_path),
+                  "--quiet"])
