@@ -407,9 +407,16 @@ class _BufferedGenerator(Generator):
         return out
 
 
+class _UnbufferedGenerator(Generator):
+    """A generator whose normal() has no ``out=`` (a fresh array every draw)."""
+
+    def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None):
+        return super().normal(loc, scale, size, dtype=dtype, xp=xp)
+
+
 def test_draws_into_a_buffer_when_the_generator_can(cpu_xp):
     layer = NoisyDense(4, 3, sigma=0.1, noise_rng=_BufferedGenerator(1), rng=0)
-    plain = NoisyDense(4, 3, sigma=0.1, noise_rng=Generator(1), rng=0)
+    plain = NoisyDense(4, 3, sigma=0.1, noise_rng=_UnbufferedGenerator(1), rng=0)
     x = Generator(0).normal(0, 1, (2, 4))
     _, c1 = layer.forward_cache(x)
     _, p1 = plain.forward_cache(x)
