@@ -50,6 +50,10 @@ def parse_args(argv=None):
     ap.add_argument("--momentum", type=float, default=0.9, help="SGD (Nesterov) momentum")
     ap.add_argument("--weight-decay", type=float, default=5e-5, help="L2 weight decay")
     ap.add_argument("--no-schedule", action="store_true", help="constant learning rate (no cosine decay)")
+    ap.add_argument("--feedback-init", default="normal",
+                    choices=("normal", "uniform", "xavier_normal", "he_normal"),
+                    help="initialiser of the feedback matrices of FA, DFA and Kolen-Pollack "
+                         "('normal' draws N(0, 0.1^2))")
     ap.add_argument("--kp-decay", type=float, default=3e-3,
                     help="Kolen-Pollack decay of W and B (layers >= 1), per unit of lr: it is what "
                          "makes B converge to W")
@@ -65,7 +69,7 @@ def parse_args(argv=None):
 def make_rule(name, seed, args):
     return {
         "backprop": lambda: rules.Backprop(),
-        "feedback_alignment": lambda: rules.FeedbackAlignment(rng=seed),
+        "feedback_alignment": lambda: rules.FeedbackAlignment(init=args.feedback_init, rng=seed),
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=seed),
         "kolen_pollack": lambda: rules.KolenPollack(weight_decay=args.kp_decay,
                                                     feedback_optimizer=args.kp_feedback, rng=seed),
