@@ -59,8 +59,7 @@ always-on input), so "the weights" there are bionp's ``W`` *and* ``b``.
 batch, the loss of the batch (mean over samples of the sum over outputs of the
 squared error, :class:`~bionp.nn.MSELoss`) with and without it, and the update
 :math:`\theta \mathrel{+}= \eta\,(L(\theta) - L(\theta+\varepsilon))\,\varepsilon/\sigma^2`,
-i.e. SGD with ``lr = η`` on this rule's :math:`\hat g`.  (bionp draws all the noise
-of a step in one call, layer by layer, ``W`` before ``b``.)
+i.e. SGD with ``lr = η`` on this rule's :math:`\hat g`.
 
 ``NodePerturbation(sigma, estimator="tutorial")`` is its ``node_perturb``: a clean
 and a noisy forward pass of the batch; in the noisy one, noise of SD σ per sample
@@ -169,20 +168,22 @@ class WeightPerturbation(Rule):
         return self._buffers[1]
 
     def _draw(self, params, xp):
-        """One flat draw for all parameters (one generator call: the per-call cost is paid
-        once per step), returned as the flat array and its per-parameter views in
-        layer order, each layer's arrays in its ``params()`` order."""
+        """The noise of every parameter, drawn parameter by parameter (layer order, each
+        layer's arrays in its ``params()`` order) into one flat array; returns the flat
+        array (scaled in place into the gradient) and its per-parameter views."""
         dtype = next(iter(params[0].values())).dtype
         total = sum(int(v.size) for p in params for v in p.values())
-        if self.noise == "rademacher":
-            flat = rademacher(self._rng, (total,), self.sigma, dtype, xp)
-        else:
-            flat = self._rng.normal(0.0, self.sigma, (total,), dtype=dtype, xp=xp)
+        flat = xp.empty(total, dtype=dtype)
         views, o = [], 0
         for p in params:
             d = {}
             for k, v in p.items():
-                d[k] = flat[o:o + v.size].reshape(v.shape)
+                view = flat[o:o + v.size].reshape(v.shape)
+                if self.noise == "rademacher":
+                    view[...] = rademacher(self._rng, tuple(v.shape), self.sigma, dtype, xp)
+                else:
+                    self._rng.normal(0.0, self.sigma, tuple(v.shape), dtype=dtype, xp=xp, out=view)
+                d[k] = view
                 o += v.size
             views.append(d)
         return flat, views
