@@ -37,9 +37,11 @@ issue's reference numbers, reproduced exactly); other seeds give NP 49.3, 53.1,
 59.6, 53.5, 60.2 (seeds 1-5) and WP 9.4, 9.2 (seeds 1-2), and the same NP run in
 float32 gives 47.7 again: the perturbation rules' numbers are one draw from a
 wide distribution (NP's SD over seeds is about 5 points), not a property of the
-algorithm to ±3.  bionp (float32, this script): BP 78.4, FA 75.9, KP 76.2, WP 13.7,
-NP 53.3 at seed 12345; over seeds 1-3 WP 16.5, 18.5, 17.9 and NP 56.1, 59.8,
-61.5; with ``--dtype float64`` (seed 12345) WP 11.4, NP 49.6.
+algorithm to ±3.  bionp (float32, this script): BP 78.4, FA 75.9, KP 76.2, WP 23.3,
+NP 53.3 at seed 12345; over seeds 1-3 WP 11.3, 19.1, 22.1 and NP 56.1, 59.8, 61.5;
+with ``--dtype float64`` (seed 12345) WP 9.7, NP 49.6.  Drawing the same weight noise
+in another order (one flat draw instead of one per array) gave WP 13.7, 16.5, 18.5,
+17.9 for seeds 12345, 1, 2, 3: WP at epoch 3 is mostly the luck of the noise.
 
 Run ``python examples/microlearning.py --help`` for the options.
 """
