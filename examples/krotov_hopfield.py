@@ -4,7 +4,9 @@ Trains a layer of competing hidden units with the local Hebbian/anti-Hebbian rul
 Krotov & Hopfield ("Unsupervised learning by competing hidden units", PNAS 2019) on
 unlabelled images, freezes it, and trains the paper's readout
 c = tanh(beta * (V max(W x, 0)^n + b)) with the loss sum |c - t|^m on top.  For
-comparison the same readout is trained on untrained random weights of the same shape.
+comparison the same readout is trained on untrained random weights of the same shape
+(standard normal, each unit rescaled to the learned unit's sum_i |W_i|^p, so that the
+features have the same size with or without --feature-scaling).
 Every run is repeated for --seeds seeds (mean +- std).
 
 Configurations (--config; any of --hidden --p --k --delta --lr ... overrides them):
@@ -23,7 +25,8 @@ Prints and writes to --out: ``results.json`` (test accuracy per readout epoch fo
 seed, learned and random; the per-epoch convergence curve of the Hebbian layer: the
 fraction of units that ever won whose sum_i |W_i|^p lies within 5% of 1, and the norm
 statistics; a summary with mean +- std), ``weights_<data>.png`` (the learned weight grid
-of the first seed) and ``training_<data>.png`` (convergence and readout curves).
+of the first seed), ``training_<data>.png`` (convergence and readout curves) and the
+learned weights ``weights_<data>_seed<N>.npy``.
 
 Example (the numbers in the README)::
 
@@ -33,8 +36,9 @@ Example (the numbers in the README)::
 
 from __future__ import annotations
 
-import argparse
 import math
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -47,10 +51,12 @@ from bionp.hebbian import BioClassifier, KrotovHopfield, draw_weights, random_fe
 CONFIGS = {
     "paper": dict(hidden=2000, p=3.0, k=7, delta=0.4, lr=0.1, precision=1e-30, batch_size=100,
                   init="normal", init_mean=0.0, init_std=1.0, inputs="unit-norm",
-                  power=4.5, m=6.0, beta=0.1, clf_lr=0.01, clf_epochs=30, clf_batch_size=100),
+                  power=4.5, m=6.0, beta=0.1, feature_scaling="max", clf_lr=0.01, clf_epochs=30,
+                  clf_batch_size=100),
     "seed": dict(hidden=28, p=2.0, k=5, delta=0.3, lr=0.01, precision=0.1, batch_size=100,
                  init="uniform", init_mean=0.5, init_std=0.5, inputs="signed",
-                 power=4.5, m=6.0, beta=0.1, clf_lr=0.01, clf_epochs=30, clf_batch_size=100),
+                 power=4.5, m=6.0, beta=0.1, feature_scaling="max", clf_lr=0.01, clf_epochs=30,
+                 clf_batch_size=100),
 }
 INPUTS = ("unit-norm", "signed", "raw")
 IMAGE_SHAPES = {"mnist": (28, 28), "fashion-mnist": (28, 28), "fashion-mnist-small": (28, 28),
@@ -83,6 +89,9 @@ def parse_args(argv=None):
     g.add_argument("--power", type=float, help="exponent n of the hidden features max(Wx, 0)^n")
     g.add_argument("--m", type=float, help="exponent m of the loss sum |c - t|^m")
     g.add_argument("--beta", type=float, help="slope beta of the readout tanh")
+    g.add_argument("--feature-scaling", choices=("max", "l2", "none"),
+                   help="per-sample scaling of the hidden features before the readout: divide by "
+                        "their maximum, by their Euclidean norm, or none (the paper's literal readout)")
     g.add_argument("--loss", choices=("power", "cross_entropy"), default="power",
                    help="readout loss")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="readout optimiser")
@@ -96,6 +105,8 @@ def parse_args(argv=None):
                    help="further datasets, run when their files are present (never downloaded)")
     g.add_argument("--grid", type=int, nargs=2, default=(10, 10), metavar=("ROWS", "COLS"),
                    help="size of the weight grid figure")
+    g.add_argument("--no-save-weights", action="store_true",
+                   help="do not write the learned weights (OUT/weights_<data>_seed<N>.npy)")
     g.add_argument("--tol", type=float, default=0.05,
                    help="convergence check: |sum_i |W_i|^p - 1| <= tol")
     args = ap.parse_args(argv)
@@ -150,6 +161,7 @@ def make_layer(args, seed: int) -> KrotovHopfield:
 
 def make_readout(args, features, seed: int) -> BioClassifier:
     return BioClassifier(features, n_classes=10, power=args.power, m=args.m, beta=args.beta,
+                         feature_scaling=None if args.feature_scaling == "none" else args.feature_scaling,
                          loss=args.loss, optimizer=args.optimizer, lr=args.clf_lr,
                          batch_size=args.clf_batch_size, epochs=args.clf_epochs, rng=seed,
                          precompute=True, progress=False if args.quiet else None)
@@ -171,6 +183,15 @@ def norm_statistics(layer: KrotovHopfield, tol: float) -> dict:
         "norm_mean_of_winners": float(won.mean()) if won.size else math.nan,
         "n_units_never_won": int(to_int(xp.count_nonzero(~(layer.win_counts_ > 0)))),
     }
+
+
+def save_array(path: str, array) -> None:
+    """``np.save`` to a temporary file, then an atomic rename (a crash leaves no half file)."""
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npy", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, bnp.asnumpy(array), allow_pickle=False)
+    os.replace(tmp, path)
 
 
 def to_int(v) -> int:
@@ -202,6 +223,8 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
         layer = make_layer(args, seed).fit(x_tr, epochs=args.epochs)
         hebb_seconds = time.perf_counter() - t0
         stats = norm_statistics(layer, args.tol)
+        if not args.no_save_weights:
+            save_array(f"{args.out}/weights_{name}_seed{seed}.npy", layer.weights_)
         t0 = time.perf_counter()
         clf = make_readout(args, layer, seed).fit(x_tr, y_tr, x_te, y_te)
         rec = readout_record(clf, time.perf_counter() - t0)
@@ -211,7 +234,7 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
                    norm_statistics=stats)
         runs[f"{name}/learned/seed{seed}"] = rec
         learned.append(rec["final_test_accuracy"])
-        W_random = random_features_baseline(layer, rng=10_000 + seed)
+        W_random = random_features_baseline(layer, rng=10_000 + seed, match_norms=True)
         t0 = time.perf_counter()
         clf_r = make_readout(args, W_random, seed).fit(x_tr, y_tr, x_te, y_te)
         rec_r = readout_record(clf_r, time.perf_counter() - t0)
@@ -222,6 +245,7 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
               f"that won (median norm {stats['norm_quantiles_of_winners']['median']:.3f})  "
               f"Hebbian {hebb_seconds:.0f} s ({hebb_seconds / args.epochs:.2f} s/epoch), "
               f"readouts {rec['readout_seconds'] + rec_r['readout_seconds']:.0f} s", flush=True)
+        print_convergence(layer.history_)
         if first_layer is None:
             first_layer = layer
             curves = {"learned": rec["test_accuracy"], "random": rec_r["test_accuracy"]}
@@ -249,6 +273,18 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
                  title=f"{name}: first {min(rows * cols, args.hidden)} of {args.hidden} units "
                        f"(seed {args.seed})")
     training_figure(first_layer, curves, f"{args.out}/training_{name}.png", name, args.tol)
+
+
+def print_convergence(history, points: int = 8) -> None:
+    """The convergence curve at up to ``points`` epochs, one row each."""
+    picks = sorted({round(i * (len(history) - 1) / max(points - 1, 1)) for i in range(points)})
+    rows = [{"epoch": history[i]["epoch"] + 1, "lr": history[i]["lr"],
+             "converged (of winners)": history[i]["converged_fraction"],
+             "mean norm (winners)": history[i]["mean_norm"],
+             "ever won": history[i]["ever_won_fraction"],
+             "won this epoch": history[i]["winner_fraction"],
+             "s": history[i]["seconds"]} for i in picks]
+    print("  " + experiment.format_table(rows).replace("\n", "\n  "), flush=True)
 
 
 def _mean_std(values) -> dict:

@@ -273,3 +273,18 @@ def test_bad_test_split_and_precompute(xp):
         clf.fit(x, y, x, y[:3])
     with pytest.raises(TypeError, match="precompute must be True or False"):
         BioClassifier(W, precompute="yes")
+
+
+def test_random_baseline_match_norms(xp):
+    x = Generator(0).uniform(0, 1, (60, 10))
+    kh = KrotovHopfield(12, p=3.0, k=2, lr=0.05, batch_size=20, normalize=True, rng=0,
+                        progress=False).fit(x, epochs=3)
+    R = random_features_baseline(kh, rng=4, match_norms=True)
+    assert tuple(R.shape) == (12, 10)
+    own = bnp.asnumpy(xp.sum(xp.abs(R) ** 3, axis=1))
+    assert_allclose(own, bnp.asnumpy(kh.unit_norms()), rtol=1e-4)
+    plain = random_features_baseline(kh, rng=4)
+    ratio = bnp.asnumpy(R) / bnp.asnumpy(plain)  # the same draw, rescaled per row
+    assert_allclose(ratio, np.repeat(ratio[:, :1], 10, axis=1), rtol=1e-5)
+    with pytest.raises(TypeError, match="match_norms=True needs a fitted KrotovHopfield"):
+        random_features_baseline(kh.weights_, match_norms=True)

@@ -185,12 +185,19 @@ def readout_gradients(h, V, c_bias, labels, *, beta: float, loss: str = "power",
     return value, grads, z
 
 
-def random_features_baseline(like, rng: int | Generator | None = None, dtype: Any = None):
-    """Untrained weights of the same shape as ``like``, drawn standard normal.
+def random_features_baseline(like, rng: int | Generator | None = None, dtype: Any = None,
+                             match_norms: bool = False):
+    r"""Untrained weights of the same shape as ``like``, drawn standard normal.
 
     ``like`` is a fitted :class:`KrotovHopfield`, or a weight array
     ``(n_hidden, n_in)``.  Pass the result as ``BioClassifier(hebbian=W)`` to
     measure what the readout reaches on random (untrained) features.
+
+    With ``match_norms=True`` (``like`` must then be a :class:`KrotovHopfield`)
+    every random unit is rescaled to the learned unit's
+    :math:`\sum_i |W_{\mu i}|^p` (row :math:`\mu` of ``like.weights_``, with the
+    layer's ``p``), so that a readout without per-sample feature scaling
+    (``feature_scaling=None``) sees features of the same size for both.
     """
     if isinstance(like, KrotovHopfield):
         like._require_fitted()
@@ -202,8 +209,17 @@ def random_features_baseline(like, rng: int | Generator | None = None, dtype: An
                         f"got {type(like).__name__}")
     if W.ndim != 2:
         raise ValueError(f"weights must be 2-D (n_hidden, n_in), got shape {tuple(W.shape)}")
+    if match_norms and not isinstance(like, KrotovHopfield):
+        raise TypeError("match_norms=True needs a fitted KrotovHopfield (for its p and norms)")
     dt = W.dtype if dtype is None else resolve_dtype(dtype)
-    return check_rng(rng).normal(0.0, 1.0, tuple(W.shape), dtype=dt, xp=get_array_module(W))
+    xp = get_array_module(W)
+    R = check_rng(rng).normal(0.0, 1.0, tuple(W.shape), dtype=dt, xp=xp)
+    if match_norms:
+        p = like.p
+        target = like.unit_norms().astype(dt)
+        own = xp.sum(xp.abs(R) ** dt.type(p), axis=1)
+        R *= ((target / own) ** dt.type(1.0 / p))[:, None]
+    return R
 
 
 class BioClassifier:
