@@ -48,6 +48,11 @@ def test_tiny_run_writes_results_and_figures(example, tmp_path, capsys):
     assert summary["learned"]["values"] == [doc["runs"][f"fashion-mnist-small/learned/seed{s}"]
                                             ["final_test_accuracy"] for s in (0, 1)]
     assert summary == got["summary"]["fashion-mnist-small"]
+    import numpy as np
+
+    for seed in (0, 1):
+        W = np.load(out / f"weights_fashion-mnist-small_seed{seed}.npy", allow_pickle=False)
+        assert W.shape == (30, 784) and W.dtype == np.float32
     for png in ("weights_fashion-mnist-small.png", "training_fashion-mnist-small.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
