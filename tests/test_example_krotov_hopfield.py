@@ -68,7 +68,8 @@ def test_seed_configuration_and_overrides(example):
     paper = example.parse_args([])
     assert (paper.hidden, paper.p, paper.k, paper.delta, paper.power, paper.m) == (
         2000, 3.0, 7, 0.4, 4.5, 6.0)
-    assert paper.inputs == "unit-norm"
+    assert paper.inputs == "unit-norm" and paper.epochs == 3 and args.epochs == 40
+    assert example.parse_args(["--epochs", "7"]).epochs == 7
 
 
 def test_missing_dataset_is_skipped(example, tmp_path, capsys):

@@ -288,3 +288,16 @@ def test_random_baseline_match_norms(xp):
     assert_allclose(ratio, np.repeat(ratio[:, :1], 10, axis=1), rtol=1e-5)
     with pytest.raises(TypeError, match="match_norms=True needs a fitted KrotovHopfield"):
         random_features_baseline(kh.weights_, match_norms=True)
+
+
+def test_linear_lr_decay(xp):
+    x, y = _blobs(n_per=10)
+    W = random_features_baseline(xp.zeros((8, 10), dtype="float32"), rng=1)
+    clf = BioClassifier(W, n_classes=3, lr=0.02, lr_decay="linear", epochs=4, batch_size=10,
+                        rng=0, progress=False).fit(x, y)
+    assert [r["lr"] for r in clf.history_] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+    const = BioClassifier(W, n_classes=3, lr=0.02, epochs=2, progress=False).fit(x, y)
+    assert [r["lr"] for r in const.history_] == [0.02, 0.02]
+    assert BioClassifier(**clf.get_params()).lr_decay == "linear"
+    with pytest.raises(ValueError, match="unknown lr_decay"):
+        BioClassifier(W, lr_decay="cosine")

@@ -78,6 +78,7 @@ __all__ = [
 READOUT_LOSSES = ("power", "cross_entropy")
 _OPTIMIZERS = ("adam", "sgd")
 _SCALINGS = (None, "max", "l2")
+_LR_DECAYS = ("constant", "linear")
 
 
 def _check_m(m):
@@ -252,6 +253,9 @@ class BioClassifier:
     optimizer : {"adam", "sgd"}
         One of bionp's optimisers (:class:`bionp.optim.Adam`, :class:`bionp.optim.SGD`).
     lr : float > 0
+    lr_decay : {"constant", "linear"}
+        Learning rate of epoch ``e`` (0-based): ``lr`` throughout, or
+        ``lr * (1 - e / epochs)`` (decaying linearly towards 0, as the Hebbian layer's).
     batch_size : int >= 1
     epochs : int >= 1
     feature_scaling : {"max", "l2", None}
@@ -277,7 +281,7 @@ class BioClassifier:
         :math:`V`.
     bias_ : array (n_classes,)
     history_ : list of dict
-        Per epoch: ``epoch``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
+        Per epoch: ``epoch``, ``lr``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
         batches as they were seen), ``seconds``, and ``test_accuracy`` (%) when
         :meth:`fit` was given ``x_test, y_test``.
     """
@@ -285,6 +289,7 @@ class BioClassifier:
     def __init__(self, hebbian, n_classes: int = 10, power: float = 4.5, m: float = 6.0,
                  beta: float = 0.1, loss: str = "power", optimizer: str = "adam",
                  lr: float = 1e-3, batch_size: int = 100, epochs: int = 10,
+                 lr_decay: str = "constant",
                  feature_scaling: str | None = "max", init_std: float = 0.01,
                  rng: int | Generator | None = None, precompute: bool = False,
                  progress: bool | None = None):
@@ -302,6 +307,8 @@ class BioClassifier:
         if optimizer not in _OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(_OPTIMIZERS)}")
         _check_number("lr", lr, low=0, low_open=True)
+        if lr_decay not in _LR_DECAYS:
+            raise ValueError(f"unknown lr_decay {lr_decay!r}; use one of {', '.join(_LR_DECAYS)}")
         _check_number("batch_size", batch_size, low=1, integer=True)
         _check_number("epochs", epochs, low=1, integer=True)
         if feature_scaling not in _SCALINGS:
@@ -317,6 +324,7 @@ class BioClassifier:
         self.loss = loss
         self.optimizer = optimizer
         self.lr = float(lr)
+        self.lr_decay = lr_decay
         self.batch_size = int(batch_size)
         self.epochs = int(epochs)
         self.feature_scaling = feature_scaling
@@ -333,7 +341,8 @@ class BioClassifier:
         return {
             "hebbian": self.hebbian, "n_classes": self.n_classes, "power": self.power,
             "m": self.m, "beta": self.beta, "loss": self.loss, "optimizer": self.optimizer,
-            "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
+            "lr": self.lr, "lr_decay": self.lr_decay, "batch_size": self.batch_size,
+            "epochs": self.epochs,
             "feature_scaling": self.feature_scaling, "init_std": self.init_std, "rng": self.rng,
             "precompute": self.precompute, "progress": self.progress,
         }
@@ -458,6 +467,8 @@ class BioClassifier:
         batches = BatchIterator(source, y, self.batch_size, rng=batch_rng)
         for epoch in self._epochs():
             t0 = time.perf_counter()
+            if self.lr_decay == "linear":
+                self.optimizer_.lr = self.lr * (1.0 - epoch / self.epochs)
             total, correct = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.int64)
             n_batches = 0
             for xb, yb in batches:
@@ -470,6 +481,7 @@ class BioClassifier:
                 n_batches += 1
             record = {
                 "epoch": epoch,
+                "lr": float(self.optimizer_.lr),
                 "loss": to_scalar(total) / n_batches,
                 "train_accuracy": 100.0 * to_scalar(correct) / x.shape[0],
                 "seconds": time.perf_counter() - t0,
