@@ -5,8 +5,9 @@ Krotov & Hopfield ("Unsupervised learning by competing hidden units", PNAS 2019)
 unlabelled images, freezes it, and trains the paper's readout
 c = tanh(beta * (V max(W x, 0)^n + b)) with the loss sum |c - t|^m on top.  For
 comparison the same readout is trained on untrained random weights of the same shape
-(standard normal, each unit rescaled to the learned unit's sum_i |W_i|^p, so that the
-features have the same size with or without --feature-scaling).
+(standard normal, as the layer's initialisation; with --feature-scaling none each random
+unit is rescaled to the learned unit's sum_i |W_i|^p so that the features have the same
+size).
 Every run is repeated for --seeds seeds (mean +- std).
 
 Configurations (--config; any of --hidden --p --k --delta --lr ... overrides them):
@@ -253,7 +254,8 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
                    norm_statistics=stats)
         runs[f"{name}/learned/seed{seed}"] = rec
         learned.append(rec["final_test_accuracy"])
-        W_random = random_features_baseline(layer, rng=10_000 + seed, match_norms=True)
+        W_random = random_features_baseline(layer, rng=10_000 + seed,
+                                            match_norms=args.feature_scaling == "none")
         t0 = time.perf_counter()
         clf_r = make_readout(args, W_random, seed).fit(x_tr, y_tr, x_te, y_te)
         rec_r = readout_record(clf_r, time.perf_counter() - t0)
