@@ -142,6 +142,13 @@ class StrictArray:
     def __reduce__(self):
         raise TypeError(_HOST_MSG.format(what="pickling"))
 
+    # copy.deepcopy stays on the device, as CuPy's ndarray.__deepcopy__ does
+    def __deepcopy__(self, memo):
+        return StrictArray(self._a.copy())
+
+    def __copy__(self):
+        return StrictArray(self._a.copy())
+
     # -- metadata ------------------------------------------------------------
     @property
     def shape(self):

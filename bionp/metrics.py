@@ -62,10 +62,11 @@ def accuracy(out_or_logits, labels) -> float:
 
 
 def _flat(g, include_bias):
-    xp = get_array_module(g["W"])
-    parts = [g["W"].reshape(-1)]
-    if include_bias and "b" in g and g["b"] is not None:
-        parts.append(g["b"].reshape(-1))
+    """One float64 vector of a layer's gradient: every array of the dict in key order, biases
+    (``"b"``, or any key ending in ``"_b"``) only with ``include_bias``."""
+    parts = [v.reshape(-1) for k, v in g.items()
+             if v is not None and (include_bias or not (k == "b" or k.endswith("_b")))]
+    xp = get_array_module(*parts)
     return xp.concatenate(parts).astype(xp.float64) if len(parts) > 1 else \
         parts[0].astype(xp.float64)
 

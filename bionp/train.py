@@ -120,12 +120,40 @@ def _net_arrays(net) -> dict[str, Any]:
     return out
 
 
+class _LayerState:
+    """A layer's ``state_dict()`` without its parameters (those are saved as ``net/…``)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def state_dict(self) -> dict:
+        params = self.layer.params()
+        return {k: v for k, v in self.layer.state_dict().items() if k not in params}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.layer.load_state_dict({**self.layer.params(), **state})
+
+
+def _layer_states(net) -> list:
+    return [(f"layer{i}", _LayerState(layer)) for i, layer in enumerate(net.layers)
+            if hasattr(layer, "state_dict") and hasattr(layer, "load_state_dict")]
+
+
 def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
                     extra: dict | None = None) -> None:
-    """Write a checkpoint atomically (temporary file in the same folder, then rename)."""
+    """Write a checkpoint atomically (temporary file in the same folder, then rename).
+
+    Saved: the network's parameters, every layer's other state (its ``state_dict()``
+    less the parameters: connectivity, generators, counters), and the state of the
+    optimiser, the rule and the trainer.
+    """
     path = os.fspath(path)
     arrays = {k: asnumpy(v) for k, v in _net_arrays(net).items()}
     meta: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "extra": extra or {}}
+    for name, obj in _layer_states(net):
+        a, m = state_arrays(obj, name)
+        arrays.update(a)
+        meta[name] = m
     for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
         a, m = state_arrays(obj, name)
         arrays.update(a)
@@ -175,6 +203,11 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
     xp = get_array_module(*current.values())
     for key, value in current.items():
         value[...] = asarray(data[key], dtype=value.dtype, xp=xp)
+    for name, obj in _layer_states(net):
+        if name not in meta:
+            raise ValueError(f"checkpoint {path!r} has no state for {name} of the network "
+                             f"(connectivity, generator); it was written for another network")
+        load_state_arrays(obj, meta[name], data, xp)
     for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
         load_state_arrays(obj, meta.get(name), data, xp)
     return meta
@@ -220,8 +253,13 @@ class Trainer:
     schedule : callable ``epoch -> lr``, optional
         Sets ``optimizer.lr`` at the start of each epoch (0-based), e.g. a cosine decay.
     after_step : callable ``trainer -> None``, optional
-        Called after every optimiser step (e.g. layers' resampling hooks).
+        Called after every optimiser step, after the rule's ``after_step`` and the
+        network's ``after_update()`` (which runs the layers' own hooks, e.g. synaptic
+        resampling).
     """
+
+    #: the trainer calls ``net.after_update()`` itself after every step
+    updates_layers = True
 
     def __init__(self, net, rule, optimizer, loss_fn, *, batch_size: int = 100, rng=None,
                  shuffle: bool | str = True, drop_last: bool = True, transforms: Callable | None = None,
@@ -321,7 +359,7 @@ class Trainer:
         resume : bool
             Continue from ``checkpoint`` if the file exists.
         """
-        xp = get_array_module(x, target, self.net.layers[0].W)
+        xp = get_array_module(x, target, *self.net.parameters()[0].values())
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {tuple(x.shape)}")
         if target.shape[0] != x.shape[0]:
@@ -366,6 +404,8 @@ class Trainer:
                     self.optimizer.step(grads)
                     if hasattr(self.rule, "after_step"):
                         self.rule.after_step(self.net, self.optimizer)
+                    if hasattr(self.net, "after_update"):
+                        self.net.after_update()
                     if self.after_step is not None:
                         self.after_step(self)
                     self.history.loss.append(loss_value)

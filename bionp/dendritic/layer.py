@@ -71,6 +71,7 @@ it); the original implementation kept it (resetting was reported to hurt).
 
 from __future__ import annotations
 
+import copy as _copy
 import math
 import numbers
 
@@ -276,6 +277,7 @@ class DendriticLayer:
         self.n_updates = 0
         self.n_resamplings = 0
         self.resampled_mask = None
+        self.resampled_last_update = False
         self._callbacks = []
         self._Wd = None
 
@@ -428,8 +430,25 @@ class DendriticLayer:
         yT, fs = _act_forward(xp, self.soma_activation, sT, self.leaky_slope)
         return yT, (G, aT, fd, yT, fs)
 
-    def forward(self, x):
-        """Output ``(batch, n_neurons)`` for ``x`` of shape ``(batch, in_dim)``."""
+    def _with_params(self, params):
+        """This layer, or a shallow copy computing with ``params`` (a dict of some of
+        :meth:`params`' keys) in place of its own arrays (weight perturbation)."""
+        if not params:
+            return self
+        unknown = sorted(set(params) - set(self.params()))
+        if unknown:
+            raise ValueError(f"unknown DendriticLayer parameters {unknown}; it has "
+                             f"{sorted(self.params())}")
+        view = _copy.copy(self)
+        view.__dict__.update(params)
+        view._Wd = None
+        return view
+
+    def forward(self, x, params=None):
+        """Output ``(batch, n_neurons)`` for ``x`` of shape ``(batch, in_dim)``; ``params``
+        (a dict like :meth:`params`) overrides the layer's arrays."""
+        if params:
+            return self._with_params(params).forward(x)
         xp, x = self._check_x(x)
         gather = self._gather_forward()
         per_sample = self.n_dendrites_total * self.n_dendrite_inputs
@@ -445,8 +464,10 @@ class DendriticLayer:
 
     __call__ = forward
 
-    def forward_cache(self, x):
+    def forward_cache(self, x, params=None):
         """``(output, cache)``: the output and what :meth:`backward` needs."""
+        if params:
+            return self._with_params(params).forward_cache(x)
         xp, x = self._check_x(x)
         gather = self._gather_forward()
         if self.path == "auto" and x.shape[0] * self.n_dendrites_total * self.n_dendrite_inputs \
@@ -457,7 +478,7 @@ class DendriticLayer:
         return xp.ascontiguousarray(yT.T), cache
 
     # -- backward --------------------------------------------------------------------------------
-    def backward(self, x, delta, cache=None, need_input_grad=True):
+    def backward(self, x, delta, cache=None, need_input_grad=True, feedback=None):
         r"""Gradients of the batch-mean loss and :math:`\partial L/\partial x`.
 
         Parameters
@@ -467,12 +488,18 @@ class DendriticLayer:
         cache : dict from :meth:`forward_cache` for this ``x``, optional (recomputed if None)
         need_input_grad : bool
             Skip :math:`\partial L/\partial x` (first layer).
+        feedback : None
+            The layer protocol's feedback matrix (FA/KP): a dendritic layer has no dense
+            ``W`` that one could stand in for, so only ``None`` is accepted.
 
         Returns
         -------
         grads : dict with the keys of :meth:`params`
         delta_in : (batch, in_dim) or None
         """
+        if feedback is not None:
+            raise ValueError("a DendriticLayer has no dense W for a feedback matrix to replace; "
+                             "feedback-alignment rules can train it only as the first layer")
         if cache is None:
             _, cache = self.forward_cache(x)
         x = cache["x"]
@@ -541,10 +568,11 @@ class DendriticLayer:
         Returns True if a resampling event happened.
         """
         self.n_updates += 1
-        if self.synaptic_resampling and self.n_updates % self.steps_to_resample == 0:
+        self.resampled_last_update = bool(
+            self.synaptic_resampling and self.n_updates % self.steps_to_resample == 0)
+        if self.resampled_last_update:
             self.resample()
-            return True
-        return False
+        return self.resampled_last_update
 
     step_done = after_update
 
@@ -568,9 +596,23 @@ def after_step(net, optimizer=None, reset_optimizer_state: bool = False) -> int:
 
 def trainer_callback(reset_optimizer_state: bool = False):
     """A ``Trainer(after_step=...)`` callback: :func:`after_step` on the trainer's network
-    and optimiser after every update."""
+    and optimiser after every update.
+
+    :class:`bionp.train.Trainer` already calls ``net.after_update()`` (which resamples)
+    after every step of a :class:`bionp.nn.Sequential`; with such a trainer the callback
+    only resets the optimiser's state of the synapses replaced in that step (with
+    ``reset_optimizer_state=True``) and returns the number of resampling events.
+    """
 
     def callback(trainer):
+        if getattr(trainer, "updates_layers", False) and hasattr(trainer.net, "after_update"):
+            n = 0
+            for layer in trainer.net.layers:
+                if getattr(layer, "resampled_last_update", False):
+                    n += 1
+                    if reset_optimizer_state:
+                        _reset_optimizer_state(trainer.optimizer, layer.w, layer.resampled_mask)
+            return n
         return after_step(trainer.net, trainer.optimizer, reset_optimizer_state)
 
     return callback

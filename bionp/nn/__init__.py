@@ -3,6 +3,7 @@
 Contract::
 
     net = bionp.nn.MLP([784, 500, 10], activation="sigmoid", rng=0)
+    net = bionp.nn.Sequential([layer0, layer1, ...], activations=["relu", ..., "identity"])
     net.layers[i].W   # (out, in);  net.layers[i].b  # (out,)
     out = net.forward(x)                   # (batch, in) -> (batch, out)
     cache = net.forward_cache(x)           # inputs / pre / post per layer
@@ -17,10 +18,11 @@ from bionp.nn.layers import Dense
 from bionp.nn.losses import (
     LOSSES, CrossEntropyLoss, Loss, MSELoss, get_loss, output_delta, output_loss, prepare_target,
 )
-from bionp.nn.network import MLP, ForwardCache
+from bionp.nn.network import MLP, ForwardCache, Sequential, is_dense_like
 
 __all__ = [
     "ACTIVATIONS", "Activation", "CrossEntropyLoss", "Dense", "ForwardCache", "Identity",
-    "LOSSES", "LeakyReLU", "Loss", "MLP", "MSELoss", "ReLU", "Sigmoid", "Softmax", "Tanh",
-    "get_activation", "get_loss", "init", "output_delta", "output_loss", "prepare_target",
+    "LOSSES", "LeakyReLU", "Loss", "MLP", "MSELoss", "ReLU", "Sequential", "Sigmoid", "Softmax",
+    "Tanh", "get_activation", "get_loss", "init", "is_dense_like", "output_delta", "output_loss",
+    "prepare_target",
 ]

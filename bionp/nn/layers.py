@@ -97,9 +97,16 @@ class Dense:
                 f"(batch, {self.in_features}), got {tuple(getattr(x, 'shape', ()))}"
             )
 
-    def forward(self, x, W=None, b=None):
-        """``x @ W.T + b`` (``W``/``b`` override the layer's own, e.g. perturbed copies)."""
+    #: computes ``x @ W.T + b`` from exactly ``W``/``b`` (see ``bionp.nn.network.is_dense_like``)
+    dense_like = True
+
+    def forward(self, x, W=None, b=None, params=None):
+        """``x @ W.T + b``.  ``W``/``b`` (or ``params={"W": …, "b": …}``) override the layer's
+        own arrays, e.g. perturbed copies."""
         self._check_x(x)
+        if params is not None:
+            W = params.get("W", W)
+            b = params.get("b", b)
         W = self.W if W is None else W
         b = self.b if b is None else b
         xp = check_same_backend(x, W, names=("x", "W"))
@@ -110,7 +117,11 @@ class Dense:
 
     __call__ = forward
 
-    def backward(self, x, delta, feedback=None, need_input_grad=True):
+    def forward_cache(self, x, params=None):
+        """Training forward pass: ``(z, None)`` (the backward pass needs only ``x``)."""
+        return self.forward(x, params=params), None
+
+    def backward(self, x, delta, feedback=None, need_input_grad=True, cache=None):
         r"""Gradients of the layer and :math:`\delta` for its input.
 
         Parameters
@@ -121,6 +132,8 @@ class Dense:
             Matrix used in place of ``W`` to send ``delta`` back (FA/KP).
         need_input_grad : bool
             Skip the input delta (first layer).
+        cache : ignored
+            What :meth:`forward_cache` returned (nothing: the layer protocol's argument).
 
         Returns
         -------

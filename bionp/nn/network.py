@@ -1,14 +1,34 @@
-r"""Multi-layer perceptron of any depth.
+r"""Networks: a stack of layers with activations between them.
 
 .. math::
 
-    a_{-1} = x, \qquad z_l = a_{l-1} W_l^\top + b_l, \qquad a_l = f_l(z_l),
+    a_{-1} = x, \qquad z_l = \mathrm{layer}_l(a_{l-1}), \qquad a_l = f_l(z_l),
     \qquad l = 0, \dots, L-1,
 
-with :math:`f_{L-1}` the output activation.  :meth:`MLP.forward_cache`
-keeps, per layer, the input :math:`a_{l-1}`, the pre-activation :math:`z_l`
-and the activation :math:`a_l` in a :class:`ForwardCache`; that is all the
-learning rules in :mod:`bionp.rules` need.
+with :math:`f_{L-1}` the output activation.  For a :class:`~bionp.nn.Dense`
+layer :math:`z_l = a_{l-1} W_l^\top + b_l`, which makes :class:`MLP` the
+familiar multi-layer perceptron; :class:`Sequential` takes any layers that
+follow the layer protocol below (dense, dendritic, noisy, …).
+
+:meth:`Sequential.forward_cache` (the *training* forward pass) keeps, per
+layer, the input :math:`a_{l-1}`, the pre-activation :math:`z_l`, the
+activation :math:`a_l` and the layer's own backward cache in a
+:class:`ForwardCache`; that is all the learning rules in :mod:`bionp.rules`
+need.  :meth:`Sequential.forward` is the *evaluation* pass (no noise unless a
+layer was asked for evaluation noise, nothing kept).
+
+Layer protocol
+--------------
+``in_features``, ``out_features``, ``dtype``; ``params()`` (the trainable
+arrays themselves, in a dict: ``{"W", "b"}`` for a dense layer); ``n_params``;
+``forward(x, params=None)``; ``forward_cache(x, params=None) -> (z, cache)``;
+``backward(x, delta, cache=None, feedback=None, need_input_grad=True) ->
+(grads, delta_in)`` with ``delta`` = :math:`\partial L/\partial z` (the
+batch-mean :math:`1/N` inside) and ``grads`` keyed like ``params()``.
+Optional: ``state_dict()``/``load_state_dict()`` for state that is not a
+parameter (saved in :class:`~bionp.train.Trainer` checkpoints) and
+``after_update()`` (called after every optimiser step through
+:meth:`Sequential.after_update`).
 
 Data layout is ``(batch, features)``; the Microlearning tutorial's
 ``(features, batch)`` layout with the bias folded into ``W`` corresponds to
@@ -28,12 +48,14 @@ from bionp.nn.losses import output_delta, output_loss, prepare_target
 from bionp.random import check_rng
 from bionp.validation import check_finite
 
-__all__ = ["MLP", "ForwardCache"]
+__all__ = ["Sequential", "MLP", "ForwardCache"]
+
+_LAYER_METHODS = ("params", "forward", "forward_cache", "backward")
 
 
 @dataclasses.dataclass
 class ForwardCache:
-    """What a forward pass leaves for the learning rules (lists aligned with the layers).
+    """What a training forward pass leaves for the learning rules (lists aligned with the layers).
 
     Attributes
     ----------
@@ -44,19 +66,273 @@ class ForwardCache:
         ``pre[l]`` = :math:`z_l`.
     post : list of arrays
         ``post[l]`` = :math:`a_l = f_l(z_l)`; ``post[-1]`` is the output.
+    caches : list
+        ``caches[l]`` is what layer ``l``'s ``backward`` needs from this pass (the
+        noise it drew, dendrite activations), or None.
     """
 
     inputs: list
     pre: list
     post: list
+    caches: list = dataclasses.field(default_factory=list)
 
     @property
     def output(self):
         return self.post[-1]
 
 
-class MLP:
-    """Multi-layer perceptron ``sizes[0] → sizes[1] → … → sizes[-1]``.
+def is_dense_like(layer) -> bool:
+    """True for layers computing ``x @ W.T + b`` with exactly the parameters ``W`` (and ``b``)
+    and no state between the forward and the backward pass (what node perturbation and the
+    per-sample gradient moments assume)."""
+    keys = set(layer.params())
+    return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
+
+
+class Sequential:
+    """Layers ``layers[0] → … → layers[-1]`` with an activation after each.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        Objects following the layer protocol (module docstring): :class:`~bionp.nn.Dense`,
+        :class:`~bionp.dendritic.DendriticLayer`, the noisy layers, …; each layer's
+        ``in_features`` must equal the previous one's ``out_features``.
+    activations : sequence of str or Activation, optional
+        One per layer, the last being the output activation; default ``"identity"``
+        everywhere.  Hidden activations must be elementwise.
+
+    Attributes
+    ----------
+    layers : list
+    activations : list of Activation, one per layer (the last is the output activation)
+    dtype : the layers' common float dtype
+    """
+
+    def __init__(self, layers, activations=None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("a Sequential network needs at least one layer")
+        for i, layer in enumerate(layers):
+            missing = [m for m in _LAYER_METHODS if not callable(getattr(layer, m, None))]
+            if missing or not hasattr(layer, "in_features") or not hasattr(layer, "out_features"):
+                raise TypeError(
+                    f"layer {i} ({type(layer).__name__}) does not follow bionp's layer protocol: "
+                    f"it lacks {missing or ['in_features/out_features']} (see bionp.nn.network)")
+        for i in range(1, len(layers)):
+            if layers[i].in_features != layers[i - 1].out_features:
+                raise ValueError(
+                    f"layer {i} ({layers[i]!r}) takes {layers[i].in_features} inputs but layer "
+                    f"{i - 1} ({layers[i - 1]!r}) gives {layers[i - 1].out_features}")
+        dtypes = {resolve_dtype(getattr(layer, "dtype", None)) for layer in layers}
+        if len(dtypes) != 1:
+            raise ValueError(f"all layers must have the same dtype, got {sorted(d.name for d in dtypes)}")
+        if activations is None:
+            activations = ["identity"] * len(layers)
+        activations = list(activations)
+        if len(activations) != len(layers):
+            raise ValueError(f"activations must have one entry per layer ({len(layers)}), "
+                             f"got {len(activations)}")
+        acts = [get_activation(a) for a in activations]
+        for a in acts[:-1]:
+            if not a.elementwise:
+                raise ValueError(f"{a.name} can only be the output activation")
+        self.layers = layers
+        self.activations = acts
+        self.dtype = dtypes.pop()
+
+    # -- shape -------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list:
+        """Widths ``[in_features, out_0, out_1, …]``."""
+        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].out_features
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    @property
+    def output_activation(self):
+        return self.activations[-1]
+
+    def parameters(self) -> list:
+        """List aligned with :attr:`layers` of each layer's ``params()`` (the arrays, not copies)."""
+        return [layer.params() for layer in self.layers]
+
+    def _reference_array(self):
+        return next(iter(self.layers[0].params().values()))
+
+    # -- input checks ------------------------------------------------------------------
+    def check_input(self, x):
+        """Validate ``x`` and return it in the network's dtype.
+
+        Raises ``ValueError`` (not 2-D, wrong width, NaN/Inf, with counts),
+        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another
+        backend than the weights).
+        """
+        if not is_array(x):
+            raise TypeError(
+                f"x must be an array of the active backend with shape (batch, {self.in_features}), "
+                f"got {type(x).__name__}; convert it with bionp.asarray(x)"
+            )
+        check_same_backend(x, self._reference_array(), names=("x", "the network's weights"))
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
+            raise ValueError(
+                f"x must have shape (batch, {self.in_features}) for this network "
+                f"(sizes {self.sizes}); got {tuple(x.shape)}{hint}"
+            )
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        check_finite(x, "x", "clean or mask them before calling the network")
+        return x
+
+    def prepare_target(self, target, n_samples: int):
+        """Validate ``target`` for ``n_samples`` samples; float ``(N, out)`` (labels one-hot)."""
+        if is_array(target):
+            check_same_backend(target, self._reference_array(),
+                               names=("target", "the network's weights"))
+        return prepare_target(target, n_samples, self.out_features, self.dtype)
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, x):
+        """Evaluation output :math:`a_{L-1}` for input ``x`` of shape ``(batch, in_features)``."""
+        x = self.check_input(x)
+        return self._forward(x, None)
+
+    __call__ = forward
+
+    def _forward(self, x, params):
+        a = x
+        for i, (layer, act) in enumerate(zip(self.layers, self.activations)):
+            z = layer.forward(a) if params is None else layer.forward(a, params=params[i])
+            a = act.forward(z, out=None if act.name == "identity" else z)
+        return a
+
+    def forward_with(self, x, params, *, checked=False, cache=False):
+        """Forward pass with other parameters ``params`` (list of dicts like :meth:`parameters`).
+
+        Used by perturbation rules; ``checked=True`` skips validating ``x``.
+        With ``cache=True`` returns a :class:`ForwardCache` (a training pass).
+        """
+        if not checked:
+            x = self.check_input(x)
+        if cache:
+            return self._forward_cache(x, params)
+        return self._forward(x, params)
+
+    def forward_cache(self, x):
+        """Training forward pass keeping inputs, pre-activations, activations and the layers'
+        backward caches (:class:`ForwardCache`)."""
+        x = self.check_input(x)
+        return self._forward_cache(x, None)
+
+    def _forward_cache(self, x, params):
+        inputs, pre, post, caches = [], [], [], []
+        a = x
+        for i, (layer, act) in enumerate(zip(self.layers, self.activations)):
+            inputs.append(a)
+            if params is None:
+                z, c = layer.forward_cache(a)
+            else:
+                z, c = layer.forward_cache(a, params=params[i])
+            a = act.forward(z)
+            pre.append(z)
+            post.append(a)
+            caches.append(c)
+        return ForwardCache(inputs, pre, post, caches)
+
+    def predict(self, x):
+        """Predicted class indices ``argmax`` of the output."""
+        out = self.forward(x)
+        return get_array_module(out).argmax(out, axis=1)
+
+    # -- loss --------------------------------------------------------------------------------
+    def loss(self, x, target, loss_fn):
+        """Batch-mean loss of the network on ``(x, target)`` (0-d array, training pass).
+
+        With a softmax output and cross-entropy the loss is evaluated on the logits.
+        """
+        cache = self.forward_cache(x)
+        t = self.prepare_target(target, cache.output.shape[0])
+        return output_loss(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], t)
+
+    def output_loss(self, cache, target, loss_fn, per_sample=False):
+        """Loss from a :class:`ForwardCache` and a prepared target."""
+        return output_loss(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], target,
+                           per_sample=per_sample)
+
+    def output_delta(self, cache, target, loss_fn):
+        r""":math:`\partial L/\partial z_{L-1}` from a cache and a prepared target."""
+        return output_delta(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], target)
+
+    # -- hooks -------------------------------------------------------------------------------
+    def after_update(self) -> None:
+        """Call ``after_update()`` on every layer that has one (the Trainer does this after
+        every optimiser step: synaptic resampling, clamps, sign constraints)."""
+        for layer in self.layers:
+            hook = getattr(layer, "after_update", None)
+            if hook is not None:
+                hook()
+
+    # -- config / copies / state -----------------------------------------------------------
+    def get_config(self) -> dict:
+        """Description of the layers and activations (for results files)."""
+        return {
+            "layers": [{"type": type(layer).__name__,
+                        **(layer.get_config() if hasattr(layer, "get_config") else {})}
+                       for layer in self.layers],
+            "activations": [a.get_config() for a in self.activations],
+        }
+
+    def copy(self):
+        """Deep copy (new arrays on the same backend, independent generators)."""
+        return _copy.deepcopy(self)
+
+    def state_dict(self) -> dict:
+        """``{"layers.{l}.{name}": array, …}`` for every parameter (the arrays themselves)."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            for k, v in layer.params().items():
+                out[f"layers.{i}.{k}"] = v
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the existing parameters **in place** (optimisers keep references)."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        extra = sorted(set(state) - set(own))
+        if missing or extra:
+            raise ValueError(
+                f"state does not match this network: missing {missing}, unexpected {extra}")
+        for k, v in own.items():
+            if tuple(state[k].shape) != tuple(v.shape):
+                raise ValueError(
+                    f"{k}: expected shape {tuple(v.shape)}, got {tuple(state[k].shape)}")
+            xp = get_array_module(v)
+            v[...] = xp.asarray(state[k], dtype=v.dtype) if is_array(state[k]) else state[k]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{layer!r} -> {act.name}"
+                          for layer, act in zip(self.layers, self.activations))
+        return f"Sequential([{parts}])"
+
+
+class MLP(Sequential):
+    """Multi-layer perceptron ``sizes[0] → sizes[1] → … → sizes[-1]`` of :class:`~bionp.nn.Dense`
+    layers.
 
     Parameters
     ----------
@@ -94,157 +370,27 @@ class MLP:
                     f"activation list must have one entry per hidden layer ({n_layers - 1}), "
                     f"got {len(activation)}"
                 )
-            hidden = [get_activation(a) for a in activation]
+            hidden = list(activation)
         else:
             get_activation(activation)  # validate the name even without hidden layers
-            hidden = [get_activation(activation) for _ in range(n_layers - 1)]
+            hidden = [activation] * (n_layers - 1)
+        hidden = [get_activation(a) for a in hidden]
         for a in hidden:
             if not a.elementwise:
                 raise ValueError(f"{a.name} can only be the output activation")
-        self.sizes = sizes
-        self.dtype = resolve_dtype(dtype)
+        dtype = resolve_dtype(dtype)
         self.bias = bool(bias)
         self.init = init
         self.init_scale = float(init_scale)
         self.bias_init = bias_init
-        self.activations = hidden + [get_activation(output_activation)]
         rng = check_rng(rng)
-        self.layers = [
+        layers = [
             Dense(sizes[i], sizes[i + 1], bias=bias, init=init, init_scale=init_scale, rng=rng,
-                  dtype=self.dtype, bias_init=bias_init)
+                  dtype=dtype, bias_init=bias_init)
             for i in range(n_layers)
         ]
+        super().__init__(layers, hidden + [get_activation(output_activation)])
 
-    # -- shape -------------------------------------------------------------------------
-    @property
-    def n_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def in_features(self) -> int:
-        return self.sizes[0]
-
-    @property
-    def out_features(self) -> int:
-        return self.sizes[-1]
-
-    @property
-    def n_params(self) -> int:
-        return sum(layer.n_params for layer in self.layers)
-
-    @property
-    def output_activation(self):
-        return self.activations[-1]
-
-    def parameters(self) -> list:
-        """List aligned with :attr:`layers` of ``{"W": W, "b": b}`` (the arrays, not copies)."""
-        return [layer.params() for layer in self.layers]
-
-    # -- input checks ------------------------------------------------------------------
-    def check_input(self, x):
-        """Validate ``x`` and return it in the network's dtype.
-
-        Raises ``ValueError`` (not 2-D, wrong width, NaN/Inf, with counts),
-        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another
-        backend than the weights).
-        """
-        if not is_array(x):
-            raise TypeError(
-                f"x must be an array of the active backend with shape (batch, {self.in_features}), "
-                f"got {type(x).__name__}; convert it with bionp.asarray(x)"
-            )
-        check_same_backend(x, self.layers[0].W, names=("x", "the network's weights"))
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
-            raise ValueError(
-                f"x must have shape (batch, {self.in_features}) for this network "
-                f"(sizes {self.sizes}); got {tuple(x.shape)}{hint}"
-            )
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-        check_finite(x, "x", "clean or mask them before calling the network")
-        return x
-
-    def prepare_target(self, target, n_samples: int):
-        """Validate ``target`` for ``n_samples`` samples; float ``(N, out)`` (labels one-hot)."""
-        if is_array(target):
-            check_same_backend(target, self.layers[0].W, names=("target", "the network's weights"))
-        return prepare_target(target, n_samples, self.out_features, self.dtype)
-
-    # -- forward ---------------------------------------------------------------------------
-    def forward(self, x):
-        """Output :math:`a_{L-1}` for input ``x`` of shape ``(batch, sizes[0])``."""
-        x = self.check_input(x)
-        return self._forward(x, None)
-
-    __call__ = forward
-
-    def _forward(self, x, params):
-        a = x
-        for i, (layer, act) in enumerate(zip(self.layers, self.activations)):
-            p = layer.params() if params is None else params[i]
-            z = get_array_module(a).matmul(a, p["W"].T)
-            if "b" in p:
-                z += p["b"]
-            a = act.forward(z, out=None if act.name == "identity" else z)
-        return a
-
-    def forward_with(self, x, params, *, checked=False, cache=False):
-        """Forward pass with other parameters ``params`` (list of dicts like :meth:`parameters`).
-
-        Used by perturbation rules; ``checked=True`` skips validating ``x``.
-        With ``cache=True`` returns a :class:`ForwardCache`.
-        """
-        if not checked:
-            x = self.check_input(x)
-        if cache:
-            return self._forward_cache(x, params)
-        return self._forward(x, params)
-
-    def forward_cache(self, x):
-        """Forward pass keeping inputs, pre-activations and activations (:class:`ForwardCache`)."""
-        x = self.check_input(x)
-        return self._forward_cache(x, None)
-
-    def _forward_cache(self, x, params):
-        inputs, pre, post = [], [], []
-        a = x
-        for i, (layer, act) in enumerate(zip(self.layers, self.activations)):
-            p = layer.params() if params is None else params[i]
-            inputs.append(a)
-            z = get_array_module(a).matmul(a, p["W"].T)
-            if "b" in p:
-                z += p["b"]
-            a = act.forward(z)
-            pre.append(z)
-            post.append(a)
-        return ForwardCache(inputs, pre, post)
-
-    def predict(self, x):
-        """Predicted class indices ``argmax`` of the output."""
-        out = self.forward(x)
-        return get_array_module(out).argmax(out, axis=1)
-
-    # -- loss --------------------------------------------------------------------------------
-    def loss(self, x, target, loss_fn):
-        """Batch-mean loss of the network on ``(x, target)`` (0-d array).
-
-        With a softmax output and cross-entropy the loss is evaluated on the logits.
-        """
-        cache = self.forward_cache(x)
-        t = self.prepare_target(target, cache.output.shape[0])
-        return output_loss(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], t)
-
-    def output_loss(self, cache, target, loss_fn, per_sample=False):
-        """Loss from a :class:`ForwardCache` and a prepared target."""
-        return output_loss(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], target,
-                           per_sample=per_sample)
-
-    def output_delta(self, cache, target, loss_fn):
-        r""":math:`\partial L/\partial z_{L-1}` from a cache and a prepared target."""
-        return output_delta(loss_fn, self.activations[-1], cache.pre[-1], cache.post[-1], target)
-
-    # -- config / copies / state -----------------------------------------------------------
     def get_config(self) -> dict:
         return {
             "sizes": list(self.sizes),
@@ -266,46 +412,6 @@ class MLP:
         else:
             cfg["activation"] = acts if not isinstance(acts, list) else "identity"
         return cls(**cfg, rng=rng)
-
-    def copy(self) -> "MLP":
-        """Deep copy (new arrays, same backend)."""
-        return _copy.deepcopy(self)
-
-    def __deepcopy__(self, memo):
-        new = object.__new__(type(self))
-        for k, v in self.__dict__.items():
-            new.__dict__[k] = _copy.deepcopy(v, memo) if k != "layers" else None
-        new.layers = []
-        for layer in self.layers:
-            nl = object.__new__(Dense)
-            nl.__dict__.update(layer.__dict__)
-            nl.W = layer.W.copy()
-            nl.b = None if layer.b is None else layer.b.copy()
-            new.layers.append(nl)
-        return new
-
-    def state_dict(self) -> dict:
-        """``{"layers.{l}.W": W, "layers.{l}.b": b, …}`` (the arrays themselves)."""
-        out = {}
-        for i, layer in enumerate(self.layers):
-            for k, v in layer.params().items():
-                out[f"layers.{i}.{k}"] = v
-        return out
-
-    def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the existing parameters **in place** (optimisers keep references)."""
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        extra = sorted(set(state) - set(own))
-        if missing or extra:
-            raise ValueError(
-                f"state does not match this network: missing {missing}, unexpected {extra}")
-        for k, v in own.items():
-            if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(
-                    f"{k}: expected shape {tuple(v.shape)}, got {tuple(state[k].shape)}")
-            xp = get_array_module(v)
-            v[...] = xp.asarray(state[k], dtype=v.dtype) if is_array(state[k]) else state[k]
 
     def __repr__(self) -> str:
         acts = ", ".join(a.name for a in self.activations)

@@ -31,6 +31,7 @@ does nothing.
 from __future__ import annotations
 
 from bionp.backend import is_array
+from bionp.nn.network import is_dense_like
 
 __all__ = ["Rule"]
 
@@ -92,7 +93,8 @@ class Rule:
     @staticmethod
     def _check_net(net):
         if not hasattr(net, "layers") or not hasattr(net, "forward_cache"):
-            raise TypeError(f"net must be a bionp.nn.MLP (or expose .layers and .forward_cache), "
+            raise TypeError(f"net must be a bionp.nn.Sequential or MLP (or expose .layers and "
+                            f".forward_cache), "
                             f"got {type(net).__name__}")
 
     def _prepare(self, net, x, target, loss_fn):
@@ -120,27 +122,30 @@ class Rule:
         ``feedback[l]`` replaces ``W[l]`` when sending the delta of layer ``l`` to
         layer ``l-1`` (FA/KP).  ``direct[l]`` (DFA) sends the *output* delta
         straight to hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`.
+        Each layer's ``backward`` gets the cache of its own forward pass
+        (``cache.caches[l]``: e.g. the weight noise it drew).
         Returns the per-layer gradients, or with ``grads=False`` the per-layer
-        deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments).
+        deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
+        dense-like layers only).
         """
         from bionp.backend import get_array_module
 
         n = len(net.layers)
         out = [None] * n
+        layer_caches = getattr(cache, "caches", None) or [None] * n
         delta_out = delta
         for l in range(n - 1, -1, -1):
             layer = net.layers[l]
             need = l > 0 and direct is None
+            M = None if feedback is None else feedback[l]
             if grads:
-                M = None if feedback is None else feedback[l]
-                out[l], d_in = layer.backward(cache.inputs[l], delta, feedback=M,
-                                              need_input_grad=need)
+                out[l], d_in = layer.backward(cache.inputs[l], delta, cache=layer_caches[l],
+                                              feedback=M, need_input_grad=need)
             else:
                 out[l] = delta
                 d_in = None
                 if need:
-                    M = layer.W if feedback is None else feedback[l]
-                    d_in = get_array_module(delta).matmul(delta, M)
+                    d_in = get_array_module(delta).matmul(delta, layer.W if M is None else M)
             if l > 0:
                 if direct is not None:
                     d_in = get_array_module(delta_out).matmul(delta_out, direct[l - 1])
@@ -177,6 +182,8 @@ class ErrorPropagationRule(Rule):
         return self._backward(net, cache, delta, **self._propagation(net))
 
     def per_sample_deltas(self, net, x, target, loss_fn):
+        if not all(is_dense_like(layer) for layer in net.layers):
+            return None  # the metrics then take each sample as its own batch
         cache, t = self._prepare(net, x, target, loss_fn)
         delta = net.output_delta(cache, t, loss_fn)
         delta *= delta.dtype.type(delta.shape[0])  # undo the 1/N: each sample its own batch

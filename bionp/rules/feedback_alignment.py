@@ -42,6 +42,25 @@ from bionp.rules.base import ErrorPropagationRule
 __all__ = ["FeedbackAlignment", "DirectFeedbackAlignment"]
 
 
+def _feedforward_weights(net, rule_name):
+    """``[None, W_1, …, W_{L-1}]``: the matrices that feedback matrices stand in for.
+
+    Layer 0 sends no delta back, so it may be any layer (e.g. dendritic); the others
+    need a weight matrix ``W`` of shape ``(out, in)``.
+    """
+    out = [None]
+    for l, layer in enumerate(net.layers[1:], start=1):
+        W = layer.params().get("W")
+        if W is None or tuple(W.shape) != (layer.out_features, layer.in_features):
+            raise ValueError(
+                f"{rule_name} sends the error back through a random matrix in place of each "
+                f"layer's W (out, in), but layer {l} ({layer!r}) has no such W (its parameters: "
+                f"{sorted(layer.params())}); put such a layer first (it needs no feedback) or "
+                "train the network with Backprop")
+        out.append(W)
+    return out
+
+
 class FeedbackAlignment(ErrorPropagationRule):
     """Feedback alignment: fixed random feedback matrices ``B[l]`` in the backward pass.
 
@@ -74,16 +93,16 @@ class FeedbackAlignment(ErrorPropagationRule):
         """Draw ``B[l]`` (shape of ``W[l]``, ``l >= 1``) for ``net``; returns ``self``."""
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
-        self.B = [None] + [
-            initialize(self.init, tuple(layer.W.shape), scale, self._rng, layer.W.dtype)
-            for layer in net.layers[1:]
-        ]
+        weights = _feedforward_weights(net, type(self).__name__)
+        self.B = [None] + [initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
+                           for W in weights[1:]]
         return self
 
     def _feedback(self, net):
         if self.B is None:
             self.initialize(net)
-        want = [None] + [tuple(layer.W.shape) for layer in net.layers[1:]]
+        weights = _feedforward_weights(net, type(self).__name__)
+        want = [None] + [tuple(W.shape) for W in weights[1:]]
         have = [None if B is None else tuple(B.shape) for B in self.B]
         if want != have:
             raise ValueError(
@@ -92,7 +111,7 @@ class FeedbackAlignment(ErrorPropagationRule):
                 "use one rule object per network (or call rule.initialize(net) to redraw B)"
             )
         for l in range(1, len(self.B)):
-            check_same_backend(self.B[l], net.layers[l].W, names=(f"B[{l}]", f"W[{l}]"))
+            check_same_backend(self.B[l], weights[l], names=(f"B[{l}]", f"W[{l}]"))
         return self.B
 
     def _propagation(self, net) -> dict:
@@ -130,7 +149,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
         n_out = net.layers[-1].out_features
         self.D = [
-            initialize(self.init, (n_out, layer.out_features), scale, self._rng, layer.W.dtype)
+            initialize(self.init, (n_out, layer.out_features), scale, self._rng, net.dtype)
             for layer in net.layers[:-1]
         ] + [None]
         return self

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 from bionp.backend import get_array_module
 from bionp.nn.losses import CrossEntropyLoss
+from bionp.nn.network import is_dense_like
 from bionp.parity import register_parity
 from bionp.random import check_rng
 from bionp.rules.base import Rule
@@ -128,9 +129,11 @@ class WeightPerturbation(Rule):
 
     def _perturbed_buffers(self, params):
         shapes = [{k: (tuple(v.shape), v.dtype) for k, v in p.items()} for p in params]
+        first = next(iter(params[0].values()))
         if self._buffers is None or self._buffers[0] != shapes or \
-                get_array_module(self._buffers[1][0]["W"]) is not get_array_module(params[0]["W"]):
-            xp = get_array_module(params[0]["W"])
+                get_array_module(next(iter(self._buffers[1][0].values()))) \
+                is not get_array_module(first):
+            xp = get_array_module(first)
             self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
         return self._buffers[1]
 
@@ -300,7 +303,17 @@ class NodePerturbation(Rule):
                 deltas.append(net.activations[l].vjp(cache.pre[l], cache.post[l], acc[l]))
         return deltas
 
+    @staticmethod
+    def _check_layers(net):
+        for l, layer in enumerate(getattr(net, "layers", [])):
+            if not is_dense_like(layer):
+                raise ValueError(
+                    f"NodePerturbation perturbs the units of dense layers (z = x W^T + b) and "
+                    f"forms W's update from them, but layer {l} ({layer!r}) is not such a layer; "
+                    "use WeightPerturbation (it perturbs any parameters) or Backprop")
+
     def gradients(self, net, x, target, loss_fn) -> list:
+        self._check_layers(net)
         cache, t = self._prepare(net, x, target, loss_fn)
         acc, fused = self._h(net, cache, t, loss_fn)
         if self.estimator == "tutorial":
@@ -317,6 +330,7 @@ class NodePerturbation(Rule):
         return grads
 
     def per_sample_deltas(self, net, x, target, loss_fn):
+        self._check_layers(net)
         if self.estimator == "tutorial" and self.n_samples > 1:
             return None
         cache, t = self._prepare(net, x, target, loss_fn)
