@@ -124,6 +124,8 @@ def parse_args(argv=None):
                    help="further datasets, run when their files are present (never downloaded)")
     g.add_argument("--grid", type=int, nargs=2, default=(10, 10), metavar=("ROWS", "COLS"),
                    help="size of the weight grid figure")
+    g.add_argument("--grid-scale", choices=("global", "unit"), default="global",
+                   help="colour scale of the weight grid: one max|W| for all tiles, or per unit")
     g.add_argument("--no-save-weights", action="store_true",
                    help="do not write the learned weights (OUT/weights_<data>_seed<N>.npy)")
     g.add_argument("--tol", type=float, default=0.05,
@@ -292,7 +294,7 @@ def run_dataset(args, name: str, arrays, runs: dict, summary: dict) -> None:
     rows, cols = args.grid
     draw_weights(first_layer.weights_, rows, cols, shape, path=f"{args.out}/weights_{name}.png",
                  title=f"{name}: first {min(rows * cols, args.hidden)} of {args.hidden} units "
-                       f"(seed {args.seed})")
+                       f"(seed {args.seed})", scale=args.grid_scale)
     training_figure(first_layer, curves, f"{args.out}/training_{name}.png", name, args.tol)
 
 
