@@ -10,11 +10,19 @@ One epoch = forward + backward + SGD update over 60,000 random 784-dim inputs
   ``(230, 784)`` dendrite and ``(10, 230)`` soma matrices multiplied by their
   masks, dense gradients masked after the matmul, every dense entry updated
   (a leaky ReLU at the soma, as in the original);
-* ``vanilla``: Dense(784, 64) + LeakyReLU(0.1) + Dense(64, 10).
+* ``vanilla``: Dense(784, 64) + LeakyReLU(0.1) + Dense(64, 10);
+* ``dendritic_sequential`` and ``vanilla_sequential``: the same two models as
+  :class:`bionp.nn.Sequential` networks trained for one epoch by
+  :class:`bionp.train.Trainer` with :class:`bionp.rules.Backprop` and
+  :class:`bionp.optim.SGD` — the library's real path (loss per step, the
+  trainer's divergence guard, ``net.after_update()`` resampling).
 
-The first layer's input gradient is skipped by every model (nothing needs it).
-Also reported: the cost of one resampling event (weakest and probabilistic)
-and ratios against the targets (dendritic ≤ 1.5 × vanilla, ≤ 0.5 × dense masked).
+The models of the hand-written loop skip the first layer's input gradient (nothing
+needs it); the rule does the same.  Also reported: the cost of one resampling
+event (weakest and probabilistic) and ratios against the targets (dendritic ≤ 1.5 ×
+vanilla, ≤ 0.5 × dense masked), for the hand-written loop (``ratio_*``) and for
+the Sequential/Trainer path (``ratio_sequential_*``: ``dendritic_sequential``
+against ``vanilla_sequential`` and against ``dense_masked``).
 
 Wall-clock seconds (``seconds_per_epoch``) and the process's CPU seconds
 (``cpu_seconds_per_epoch``; on a shared CPU machine they leave out the time the
@@ -162,6 +170,32 @@ def _epoch(layers, x, labels, batch_size, lr):
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def _trainer_epoch(net, x, labels, batch_size, lr):
+    """One epoch of :class:`bionp.train.Trainer` (Backprop, SGD, cross-entropy), timed."""
+    from bionp import nn, optim, rules
+    from bionp.train import Trainer
+
+    trainer = Trainer(net, rules.Backprop(), optim.SGD(net, lr=lr), nn.CrossEntropyLoss(),
+                      batch_size=batch_size, rng=0, shuffle=False, progress=False)
+    xp = bnp.get_array_module(x)
+    synchronize(xp)
+    t0, c0 = time.perf_counter(), time.process_time()
+    trainer.fit(x, labels, epochs=1)
+    synchronize(xp)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _build_sequential(name, dtype):
+    from bionp import nn
+
+    if name == "dendritic_sequential":
+        layer = DendriticLayer(784, 10, 32, 23, rng=1, dtype=dtype)
+        return nn.Sequential([layer, nn.Dense(10, 10, init="he_normal", rng=2, dtype=dtype)],
+                             activations=[nn.LeakyReLU(0.1), "identity"])
+    return nn.MLP([784, 64, 10], activation=nn.LeakyReLU(0.1), init="he_normal", rng=2,
+                  dtype=dtype)
+
+
 def _build(name, dtype):
     rng = bnp.random.Generator(0)
     if name in ("dendritic", "dendritic_dense_path", "dense_masked"):
@@ -208,7 +242,8 @@ def main(argv=None):
     g = bnp.random.Generator(123)
     x = g.uniform(0, 1, (args.n, 784), dtype=dtype)
     labels = g.integers(0, 10, args.n)
-    models = ("dendritic", "dendritic_dense_path", "dense_masked", "vanilla")
+    models = ("dendritic", "dendritic_dense_path", "dense_masked", "vanilla",
+              "dendritic_sequential", "vanilla_sequential")
     result = {"config": vars(args), "device": device_info(),
               "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                           "load_average": list(os.getloadavg()),
@@ -220,17 +255,29 @@ def main(argv=None):
         cpu = {name: [] for name in models}
         for _ in range(args.repeats):  # models interleaved: load changes hit them alike
             for name in models:
-                layers = _build(name, dtype)
-                w_s, c_s = _epoch(layers, x, labels, bs, args.lr)
+                if name.endswith("_sequential"):
+                    net = _build_sequential(name, dtype)
+                    w_s, c_s = _trainer_epoch(net, x, labels, bs, args.lr)
+                    result["n_params"][name] = int(net.n_params)
+                else:
+                    layers = _build(name, dtype)
+                    w_s, c_s = _epoch(layers, x, labels, bs, args.lr)
+                    result["n_params"][name] = _n_params(name, layers)
                 wall[name].append(w_s)
                 cpu[name].append(c_s)
-                result["n_params"][name] = _n_params(name, layers)
         for key, times in (("seconds_per_epoch", wall), ("cpu_seconds_per_epoch", cpu)):
             row = {name: min(t) for name, t in times.items()}
             row["ratio_dendritic_vs_vanilla"] = row["dendritic"] / row["vanilla"]
             row["ratio_dendritic_vs_dense_masked"] = row["dendritic"] / row["dense_masked"]
             row["meets_targets"] = bool(row["ratio_dendritic_vs_vanilla"] <= 1.5
                                         and row["ratio_dendritic_vs_dense_masked"] <= 0.5)
+            row["ratio_sequential_dendritic_vs_vanilla"] = (row["dendritic_sequential"]
+                                                            / row["vanilla_sequential"])
+            row["ratio_sequential_dendritic_vs_dense_masked"] = (row["dendritic_sequential"]
+                                                                 / row["dense_masked"])
+            row["sequential_meets_targets"] = bool(
+                row["ratio_sequential_dendritic_vs_vanilla"] <= 1.5
+                and row["ratio_sequential_dendritic_vs_dense_masked"] <= 0.5)
             row["all_repeats"] = times
             result[key][f"batch_{bs}"] = row
     result["resampling_event_seconds"] = _resample_cost(dtype)

@@ -39,7 +39,7 @@ import math
 from bionp.backend import get_array_module, to_scalar
 
 __all__ = ["accuracy", "gradient_snr", "gradient_moments", "cosine_similarity",
-           "alignment_angle", "compare_to_backprop"]
+           "alignment_angle", "compare_to_backprop", "robustness_curve"]
 
 
 def accuracy(out_or_logits, labels) -> float:
@@ -190,3 +190,12 @@ def gradient_snr(rule, net, x, target, loss_fn, chunk_size: int = 250, epsilon: 
             count += ratio.size
         out.append(total / count)
     return out
+
+
+def __getattr__(name):
+    # accuracy under test-time weight noise lives in its own module (bionp.robustness)
+    if name == "robustness_curve":
+        from bionp.robustness import robustness_curve
+
+        return robustness_curve
+    raise AttributeError(f"module 'bionp.metrics' has no attribute {name!r}")

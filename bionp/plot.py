@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["pyplot", "save_figure", "plot_curves", "plot_bars", "smooth"]
+__all__ = ["pyplot", "save_figure", "plot_curves", "plot_bars", "plot_robustness", "smooth"]
 
 
 def pyplot():
@@ -51,17 +51,26 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
 
 def plot_curves(runs: Mapping[str, Sequence[float]], path: str | os.PathLike | None = None, *,
                 xlabel: str = "epoch", ylabel: str = "", title: str = "", logy: bool = False,
-                smooth_window: int = 1, x_start: int = 1, errors: Mapping[str, Sequence[float]] | None = None):
-    """One line per run (``{name: values}``); optional ± error bands; saved if ``path``."""
+                smooth_window: int = 1, x_start: int = 1, errors: Mapping[str, Sequence[float]] | None = None,
+                x: Sequence[float] | None = None):
+    """One line per run (``{name: values}``); optional ± error bands; saved if ``path``.
+
+    The x values are ``x_start, x_start + 1, …`` unless ``x`` gives them (shared by the runs).
+    """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in runs.items():
         v = smooth(values, smooth_window)
-        x = np.arange(x_start, x_start + v.size)
-        ax.plot(x, v, label=name, marker="o" if v.size <= 30 else None)
+        xs = np.arange(x_start, x_start + v.size) if x is None else np.asarray(x)[:v.size]
+        ax.plot(xs, v, label=name, marker="o" if v.size <= 30 else None)
         if errors and name in errors:
             e = np.asarray(errors[name], dtype=np.float64)
-            ax.fill_between(x, v - e, v + e, alpha=0.2)
+            ax.fill_between(xs, v - e, v + e, alpha=0.2)
+    return _finish(fig, ax, path, xlabel, ylabel, title, logy, bool(runs))
+
+
+def _finish(fig, ax, path, xlabel, ylabel, title, logy, legend):
+    """Labels, grid, legend; save if ``path``; return ``fig``."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -69,7 +78,7 @@ def plot_curves(runs: Mapping[str, Sequence[float]], path: str | os.PathLike | N
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if runs:
+    if legend:
         ax.legend(fontsize=8)
     if path is not None:
         save_figure(fig, path)
@@ -96,3 +105,19 @@ def plot_bars(values: Mapping[str, float], path: str | os.PathLike | None = None
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_robustness(curves: Mapping[str, object], path: str | os.PathLike | None = None, *,
+                    xlabel: str = "test-time weight noise σ", ylabel: str = "test accuracy (%)",
+                    title: str = ""):
+    """Accuracy versus test-time noise σ, mean ± std error bars, one line per model.
+
+    ``curves`` maps a name to a :class:`bionp.robustness.RobustnessCurve` or to a dict
+    with ``sigmas``, ``mean`` and ``std`` (its ``to_dict()``); saved if ``path``.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, c in curves.items():
+        d = c.to_dict() if hasattr(c, "to_dict") else c
+        ax.errorbar(d["sigmas"], d["mean"], yerr=d["std"], label=name, marker="o", capsize=3)
+    return _finish(fig, ax, path, xlabel, ylabel, title, False, bool(curves))

@@ -14,7 +14,8 @@ method works as a rule, anything with ``step`` as an optimiser.
 
 Checkpoints (``checkpoint=PATH``) are written at the end of every epoch as one
 ``.npz`` file (``allow_pickle=False``): the network's arrays, the optimiser's
-state, the rule's state (feedback matrices, its generator), the trainer's
+state, the rule's state (feedback matrices, its generator), the transforms' state
+(:mod:`bionp.plasticity`: per-weight factors, signs, generators), the trainer's
 generator, the epoch and the history.  They are written to a temporary file
 and renamed into place, so an interrupted write never leaves a broken
 checkpoint.  :meth:`Trainer.fit` with ``resume=True`` continues from it and
@@ -140,12 +141,12 @@ def _layer_states(net) -> list:
 
 
 def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
-                    extra: dict | None = None) -> None:
+                    transforms=None, extra: dict | None = None) -> None:
     """Write a checkpoint atomically (temporary file in the same folder, then rename).
 
     Saved: the network's parameters, every layer's other state (its ``state_dict()``
     less the parameters: connectivity, generators, counters), and the state of the
-    optimiser, the rule and the trainer.
+    optimiser, the rule, the trainer and the gradient/weight transforms.
     """
     path = os.fspath(path)
     arrays = {k: asnumpy(v) for k, v in _net_arrays(net).items()}
@@ -154,7 +155,8 @@ def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
         a, m = state_arrays(obj, name)
         arrays.update(a)
         meta[name] = m
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
+    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
+                      ("transforms", transforms)):
         a, m = state_arrays(obj, name)
         arrays.update(a)
         meta[name] = m
@@ -174,7 +176,8 @@ def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None) -> dict:
+def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
+                    transforms=None) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` into the given objects.
 
     Returns the checkpoint's metadata (``extra`` holds what the writer added).
@@ -208,7 +211,8 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
             raise ValueError(f"checkpoint {path!r} has no state for {name} of the network "
                              f"(connectivity, generator); it was written for another network")
         load_state_arrays(obj, meta[name], data, xp)
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer)):
+    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
+                      ("transforms", transforms)):
         load_state_arrays(obj, meta.get(name), data, xp)
     return meta
 
@@ -241,8 +245,12 @@ class Trainer:
     drop_last : bool
         Drop the last incomplete batch (default True: every update sees
         ``batch_size`` samples).
-    transforms : callable ``(params, grads) -> grads``, optional
-        Applied after the rule and before the optimiser (see :mod:`bionp.plasticity`).
+    transforms : callable ``(net, grads) -> grads``, optional
+        Applied after the rule and before the optimiser (see :mod:`bionp.plasticity`);
+        default: the chain :func:`bionp.plasticity.convert` attached as ``net.plasticity``.
+        If it has ``after_update(net)`` (weight operations: rejuvenation, Dale's
+        principle), that is called after every optimiser step; its ``state_dict()``
+        is saved in checkpoints.
     diagnostics : dict name -> callable ``fn(trainer, epoch) -> float``, optional
         Evaluated after each epoch, stored in ``history.diagnostics[name]``.
     progress : bool, optional
@@ -281,7 +289,7 @@ class Trainer:
         self.rng = check_rng(rng)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.transforms = transforms
+        self.transforms = transforms if transforms is not None else getattr(net, "plasticity", None)
         self.diagnostics = dict(diagnostics or {})
         self.progress = progress
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
@@ -367,7 +375,8 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
         if resume and self.checkpoint and os.path.exists(self.checkpoint):
-            load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self)
+            load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self,
+                            transforms=self.transforms)
         n = x.shape[0]
         bs = self.batch_size
         n_batches = n // bs if self.drop_last else -(-n // bs)
@@ -406,6 +415,8 @@ class Trainer:
                         self.rule.after_step(self.net, self.optimizer)
                     if hasattr(self.net, "after_update"):
                         self.net.after_update()
+                    if hasattr(self.transforms, "after_update"):  # last: e.g. Dale's principle
+                        self.transforms.after_update(self.net)
                     if self.after_step is not None:
                         self.after_step(self)
                     self.history.loss.append(loss_value)
@@ -434,7 +445,7 @@ class Trainer:
                 self.history.epochs_done = self.epoch
                 if self.checkpoint:
                     save_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer,
-                                    rule=self.rule, trainer=self)
+                                    rule=self.rule, trainer=self, transforms=self.transforms)
         finally:
             if bar is not None:
                 bar.close()

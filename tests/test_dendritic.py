@@ -233,7 +233,8 @@ def test_parity_checks_are_registered():
 
     rows = run_checks(names=["dendritic"], backends=["strict"], dtypes=("float64",))
     assert {r["check"] for r in rows} == {"dendritic.layer", "dendritic.layer_dense",
-                                          "dendritic.layer_probabilistic"}
+                                          "dendritic.layer_probabilistic",
+                                          "dendritic.sequential_trainer"}
     assert all(r["passed"] for r in rows)
 
 
@@ -255,6 +256,13 @@ def test_parity_checks_are_registered():
     (dict(init="xavier"), "init must be one of"),
     (dict(n_dendrite_inputs=10, percentage_resample=0.5), "only 2 of in_dim=12 are free"),
     (dict(n_dendrite_inputs=12, resampling="probabilistic"), "probabilistic resampling needs"),
+    (dict(prune_max=1.5), r"prune_max must be a probability in \[0, 1\]"),
+    (dict(prune_max="high"), "prune_max must be"),
+    (dict(prune_threshold=-0.1), "prune_threshold must be a weight size >= 0"),
+    (dict(prune_steepness=0), "prune_steepness must be a number > 0"),
+    (dict(prune_steepness=float("nan")), "prune_steepness must be"),
+    (dict(steps_to_resample=2.5), "steps_to_resample must be an int >= 1"),
+    (dict(percentage_resample="0.1"), "percentage_resample must be a fraction"),
 ])
 def test_bad_construction(kw, match):
     with pytest.raises(ValueError, match=match):

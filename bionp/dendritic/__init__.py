@@ -6,7 +6,9 @@
 * synaptic resampling of the weakest (or probabilistically chosen) synapses
   (:mod:`bionp.dendritic.resampling`);
 * parameter counts, eigenvalue spectra and weight plots
-  (:mod:`bionp.dendritic.analysis`; matplotlib/scipy imported when called).
+  (:mod:`bionp.dendritic.analysis`; matplotlib/scipy imported when called);
+* :func:`compare_models` and :func:`hyperparameter_tuning` — train and compare
+  models, grid search through :mod:`bionp.sweep` (:mod:`bionp.dendritic.compare`).
 """
 
 from bionp.dendritic.analysis import (
@@ -15,6 +17,13 @@ from bionp.dendritic.analysis import (
     plot_dendritic_weights_full_model,
     plot_dendritic_weights_single_image,
     plot_eigenvalue_spectrum,
+)
+from bionp.dendritic.compare import (
+    Comparison,
+    ModelConfig,
+    TuningResult,
+    compare_models,
+    hyperparameter_tuning,
 )
 from bionp.dendritic.layer import DendriticLayer, after_step, trainer_callback
 from bionp.dendritic.resampling import (
@@ -26,11 +35,16 @@ from bionp.dendritic.resampling import (
 )
 
 __all__ = [
+    "Comparison",
     "DendriticLayer",
+    "ModelConfig",
+    "TuningResult",
     "after_step",
     "calculate_eigenvalues",
+    "compare_models",
     "count_parameters",
     "draw_unconnected_inputs",
+    "hyperparameter_tuning",
     "plot_dendritic_weights_full_model",
     "plot_dendritic_weights_single_image",
     "plot_eigenvalue_spectrum",

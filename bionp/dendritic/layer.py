@@ -60,13 +60,17 @@ Synaptic resampling
 Call :meth:`DendriticLayer.after_update` once after every optimiser step; every
 ``steps_to_resample`` calls it runs :meth:`DendriticLayer.resample` (see
 :mod:`bionp.dendritic.resampling`), which replaces synapses in place and
-records them in :attr:`DendriticLayer.resampled_mask` (with bionp's Trainer:
-``Trainer(..., after_step=bionp.dendritic.trainer_callback())``, which calls
-:func:`after_step` on every layer that has ``after_update``).  Optimisers keep their
-per-parameter state (momentum, Adam's moments) for the replaced synapses
-unless :func:`bionp.dendritic.resampling.reset_optimizer_state` is called (or a
-callback registered with :meth:`DendriticLayer.add_resample_callback` does
-it); the original implementation kept it (resetting was reported to hurt).
+records them in :attr:`DendriticLayer.resampled_mask`.  :class:`bionp.train.Trainer`
+calls ``net.after_update()`` of a :class:`bionp.nn.Sequential` after every step,
+so nothing more is needed there; :func:`after_step` does it for hand-written loops.
+Optimisers keep their per-parameter state (momentum, Adam's moments) with the
+synapse *slot*, so a replaced synapse inherits its predecessor's state unless
+:func:`bionp.dendritic.resampling.reset_optimizer_state` is called
+(``Trainer(..., after_step=bionp.dendritic.trainer_callback(reset_optimizer_state=True))``,
+or a callback registered with :meth:`DendriticLayer.add_resample_callback`).
+In the original dense formulation the state lives at each (dendrite, input)
+position instead, so a synapse moved to a new input starts from that
+position's moments (zero unless it was connected recently).
 """
 
 from __future__ import annotations
@@ -187,6 +191,42 @@ class DendriticLayer:
         Synapses replaced by the latest resampling event.
     n_updates : int
         Calls of :meth:`after_update` so far; ``n_resamplings`` events so far.
+
+    Notes
+    -----
+    **Which learning rules apply** (in a :class:`bionp.nn.Sequential`, e.g.
+    ``Sequential([DendriticLayer(784, 10, 32, 23), Dense(10, 10)],
+    activations=[LeakyReLU(0.1), "identity"])``):
+
+    * :class:`~bionp.rules.Backprop` — always: :meth:`backward` is the exact
+      gradient of every parameter and of the input (gradchecked).
+    * :class:`~bionp.rules.FeedbackAlignment`, :class:`~bionp.rules.KolenPollack`
+      — when the dendritic layer is the **first** layer: these rules replace a
+      layer's ``W`` by a feedback matrix only to send the error on to the layer
+      *below*, and the first layer sends nothing back (``need_input_grad=False``).
+      At any later position the error would have to pass back through this
+      layer, which has no dense ``(out, in)`` matrix a feedback matrix could
+      stand in for (its input map is the composition of sparse synapses, the
+      dendrite nonlinearity and the soma weights): the rule raises a
+      ``ValueError`` naming the layer (and :meth:`backward` refuses ``feedback=``).
+    * :class:`~bionp.rules.DirectFeedbackAlignment` — at any position: every
+      layer receives its error directly from the output through a random matrix,
+      so nothing passes back through this layer.
+    * In all three the error reaching the soma is passed to the dendrites with
+      the layer's own soma weights :math:`v` (exact within the neuron: the
+      coupling of a neuron's own dendrites and soma, not transport of another
+      layer's weights).
+    * :class:`~bionp.rules.WeightPerturbation` — applies: it perturbs every
+      array of :meth:`params` (synapses, soma weights, biases) and needs only
+      forward passes.
+    * :class:`~bionp.rules.NodePerturbation` — does not apply: it estimates
+      :math:`\\partial L/\\partial z` of a layer's units and forms the weight
+      update as :math:`\\delta^\\top x`, which holds for a dense layer only; the
+      dendrite and soma internals have no such outer-product form, so the rule
+      raises a ``ValueError``.
+
+    The synaptic resampling is independent of the rule: the Trainer calls
+    ``net.after_update()`` after every optimiser step.
     """
 
     def __init__(self, in_dim, n_neurons, n_dendrite_inputs, n_dendrites,
@@ -219,9 +259,14 @@ class DendriticLayer:
                 or not 0.0 <= leaky_slope <= 1.0:
             raise ValueError(f"leaky_slope must be a number in [0, 1] (0.1 in the original), got "
                              f"{leaky_slope!r}")
-        if not 0.0 <= prune_max <= 1.0 or not prune_steepness > 0:
-            raise ValueError(f"prune_max must be in [0, 1] and prune_steepness > 0, got "
-                             f"{prune_max!r}, {prune_steepness!r}")
+        for name, value, ok, want in (
+                ("prune_max", prune_max, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]"),
+                ("prune_threshold", prune_threshold, lambda v: v >= 0.0, "a weight size >= 0"),
+                ("prune_steepness", prune_steepness, lambda v: v > 0.0, "a number > 0")):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value) or not ok(value):
+                raise ValueError(f"{name} must be {want} (probabilistic resampling), got "
+                                 f"{value!r}")
         self.synaptic_resampling = bool(synaptic_resampling)
         self.percentage_resample = float(percentage_resample)
         self.dendrite_activation = dendrite_activation
@@ -659,3 +704,27 @@ def _parity_dendritic_dense(dtype):
 def _parity_dendritic_probabilistic(dtype):
     """DendriticLayer: 60 SGD updates with 12 probabilistic (Laplace) resampling events."""
     return _parity_scenario(dtype, "probabilistic", "gather")
+
+
+@register_parity("dendritic.sequential_trainer", rtol={"float32": 1e-5, "float64": 1e-12})
+def _parity_dendritic_sequential(dtype):
+    """Sequential(DendriticLayer, Dense) trained 3 epochs by the Trainer (Backprop, Adam),
+    resampling every 5 updates through ``net.after_update()``."""
+    from bionp import nn, optim, rules
+    from bionp.random import Generator
+    from bionp.train import Trainer
+
+    g = Generator(12)
+    x = g.uniform(0.0, 1.0, (48, 40), dtype=dtype)
+    labels = g.integers(0, 3, 48)
+    layer = DendriticLayer(40, 4, 6, 3, percentage_resample=0.34, steps_to_resample=5, rng=3,
+                           dtype=dtype)
+    net = nn.Sequential([layer, nn.Dense(4, 3, init="he_normal", rng=4, dtype=dtype)],
+                        activations=[nn.LeakyReLU(0.1), "identity"])
+    trainer = Trainer(net, rules.Backprop(), optim.Adam(net, lr=0.01), nn.CrossEntropyLoss(),
+                      batch_size=8, rng=5, progress=False)
+    trainer.fit(x, labels, epochs=3)
+    out = {f"{i}.{k}": v for i, p in enumerate(net.parameters()) for k, v in p.items()}
+    out["idx"] = layer.idx
+    out["y"] = net.forward(x)
+    return out

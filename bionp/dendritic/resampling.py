@@ -25,7 +25,10 @@ A resampling event replaces some synapses of every dendrite at once:
     the layer's initial standard deviation, :math:`b = \sigma/\sqrt2`.  With the
     original's constants and its initialisation (:math:`\sigma = \sqrt{2/784}
     \approx 0.05`), :math:`P \approx 0.95` for almost every synapse until the weights
-    grow towards :math:`\theta`: early events replace most synapses.
+    grow towards :math:`\theta`: events replace most synapses (94 % at the first
+    event of the seed's ``DendriticLayer(784, 10, 32, 23)`` trained with Adam,
+    lr 0.004, on standardised Fashion-MNIST; only 0.2 % of its weights then exceed
+    0.3), so the test accuracy drops after every event (``examples/dendritic.py``).
 
 New inputs never duplicate an input of the dendrite (including the ones being
 removed in the same event), so the synapse count per dendrite is constant.

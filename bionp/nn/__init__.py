@@ -19,10 +19,11 @@ from bionp.nn.losses import (
     LOSSES, CrossEntropyLoss, Loss, MSELoss, get_loss, output_delta, output_loss, prepare_target,
 )
 from bionp.nn.network import MLP, ForwardCache, Sequential, is_dense_like
+from bionp.nn.noisy import LearnableNoiseDense, NoisyDense, NoisyWeights
 
 __all__ = [
     "ACTIVATIONS", "Activation", "CrossEntropyLoss", "Dense", "ForwardCache", "Identity",
-    "LOSSES", "LeakyReLU", "Loss", "MLP", "MSELoss", "ReLU", "Sequential", "Sigmoid", "Softmax",
-    "Tanh", "get_activation", "get_loss", "init", "is_dense_like", "output_delta", "output_loss",
-    "prepare_target",
+    "LOSSES", "LeakyReLU", "LearnableNoiseDense", "Loss", "MLP", "MSELoss", "NoisyDense",
+    "NoisyWeights", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "get_activation",
+    "get_loss", "init", "is_dense_like", "output_delta", "output_loss", "prepare_target",
 ]
