@@ -1,25 +1,15 @@
 """examples/krotov_hopfield.py: a tiny run on the bundled subset through its main()."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location(
-        "example_krotov_hopfield", os.path.join(ROOT, "examples", "krotov_hopfield.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _examples import load_example
 
 
 @pytest.fixture(scope="module")
 def example():
-    return _load_example()
+    return load_example("krotov_hopfield")
 
 
 def test_tiny_run_writes_results_and_figures(example, tmp_path, capsys):
