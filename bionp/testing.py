@@ -11,7 +11,8 @@ import numpy as np
 
 from bionp.backend import asnumpy, get_array_module, to_scalar
 
-__all__ = ["assert_allclose", "assert_equal", "numerical_gradient", "relative_error"]
+__all__ = ["assert_allclose", "assert_equal", "network_gradient_errors", "numerical_gradient",
+           "relative_error"]
 
 
 def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, err_msg=""):
@@ -52,3 +53,20 @@ def numerical_gradient(f: Callable[[], object], param, eps: float = 1e-6):
         flat[i] = old
         gflat[i] = (fp - fm) / (2 * eps)
     return grad
+
+
+def network_gradient_errors(net, x, target, loss_fn, grads, eps: float = 1e-6) -> dict:
+    r"""Relative error of ``grads`` (a rule's output for ``net`` on ``(x, target)``) against
+    central differences of ``net.loss(x, target, loss_fn)`` for every parameter array.
+
+    Returns ``{(layer index, parameter name): relative_error}``; a missing or extra gradient
+    key raises ``AssertionError``.  Use a float64 network with deterministic layers.
+    """
+    errors = {}
+    for l, layer in enumerate(net.layers):
+        params = layer.params()
+        assert set(grads[l]) == set(params), (l, sorted(grads[l]), sorted(params))
+        for k, p in params.items():
+            num = numerical_gradient(lambda: net.loss(x, target, loss_fn), p, eps=eps)
+            errors[(l, k)] = relative_error(grads[l][k], num)
+    return errors

@@ -1,24 +1,15 @@
 """examples/dendritic.py end to end on the bundled data (small subset, one epoch)."""
 
-import importlib.util
 import json
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location(
-        "example_dendritic", os.path.join(ROOT, "examples", "dendritic.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _examples import load_example
 
 
 def test_example_runs_compares_and_grid_searches(tmp_path):
-    ex = _load_example()
+    ex = load_example("dendritic")
     out = tmp_path / "out"
     runs, extra = ex.main(["--data", "fashion-mnist-small", "--subset", "1000", "--epochs", "2",
                            "--lr", "0.01",
@@ -54,7 +45,7 @@ def test_example_runs_compares_and_grid_searches(tmp_path):
 
 
 def test_example_help_and_presets(capsys):
-    ex = _load_example()
+    ex = load_example("dendritic")
     with pytest.raises(SystemExit):
         ex.parse_args(["--help"])
     text = capsys.readouterr().out

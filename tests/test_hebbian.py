@@ -251,6 +251,22 @@ def test_progress_bar_runs(xp, capsys):
     kh = KrotovHopfield(5, rng=0, progress=True)
     kh.fit(Generator(0).uniform(0, 1, (20, 3)), epochs=2)
     assert len(kh.history_) == 2
+    err = capsys.readouterr().err
+    assert "Krotov-Hopfield" in err and "converged=" in err  # the bar shows the convergence check
+
+
+def test_progress_follows_environment(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    kh = KrotovHopfield(5, rng=0)
+    monkeypatch.setenv("BIONP_PROGRESS", "0")
+    assert isinstance(kh._epochs(3), range)
+    monkeypatch.setenv("BIONP_PROGRESS", "1")
+    bar = kh._epochs(3)
+    assert not isinstance(bar, range)
+    bar.close()
+    assert isinstance(KrotovHopfield(5, rng=0, progress=False)._epochs(3), range)
 
 
 # --------------------------------------------------------------------------

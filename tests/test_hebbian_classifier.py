@@ -216,3 +216,88 @@ def test_random_features_baseline(xp):
         random_features_baseline("W")
     with pytest.raises(RuntimeError, match="no weights yet"):
         random_features_baseline(KrotovHopfield(4))
+
+
+# --------------------------------------------------------------------------
+# precomputed features, per-epoch test accuracy
+# --------------------------------------------------------------------------
+
+def test_precompute_matches_per_batch_features(xp):
+    """Features computed once per fit give the same readout as features per batch (float64)."""
+    x, y = _blobs(n_per=30)
+    x = x.astype("float64")
+    W = random_features_baseline(xp.zeros((12, 10), dtype="float64"), rng=2)
+    kw = dict(n_classes=3, power=3.0, beta=0.5, lr=0.01, batch_size=16, epochs=3, rng=5,
+              progress=False)
+    a = BioClassifier(W, precompute=False, **kw).fit(x, y)
+    b = BioClassifier(W, precompute=True, **kw).fit(x, y)
+    assert relative_error(b.readout_, a.readout_) <= 1e-12
+    assert relative_error(b.bias_, a.bias_) <= 1e-12
+    assert [r["train_accuracy"] for r in a.history_] == [r["train_accuracy"] for r in b.history_]
+    assert BioClassifier(W, precompute=True, **kw).get_params()["precompute"] is True
+
+
+def test_features_in_chunks(xp):
+    x, _ = _blobs(n_per=7)
+    x = x.astype("float64")
+    W = random_features_baseline(xp.zeros((9, 10), dtype="float64"), rng=2)
+    clf = BioClassifier(W, n_classes=3)
+    whole = bnp.asnumpy(clf.features(x))
+    assert_allclose(bnp.asnumpy(clf.features_in_chunks(x, chunk=4)), whole, rtol=1e-12)
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        clf.features_in_chunks(x, chunk=0)
+
+
+def test_test_accuracy_per_epoch(xp):
+    x, y = _blobs(spread=0.8)
+    x_test, y_test = _blobs(spread=0.8, sample_seed=99)
+    W = random_features_baseline(xp.zeros((40, 10), dtype="float32"), rng=3)
+    clf = BioClassifier(W, n_classes=3, power=2.0, beta=1.0, lr=0.05, batch_size=20, epochs=4,
+                        rng=0, precompute=True, progress=False).fit(x, y, x_test, y_test)
+    recorded = [r["test_accuracy"] for r in clf.history_]
+    assert len(recorded) == 4
+    assert recorded[-1] == pytest.approx(clf.score(x_test, y_test), abs=1e-9)
+    assert "test_accuracy" not in BioClassifier(W, n_classes=3, epochs=1, progress=False
+                                                ).fit(x, y).history_[0]
+
+
+def test_bad_test_split_and_precompute(xp):
+    x, y = _blobs(n_per=5)
+    W = random_features_baseline(xp.zeros((8, 10), dtype="float32"), rng=1)
+    clf = BioClassifier(W, n_classes=3, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="give both x_test and y_test"):
+        clf.fit(x, y, x_test=x)
+    with pytest.raises(ValueError, match="has 5 features"):
+        clf.fit(x, y, x[:, :5], y)
+    with pytest.raises(ValueError, match="y has 3 labels"):
+        clf.fit(x, y, x, y[:3])
+    with pytest.raises(TypeError, match="precompute must be True or False"):
+        BioClassifier(W, precompute="yes")
+
+
+def test_random_baseline_match_norms(xp):
+    x = Generator(0).uniform(0, 1, (60, 10))
+    kh = KrotovHopfield(12, p=3.0, k=2, lr=0.05, batch_size=20, normalize=True, rng=0,
+                        progress=False).fit(x, epochs=3)
+    R = random_features_baseline(kh, rng=4, match_norms=True)
+    assert tuple(R.shape) == (12, 10)
+    own = bnp.asnumpy(xp.sum(xp.abs(R) ** 3, axis=1))
+    assert_allclose(own, bnp.asnumpy(kh.unit_norms()), rtol=1e-4)
+    plain = random_features_baseline(kh, rng=4)
+    ratio = bnp.asnumpy(R) / bnp.asnumpy(plain)  # the same draw, rescaled per row
+    assert_allclose(ratio, np.repeat(ratio[:, :1], 10, axis=1), rtol=1e-5)
+    with pytest.raises(TypeError, match="match_norms=True needs a fitted KrotovHopfield"):
+        random_features_baseline(kh.weights_, match_norms=True)
+
+
+def test_linear_lr_decay(xp):
+    x, y = _blobs(n_per=10)
+    W = random_features_baseline(xp.zeros((8, 10), dtype="float32"), rng=1)
+    clf = BioClassifier(W, n_classes=3, lr=0.02, lr_decay="linear", epochs=4, batch_size=10,
+                        rng=0, progress=False).fit(x, y)
+    assert [r["lr"] for r in clf.history_] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+    const = BioClassifier(W, n_classes=3, lr=0.02, epochs=2, progress=False).fit(x, y)
+    assert [r["lr"] for r in const.history_] == [0.02, 0.02]
+    assert BioClassifier(**clf.get_params()).lr_decay == "linear"
+    with pytest.raises(ValueError, match="unknown lr_decay"):
+        BioClassifier(W, lr_decay="cosine")

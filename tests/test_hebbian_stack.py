@@ -175,3 +175,16 @@ def test_draw_weights_bad_input():
         draw_weights(W, 0, 2, (28, 28))
     with pytest.raises(ValueError, match="must be 2-D"):
         draw_weights(np.zeros(784), 1, 1, (28, 28))
+
+
+def test_weight_grid_unit_scale():
+    from bionp.hebbian.plotting import weight_grid
+
+    W = np.array([[1.0, -2.0, 0.5, 0.0], [10.0, 5.0, -10.0, 2.5]])
+    grid = weight_grid(W, 1, 2, (2, 2), scale="unit")
+    np.testing.assert_allclose(grid[:, :2].ravel(), [0.5, -1.0, 0.25, 0.0])
+    np.testing.assert_allclose(grid[:, 2:].ravel(), [1.0, 0.5, -1.0, 0.25])
+    glob = weight_grid(W, 1, 2, (2, 2))
+    np.testing.assert_allclose(glob[:, :2].ravel(), [0.1, -0.2, 0.05, 0.0])
+    with pytest.raises(ValueError, match="scale must be 'global' or 'unit'"):
+        weight_grid(W, 1, 2, (2, 2), scale="tile")

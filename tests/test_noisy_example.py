@@ -1,17 +1,14 @@
 """examples/leaky_tensors.py runs end to end on the bundled data and writes what it says."""
 
 import json
-import os
-import runpy
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _examples import load_example
 
 
 def _main():
-    return runpy.run_path(os.path.join(ROOT, "examples", "leaky_tensors.py"))["main"]
+    return load_example("leaky_tensors").main
 
 
 def test_leaky_tensors_example_fast(tmp_path):

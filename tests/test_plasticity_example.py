@@ -1,23 +1,14 @@
 """examples/bio_transformations.py runs end to end on the bundled data (small and fast)."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "bio_transformations.py")
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bio_transformations_example", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _examples import load_example
 
 
 def test_example_writes_results_and_figures(tmp_path):
-    mod = _load()
+    mod = load_example("bio_transformations")
     out = tmp_path / "out"
     variants = ["baseline", "default_chain", "dales_principle", "weight_splitting", "rejuvenate_weights"]
     mod.main(["--data", "fashion-mnist-small", "--subset", "400", "--epochs", "2", "--hidden", "32",
@@ -41,7 +32,7 @@ def test_example_writes_results_and_figures(tmp_path):
 
 
 def test_example_rejects_bad_options(tmp_path):
-    mod = _load()
+    mod = load_example("bio_transformations")
     with pytest.raises(SystemExit):
         mod.main(["--transforms", "nonsense", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="--gamma"):

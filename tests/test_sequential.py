@@ -6,7 +6,7 @@ import pytest
 import bionp as bnp
 from bionp import nn, optim, rules
 from bionp.dendritic import DendriticLayer, trainer_callback
-from bionp.testing import assert_equal, numerical_gradient, relative_error
+from bionp.testing import assert_equal, network_gradient_errors
 from bionp.train import Trainer
 
 
@@ -41,11 +41,8 @@ def test_backprop_gradcheck_through_dendritic_and_dense(xp):
     net = _dendritic_net(dtype="float64")
     x, y = _data(n=16, dtype="float64")
     loss = nn.CrossEntropyLoss()
-    grads = rules.Backprop().gradients(net, x, y, loss)
-    for l, layer in enumerate(net.layers):
-        for k, p in layer.params().items():
-            num = numerical_gradient(lambda: net.loss(x, y, loss), p)
-            assert relative_error(grads[l][k], num) < 1e-6, (l, k)
+    errors = network_gradient_errors(net, x, y, loss, rules.Backprop().gradients(net, x, y, loss))
+    assert max(errors.values()) < 1e-6, errors
 
 
 def test_feedback_alignment_trains_a_dendritic_first_layer(xp):

@@ -53,6 +53,7 @@ standard normal), to pass as ``BioClassifier(hebbian=W_random)``.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -77,6 +78,7 @@ __all__ = [
 READOUT_LOSSES = ("power", "cross_entropy")
 _OPTIMIZERS = ("adam", "sgd")
 _SCALINGS = (None, "max", "l2")
+_LR_DECAYS = ("constant", "linear")
 
 
 def _check_m(m):
@@ -184,12 +186,19 @@ def readout_gradients(h, V, c_bias, labels, *, beta: float, loss: str = "power",
     return value, grads, z
 
 
-def random_features_baseline(like, rng: int | Generator | None = None, dtype: Any = None):
-    """Untrained weights of the same shape as ``like``, drawn standard normal.
+def random_features_baseline(like, rng: int | Generator | None = None, dtype: Any = None,
+                             match_norms: bool = False):
+    r"""Untrained weights of the same shape as ``like``, drawn standard normal.
 
     ``like`` is a fitted :class:`KrotovHopfield`, or a weight array
     ``(n_hidden, n_in)``.  Pass the result as ``BioClassifier(hebbian=W)`` to
     measure what the readout reaches on random (untrained) features.
+
+    With ``match_norms=True`` (``like`` must then be a :class:`KrotovHopfield`)
+    every random unit is rescaled to the learned unit's
+    :math:`\sum_i |W_{\mu i}|^p` (row :math:`\mu` of ``like.weights_``, with the
+    layer's ``p``), so that a readout without per-sample feature scaling
+    (``feature_scaling=None``) sees features of the same size for both.
     """
     if isinstance(like, KrotovHopfield):
         like._require_fitted()
@@ -201,8 +210,17 @@ def random_features_baseline(like, rng: int | Generator | None = None, dtype: An
                         f"got {type(like).__name__}")
     if W.ndim != 2:
         raise ValueError(f"weights must be 2-D (n_hidden, n_in), got shape {tuple(W.shape)}")
+    if match_norms and not isinstance(like, KrotovHopfield):
+        raise TypeError("match_norms=True needs a fitted KrotovHopfield (for its p and norms)")
     dt = W.dtype if dtype is None else resolve_dtype(dtype)
-    return check_rng(rng).normal(0.0, 1.0, tuple(W.shape), dtype=dt, xp=get_array_module(W))
+    xp = get_array_module(W)
+    R = check_rng(rng).normal(0.0, 1.0, tuple(W.shape), dtype=dt, xp=xp)
+    if match_norms:
+        p = like.p
+        target = like.unit_norms().astype(dt)
+        own = xp.sum(xp.abs(R) ** dt.type(p), axis=1)
+        R *= ((target / own) ** dt.type(1.0 / p))[:, None]
+    return R
 
 
 class BioClassifier:
@@ -235,6 +253,9 @@ class BioClassifier:
     optimizer : {"adam", "sgd"}
         One of bionp's optimisers (:class:`bionp.optim.Adam`, :class:`bionp.optim.SGD`).
     lr : float > 0
+    lr_decay : {"constant", "linear"}
+        Learning rate of epoch ``e`` (0-based): ``lr`` throughout, or
+        ``lr * (1 - e / epochs)`` (decaying linearly towards 0, as the Hebbian layer's).
     batch_size : int >= 1
     epochs : int >= 1
     feature_scaling : {"max", "l2", None}
@@ -243,8 +264,16 @@ class BioClassifier:
         Standard deviation of the normal initial :math:`V` (the bias starts at 0).
     rng : int, Generator or None
         Source of the initial readout and of the batch order.
+    precompute : bool
+        Compute the features of the whole training set once per :meth:`fit`
+        (``N × n_hidden`` values of the dtype, built in chunks of 10,000 samples)
+        instead of once per batch and epoch.  The numbers are the same up to the
+        matmul's blocking; with frozen Hebbian weights this saves one
+        ``N × n_in × n_hidden`` matmul per epoch.  Set False when that matrix
+        does not fit in memory.
     progress : bool or None
-        tqdm bar over epochs; None shows it only on a terminal.
+        tqdm bar over epochs; None shows it only on a terminal (and not when the
+        environment sets ``BIONP_PROGRESS=0``).
 
     Attributes
     ----------
@@ -252,15 +281,18 @@ class BioClassifier:
         :math:`V`.
     bias_ : array (n_classes,)
     history_ : list of dict
-        Per epoch: ``epoch``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
-        batches as they were seen), ``seconds``.
+        Per epoch: ``epoch``, ``lr``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
+        batches as they were seen), ``seconds``, and ``test_accuracy`` (%) when
+        :meth:`fit` was given ``x_test, y_test``.
     """
 
     def __init__(self, hebbian, n_classes: int = 10, power: float = 4.5, m: float = 6.0,
                  beta: float = 0.1, loss: str = "power", optimizer: str = "adam",
                  lr: float = 1e-3, batch_size: int = 100, epochs: int = 10,
+                 lr_decay: str = "constant",
                  feature_scaling: str | None = "max", init_std: float = 0.01,
-                 rng: int | Generator | None = None, progress: bool | None = None):
+                 rng: int | Generator | None = None, precompute: bool = False,
+                 progress: bool | None = None):
         if not isinstance(hebbian, (KrotovHopfield, HebbianStack)) and not is_array(hebbian):
             raise TypeError(f"hebbian must be a trained KrotovHopfield, a HebbianStack or a "
                             f"weight array (n_hidden, n_in); got {type(hebbian).__name__}")
@@ -275,11 +307,15 @@ class BioClassifier:
         if optimizer not in _OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(_OPTIMIZERS)}")
         _check_number("lr", lr, low=0, low_open=True)
+        if lr_decay not in _LR_DECAYS:
+            raise ValueError(f"unknown lr_decay {lr_decay!r}; use one of {', '.join(_LR_DECAYS)}")
         _check_number("batch_size", batch_size, low=1, integer=True)
         _check_number("epochs", epochs, low=1, integer=True)
         if feature_scaling not in _SCALINGS:
             raise ValueError(f"feature_scaling must be 'max', 'l2' or None, got {feature_scaling!r}")
         _check_number("init_std", init_std, low=0)
+        if not isinstance(precompute, bool):
+            raise TypeError(f"precompute must be True or False, got {precompute!r}")
         self.hebbian = hebbian
         self.n_classes = int(n_classes)
         self.power = float(power)
@@ -288,11 +324,13 @@ class BioClassifier:
         self.loss = loss
         self.optimizer = optimizer
         self.lr = float(lr)
+        self.lr_decay = lr_decay
         self.batch_size = int(batch_size)
         self.epochs = int(epochs)
         self.feature_scaling = feature_scaling
         self.init_std = float(init_std)
         self.rng = rng
+        self.precompute = precompute
         self.progress = progress
         self.readout_ = None
         self.bias_ = None
@@ -303,9 +341,10 @@ class BioClassifier:
         return {
             "hebbian": self.hebbian, "n_classes": self.n_classes, "power": self.power,
             "m": self.m, "beta": self.beta, "loss": self.loss, "optimizer": self.optimizer,
-            "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
+            "lr": self.lr, "lr_decay": self.lr_decay, "batch_size": self.batch_size,
+            "epochs": self.epochs,
             "feature_scaling": self.feature_scaling, "init_std": self.init_std, "rng": self.rng,
-            "progress": self.progress,
+            "precompute": self.precompute, "progress": self.progress,
         }
 
     def __repr__(self) -> str:
@@ -386,17 +425,36 @@ class BioClassifier:
 
         return Adam(params, lr=self.lr) if self.optimizer == "adam" else SGD(params, lr=self.lr)
 
-    def fit(self, x, y):
+    def features_in_chunks(self, x, chunk: int = 10_000):
+        """:meth:`features` of all of ``x``, computed ``chunk`` samples at a time."""
+        _check_number("chunk", chunk, low=1, integer=True)
+        W = self._check_x(x)
+        xp = get_array_module(W)
+        out = xp.empty((x.shape[0], W.shape[0]), dtype=W.dtype)
+        for start in range(0, x.shape[0], chunk):
+            out[start:start + chunk] = self.features(x[start:start + chunk])
+        return out
+
+    def fit(self, x, y, x_test=None, y_test=None):
         """Train the readout for ``epochs`` passes over ``(x, y)``; returns self.
 
-        ``y`` holds integer labels in ``[0, n_classes)``.  Every batch's features
-        are computed from the frozen Hebbian weights.  With an int ``rng`` every
-        call gives the same result.
+        ``y`` holds integer labels in ``[0, n_classes)``.  Features come from the
+        frozen Hebbian weights: once for the whole set with ``precompute=True``,
+        otherwise per batch.  With ``x_test, y_test`` the test accuracy after
+        every epoch is recorded in :attr:`history_` (the test features are then
+        computed once).  With an int ``rng`` every call gives the same result.
         """
         from bionp.data import BatchIterator  # noqa: PLC0415
 
         W = self._check_x(x)
         self._check_labels(y, x.shape[0])
+        if (x_test is None) != (y_test is None):
+            raise ValueError("give both x_test and y_test, or neither")
+        h_test = None
+        if x_test is not None:
+            self._check_x(x_test)
+            self._check_labels(y_test, x_test.shape[0])
+            h_test = self.features_in_chunks(x_test)
         xp = get_array_module(W)
         init_rng, batch_rng = check_rng(self.rng).spawn(2)
         n_hidden = W.shape[0]
@@ -405,31 +463,44 @@ class BioClassifier:
         self.bias_ = xp.zeros(self.n_classes, dtype=W.dtype)
         self.optimizer_ = self._make_optimizer([{"W": self.readout_, "b": self.bias_}])
         self.history_ = []
-        batches = BatchIterator(x, y, self.batch_size, rng=batch_rng)
+        source = self.features_in_chunks(x) if self.precompute else x
+        batches = BatchIterator(source, y, self.batch_size, rng=batch_rng)
         for epoch in self._epochs():
             t0 = time.perf_counter()
+            if self.lr_decay == "linear":
+                self.optimizer_.lr = self.lr * (1.0 - epoch / self.epochs)
             total, correct = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.int64)
             n_batches = 0
             for xb, yb in batches:
-                h = self.features(xb)
+                h = xb if self.precompute else self.features(xb)
                 value, grads, z = readout_gradients(h, self.readout_, self.bias_, yb,
                                                     beta=self.beta, loss=self.loss, m=self.m)
                 self.optimizer_.step([grads])
                 total += value
                 correct += xp.count_nonzero(xp.argmax(z, axis=1) == yb)
                 n_batches += 1
-            self.history_.append({
+            record = {
                 "epoch": epoch,
+                "lr": float(self.optimizer_.lr),
                 "loss": to_scalar(total) / n_batches,
                 "train_accuracy": 100.0 * to_scalar(correct) / x.shape[0],
                 "seconds": time.perf_counter() - t0,
-            })
+            }
+            if h_test is not None:
+                record["test_accuracy"] = self._accuracy_of_features(h_test, y_test)
+            self.history_.append(record)
         return self
+
+    def _accuracy_of_features(self, h, y) -> float:
+        xp = get_array_module(h)
+        z = h @ self.readout_.T
+        z += self.bias_
+        return 100.0 * to_scalar(xp.count_nonzero(xp.argmax(z, axis=1) == y)) / h.shape[0]
 
     def _epochs(self):
         show = self.progress
         if show is None:
-            show = sys.stderr.isatty()
+            show = sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
         if not show:
             return range(self.epochs)
         from tqdm.auto import tqdm  # noqa: PLC0415

@@ -60,6 +60,7 @@ hidden units", PNAS 116 (16), 7723–7731 (2019).
 from __future__ import annotations
 
 import numbers
+import os
 import sys
 import time
 from typing import Any
@@ -289,7 +290,8 @@ class KrotovHopfield:
     dtype : "float32", "float64" or None
         Floating dtype of the weights (default ``bionp.get_dtype()``, float32).
     progress : bool or None
-        tqdm progress bar over epochs in :meth:`fit`; None shows it only on a terminal.
+        tqdm progress bar over epochs in :meth:`fit`; None shows it only on a terminal
+        (and not when the environment sets ``BIONP_PROGRESS=0``).
 
     Attributes
     ----------
@@ -493,7 +495,8 @@ class KrotovHopfield:
         bs = min(self.batch_size, n)
         currents = xp.empty((bs, self.n_hidden), dtype=W.dtype)
         xbuf = xp.empty((bs, x.shape[1]), dtype=W.dtype) if shuffle else None
-        for epoch in self._epochs(epochs):
+        bar = self._epochs(epochs)
+        for epoch in bar:
             t0 = time.perf_counter()
             eps = self.lr * (1.0 - epoch / epochs)
             order = self._rng.permutation(n, xp=xp) if shuffle else None
@@ -512,13 +515,17 @@ class KrotovHopfield:
                 self.n_updates_ += 1
             self.win_counts_ += wins
             seconds = time.perf_counter() - t0
-            self.history_.append(self._epoch_record(epoch, eps, seconds, wins))
+            record = self._epoch_record(epoch, eps, seconds, wins)
+            self.history_.append(record)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(converged=f"{record['converged_fraction']:.3f}",
+                                mean_norm=f"{record['mean_norm']:.3g}")
         return self
 
     def _epochs(self, epochs):
         show = self.progress
         if show is None:
-            show = sys.stderr.isatty()
+            show = sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
         if not show:
             return range(epochs)
         from tqdm.auto import tqdm  # noqa: PLC0415

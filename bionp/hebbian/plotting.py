@@ -2,7 +2,9 @@
 
 Grey images (MNIST, Fashion-MNIST: ``image_shape=(28, 28)``) use the diverging
 colour map ``"bwr"`` on the symmetric range ``[-m, m]`` with ``m = max|W|`` over
-the units shown, so white is zero.  RGB images (CIFAR-10 rows stored channel
+the units shown (``scale="global"``) or over each unit's own weights
+(``scale="unit"``, for layers where a few large units would wash out the rest), so
+white is zero.  RGB images (CIFAR-10 rows stored channel
 first: ``image_shape=(3, 32, 32)``) are mapped to ``0.5 + W / (2m)``, so a zero
 weight is mid-grey.  Tiles beyond the last unit are left blank.
 """
@@ -37,14 +39,20 @@ def _check_grid(W, rows, cols, image_shape):
     return W, shape, rgb
 
 
-def weight_grid(W, rows: int, cols: int, image_shape) -> np.ndarray:
+def weight_grid(W, rows: int, cols: int, image_shape, scale: str = "global") -> np.ndarray:
     """The grid image: ``(rows*h, cols*w)`` in [-1, 1] (grey) or ``(rows*h, cols*w, 3)`` in [0, 1].
 
-    Blank tiles are 0 (grey) / 0.5 (RGB).
+    Blank tiles are 0 (grey) / 0.5 (RGB).  ``scale``: ``"global"`` (one max|W| for all
+    tiles) or ``"unit"`` (each tile by its own max|W|).
     """
+    if scale not in ("global", "unit"):
+        raise ValueError(f"scale must be 'global' or 'unit', got {scale!r}")
     W, shape, rgb = _check_grid(W, rows, cols, image_shape)
     n = min(rows * cols, W.shape[0])
     shown = W[:n].astype(np.float64)
+    if scale == "unit":
+        m = np.max(np.abs(shown), axis=1, keepdims=True) if n else np.ones((0, 1))
+        shown = shown / np.where(m > 0, m, 1.0)
     m = float(np.max(np.abs(shown))) if n else 0.0
     scale = 1.0 / m if m > 0 else 1.0
     h, w = shape[-2:]
@@ -62,7 +70,8 @@ def weight_grid(W, rows: int, cols: int, image_shape) -> np.ndarray:
     return grid
 
 
-def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=None, title=None):
+def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=None, title=None,
+                 scale: str = "global"):
     """Draw the first ``rows * cols`` units of ``W`` (n_units, n_in) as a grid of images.
 
     Parameters
@@ -78,12 +87,14 @@ def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=No
     ax : matplotlib Axes, optional
         Draw into it (its figure is returned); otherwise a new figure is made.
     title : str, optional
+    scale : {"global", "unit"}
+        One colour scale for all tiles, or one per unit (see :func:`weight_grid`).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    grid = weight_grid(W, rows, cols, image_shape)
+    grid = weight_grid(W, rows, cols, image_shape, scale=scale)
     if ax is None:
         # a bare Figure renders with Agg and needs no pyplot (no GUI, no global state)
         from matplotlib.figure import Figure  # noqa: PLC0415
@@ -94,7 +105,8 @@ def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=No
         fig = ax.figure
     if grid.ndim == 2:
         im = ax.imshow(grid, cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight / max|W|")
+        label = "weight / max|W|" + (" of the unit" if scale == "unit" else "")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
     else:
         ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
