@@ -575,3 +575,23 @@ def test_workers_that_cannot_import_bionp_are_a_clear_error(client, monkeypatch)
     with pytest.raises(sw.SweepError, match="2 of 2 Dask workers cannot run bionp tasks.*"
                                             "module_only_in_the_driver"):
         sw.run(tiny, [{"a": 1}], client=client, verbose=False)
+
+
+def _report_random_threads(config, seed):
+    import bionp.random
+
+    return {"threads": bionp.random.get_num_threads()}
+
+
+def test_a_task_runs_with_one_generator_thread_and_the_setting_is_restored():
+    import bionp.random
+
+    before = bionp.random.get_num_threads()
+    bionp.random.set_num_threads(3)
+    try:
+        out = sw.execute_task(_report_random_threads, {}, 0, blas_threads=1)
+        assert out["status"] == "ok" and out["metrics"] == {"threads": 1}
+        assert bionp.random.get_num_threads() == 3
+    finally:
+        bionp.random.set_num_threads(before)
+    assert sw.BLAS_ENV["BIONP_NUM_THREADS"] == "1"

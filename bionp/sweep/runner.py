@@ -28,9 +28,10 @@ from bionp.sweep.store import ResultStore, latest_records, new_header, read_stor
 __all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
            "BLAS_ENV", "local_cluster", "gpu_cluster", "execute_task"]
 
-#: Environment that limits BLAS/OpenMP pools to one thread (set in each worker process).
+#: Environment that limits BLAS/OpenMP pools and bionp's random-number threads to one thread
+#: (set in each worker process).
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "BIONP_NUM_THREADS": "1"}
 
 
 class SweepError(RuntimeError):
@@ -55,14 +56,33 @@ def _versions() -> dict:
     return {"bionp": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
+class _ThreadLimits:
+    """BLAS pools (threadpoolctl, when installed) and bionp's generator threads limited to
+    ``n`` for one task; :meth:`restore_original_limits` undoes both."""
+
+    def __init__(self, n: int):
+        from bionp import random as bionp_random
+
+        self._random = bionp_random
+        self._random_threads = bionp_random.get_num_threads()
+        bionp_random.set_num_threads(n)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            self._blas = None
+        else:
+            self._blas = threadpool_limits(limits=n)
+
+    def restore_original_limits(self) -> None:
+        self._random.set_num_threads(self._random_threads)
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+
+
 def _blas_limits(blas_threads):
     if blas_threads is None:
         return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=int(blas_threads))
+    return _ThreadLimits(int(blas_threads))
 
 
 def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
