@@ -151,12 +151,8 @@ def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
     path = os.fspath(path)
     arrays = {k: asnumpy(v) for k, v in _net_arrays(net).items()}
     meta: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "extra": extra or {}}
-    for name, obj in _layer_states(net):
-        a, m = state_arrays(obj, name)
-        arrays.update(a)
-        meta[name] = m
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
-                      ("transforms", transforms)):
+    for name, obj in [*_layer_states(net), ("optimizer", optimizer), ("rule", rule),
+                      ("trainer", trainer), ("transforms", transforms)]:
         a, m = state_arrays(obj, name)
         arrays.update(a)
         meta[name] = m

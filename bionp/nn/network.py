@@ -89,6 +89,16 @@ def is_dense_like(layer) -> bool:
     return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
 
 
+def _checked_activations(activations) -> list:
+    """Activation objects for the names/objects given, one per layer; only the last (the
+    output activation) may be one that is not elementwise (softmax)."""
+    acts = [get_activation(a) for a in activations]
+    for a in acts[:-1]:
+        if not a.elementwise:
+            raise ValueError(f"{a.name} can only be the output activation")
+    return acts
+
+
 class Sequential:
     """Layers ``layers[0] → … → layers[-1]`` with an activation after each.
 
@@ -133,10 +143,7 @@ class Sequential:
         if len(activations) != len(layers):
             raise ValueError(f"activations must have one entry per layer ({len(layers)}), "
                              f"got {len(activations)}")
-        acts = [get_activation(a) for a in activations]
-        for a in acts[:-1]:
-            if not a.elementwise:
-                raise ValueError(f"{a.name} can only be the output activation")
+        acts = _checked_activations(activations)
         self.layers = layers
         self.activations = acts
         self.dtype = dtypes.pop()
@@ -374,10 +381,7 @@ class MLP(Sequential):
         else:
             get_activation(activation)  # validate the name even without hidden layers
             hidden = [activation] * (n_layers - 1)
-        hidden = [get_activation(a) for a in hidden]
-        for a in hidden:
-            if not a.elementwise:
-                raise ValueError(f"{a.name} can only be the output activation")
+        acts = _checked_activations(hidden + [output_activation])  # before drawing any weight
         dtype = resolve_dtype(dtype)
         self.bias = bool(bias)
         self.init = init
@@ -389,7 +393,7 @@ class MLP(Sequential):
                   dtype=dtype, bias_init=bias_init)
             for i in range(n_layers)
         ]
-        super().__init__(layers, hidden + [get_activation(output_activation)])
+        super().__init__(layers, acts)
 
     def get_config(self) -> dict:
         return {
