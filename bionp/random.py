@@ -281,7 +281,7 @@ class Generator:
         fast = philox_fast_available(xp)
         if out is None and fast:
             out = xp.empty(n, dtype=dt)
-        if fast and philox_fast_available(get_array_module(out)):
+        if fast:  # ``out`` (from normal) was checked to be on ``xp``
             step = _piece(n, per_block)
 
             def fill(start):
@@ -354,16 +354,16 @@ class Generator:
                     part += c
 
         _run_pieces(transform, range(0, half, piece) if half else ())
-        z = z[:n]
+        z = z[:n].reshape(shape)  # array scale/loc broadcast against the result's shape
         if not _is_number(scale):
             z *= _as_param(xp, scale, dt)
         if not _is_number(loc):
             z += _as_param(xp, loc, dt)
         if out is not None:
             if not direct:
-                out.reshape(-1)[...] = z
+                out[...] = z
             return out
-        return z.reshape(shape)
+        return z
 
     standard_normal = normal
 

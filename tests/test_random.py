@@ -105,6 +105,19 @@ def test_normal_loc_scale_and_odd_sizes(xp):
         g.normal(0, -1, size=3)
 
 
+def test_normal_array_loc_and_scale_broadcast_against_size(xp):
+    scale = bnp.asarray(np.array([1.0, 2.0, 3.0]), dtype="float64")
+    loc = bnp.asarray(np.arange(12.0).reshape(4, 3), dtype="float64")
+    z = bnp.asnumpy(Generator(4).normal(0.0, 1.0, size=(4, 3), dtype="float64"))
+    np.testing.assert_allclose(
+        bnp.asnumpy(Generator(4).normal(loc, scale, size=(4, 3), dtype="float64")),
+        bnp.asnumpy(loc) + np.array([1.0, 2.0, 3.0]) * z, rtol=1e-15)
+    out = bnp.get_xp().empty((5, 3), dtype="float64")  # odd size: the result is copied into out
+    Generator(4).normal(0.0, scale, size=(5, 3), dtype="float64", out=out)
+    z5 = bnp.asnumpy(Generator(4).normal(size=(5, 3), dtype="float64"))
+    np.testing.assert_allclose(bnp.asnumpy(out), np.array([1.0, 2.0, 3.0]) * z5, rtol=1e-15)
+
+
 def test_uniform_range(xp):
     u = bnp.asnumpy(Generator(1).uniform(-2.0, 5.0, size=100_000))
     assert u.min() >= -2.0 and u.max() < 5.0
