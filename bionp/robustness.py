@@ -35,7 +35,7 @@ import numbers
 
 import numpy as np
 
-from bionp.backend import get_array_module, is_array, to_scalar
+from bionp.backend import check_same_backend, get_array_module, is_array, to_scalar
 from bionp.nn.noisy import check_noise_mode, noisy_weight
 from bionp.random import check_rng
 
@@ -133,14 +133,17 @@ class RobustnessCurve:
         return cls(list(d["sigmas"]), [list(a) for a in d["accuracy"]], d["mode"], int(d["repeats"]))
 
 
-def _accuracy(net, x, labels, params, batch_size):
+def _accuracy(net, x, labels, params, batch_size, checked):
+    """Accuracy in % of ``net`` with ``params`` (one host sync); ``checked``: ``x`` was
+    validated by ``net.check_input`` already."""
     xp = get_array_module(x)
     n = x.shape[0]
+    skip = {"checked": True} if checked else {}
     correct = 0
     for i in range(0, n, batch_size):
-        out = net.forward_with(x[i:i + batch_size], params)
-        correct += to_scalar(xp.count_nonzero(xp.argmax(out, axis=1) == labels[i:i + batch_size]))
-    return 100.0 * float(correct) / n
+        out = net.forward_with(x[i:i + batch_size], params, **skip)
+        correct = correct + xp.count_nonzero(xp.argmax(out, axis=1) == labels[i:i + batch_size])
+    return 100.0 * float(to_scalar(correct)) / n
 
 
 def robustness_curve(net, x, labels, sigmas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2), repeats: int = 5,
@@ -173,16 +176,18 @@ def robustness_curve(net, x, labels, sigmas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2), r
     if not (hasattr(net, "parameters") and hasattr(net, "forward_with")):
         raise TypeError(f"net must have parameters() and forward_with(x, params) (a bionp MLP or "
                         f"Sequential), got {type(net).__name__}")
-    x = net.check_input(x) if hasattr(net, "check_input") else x
+    checked = hasattr(net, "check_input")
+    x = net.check_input(x) if checked else x
     if getattr(labels, "ndim", None) != 1 or labels.shape[0] != x.shape[0]:
         raise ValueError(f"labels must have shape ({x.shape[0]},), got "
                          f"{tuple(getattr(labels, 'shape', ()))}")
+    check_same_backend(x, labels, names=("x", "labels"))
     rng = check_rng(rng)
     layers = _weight_keys(net)
     clean = None
     acc = [[0.0] * int(repeats) for _ in grid]
     if np.any(grid == 0):
-        clean = _accuracy(net, x, labels, net.parameters(), batch_size)
+        clean = _accuracy(net, x, labels, net.parameters(), batch_size, checked)
     base = net.parameters()
     xp = get_array_module(base[layers[0]]["W"])
     bufs = [xp.empty_like(p["W"]) if l in layers else None for l, p in enumerate(base)]
@@ -197,5 +202,5 @@ def robustness_curve(net, x, labels, sigmas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2), r
                 acc[k][r] = clean
                 continue
             params = perturbed_parameters(net, eps, float(s), mode, out=bufs)
-            acc[k][r] = _accuracy(net, x, labels, params, batch_size)
+            acc[k][r] = _accuracy(net, x, labels, params, batch_size, checked)
     return RobustnessCurve([float(s) for s in grid], acc, mode, int(repeats))

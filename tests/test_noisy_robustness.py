@@ -143,3 +143,17 @@ def test_bad_arguments(cpu_xp, trained):
         robustness_curve(net, x, y[:10], [0.1])
     with pytest.raises(TypeError, match="forward_with"):
         robustness_curve(object(), x, y, [0.1])
+
+
+def test_labels_on_another_backend_are_refused():
+    with bnp.backend("strict"):
+        net, x, y = _on(None, _trained_small())
+        with pytest.raises(bnp.MixedBackendError, match="labels"):
+            robustness_curve(net, x, bnp.asnumpy(y), [0.0, 0.1])
+
+
+def _trained_small():
+    with bnp.backend("numpy"):
+        net = nn.MLP([784, 8, 10], activation="relu", rng=0)
+        g = Generator(0)
+        return net, bnp.asnumpy(g.random((20, 784))), bnp.asnumpy(g.integers(0, 10, 20))
