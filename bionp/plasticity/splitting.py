@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numbers
 
-from bionp.backend import check_same_backend, get_array_module
+from bionp.backend import get_array_module
 from bionp.nn.activations import get_activation
 
 __all__ = ["WeightSplitting", "split_weights", "check_gamma"]
@@ -127,13 +127,7 @@ class WeightSplitting:
 
     # -- forward / backward ---------------------------------------------------------------
     def _pre(self, x, params):
-        p = self.dense.params() if not params else {**self.dense.params(), **params}
-        self.dense._check_x(x)
-        xp = check_same_backend(x, p["W"], names=("x", "W"))
-        z = xp.matmul(x, p["W"].T)
-        if "b" in p and p["b"] is not None:
-            z += p["b"]
-        return z
+        return self.dense.forward(x, params=params)
 
     def forward(self, x, params=None):
         """:math:`y = \\mathrm{groupsum}(\\varphi(xW^\\top + b))`, shape (N, out)."""
