@@ -217,7 +217,9 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
 # the trainer
 # --------------------------------------------------------------------------
 
-def _progress_enabled(progress) -> bool:
+def progress_enabled(progress) -> bool:
+    """Whether to show a progress bar: ``progress`` if given, else when stderr is a terminal
+    and ``BIONP_PROGRESS`` is not ``"0"`` (shared by every training loop of bionp)."""
     if progress is not None:
         return bool(progress)
     return sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
@@ -379,7 +381,7 @@ class Trainer:
         if n_batches == 0:
             raise ValueError(f"no complete batch: {n} samples with batch_size={bs} and drop_last=True")
         bar = None
-        if _progress_enabled(self.progress):
+        if progress_enabled(self.progress):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=(epochs - self.epoch) * n_batches, desc="training", unit="batch", leave=False)

@@ -53,16 +53,16 @@ standard normal), to pass as ``BioClassifier(hebbian=W_random)``.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from typing import Any
 
 from bionp.backend import get_array_module, is_array, resolve_dtype, to_scalar
 from bionp.hebbian.krotov_hopfield import KrotovHopfield, _check_number
 from bionp.hebbian.stack import HebbianStack
+from bionp.metrics import accuracy
 from bionp.parity import register_parity
 from bionp.random import Generator, check_rng
+from bionp.train import progress_enabled
 from bionp.validation import check_samples
 
 __all__ = [
@@ -492,16 +492,12 @@ class BioClassifier:
         return self
 
     def _accuracy_of_features(self, h, y) -> float:
-        xp = get_array_module(h)
         z = h @ self.readout_.T
         z += self.bias_
-        return 100.0 * to_scalar(xp.count_nonzero(xp.argmax(z, axis=1) == y)) / h.shape[0]
+        return accuracy(z, y)
 
     def _epochs(self):
-        show = self.progress
-        if show is None:
-            show = sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
-        if not show:
+        if not progress_enabled(self.progress):
             return range(self.epochs)
         from tqdm.auto import tqdm  # noqa: PLC0415
 

@@ -60,8 +60,6 @@ hidden units", PNAS 116 (16), 7723–7731 (2019).
 from __future__ import annotations
 
 import numbers
-import os
-import sys
 import time
 from typing import Any
 
@@ -77,6 +75,7 @@ from bionp.backend import (
 )
 from bionp.parity import register_parity
 from bionp.random import Generator, check_rng
+from bionp.train import progress_enabled
 from bionp.validation import check_samples
 
 __all__ = [
@@ -523,10 +522,7 @@ class KrotovHopfield:
         return self
 
     def _epochs(self, epochs):
-        show = self.progress
-        if show is None:
-            show = sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
-        if not show:
+        if not progress_enabled(self.progress):
             return range(epochs)
         from tqdm.auto import tqdm  # noqa: PLC0415
 

@@ -141,8 +141,7 @@ class KolenPollack(FeedbackAlignment):
     def after_step(self, net, optimizer) -> None:
         """Update the feedback matrices after ``optimizer`` stepped the network."""
         if self.feedback_optimizer != "mirror":
-            self.step_feedback(getattr(optimizer, "lr", None))
-            return
+            return super().after_step(net, optimizer)
         if self._feedback_grads is None:
             return
         mirror = self._mirror
