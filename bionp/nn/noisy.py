@@ -276,6 +276,7 @@ class NoisyWeights:
         self._eps_buf = None
         self._weff_buf = None
         self._factor_buf = None
+        self._tmp_buf = None  # scratch of the learnable multiplicative log-variance gradient
         self._token = 0
 
     # -- protocol attributes --------------------------------------------------------------
@@ -613,7 +614,7 @@ class LearnableNoiseDense(NoisyDense):
         elif self.mode == "additive":
             g = xp.vdot(eps.reshape(-1), G.reshape(-1)).reshape(1)
         else:
-            tmp = xp.multiply(eps, G)
+            tmp = xp.multiply(eps, G, out=self._buffer("_tmp_buf", G))
             g = xp.vdot(tmp.reshape(-1), cache.W.reshape(-1)).reshape(1)
         g = g.astype(s.dtype, copy=False)
         g *= sigma

@@ -114,7 +114,7 @@ class VolumeDependentLR(GradientTransform):
         r = self.state["rates"][key]
         xp = get_array_module(p)
         dt = p.dtype.type
-        z = self.rng.normal(0.0, 1.0, p.shape, dtype=p.dtype, xp=xp)
+        z = self.rng.normal(0.0, 1.0, p.shape, dtype=p.dtype, xp=xp, out=self._scratch(key, p))
         z *= dt(self.lr_variability)
         z += dt(1.0)
         xp.abs(z, out=z)
