@@ -149,13 +149,14 @@ def test_asarray_and_asnumpy_roundtrip(xp):
 
 def test_import_is_light():
     code = (
-        "import sys, time; t=time.perf_counter(); import bionp; dt=time.perf_counter()-t;"
+        "import sys; import bionp;"
         "bad=[m for m in ('cupy','torch','torchvision','matplotlib','dask','distributed','scipy') if m in sys.modules];"
-        "print(dt); sys.exit(1 if bad else 0)"
+        "print(bad); sys.exit(1 if bad else 0)"
     )
+    # what ``import bionp`` loads, not how long it takes: a timed assertion fails on a
+    # loaded machine (import time is measured by benchmarks, not tests)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, f"import bionp pulled in heavy modules: {out.stdout} {out.stderr}"
-    assert float(out.stdout) < 0.5
 
 
 def test_submodules_lazy():
