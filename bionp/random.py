@@ -273,22 +273,16 @@ class Generator:
 
     def _uniform_flat(self, n: int, dt, xp, out=None):
         """``n`` uniforms as a flat array (``out`` if given), advancing the counter by
-        the blocks they use; on NumPy filled by the compiled kernel, in parallel
-        pieces that start on block boundaries (the same numbers for any thread count)."""
-        per_block = 4 if dt == np.float64 else 8
+        the blocks they use; on NumPy filled by the compiled kernel, one contiguous
+        chunk per thread (the same numbers for any thread count)."""
+        per_block = _per_block(dt)
         n_blocks = -(-n // per_block)
         counter = self._counter
         fast = philox_fast_available(xp)
         if out is None and fast:
             out = xp.empty(n, dtype=dt)
         if fast:  # ``out`` (from normal) was checked to be on ``xp``
-            step = _piece(n, per_block)
-
-            def fill(start):
-                philox_uniform_fast(xp, self._key, counter + start // per_block,
-                                    out[start:start + step])
-
-            _run_pieces(fill, range(0, n, step))
+            _run_chunks(lambda a, b: _uniform_range(xp, self._key, counter, out[a:b], a), n)
             self._counter += n_blocks
             return out
         if dt == np.float64:
@@ -311,9 +305,11 @@ class Generator:
         For ``n`` draws, ``m = ⌈n/2⌉`` pairs: the first ``m`` uniforms of the stream are
         the :math:`u_1`, the next ``m`` the :math:`u_2`; draw ``i < m`` is the cosine
         of pair ``i``, draw ``m + i`` the sine of pair ``i``.  The uniforms are
-        written into the result and transformed there in place, piece by piece
-        (on NumPy in parallel threads, :func:`set_num_threads`; the numbers do not
-        depend on the pieces or the threads).
+        written into the result and transformed there in place.  On NumPy each thread
+        (:func:`set_num_threads`) takes one contiguous range of pairs and, piece by
+        cache-sized piece, draws that piece's :math:`u_1` and :math:`u_2` and transforms
+        them while they are in cache; the numbers do not depend on the pieces or the
+        threads.
 
         ``out``, optional: a C-contiguous array of shape ``size`` and the dtype on
         the backend, written in place and returned (no allocation).
@@ -330,14 +326,11 @@ class Generator:
         # the result holds u1 | u2 and is transformed in place; an odd n needs one more slot
         direct = out is not None and n % 2 == 0
         z = out.reshape(-1) if direct else None
-        z = self._uniform_flat(2 * half, dt, xp, out=z)
         # scalar scale/loc are applied piece by piece; array ones after the transform
         s = dt.type(scale) if _is_number(scale) and scale != 1.0 else None
         c = dt.type(loc) if _is_number(loc) and loc != 0.0 else None
-        piece = _piece(half, 1) if philox_fast_available(xp) else max(half, 1)
 
-        def transform(a):
-            b = min(a + piece, half)
+        def transform(a, b):
             r = xp.subtract(1, z[a:b])  # 1 - u1 in (0, 1]
             xp.log(r, out=r)
             r *= -2
@@ -353,7 +346,24 @@ class Generator:
                 if c is not None:
                     part += c
 
-        _run_pieces(transform, range(0, half, piece) if half else ())
+        if philox_fast_available(xp):
+            if z is None:
+                z = xp.empty(2 * half, dtype=dt)
+            key, counter = self._key, self._counter
+
+            def pairs(a, b):  # draw and transform pairs a..b-1, piece by piece
+                for p in range(a, b, _PIECE):
+                    q = min(p + _PIECE, b)
+                    _uniform_range(xp, key, counter, z[p:q], p)
+                    _uniform_range(xp, key, counter, z[half + p:half + q], half + p)
+                    transform(p, q)
+
+            _run_chunks(pairs, half)
+            self._counter += -(-(2 * half) // _per_block(dt))
+        else:
+            z = self._uniform_flat(2 * half, dt, xp, out=z)
+            if half:
+                transform(0, half)
         z = z[:n].reshape(shape)  # array scale/loc broadcast against the result's shape
         if not _is_number(scale):
             z *= _as_param(xp, scale, dt)
@@ -531,12 +541,39 @@ def set_num_threads(n: int) -> None:
     _num_threads = int(n)
 
 
-def _piece(n: int, align: int) -> int:
-    """Piece length for ``n`` elements: a multiple of ``align``, about ``_PIECE``, and
-    at least ``n / threads`` so that a large draw keeps every thread busy once."""
+def _per_block(dt) -> int:
+    """Uniforms per Philox block: 4 float64 (one per word), 8 float32 (two per word)."""
+    return 4 if np.dtype(dt) == np.float64 else 8
+
+
+def _uniform_range(xp, key, counter: int, out, start: int) -> None:
+    """``out[i]`` = uniform number ``start + i`` of the stream whose first block is
+    ``counter + 1`` (compiled kernel); a ``start`` inside a block draws that block
+    into a scratch array and keeps its tail."""
+    per_block = _per_block(out.dtype)
+    block, offset = divmod(start, per_block)
+    if offset:
+        head = min(per_block - offset, out.shape[0])
+        scratch = xp.empty(per_block, dtype=out.dtype)
+        philox_uniform_fast(xp, key, counter + block, scratch)
+        out[:head] = scratch[offset:offset + head]
+        out = out[head:]
+        block += 1
+    if out.shape[0]:
+        philox_uniform_fast(xp, key, counter + block, out)
+
+
+def _run_chunks(fn, n: int) -> None:
+    """``fn(a, b)`` over ``[0, n)`` cut into one contiguous chunk per thread (a single
+    call below ``_THREADED_MIN`` elements or with one thread)."""
     threads = get_num_threads() if n >= _THREADED_MIN else 1
-    p = max(min(_PIECE, -(-n // threads)), 1)
-    return -(-p // align) * align
+    if threads == 1 or n == 0:
+        if n:
+            fn(0, n)
+        return
+    step = -(-n // threads)
+    bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+    _run_pieces(lambda ab: fn(*ab), bounds)
 
 
 def _run_pieces(fn, starts) -> None:
