@@ -140,7 +140,8 @@ def _act_forward(xp, name, z, slope):
     pos = z > 0
     if name == "relu":
         return xp.maximum(z, z.dtype.type(0.0)), pos
-    factor = xp.maximum(pos, z.dtype.type(slope))  # 1 where z > 0, else slope (0 <= slope <= 1)
+    factor = pos.astype(z.dtype)
+    xp.maximum(factor, z.dtype.type(slope), out=factor)  # 1 where z > 0, else slope (<= 1)
     return z * factor, factor
 
 
