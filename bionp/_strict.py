@@ -39,7 +39,7 @@ import numpy as np
 
 from bionp.backend import MixedBackendError
 
-__all__ = ["StrictArray", "xp"]
+__all__ = ["StrictArray", "call_host", "xp"]
 
 _HOST_MSG = (
     "implicit conversion of a strict-backend (device) array to the host is not allowed "
@@ -82,6 +82,13 @@ def _call(fn, op: str, args, kwargs):
     args = _unwrap(args, op)
     kwargs = {k: _unwrap(v, op) for k, v in kwargs.items()}
     return _wrap(fn(*args, **kwargs))
+
+
+def call_host(fn, op: str, *args, **kwargs):
+    """``fn`` (a NumPy function) on the arrays inside strict arguments, its result wrapped
+    back: how :mod:`bionp.backend` runs a compiled NumPy/SciPy kernel on this backend.
+    Host (NumPy) arrays among the arguments are refused as everywhere else."""
+    return _call(fn, op, args, kwargs)
 
 
 class StrictArray:

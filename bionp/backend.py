@@ -56,7 +56,10 @@ __all__ = [
     "module_name",
     "resolve_dtype",
     "set_dtype",
+    "sparse_rows_matmul",
+    "sparse_rows_matmul_available",
     "synchronize",
+    "take_rows",
     "to_scalar",
     "use",
 ]
@@ -462,6 +465,104 @@ def philox_uniform_fast(xp: types.ModuleType, key: tuple[int, int], counter: int
     else:
         _philox_local.generator.random(n, dtype=out.dtype, out=out)
     return True
+
+
+# --------------------------------------------------------------------------
+# sparse products with a fixed number of nonzeros per row (dendritic layers)
+# --------------------------------------------------------------------------
+
+def sparse_rows_matmul_available(xp: types.ModuleType) -> bool:
+    """Whether :func:`sparse_rows_matmul` has a compiled kernel for ``xp``: NumPy and the
+    strict stand-in (SciPy's CSR products); not CuPy, where callers gather instead."""
+    return module_name(xp) in ("numpy", "strict")
+
+
+_csr_state: dict[str, Any] = {}
+
+
+def _csr_kernels():
+    """SciPy's compiled CSR/CSC products with a dense matrix (``csr_matvecs``,
+    ``csc_matvecs``: the kernels behind ``csr_array @ ndarray``), or ``None`` if this
+    SciPy does not have them under that name; calling them directly skips ~30 µs of
+    sparse-array construction and checks per product."""
+    if "kernels" not in _csr_state:
+        try:
+            from scipy.sparse import _sparsetools  # noqa: PLC0415
+
+            _csr_state["kernels"] = (_sparsetools.csr_matvecs, _sparsetools.csc_matvecs)
+        except (ImportError, AttributeError):  # pragma: no cover - other SciPy layouts
+            _csr_state["kernels"] = None
+    return _csr_state["kernels"]
+
+
+def _csr_rows_matmul(weights, indices, n_cols: int, dense, transpose: bool):
+    rows, per_row = weights.shape
+    n_in = rows if transpose else n_cols
+    if dense.ndim != 2 or dense.shape[0] != n_in:
+        raise ValueError(f"sparse_rows_matmul: dense must have shape ({n_in}, m), got "
+                         f"{tuple(dense.shape)}")
+    index_dtype = np.int32 if max(n_cols, rows * per_row) < 2**31 - 1 else np.int64
+    data = np.ascontiguousarray(weights).reshape(-1)
+    cols = np.ascontiguousarray(indices).reshape(-1).astype(index_dtype, copy=False)
+    indptr = np.arange(0, rows * per_row + 1, per_row, dtype=index_dtype)
+    kernels = _csr_kernels()
+    if kernels is not None and dense.dtype == data.dtype:
+        other = np.ascontiguousarray(dense)
+        out = np.zeros((n_cols if transpose else rows, other.shape[1]), dtype=data.dtype)
+        if transpose:  # S.T is the CSC matrix (n_cols, rows) with S's three arrays
+            kernels[1](n_cols, rows, other.shape[1], indptr, cols, data, other.reshape(-1),
+                       out.reshape(-1))
+        else:
+            kernels[0](rows, n_cols, other.shape[1], indptr, cols, data, other.reshape(-1),
+                       out.reshape(-1))
+        return out
+    import scipy.sparse  # noqa: PLC0415  (SciPy is a dependency; imported when first used)
+
+    S = scipy.sparse.csr_array((data, cols, indptr), shape=(rows, n_cols), copy=False)
+    return np.ascontiguousarray((S.T if transpose else S) @ dense)
+
+
+def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dense,
+                       transpose: bool = False):
+    r"""Product of a sparse matrix with ``per_row`` nonzeros in every row and a dense one.
+
+    The sparse matrix :math:`S` (``rows × n_cols``) has
+    :math:`S_{k,\mathrm{indices}_{kj}} = \mathrm{weights}_{kj}` (the indices of a row
+    distinct, in any order, and in ``[0, n_cols)``: they are not checked) and zeros
+    elsewhere; returned is
+
+    * :math:`S D` for ``dense`` :math:`D` of shape ``(n_cols, m)`` (``transpose=False``):
+      :math:`(SD)_{k\cdot} = \sum_j \mathrm{weights}_{kj} D_{\mathrm{indices}_{kj},\cdot}`;
+    * :math:`S^\top D` for ``dense`` of shape ``(rows, m)`` (``transpose=True``),
+
+    C-contiguous, in the arrays' dtype, computed by a compiled kernel without
+    materialising the ``(rows, per_row, m)`` gathered rows.  Returns ``None`` where the
+    backend has no such kernel (CuPy; see :func:`sparse_rows_matmul_available`): the
+    caller then gathers and multiplies with array operations.  On NumPy and the strict
+    stand-in the kernel is SciPy's CSR product, so both give the same bits.
+    """
+    name = module_name(xp)
+    if name == "numpy":
+        return _csr_rows_matmul(weights, indices, n_cols, dense, transpose)
+    if name == "strict":
+        from bionp import _strict  # noqa: PLC0415
+
+        return _strict.call_host(_csr_rows_matmul, "sparse_rows_matmul", weights, indices,
+                                 n_cols, dense, transpose)
+    return None
+
+
+def take_rows(xp: types.ModuleType, a, indices, out):
+    """``out[...] = a[indices]`` for the rows of a 2-D array ``a``, written into ``out``
+    (C-contiguous, ``(len(indices), a.shape[1])``) without a temporary.
+
+    NumPy buffers ``take(..., out=...)`` unless ``mode`` is not ``"raise"``, so the
+    indices (which must be valid) are taken with ``mode="clip"`` there; CuPy's ``take``
+    writes into ``out`` directly.
+    """
+    if module_name(xp) == "cupy":
+        return xp.take(a, indices, axis=0, out=out)
+    return xp.take(a, indices, axis=0, out=out, mode="clip")
 
 
 def device_info() -> dict[str, Any]:

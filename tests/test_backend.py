@@ -162,3 +162,50 @@ def test_import_is_light():
 def test_submodules_lazy():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         bnp.nonexistent  # noqa: B018
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sparse_rows_matmul_against_dense(cpu_xp, dtype):
+    """S @ D and S.T @ D of the sparse matrix with fixed nonzeros per row (unsorted indices)."""
+    g = bnp.random.Generator(3)
+    rows, per_row, n_cols, m = 9, 4, 17, 5
+    idx = np.stack([np.random.default_rng(i).permutation(n_cols)[:per_row] for i in range(rows)])
+    w = bnp.asnumpy(g.normal(0, 1, (rows, per_row), dtype=dtype))
+    S = np.zeros((rows, n_cols), dtype=dtype)
+    S[np.arange(rows)[:, None], idx] = w
+    X = bnp.asnumpy(g.normal(0, 1, (n_cols, m), dtype=dtype))
+    E = bnp.asnumpy(g.normal(0, 1, (rows, m), dtype=dtype))
+    assert B.sparse_rows_matmul_available(cpu_xp)
+    dev = {k: bnp.asarray(v) for k, v in dict(w=w, idx=idx, X=X, E=E).items()}
+    y = B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["X"])
+    yt = B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"], transpose=True)
+    assert bnp.get_array_module(y) is cpu_xp and y.dtype == np.dtype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(bnp.asnumpy(y), S @ X, rtol=tol, atol=tol)
+    np.testing.assert_allclose(bnp.asnumpy(yt), S.T @ E, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match=r"dense must have shape \(17, m\)"):
+        B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"])
+    if cpu_xp is not np:
+        with pytest.raises(bnp.MixedBackendError):
+            B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, X)
+
+
+def test_sparse_rows_matmul_public_scipy_fallback(monkeypatch):
+    """Without SciPy's kernels under their private names, the public CSR product is used."""
+    monkeypatch.setitem(B._csr_state, "kernels", None)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 2)).astype(np.float32)
+    idx = np.array([[0, 4], [3, 1], [2, 0]])
+    S = np.zeros((3, 5), np.float32)
+    S[np.arange(3)[:, None], idx] = w
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, idx, 5, X), S @ X, rtol=1e-6)
+    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, idx, 5, S @ X, transpose=True),
+                               S.T @ (S @ X), rtol=1e-5)
+
+
+def test_take_rows_writes_into_out(xp):
+    a = bnp.asarray(np.arange(12.0).reshape(4, 3))
+    out = xp.empty((5, 3))
+    B.take_rows(xp, a, bnp.asarray(np.array([3, 0, 0, 2, 1])), out)
+    np.testing.assert_array_equal(bnp.asnumpy(out), np.arange(12.0).reshape(4, 3)[[3, 0, 0, 2, 1]])

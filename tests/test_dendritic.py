@@ -118,7 +118,9 @@ def test_auto_path_rule_and_chunked_forward(xp, monkeypatch):
         full = layer.forward(x)
         monkeypatch.setattr(dlayer, "GATHER_BUDGET", 3 * 2 * 3 * 7)  # chunks of 7 samples
         assert_allclose(layer.forward(x), full, rtol=1e-13, atol=1e-15)
-        y, cache = layer.forward_cache(x)          # too large to cache G: dense formulation
+        # too large to keep G: the dense formulation where the backend has no sparse kernel
+        # (CuPy); with one nothing gathered is kept anyway
+        y, cache = layer.forward_cache(x)
         assert cache["G"] is None
         assert_allclose(y, full, rtol=1e-12, atol=1e-15)
 
@@ -301,3 +303,70 @@ def test_mixed_backends_refused():
         layer = _layer()
         with pytest.raises(bnp.MixedBackendError):
             layer.forward(np.zeros((2, 12), dtype=np.float32))
+
+
+def _train_step_results(layer, x, delta):
+    y, cache = layer.forward_cache(x)
+    grads, dx = layer.backward(x, delta, cache)
+    return y, grads, dx, layer.forward(x), cache
+
+
+def test_gather_path_without_a_sparse_kernel_agrees(xp, monkeypatch):
+    """The array formulation CuPy uses (gathered inputs kept, batched products, scatter-add)
+    gives the numbers of the sparse-kernel formulation, on every backend."""
+    with bnp.default_dtype("float64"):
+        g = bnp.random.Generator(4)
+        x = g.uniform(0, 1, (7, 30))
+        delta = g.normal(0, 1, (7, 4))
+        res = {}
+        for kernel in (True, False):
+            if not kernel:
+                monkeypatch.setattr(dlayer, "sparse_rows_matmul", lambda *a, **k: None)
+                monkeypatch.setattr(dlayer, "sparse_rows_matmul_available", lambda xp: False)
+            layer = DendriticLayer(30, 4, 5, 3, path="gather", rng=9, soma_activation="tanh")
+            for p in layer.params().values():
+                p[...] = bnp.random.Generator(1).normal(0, 0.5, p.shape)
+            res[kernel] = _train_step_results(layer, x, delta)
+        (y1, g1, dx1, f1, c1), (y2, g2, dx2, f2, c2) = res[True], res[False]
+        if bnp.backend_name() != "cupy":
+            assert c1["G"] is None and c1["xT"] is not None  # nothing gathered is kept
+        assert c2["G"] is not None and tuple(c2["G"].shape) == (12, 5, 7)
+        for a, b in [(y1, y2), (dx1, dx2), (f1, f2)] + [(g1[k], g2[k]) for k in g1]:
+            assert relative_error(a, b) <= 1e-12
+
+
+def test_weight_gradient_in_blocks_of_dendrites(xp, monkeypatch):
+    """dL/dw gathered group by group (a last, smaller group included) equals one block."""
+    with bnp.default_dtype("float64"):
+        g = bnp.random.Generator(6)
+        layer = DendriticLayer(40, 5, 6, 3, rng=2, path="gather")  # 15 dendrites
+        layer.resample()  # unsorted inputs within dendrites
+        x = g.uniform(0, 1, (9, 40))
+        delta = g.normal(0, 1, (9, 5))
+        y, cache = layer.forward_cache(x)
+        cache = dict(cache, G=None)  # backends without a sparse kernel keep G: use x.T here too
+        ref, _ = layer.backward(x, delta, cache, need_input_grad=False)
+        for per in (1, 4, 15):  # 15 groups, 4 groups (4+4+4+3), one group
+            monkeypatch.setattr(dlayer, "GATHER_BLOCK_BYTES", per * 6 * 9 * 8)
+            layer._gather_buf = None
+            grads, _ = layer.backward(x, delta, cache, need_input_grad=False)
+            assert_allclose(grads["w"], ref["w"], rtol=1e-13, atol=1e-15)
+            assert layer._gather_buf.size == per * 6 * 9  # one reused buffer of one group
+        # the reference is the exact gradient (the gradcheck covers the default block size)
+        num = numerical_gradient(lambda: bnp.get_xp().sum(layer.forward(x) * delta), layer.w,
+                                 eps=1e-6)
+        assert relative_error(ref["w"], num) <= 1e-6
+
+
+def test_load_state_dict_refuses_bad_indices(xp):
+    layer = _layer()
+    state = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in layer.state_dict().items()}
+    w_before = bnp.asnumpy(layer.w).copy()
+    bad = state["idx"].copy()
+    bad[0, 0] = 12
+    state["w"] = state["w"] + 1
+    with pytest.raises(ValueError, match=r"must lie in \[0, 12\), got .* to 12"):
+        layer.load_state_dict({**state, "idx": bad})
+    assert_equal(layer.w, w_before)  # nothing was copied
+    with pytest.raises(ValueError, match="idx: expected shape"):
+        layer.load_state_dict({**state, "idx": bad[:2]})

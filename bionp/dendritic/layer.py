@@ -33,10 +33,19 @@ Backward pass (:math:`\delta = \partial L/\partial y`, batch-mean loss):
 Two compute paths give the same numbers (to rounding):
 
 ``"gather"``
-    ``G = x.T[idx]`` of shape ``(D, n, batch)`` (``D = N·M`` dendrites); the
-    dendrite sums and :math:`\partial L/\partial w` are batched matrix-vector
-    products with ``G``; :math:`\partial L/\partial x` is a scatter-add
-    (``xp.add.at``).  Work ∝ ``batch · D · n``.
+    work ∝ ``batch · D · n`` (``D = N·M`` dendrites).  Where the backend has a
+    compiled sparse kernel (NumPy and the strict stand-in: SciPy's CSR products,
+    :func:`bionp.backend.sparse_rows_matmul`) the dendrite sums
+    :math:`S x^\top` and :math:`\partial L/\partial x = (S^\top \epsilon^\top)^\top`
+    are products with the sparse ``(D, in_dim)`` matrix :math:`S` of the
+    synapses, which never materialise the gathered inputs, and
+    :math:`\partial L/\partial w` gathers the inputs of one group of dendrites
+    at a time (``x.T`` rows, synapse-major) into one reused buffer of
+    ``GATHER_BLOCK_BYTES`` (1 MiB, which stays in the CPU's cache) and
+    multiplies.  Without the kernel (CuPy) ``G = x.T[idx]`` of shape ``(D, n,
+    batch)`` is gathered once in the forward pass and kept: the dendrite sums
+    and :math:`\partial L/\partial w` are batched matrix-vector products with
+    ``G``, :math:`\partial L/\partial x` is a scatter-add (``xp.add.at``).
 ``"dense"``
     the original implementation's formulation: ``w`` scattered into a dense
     ``(D, in_dim)`` matrix :math:`W_d` (rebuilt from ``w``/``idx`` when used, so
@@ -46,9 +55,11 @@ Two compute paths give the same numbers (to rounding):
 ``path="auto"`` chooses per operation by the density
 :math:`\rho = n/\mathrm{in\_dim}`, with crossovers measured with NumPy/OpenBLAS
 on one core (784 inputs, 230 dendrites, batch 128–256): forward pass and
-:math:`\partial L/\partial w` by gathering when :math:`\rho \le 1/16` (at
-:math:`\rho = 32/784` the gather is 2× (forward) and 5× (weight gradient)
-faster than the dense matmul), :math:`\partial L/\partial x` by the dense
+:math:`\partial L/\partial w` by the gather path when :math:`\rho \le 1/16` (at
+:math:`\rho = 32/784` and batch 128 the sparse product takes ~0.45× the time of
+the dense matmul, the blocked weight gradient ~0.6× that of the dense one);
+:math:`\partial L/\partial x` by the sparse kernel on the gather path where there
+is one (~0.4× the dense matmul's time at the seed's size), else by the dense
 matmul unless :math:`\rho < 1/256` (a scatter-add costs ~6 ns per synapse and
 sample against ~0.025 ns per multiply-add of the matmul, i.e. it is 10–20×
 slower at the seed's size).  A forward pass of more than
@@ -79,7 +90,16 @@ import copy as _copy
 import math
 import numbers
 
-from bionp.backend import check_same_backend, get_xp, is_array, resolve_dtype
+from bionp.backend import (
+    check_same_backend,
+    get_xp,
+    is_array,
+    resolve_dtype,
+    sparse_rows_matmul,
+    sparse_rows_matmul_available,
+    take_rows,
+    to_scalar,
+)
 from bionp.dendritic.resampling import (
     reset_optimizer_state as _reset_optimizer_state,
     resample_probabilistic,
@@ -89,10 +109,14 @@ from bionp.parity import register_parity
 from bionp.random import check_rng
 from bionp.validation import check_finite
 
-__all__ = ["DendriticLayer", "GATHER_BUDGET", "ACTIVATIONS", "after_step", "trainer_callback"]
+__all__ = ["DendriticLayer", "GATHER_BUDGET", "GATHER_BLOCK_BYTES", "ACTIVATIONS", "after_step",
+           "trainer_callback"]
 
 #: Largest number of gathered elements (batch · D · n) of one forward chunk.
 GATHER_BUDGET = 1 << 23
+#: Size of the buffer the weight gradient gathers one group of dendrites' inputs into
+#: (reused, so that it stays in the CPU's cache), when the forward pass kept none.
+GATHER_BLOCK_BYTES = 1 << 20
 #: Density n / in_dim at or below which ``path="auto"`` gathers (forward and dL/dw).
 GATHER_MAX_DENSITY = 1.0 / 16
 #: Density below which ``path="auto"`` computes dL/dx by scatter-add instead of the dense matmul.
@@ -105,9 +129,10 @@ _INITS = ("dense_he", "he")
 
 
 def _act_forward(xp, name, z, slope):
-    """``(f(z), pos)`` with ``pos = z > 0`` kept for the backward pass of the
-    piecewise-linear activations (``None`` for the others).  Leaky ReLU with
-    ``0 <= slope <= 1`` is ``max(z, slope·z)``."""
+    """``(f(z), aux)`` with what the backward pass needs of the piecewise-linear
+    activations: ``pos = z > 0`` for ReLU, the derivative ``f'(z)`` itself (1 or
+    ``slope``) for leaky ReLU, so that the backward pass is one multiplication
+    (``None`` for the others)."""
     if name == "identity":
         return z, None
     if name == "tanh":
@@ -115,21 +140,16 @@ def _act_forward(xp, name, z, slope):
     pos = z > 0
     if name == "relu":
         return xp.maximum(z, z.dtype.type(0.0)), pos
-    a = z * z.dtype.type(slope)
-    xp.maximum(a, z, out=a)
-    return a, pos
+    factor = pos.astype(z.dtype)
+    xp.maximum(factor, z.dtype.type(slope), out=factor)  # 1 where z > 0, else slope (<= 1)
+    return z * factor, factor
 
 
-def _act_grad(xp, name, a, pos, slope):
-    """f'(z) from the forward pass's ``(a, pos)``."""
+def _act_grad(xp, name, a, aux, slope):
+    """f'(z) from the forward pass's ``(a, aux)`` (an array to multiply by)."""
     if name == "tanh":
         return a.dtype.type(1.0) - a * a
-    if name == "relu":
-        return pos
-    factor = pos.astype(a.dtype)
-    factor *= a.dtype.type(1.0 - slope)
-    factor += a.dtype.type(slope)
-    return factor
+    return aux  # relu: z > 0; leaky_relu: 1 or slope
 
 
 def _check_int(name, v, minimum=1):
@@ -325,6 +345,7 @@ class DendriticLayer:
         self.resampled_last_update = False
         self._callbacks = []
         self._Wd = None
+        self._gather_buf = None
 
     # -- sizes and parameters ---------------------------------------------------------------
     @property
@@ -399,13 +420,22 @@ class DendriticLayer:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy a :meth:`state_dict` back **in place**."""
+        """Copy a :meth:`state_dict` back **in place** (shapes and the input indices are
+        checked first, so a refused state changes nothing)."""
         for k, v in self.params().items():
             if tuple(state[k].shape) != tuple(v.shape):
                 raise ValueError(f"{k}: expected shape {tuple(v.shape)}, "
                                  f"got {tuple(state[k].shape)}")
+        idx = state["idx"]
+        if tuple(idx.shape) != tuple(self.idx.shape):
+            raise ValueError(f"idx: expected shape {tuple(self.idx.shape)}, got {tuple(idx.shape)}")
+        lo, hi = (int(to_scalar(v)) for v in (idx.min(), idx.max()))
+        if lo < 0 or hi >= self.in_dim:
+            raise ValueError(f"idx: input indices must lie in [0, {self.in_dim}), got {lo} to "
+                             f"{hi}; is the state from a layer with another in_dim?")
+        for k, v in self.params().items():
             v[...] = state[k]
-        self.idx[...] = state["idx"]
+        self.idx[...] = idx
         self.n_updates = int(state["n_updates"])
         self.n_resamplings = int(state["n_resamplings"])
         self.rng.set_state(state["rng"])
@@ -448,17 +478,21 @@ class DendriticLayer:
 
     # -- forward ---------------------------------------------------------------------------------
     def _dendrites_T(self, xp, x, gather):
-        """Dendrite pre-activations transposed, ``(D, batch)``, and the gathered inputs."""
+        """Dendrite pre-activations transposed, ``(D, batch)``, with the input transposed
+        ``xT`` (``(in_dim, batch)``, gather path) and the gathered inputs ``G`` (``(D, n,
+        batch)``, only where the backend has no sparse kernel)."""
+        xT = G = None
         if gather:
             xT = xp.ascontiguousarray(x.T)
-            G = xp.take(xT, self.idx, axis=0)                      # (D, n, B)
-            dT = xp.matmul(self.w[:, None, :], G).reshape(G.shape[0], G.shape[2])  # (D, B)
+            dT = sparse_rows_matmul(xp, self.w, self.idx, self.in_dim, xT)       # (D, B)
+            if dT is None:
+                G = xp.take(xT, self.idx, axis=0)                                # (D, n, B)
+                dT = xp.matmul(self.w[:, None, :], G).reshape(G.shape[0], G.shape[2])
         else:
-            G = None
-            dT = xp.matmul(self.dense_weights(), x.T)              # (D, B)
+            dT = xp.matmul(self.dense_weights(), x.T)                            # (D, B)
         if self.dendrite_b is not None:
             dT += self.dendrite_b[:, None]
-        return dT, G
+        return dT, xT, G
 
     def _soma_T(self, xp, aT):
         """Soma pre-activations transposed, ``(N, batch)``."""
@@ -469,11 +503,11 @@ class DendriticLayer:
         return sT
 
     def _forward_block(self, xp, x, gather):
-        dT, G = self._dendrites_T(xp, x, gather)
+        dT, xT, G = self._dendrites_T(xp, x, gather)
         aT, fd = _act_forward(xp, self.dendrite_activation, dT, self.leaky_slope)
         sT = self._soma_T(xp, aT)
         yT, fs = _act_forward(xp, self.soma_activation, sT, self.leaky_slope)
-        return yT, (G, aT, fd, yT, fs)
+        return yT, (xT, G, aT, fd, yT, fs)
 
     def _with_params(self, params):
         """This layer, or a shallow copy computing with ``params`` (a dict of some of
@@ -487,6 +521,7 @@ class DendriticLayer:
         view = _copy.copy(self)
         view.__dict__.update(params)
         view._Wd = None
+        view._gather_buf = None
         return view
 
     def forward(self, x, params=None):
@@ -515,11 +550,11 @@ class DendriticLayer:
             return self._with_params(params).forward_cache(x)
         xp, x = self._check_x(x)
         gather = self._gather_forward()
-        if self.path == "auto" and x.shape[0] * self.n_dendrites_total * self.n_dendrite_inputs \
-                > GATHER_BUDGET:
+        if gather and self.path == "auto" and not sparse_rows_matmul_available(xp) \
+                and x.shape[0] * self.n_dendrites_total * self.n_dendrite_inputs > GATHER_BUDGET:
             gather = False  # too large to keep the gathered inputs: dense formulation
-        yT, (G, aT, fd, _, fs) = self._forward_block(xp, x, gather)
-        cache = {"x": x, "G": G, "aT": aT, "fd": fd, "yT": yT, "fs": fs}
+        yT, (xT, G, aT, fd, _, fs) = self._forward_block(xp, x, gather)
+        cache = {"x": x, "xT": xT, "G": G, "aT": aT, "fd": fd, "yT": yT, "fs": fs}
         return xp.ascontiguousarray(yT.T), cache
 
     # -- backward --------------------------------------------------------------------------------
@@ -561,21 +596,29 @@ class DendriticLayer:
         grads = {}
         a3 = aT.reshape(self.n_neurons, self.n_dendrites, B)
         grads_soma_w = xp.matmul(a3, gT[:, :, None])[:, :, 0]                 # (N, M)
-        eT = (self.soma_w[:, :, None] * gT[:, None, :]).reshape(self.n_dendrites_total, B)
+        eT = xp.matmul(self._soma_blocks(xp), gT)                             # (D, B)
         if self.dendrite_activation != "identity":
             eT *= _act_grad(xp, self.dendrite_activation, aT, cache["fd"], self.leaky_slope)
         if G is not None:
             grads["w"] = xp.matmul(G, eT[:, :, None])[:, :, 0]                # (D, n)
+        elif cache.get("xT") is not None:
+            grads["w"] = self._gathered_w_grad(xp, cache["xT"], eT)
         else:
             grads["w"] = xp.take_along_axis(xp.matmul(eT, x), self.idx, axis=1)
+        ones = xp.ones(B, dtype=self.dtype)  # batch sums as matrix-vector products (faster)
         if self.dendrite_b is not None:
-            grads["dendrite_b"] = xp.sum(eT, axis=1)
+            grads["dendrite_b"] = xp.matmul(eT, ones)
         grads["soma_w"] = grads_soma_w
         if self.soma_b is not None:
-            grads["soma_b"] = xp.sum(gT, axis=1)
+            grads["soma_b"] = xp.matmul(gT, ones)
         delta_in = None
         if need_input_grad:
-            if self._scatter_dx():
+            dxT = None
+            if cache.get("xT") is not None:  # gather path: the backend's sparse kernel, if any
+                dxT = sparse_rows_matmul(xp, self.w, self.idx, self.in_dim, eT, transpose=True)
+            if dxT is not None:
+                delta_in = xp.ascontiguousarray(dxT.T)
+            elif self._scatter_dx():
                 contrib = (self.w[:, :, None] * eT[:, None, :]).reshape(-1, B)
                 dxT = xp.zeros((self.in_dim, B), dtype=self.dtype)
                 xp.add.at(dxT, self.idx.reshape(-1), contrib)
@@ -583,6 +626,42 @@ class DendriticLayer:
             else:
                 delta_in = xp.matmul(eT.T, self.dense_weights())
         return grads, delta_in
+
+    def _soma_blocks(self, xp):
+        """The soma weights as a ``(D, N)`` matrix, ``v[n, m]`` at row ``nM + m``, column
+        ``n`` (zeros elsewhere): ``_soma_blocks() @ gT`` sends each soma's error to its own
+        dendrites."""
+        D, N, M = self.n_dendrites_total, self.n_neurons, self.n_dendrites
+        V = xp.zeros((D, N), dtype=self.soma_w.dtype)
+        rows = xp.arange(D)
+        V[rows, rows // M] = self.soma_w.reshape(-1)
+        return V
+
+    def _gathered_w_grad(self, xp, xT, eT):
+        r""":math:`\partial L/\partial w_{kj} = \sum_b \epsilon_{bk} x_{b,\mathrm{idx}_{kj}}`
+        without keeping all gathered inputs: the inputs of a group of dendrites are gathered
+        into one reused buffer of ``GATHER_BLOCK_BYTES`` (which stays in the CPU's cache
+        between the gather and the product), group after group."""
+        D, n = self.idx.shape
+        B = xT.shape[1]
+        per = max(1, min(D, GATHER_BLOCK_BYTES // (n * B * xT.dtype.itemsize)))
+        size = per * n * B
+        buf = self._gather_buf
+        if buf is None or buf.size < size or buf.dtype != xT.dtype \
+                or not isinstance(buf, type(xT)):
+            buf = xp.empty(size, dtype=xT.dtype)
+            if size * xT.dtype.itemsize <= 2 * GATHER_BLOCK_BYTES:  # keep only small buffers
+                self._gather_buf = buf
+        gw = xp.empty((D, n, 1), dtype=xT.dtype)
+        for a in range(0, D, per):
+            b = min(a + per, D)
+            # synapse-major, Gb[j, k - a] = x[:, idx[k, j]]: the j-th inputs of the dendrites
+            # are close together (each dendrite's inputs start sorted), so the gather reads
+            # x.T nearly in order
+            Gb = buf[:(b - a) * n * B].reshape(n, b - a, B)
+            take_rows(xp, xT, self.idx[a:b].T.reshape(-1), Gb.reshape(-1, B))
+            xp.matmul(Gb.transpose(1, 0, 2), eT[a:b, :, None], out=gw[a:b])
+        return gw.reshape(D, n)
 
     # -- resampling ------------------------------------------------------------------------------
     def add_resample_callback(self, fn) -> None:
