@@ -115,7 +115,7 @@ RULES = {
 @pytest.mark.parametrize("rule_name", list(RULES))
 def test_dale_signs_unchanged_after_1000_steps_of_every_rule(rule_name):
     x, y = _problem()
-    lr = 0.05 if "perturbation" not in rule_name else 0.02
+    lr = {"weight_perturbation": 0.02, "node_perturbation": 0.005}.get(rule_name, 0.05)
 
     net = nn.MLP([12, 16, 8, 3], activation="relu", init="he_normal", rng=0)
     bio.convert(net, transforms=(), apply_dales_principle=True, rng=1)
