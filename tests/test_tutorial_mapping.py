@@ -6,12 +6,14 @@ bionp step.
 """
 
 import numpy as np
+import pytest
 
 import bionp as bnp
 from bionp.nn import MLP, MSELoss
 from bionp.optim import SGD
 from bionp.random import Generator
-from bionp.rules import Backprop, KolenPollack, NodePerturbation
+from bionp.rules import Backprop, KolenPollack, NodePerturbation, WeightPerturbation
+from bionp.train import Trainer
 
 
 def _sig(z):
@@ -96,3 +98,73 @@ def test_node_perturbation_tutorial_estimator_matches_tutorial_formula():
     got = _after(net)
     np.testing.assert_allclose(got[0], Wh + eta * upd_h, rtol=1e-10)
     np.testing.assert_allclose(got[1], Wy + eta * upd_y, rtol=1e-10)
+
+
+def _tutorial_wp_noise(g, shapes, sigma):
+    """The rule's draws (W then b, layer by layer) in the tutorial's layout ([W | b])."""
+    out = []
+    for w_shape, b_shape in shapes:
+        W = bnp.asnumpy(g.normal(0, sigma, w_shape, dtype="float64"))
+        b = bnp.asnumpy(g.normal(0, sigma, b_shape, dtype="float64"))
+        out.append(np.hstack([W, b[:, None]]))
+    return out
+
+
+def test_weight_perturbation_matches_tutorial_formula():
+    x, y, net, t, Wh, Wy = _setup()
+    sigma, eta = 0.1, 1e-3
+    dh, dy = _tutorial_wp_noise(Generator(9), [((5, 6), (5,)), ((3, 5), (3,))], sigma)
+    X, T = bnp.asnumpy(x).T, t.T
+
+    def loss(Wh_, Wy_):
+        o = _sig(Wy_ @ _bias(_sig(Wh_ @ _bias(X))))
+        return np.mean(np.sum((T - o) ** 2, axis=0))
+
+    d = loss(Wh, Wy) - loss(Wh + dh, Wy + dy)  # the tutorial's sign: clean minus perturbed
+    rule = WeightPerturbation(sigma=sigma, rng=9)
+    SGD(net, lr=eta).step(rule.gradients(net, x, y, MSELoss()))
+    got = _after(net)
+    np.testing.assert_allclose(got[0], Wh + eta * d * dh / sigma ** 2, rtol=1e-10)
+    np.testing.assert_allclose(got[1], Wy + eta * d * dy / sigma ** 2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["weight_perturbation", "node_perturbation"])
+def test_trainer_reproduces_the_tutorial_training_loop(kind):
+    """Several epochs of the tutorial's loop (fixed batches, ``W += eta dW``, the loss logged
+    before each update) against bionp's Trainer, given the same noise."""
+    x, y, net, t, Wh, Wy = _setup(n=24)
+    sigma, eta, bs = 0.1, 1e-3, 6
+    X, T = bnp.asnumpy(x).T, t.T
+    g = Generator(9)
+    losses = []
+    for epoch in range(2):
+        for b in range(X.shape[1] // bs):
+            Xb, Tb = X[:, b * bs:(b + 1) * bs], T[:, b * bs:(b + 1) * bs]
+            h = _sig(Wh @ _bias(Xb))
+            o = _sig(Wy @ _bias(h))
+            clean = np.sum((Tb - o) ** 2, axis=0)
+            losses.append(np.mean(clean))
+            if kind == "weight_perturbation":
+                dh, dy = _tutorial_wp_noise(g, [((5, 6), (5,)), ((3, 5), (3,))], sigma)
+                op = _sig((Wy + dy) @ _bias(_sig((Wh + dh) @ _bias(Xb))))
+                d = np.mean(clean) - np.mean(np.sum((Tb - op) ** 2, axis=0))
+                uh, uy = d * dh / sigma ** 2, d * dy / sigma ** 2
+            else:
+                xi_h = bnp.asnumpy(g.normal(0, sigma, (bs, 5), dtype="float64")).T
+                xi_o = bnp.asnumpy(g.normal(0, sigma, (bs, 3), dtype="float64")).T
+                hp = h + xi_h
+                op = _sig(Wy @ _bias(hp)) + xi_o
+                d = clean - np.sum((Tb - op) ** 2, axis=0)
+                uh = (d * (hp - h) / sigma ** 2) @ _bias(Xb).T / bs
+                uy = (d * (op - o) / sigma ** 2) @ _bias(hp).T / bs
+            Wh = Wh + eta * uh
+            Wy = Wy + eta * uy
+    rule = (WeightPerturbation(sigma=sigma, rng=9) if kind == "weight_perturbation"
+            else NodePerturbation(sigma=sigma, estimator="tutorial", rng=9))
+    trainer = Trainer(net, rule, SGD(net, lr=eta), MSELoss(), batch_size=bs, shuffle=False,
+                      progress=False, rng=0)
+    hist = trainer.fit(x, y, epochs=2)
+    got = _after(net)
+    np.testing.assert_allclose(hist.loss, losses, rtol=1e-10)
+    np.testing.assert_allclose(got[0], Wh, rtol=1e-9)
+    np.testing.assert_allclose(got[1], Wy, rtol=1e-9)
