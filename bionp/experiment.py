@@ -79,14 +79,9 @@ def stream(seed: int, name: str):
     and the same ``(seed, name)`` always gives the same stream (a fresh generator per
     call: every rule of an example can start from the same initial weights).
     """
-    import zlib
+    from bionp.random import named_stream
 
-    from bionp.random import Generator
-
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"stream name must be a non-empty str, got {name!r}")
-    seq = np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),))
-    return Generator(_seed_seq=seq)
+    return named_stream(seed, name)
 
 
 def load_data(args, *, test_size: int | None = None, rng=None):

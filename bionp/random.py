@@ -67,7 +67,7 @@ from bionp.backend import (
     to_scalar,
 )
 
-__all__ = ["Generator", "default_rng", "check_rng", "philox4x64_10", "get_num_threads",
+__all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10", "get_num_threads",
            "set_num_threads"]
 
 _M0 = 0xD2E7470EE14C6C93
@@ -618,6 +618,18 @@ def _as_param(xp, v, dt):
     if _is_number(v):
         return dt.type(v)
     return asarray(v, dtype=dt, xp=xp) if not is_array(v) else v.astype(dt, copy=False)
+
+
+def named_stream(seed: int, name: str) -> Generator:
+    """A generator for the stream called ``name`` of ``seed``: NumPy's ``SeedSequence(seed,
+    spawn_key=(crc32(name),))``, so differently named streams are independent and the same
+    ``(seed, name)`` always starts the same stream."""
+    import zlib
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"stream name must be a non-empty str, got {name!r}")
+    _check_seed(seed)
+    return Generator(_seed_seq=np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),)))
 
 
 def default_rng(seed: "int | Generator | None" = None) -> Generator:
