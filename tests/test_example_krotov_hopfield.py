@@ -33,6 +33,8 @@ def test_tiny_run_writes_results_and_figures(example, tmp_path, capsys):
     assert len(learned["convergence_curve"]) == 2 and len(learned["hebbian_history"]) == 2
     stats = learned["norm_statistics"]
     assert 0.0 <= stats["converged_fraction"] <= 1.0 and stats["tol"] == 0.05
+    assert 0.0 <= stats["active_fraction"] <= 1.0
+    assert 0.0 <= learned["hebbian_history"][-1]["attracting_fraction"] <= 1.0
     assert stats["norm_quantiles_of_winners"]["min"] <= stats["norm_quantiles_of_winners"]["max"]
     summary = doc["summary"]["fashion-mnist-small"]
     assert summary["learned"]["values"] == [doc["runs"][f"fashion-mnist-small/learned/seed{s}"]
@@ -59,6 +61,13 @@ def test_seed_configuration_and_overrides(example):
     assert (paper.hidden, paper.p, paper.k, paper.delta, paper.power, paper.m) == (
         2000, 3.0, 7, 0.4, 4.5, 6.0)
     assert paper.inputs == "unit-norm" and paper.epochs == 3 and args.epochs == 40
+    assert (paper.loss, paper.feature_scaling) == ("power", "max")
+    conv = example.parse_args(["--config", "converged"])
+    assert (conv.hidden, conv.p, conv.k, conv.delta, conv.lr, conv.epochs, conv.power) == (
+        2000, 3.0, 7, 0.1, 0.02, 100, 4.5)
+    assert (conv.loss, conv.beta, conv.feature_scaling, conv.clf_epochs) == (
+        "cross_entropy", 1.0, "standardize", 60)
+    assert example.parse_args(["--config", "converged", "--loss", "power"]).loss == "power"
     assert example.parse_args(["--epochs", "7"]).epochs == 7
 
 
@@ -89,3 +98,14 @@ def test_input_scaling(example):
     raw = example.scale_inputs(x, "raw")
     np.testing.assert_array_equal(raw, x)
     assert raw is not x
+
+
+def test_tiny_run_of_the_converged_preset(example, tmp_path):
+    """The converged preset's readout (standardised features, cross-entropy) runs end to end."""
+    got = example.main(["--config", "converged", "--data", "fashion-mnist-small", "--subset", "300",
+                        "--hidden", "30", "--epochs", "2", "--clf-epochs", "2", "--seeds", "1",
+                        "--grid", "3", "3", "--also", "--no-save-weights", "--out",
+                        str(tmp_path / "kh"), "--quiet"])
+    summary = got["summary"]["fashion-mnist-small"]
+    assert 10.0 < summary["learned"]["mean"] <= 100.0 and 10.0 < summary["random"]["mean"] <= 100.0
+    assert summary["active_fraction"]["values"][0] > 0.0

@@ -6,7 +6,7 @@ import pytest
 import bionp as bnp
 from bionp.hebbian import KrotovHopfield, competition, krotov_hopfield_update
 from bionp.random import Generator
-from bionp.testing import assert_equal, relative_error
+from bionp.testing import assert_allclose, assert_equal, relative_error
 
 
 # --------------------------------------------------------------------------
@@ -100,6 +100,41 @@ def test_several_updates_follow_formula(xp):
         lr = 0.05 * (1 - start / 60)
         ref = reference_update(ref, x[start:start + 10], 3.0, 3, 0.4, lr, 1e-30)
     assert relative_error(kh.weights_, ref) <= 1e-12
+
+
+def reference_balance(W, x, p, k, delta):
+    """s_mu = sum_b g_bmu I_bmu of one batch, and the update's normaliser max|Delta W|."""
+    Wp = np.sign(W) * np.abs(W) ** (p - 1)
+    cur = x @ Wp.T
+    g = np.zeros_like(cur)
+    for b, row in enumerate(cur):
+        order = reference_ranking(list(row))
+        g[b, order[0]] = 1.0
+        g[b, order[k - 1]] = -delta
+    s = np.sum(g * cur, axis=0)
+    ds = g.T @ x - s[:, None] * W
+    return s, np.max(np.abs(ds))
+
+
+@pytest.mark.parametrize("p", [2.0, 3.0])
+def test_balance_and_first_order_norm_change(xp, p):
+    """balance accumulates s = sum_b g I, and dN = p eps / max|dW| (1 - N) s to first order."""
+    W0, x = _random_case(11, 12, 9, 40)
+    W0 *= 0.4  # norms on both sides of 1
+    s_ref, scale = reference_balance(W0, x, p, 3, 0.4)
+    W = bnp.asarray(W0.copy(), dtype=np.float64)
+    balance = bnp.get_xp().full(12, 2.0, dtype=np.float64)  # accumulates onto what is there
+    eps = 1e-7
+    krotov_hopfield_update(W, bnp.asarray(x, dtype=np.float64), p=p, k=3, delta=0.4, lr=eps,
+                           precision=1e-30, balance=balance)
+    assert_allclose(bnp.asnumpy(balance), s_ref + 2.0, rtol=1e-12, atol=1e-12)
+    n0 = np.sum(np.abs(W0) ** p, axis=1)
+    n1 = np.sum(np.abs(bnp.asnumpy(W)) ** p, axis=1)
+    predicted = p * eps / scale * (1 - n0) * s_ref
+    moved = s_ref != 0
+    assert moved.sum() >= 4 and (n0[moved] < 1).any() and (n0[moved] > 1).any()
+    assert_allclose(n1[moved] - n0[moved], predicted[moved], rtol=1e-4)
+    assert_equal(n1[~moved], n0[~moved])
 
 
 def test_fit_schedule_equals_partial_fits(xp):
@@ -215,11 +250,28 @@ def test_diagnostics_converge(xp):
     h = kh.history_
     assert len(h) == epochs and [r["epoch"] for r in h] == list(range(epochs))
     assert {"epoch", "lr", "seconds", "winner_fraction", "ever_won_fraction",
-            "mean_norm", "converged_fraction"} <= set(h[0])
+            "mean_norm", "converged_fraction", "attracting_fraction"} <= set(h[0])
+    assert h[-1]["attracting_fraction"] >= 0.9  # the sphere attracts the units that win
     assert h[0]["converged_fraction"] < 0.9 <= h[-1]["converged_fraction"]
     assert abs(h[-1]["mean_norm"] - 1) < 0.01
     assert h[-1]["ever_won_fraction"] == kh.winner_fraction()
     assert int(bnp.to_scalar(kh.win_counts_.sum())) == epochs * 1600
+
+
+def test_active_fraction(xp):
+    x = np.random.default_rng(0).uniform(0.5, 1.0, size=(200, 6))
+    x[0, 0] = 0.0
+    W = np.ones((4, 6))
+    W[1] = -1.0  # never positive on x >= 0
+    W[2] = 0.0
+    W[2, 0] = -1.0
+    W[2, 1] = 1e-3  # positive only on sample 0 (x_0 = 0): 0.5 % of the rows
+    kh = KrotovHopfield(4, p=3.0, init=W, dtype="float64", rng=0).initialize(6)
+    x = bnp.asarray(x, dtype=np.float64)
+    assert kh.active_fraction(x) == 0.5  # units 0 and 3
+    assert kh.active_fraction(x, min_share=0.0) == 0.75
+    with pytest.raises(ValueError, match="min_share"):
+        kh.active_fraction(x, min_share=1.5)
 
 
 def test_unit_norms_formula(xp):

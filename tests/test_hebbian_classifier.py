@@ -163,6 +163,47 @@ def test_feature_scaling(xp):
     assert_allclose(raw, np.maximum(xn @ Wn.T, 0) ** 4.5, rtol=1e-4)
 
 
+def test_standardized_features(xp):
+    """Per-unit z-scores with the *training* mean and std; a constant unit stays at 0."""
+    x, y = _blobs(n_per=20)
+    x = x.astype("float64")
+    x_test, _ = _blobs(n_per=4, sample_seed=5)
+    x_test = x_test.astype("float64")
+    W = random_features_baseline(xp.zeros((8, 10), dtype="float64"), rng=1)
+    W[3] = -1.0  # max(x W_3, 0) = 0 for every (positive) input: a constant feature
+    clf = BioClassifier(W, n_classes=3, power=2.0, feature_scaling="standardize", epochs=1,
+                        progress=False)
+    with pytest.raises(RuntimeError, match="call fit"):
+        clf.features(x)
+    clf.fit(x, y)
+    raw = np.maximum(bnp.asnumpy(x) @ bnp.asnumpy(W).T, 0) ** 2
+    mean, std = raw.mean(axis=0), raw.std(axis=0)
+    constant = std == 0
+    assert constant[3]
+    std[constant] = 1.0
+    assert_allclose(bnp.asnumpy(clf.feature_mean_), mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(bnp.asnumpy(clf.feature_std_), std, rtol=1e-10)
+    f = bnp.asnumpy(clf.features(x))
+    assert_allclose(f.mean(axis=0), np.zeros(8), atol=1e-9)
+    assert_allclose(f.std(axis=0), np.where(constant, 0.0, 1.0), rtol=1e-9, atol=1e-12)
+    raw_test = np.maximum(bnp.asnumpy(x_test) @ bnp.asnumpy(W).T, 0) ** 2
+    assert_allclose(bnp.asnumpy(clf.features(x_test)), (raw_test - mean) / std, rtol=1e-9,
+                    atol=1e-12)
+
+
+def test_standardized_precompute_matches_per_batch(xp):
+    x, y = _blobs(n_per=30)
+    x = x.astype("float64")
+    W = random_features_baseline(xp.zeros((12, 10), dtype="float64"), rng=2)
+    kw = dict(n_classes=3, power=4.5, beta=0.5, lr=0.01, batch_size=16, epochs=3, rng=5,
+              feature_scaling="standardize", progress=False)
+    a = BioClassifier(W, precompute=False, **kw).fit(x, y)
+    b = BioClassifier(W, precompute=True, **kw).fit(x, y)
+    assert relative_error(b.feature_std_, a.feature_std_) <= 1e-12
+    assert relative_error(b.readout_, a.readout_) <= 1e-12
+    assert b.score(x, y) > 90.0
+
+
 # --------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------

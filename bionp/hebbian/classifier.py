@@ -44,7 +44,21 @@ Because :math:`x^{4.5}` of unnormalised data easily spans many decades, the
 default here divides each sample's features by their maximum over units
 (``feature_scaling="max"``); ``feature_scaling=None`` is the paper's literal
 readout (choose ``beta`` to match the scale of ``h``), ``"l2"`` scales to unit
-Euclidean norm.
+Euclidean norm.  ``"standardize"`` standardises every hidden unit over the
+training set instead (a per-feature, not per-sample, scaling):
+
+.. math::
+
+    \tilde h_{n\mu} = \frac{h_{n\mu} - m_\mu}{s_\mu}, \qquad
+    m_\mu = \frac1N\sum_n h_{n\mu}, \quad
+    s_\mu = \Big(\frac1N\sum_n (h_{n\mu} - m_\mu)^2\Big)^{1/2}
+
+with :math:`m, s` from the training inputs of :meth:`BioClassifier.fit`
+(:attr:`~BioClassifier.feature_mean_`, :attr:`~BioClassifier.feature_std_`;
+a unit that is constant on the training set gets :math:`s_\mu = 1`).  The
+units of a trained layer produce features of very different sizes
+(:math:`(W_\mu\cdot x)^n` with :math:`n = 4.5` magnifies small differences
+of :math:`W_\mu\cdot x`), which a per-sample scaling leaves in place.
 
 Untrained baseline: :func:`random_features_baseline` returns random weights of
 the same shape as a trained layer (drawn like the layer's own initialisation,
@@ -77,7 +91,7 @@ __all__ = [
 
 READOUT_LOSSES = ("power", "cross_entropy")
 _OPTIMIZERS = ("adam", "sgd")
-_SCALINGS = (None, "max", "l2")
+_SCALINGS = (None, "max", "l2", "standardize")
 _LR_DECAYS = ("constant", "linear")
 
 
@@ -258,8 +272,10 @@ class BioClassifier:
         ``lr * (1 - e / epochs)`` (decaying linearly towards 0, as the Hebbian layer's).
     batch_size : int >= 1
     epochs : int >= 1
-    feature_scaling : {"max", "l2", None}
-        Per-sample scaling of :math:`h` (see the module docstring).
+    feature_scaling : {"max", "l2", "standardize", None}
+        Per-sample scaling of :math:`h` (``"max"``, ``"l2"``), per-unit
+        standardisation with the training set's mean and std (``"standardize"``),
+        or none (see the module docstring).
     init_std : float >= 0
         Standard deviation of the normal initial :math:`V` (the bias starts at 0).
     rng : int, Generator or None
@@ -280,6 +296,9 @@ class BioClassifier:
     readout_ : array (n_classes, n_hidden)
         :math:`V`.
     bias_ : array (n_classes,)
+    feature_mean_, feature_std_ : arrays (n_hidden,) or None
+        The training features' per-unit mean and std (``feature_scaling="standardize"``
+        only; set by :meth:`fit`).
     history_ : list of dict
         Per epoch: ``epoch``, ``lr``, ``loss`` (mean over batches), ``train_accuracy`` (%, on the
         batches as they were seen), ``seconds``, and ``test_accuracy`` (%) when
@@ -312,7 +331,8 @@ class BioClassifier:
         _check_number("batch_size", batch_size, low=1, integer=True)
         _check_number("epochs", epochs, low=1, integer=True)
         if feature_scaling not in _SCALINGS:
-            raise ValueError(f"feature_scaling must be 'max', 'l2' or None, got {feature_scaling!r}")
+            raise ValueError(f"feature_scaling must be 'max', 'l2', 'standardize' or None, "
+                             f"got {feature_scaling!r}")
         _check_number("init_std", init_std, low=0)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
@@ -334,6 +354,8 @@ class BioClassifier:
         self.progress = progress
         self.readout_ = None
         self.bias_ = None
+        self.feature_mean_ = None
+        self.feature_std_ = None
         self.history_ = []
 
     def get_params(self) -> dict:
@@ -376,7 +398,14 @@ class BioClassifier:
         return W
 
     def features(self, x):
-        r"""Hidden features :math:`h` of ``x`` (scaled per ``feature_scaling``), (N, n_hidden)."""
+        r"""Hidden features :math:`h` of ``x`` (scaled per ``feature_scaling``), (N, n_hidden).
+
+        With ``feature_scaling="standardize"`` this needs the statistics of :meth:`fit`.
+        """
+        return self._scale(self._raw_features(x))
+
+    def _raw_features(self, x):
+        r"""Unscaled :math:`\max(xW^\top, 0)^n`, (N, n_hidden)."""
         W = self._check_x(x)
         h = self.hebbian
         if isinstance(h, KrotovHopfield):
@@ -392,12 +421,19 @@ class BioClassifier:
             xp.maximum(f, 0, out=f)
             if self.power != 1:
                 xp.power(f, f.dtype.type(self.power), out=f)
-        return self._scale(f)
+        return f
 
     def _scale(self, f):
         if self.feature_scaling is None:
             return f
         xp = get_array_module(f)
+        if self.feature_scaling == "standardize":
+            if self.feature_mean_ is None:
+                raise RuntimeError("feature_scaling='standardize' uses the mean and std of the "
+                                   "training features: call fit(x, y) first")
+            f -= self.feature_mean_
+            f /= self.feature_std_
+            return f
         if self.feature_scaling == "max":
             s = xp.max(f, axis=1, keepdims=True)
         else:
@@ -425,15 +461,49 @@ class BioClassifier:
 
         return Adam(params, lr=self.lr) if self.optimizer == "adam" else SGD(params, lr=self.lr)
 
-    def features_in_chunks(self, x, chunk: int = 10_000):
-        """:meth:`features` of all of ``x``, computed ``chunk`` samples at a time."""
+    def features_in_chunks(self, x, chunk: int = 10_000, scaled: bool = True):
+        """:meth:`features` of all of ``x``, computed ``chunk`` samples at a time.
+
+        ``scaled=False`` returns the unscaled :math:`\\max(xW^\\top, 0)^n`.
+        """
         _check_number("chunk", chunk, low=1, integer=True)
         W = self._check_x(x)
         xp = get_array_module(W)
         out = xp.empty((x.shape[0], W.shape[0]), dtype=W.dtype)
+        compute = self.features if scaled else self._raw_features
         for start in range(0, x.shape[0], chunk):
-            out[start:start + chunk] = self.features(x[start:start + chunk])
+            out[start:start + chunk] = compute(x[start:start + chunk])
         return out
+
+    def _feature_statistics(self, x, raw=None, chunk: int = 10_000):
+        r"""Per-unit mean and std of the unscaled features of ``x`` (float64 sums).
+
+        ``raw`` is the precomputed unscaled feature matrix, if there is one; otherwise the
+        features are computed ``chunk`` samples at a time, twice (mean, then the squared
+        deviations from it).
+        """
+        W = self._last_weights()
+        xp = get_array_module(W)
+        n = x.shape[0]
+
+        def blocks():
+            for start in range(0, n, chunk):
+                if raw is not None:
+                    yield raw[start:start + chunk]
+                else:
+                    yield self._raw_features(x[start:start + chunk])
+
+        total = xp.zeros(W.shape[0], dtype=xp.float64)
+        for f in blocks():
+            total += xp.sum(f, axis=0, dtype=xp.float64)
+        mean = total / n
+        total[...] = 0
+        for f in blocks():
+            d = f.astype(xp.float64) - mean
+            total += xp.sum(d * d, axis=0)
+        std = xp.sqrt(total / n)
+        std[std == 0] = 1.0
+        return mean.astype(W.dtype), std.astype(W.dtype)
 
     def fit(self, x, y, x_test=None, y_test=None):
         """Train the readout for ``epochs`` passes over ``(x, y)``; returns self.
@@ -450,11 +520,19 @@ class BioClassifier:
         self._check_labels(y, x.shape[0])
         if (x_test is None) != (y_test is None):
             raise ValueError("give both x_test and y_test, or neither")
-        h_test = None
         if x_test is not None:
             self._check_x(x_test)
             self._check_labels(y_test, x_test.shape[0])
-            h_test = self.features_in_chunks(x_test)
+        source = x
+        self.feature_mean_ = self.feature_std_ = None
+        if self.feature_scaling == "standardize":
+            raw = self.features_in_chunks(x, scaled=False) if self.precompute else None
+            self.feature_mean_, self.feature_std_ = self._feature_statistics(x, raw)
+            if raw is not None:
+                source = self._scale(raw)
+        elif self.precompute:
+            source = self.features_in_chunks(x)
+        h_test = None if x_test is None else self.features_in_chunks(x_test)
         xp = get_array_module(W)
         init_rng, batch_rng = check_rng(self.rng).spawn(2)
         n_hidden = W.shape[0]
@@ -463,7 +541,6 @@ class BioClassifier:
         self.bias_ = xp.zeros(self.n_classes, dtype=W.dtype)
         self.optimizer_ = self._make_optimizer([{"W": self.readout_, "b": self.bias_}])
         self.history_ = []
-        source = self.features_in_chunks(x) if self.precompute else x
         batches = BatchIterator(source, y, self.batch_size, rng=batch_rng)
         for epoch in self._epochs():
             t0 = time.perf_counter()

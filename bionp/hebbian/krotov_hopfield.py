@@ -20,6 +20,31 @@ with a learning rate :math:`\varepsilon` that decays linearly over training,
 At the fixed point of a unit that keeps winning, :math:`\sum_i |W_{\mu i}|^p = 1`
 (the paper's convergence check, :meth:`KrotovHopfield.unit_norms`).
 
+Norm dynamics and stability
+---------------------------
+Write :math:`N_\mu = \sum_i |W_{\mu i}|^p` and :math:`s_\mu = \sum_b g_{b\mu} I_{b\mu}`
+(the *balance* of unit :math:`\mu`: its currents on the samples it won minus
+:math:`\Delta` times those on the samples where it came ``k``-th).  Since
+:math:`\partial N_\mu / \partial W_{\mu i} = p\,\operatorname{sign}(W_{\mu i})|W_{\mu i}|^{p-1}`,
+one update changes the norm, to first order in :math:`\varepsilon`, by
+
+.. math::
+
+    \delta N_\mu = \frac{p\,\varepsilon}{\max(\max|\Delta W|, \text{precision})}
+        \,(1 - N_\mu)\, s_\mu .
+
+The unit sphere :math:`N_\mu = 1` therefore attracts a unit only while
+:math:`s_\mu > 0`; a unit that comes ``k``-th with positive currents more often
+(or on stronger samples) than it wins has :math:`s_\mu < 0`, and its norm moves
+*away* from 1.  A unit whose currents are negative on the samples where it comes
+``k``-th has :math:`s_\mu > 0` again: it converges to norm 1 as a *negative*
+prototype (:math:`W_\mu \approx -x` up to scale) that never wins and whose
+feature :math:`\max(W_\mu x, 0)^n` is zero on non-negative data.
+:meth:`KrotovHopfield.fit` records, per epoch, the share of updated units with
+:math:`s_\mu > 0` (``attracting_fraction``) and the share of units that won
+(``winner_fraction``): a fall of the latter to about ``(k - 1) / n_hidden`` with
+a high ``converged_fraction`` is this collapse, not convergence.
+
 Ranking and ties
 ----------------
 Units are ranked per sample by current, largest first, **ties broken by the
@@ -157,7 +182,8 @@ def competition(currents, k: int):
 
 
 def krotov_hopfield_update(W, x, *, p: float, k: int, delta: float, lr: float,
-                           precision: float, Wp=None, currents=None, signs=None):
+                           precision: float, Wp=None, currents=None, signs=None,
+                           balance=None):
     r"""One minibatch update of the Krotov–Hopfield rule, in place on ``W``.
 
     See the module docstring for the equations.  Only the rows of ``W`` whose
@@ -180,6 +206,10 @@ def krotov_hopfield_update(W, x, *, p: float, k: int, delta: float, lr: float,
     signs : array (n_in,), optional
         Dale signs (+1 excitatory, −1 inhibitory) per input column; weights that
         would cross zero are set to zero.
+    balance : array (n_hidden,), optional
+        Accumulator: :math:`s_\mu = \sum_b g_{b\mu} I_{b\mu}` of this batch (the
+        currents before the update) is added to it in place (see "Norm dynamics
+        and stability" in the module docstring).
 
     Returns
     -------
@@ -207,6 +237,8 @@ def krotov_hopfield_update(W, x, *, p: float, k: int, delta: float, lr: float,
 
     # sum_b g_bmu I_bmu for the touched units
     gi = (g * cur[:, rows].T).sum(axis=1)
+    if balance is not None:
+        balance[rows] += gi
     W_rows = W[rows]
     ds = xp.matmul(g, x)
     ds -= gi[:, None] * W_rows
@@ -306,7 +338,10 @@ class KrotovHopfield:
         One entry per epoch of :meth:`fit`: ``epoch``, ``lr``, ``seconds``,
         ``winner_fraction`` (units that won at least once in the epoch),
         ``ever_won_fraction``, ``mean_norm`` (mean of :math:`\sum_i|W_{\mu i}|^p`
-        over the units that ever won) and ``converged_fraction``.
+        over the units that ever won), ``converged_fraction`` and
+        ``attracting_fraction`` (of the units updated in the epoch, the share whose
+        balance :math:`s_\mu = \sum_b g_{b\mu} I_{b\mu}` summed over the epoch is
+        positive, i.e. for which the unit sphere is attracting; see the module docstring).
 
     Notes
     -----
@@ -500,21 +535,26 @@ class KrotovHopfield:
             eps = self.lr * (1.0 - epoch / epochs)
             order = self._rng.permutation(n, xp=xp) if shuffle else None
             wins = xp.zeros(self.n_hidden, dtype=xp.int64)
+            balance = xp.zeros(self.n_hidden, dtype=W.dtype)
+            touched = xp.zeros(self.n_hidden, dtype=bool)
             for start in range(0, n, bs):
                 stop = min(start + bs, n)
                 if shuffle:
                     batch = xp.take(x, order[start:stop], axis=0, out=xbuf[:stop - start])
                 else:
                     batch = x[start:stop]
-                winner, _ = krotov_hopfield_update(
+                winner, kth = krotov_hopfield_update(
                     W, batch, p=self.p, k=self.k, delta=self.delta, lr=eps,
                     precision=self.precision, Wp=Wp, currents=currents, signs=self.input_signs_,
+                    balance=balance,
                 )
                 wins += xp.bincount(winner, minlength=self.n_hidden)
+                touched[kth] = True
                 self.n_updates_ += 1
             self.win_counts_ += wins
             seconds = time.perf_counter() - t0
-            record = self._epoch_record(epoch, eps, seconds, wins)
+            touched |= wins > 0
+            record = self._epoch_record(epoch, eps, seconds, wins, balance, touched)
             self.history_.append(record)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(converged=f"{record['converged_fraction']:.3f}",
@@ -528,8 +568,11 @@ class KrotovHopfield:
 
         return tqdm(range(epochs), desc="Krotov-Hopfield", unit="epoch")
 
-    def _epoch_record(self, epoch, eps, seconds, wins) -> dict:
+    def _epoch_record(self, epoch, eps, seconds, wins, balance, touched) -> dict:
         xp = get_array_module(self.weights_)
+        n_touched = to_scalar(xp.count_nonzero(touched))
+        attracting = (to_scalar(xp.count_nonzero((balance > 0) & touched)) / n_touched
+                      if n_touched else float("nan"))
         ever = self.win_counts_ > 0
         norms = self.unit_norms()
         n_ever = to_scalar(xp.count_nonzero(ever))
@@ -542,6 +585,7 @@ class KrotovHopfield:
             "ever_won_fraction": n_ever / self.n_hidden,
             "mean_norm": float(mean_norm),
             "converged_fraction": self.convergence_fraction(),
+            "attracting_fraction": attracting,
         }
 
     # -- outputs -------------------------------------------------------------------
@@ -591,6 +635,24 @@ class KrotovHopfield:
         self._require_fitted()
         xp = get_array_module(self.win_counts_)
         return to_scalar(xp.count_nonzero(self.win_counts_)) / self.n_hidden
+
+    def active_fraction(self, x, min_share: float = 0.01) -> float:
+        r"""Share of units whose feature :math:`\max(W_\mu x, 0)` is positive on at least
+        ``min_share`` of the rows of ``x``.
+
+        A unit that ended as a negative prototype (see "Norm dynamics and stability" in
+        the module docstring) has a zero feature on non-negative data: it may count as
+        converged (its norm is 1) but is not active.
+        """
+        self._require_fitted()
+        _check_number("min_share", min_share, low=0)
+        if min_share > 1:
+            raise ValueError(f"min_share must be in [0, 1], got {min_share!r}")
+        x = self._check_input(x)
+        xp = get_array_module(self.weights_)
+        positive = xp.count_nonzero(xp.matmul(x, self.weights_.T) > 0, axis=0)
+        need = max(1, int(np.ceil(min_share * x.shape[0])))
+        return to_scalar(xp.count_nonzero(positive >= need)) / self.n_hidden
 
     def convergence_fraction(self, tol: float = 0.05) -> float:
         r"""Share of the units that ever won with :math:`|\sum_i|W_{\mu i}|^p - 1| \le` ``tol``.
