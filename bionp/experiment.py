@@ -27,7 +27,7 @@ import numpy as np
 
 from bionp.backend import BACKENDS, get_dtype, set_dtype, use
 
-__all__ = ["example_parser", "setup", "stream", "load_data", "versions", "write_results", "format_table"]
+__all__ = ["example_parser", "setup", "load_data", "versions", "write_results", "format_table"]
 
 DATASETS = ("fashion-mnist-small", "fashion-mnist", "mnist", "cifar10")
 
@@ -68,20 +68,6 @@ def setup(args) -> None:
     os.makedirs(args.out, exist_ok=True)
     if args.quiet:
         os.environ["BIONP_PROGRESS"] = "0"
-
-
-def stream(seed: int, name: str):
-    """The generator of the named random stream of an experiment seeded with ``seed``.
-
-    Streams of different names are independent (NumPy's ``SeedSequence`` with
-    ``spawn_key=(crc32(name),)``), so the network's initialisation, the batch order,
-    the test-image choice and a rule's noise do not start from the same raw numbers,
-    and the same ``(seed, name)`` always gives the same stream (a fresh generator per
-    call: every rule of an example can start from the same initial weights).
-    """
-    from bionp.random import named_stream
-
-    return named_stream(seed, name)
 
 
 def load_data(args, *, test_size: int | None = None, rng=None):

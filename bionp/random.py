@@ -67,8 +67,8 @@ from bionp.backend import (
     to_scalar,
 )
 
-__all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10", "get_num_threads",
-           "set_num_threads"]
+__all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10",
+           "get_num_threads", "set_num_threads"]
 
 _M0 = 0xD2E7470EE14C6C93
 _M1 = 0xCA5A826395121157
@@ -622,14 +622,19 @@ def _as_param(xp, v, dt):
 
 def named_stream(seed: int, name: str) -> Generator:
     """A generator for the stream called ``name`` of ``seed``: NumPy's ``SeedSequence(seed,
-    spawn_key=(crc32(name),))``, so differently named streams are independent and the same
-    ``(seed, name)`` always starts the same stream."""
+    spawn_key=(crc32(name),))``.
+
+    Differently named streams are independent, so an experiment's initialisation, batch
+    order, test-image choice and a rule's noise need not start from the same raw numbers;
+    the same ``(seed, name)`` always starts the same stream (a fresh generator per call:
+    every rule of an example can start from the same initial weights)."""
     import zlib
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"stream name must be a non-empty str, got {name!r}")
     _check_seed(seed)
-    return Generator(_seed_seq=np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),)))
+    key = (zlib.crc32(name.encode()),)
+    return Generator(_seed_seq=np.random.SeedSequence(int(seed), spawn_key=key))
 
 
 def default_rng(seed: "int | Generator | None" = None) -> Generator:
