@@ -5,8 +5,20 @@ images (random data of the same shape if the dataset is not found), float32 and
 float64; peak memory of the diagnostics (SNR on 1000 samples, cosine similarity
 on 1000 samples); and, if PyTorch is importable, the same MLP trained with
 PyTorch on the CPU in a separate process, for the ratio. FLOP floor: the
-epoch's matrix-multiply FLOPs divided by the measured rate of one large
-float32 matmul.
+epoch's matrix-multiply FLOPs (forward and weight gradient of both layers, and
+the hidden layer's delta; nothing computes the input's) divided by the measured
+rate of one large matmul.
+
+``numpy_minimal``: the same backprop epoch written as the tightest plain NumPy
+loop we know (preallocated buffers, in-place ufuncs, the same matmuls, no
+validation, no loss history, no divergence guard), in this process: what NumPy
+with this BLAS can do at best, so ``backprop_over_numpy_minimal`` is bionp's
+overhead and ``numpy_minimal_over_torch`` is the array library's own distance
+from PyTorch.
+
+``weight_noise_draw_seconds``: one epoch's N(0, 1) draws for every parameter (what
+weight perturbation needs each step) from bionp's generator alone, and its ratio to
+the backprop epoch.
 
 Usage: python benchmarks/rules.py [--repeats N] [--dtypes float32 float64] [--threads T]
        [--no-torch]
@@ -93,6 +105,94 @@ def time_epoch(name, x, t, repeats, clock=time.perf_counter):
         tr.epoch = 0
         t0 = clock()
         tr.fit(x, t, epochs=1)
+        best = min(best, clock() - t0)
+    return best
+
+
+def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
+    r"""One backprop epoch of the 784-500-10 sigmoid MLP (MSE, SGD) as a bare NumPy loop.
+
+    The same maths as ``Trainer(MLP, Backprop(), SGD)``: per batch
+    :math:`a_1 = \sigma(x W_1^T + b_1)`, :math:`a_2 = \sigma(a_1 W_2^T + b_2)`,
+    :math:`\delta_2 = \tfrac{2}{B}(a_2 - t) a_2 (1 - a_2)`,
+    :math:`\delta_1 = (\delta_2 W_2) a_1 (1 - a_1)`, :math:`W_l \leftarrow W_l - \eta
+    \delta_l^T a_{l-1}`; every buffer allocated once, every elementwise step in place.
+
+    ``params``: ``[W1, b1, W2, b2]`` NumPy arrays, updated in place; ``order``: the
+    sample order.  Returns the batch losses.
+    """
+    W1, b1, W2, b2 = params
+    dt = x.dtype.type
+    z1, tmp1 = np.empty((batch, W1.shape[0]), dt), np.empty((batch, W1.shape[0]), dt)
+    z2, tmp2 = np.empty((batch, W2.shape[0]), dt), np.empty((batch, W2.shape[0]), dt)
+    grads = [np.empty_like(p) for p in params]
+    gW1, gb1, gW2, gb2 = grads
+
+    def sigmoid(z):
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        z += 1
+        np.reciprocal(z, out=z)
+
+    losses = []
+    for i in range(x.shape[0] // batch):
+        idx = order[i * batch:(i + 1) * batch]
+        xb, tb = x[idx], t[idx]
+        np.matmul(xb, W1.T, out=z1)
+        z1 += b1
+        sigmoid(z1)  # a1
+        np.matmul(z1, W2.T, out=z2)
+        z2 += b2
+        sigmoid(z2)  # a2
+        np.subtract(z2, tb, out=tmp2)  # e
+        losses.append(float(np.einsum("ij,ij->", tmp2, tmp2)) / batch)
+        tmp2 *= dt(2.0 / batch)
+        tmp2 *= z2
+        np.subtract(1, z2, out=z2)
+        tmp2 *= z2  # delta2
+        np.matmul(tmp2.T, z1, out=gW2)
+        np.sum(tmp2, axis=0, out=gb2)
+        np.matmul(tmp2, W2, out=tmp1)
+        tmp1 *= z1
+        np.subtract(1, z1, out=z1)
+        tmp1 *= z1  # delta1
+        np.matmul(tmp1.T, xb, out=gW1)
+        np.sum(tmp1, axis=0, out=gb1)
+        for p, gr in zip(params, grads):
+            gr *= dt(lr)
+            p -= gr
+    return losses
+
+
+def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
+    """Fastest of ``repeats`` epochs of :func:`minimal_backprop_epoch` (after a warm-up)."""
+    x, t = bnp.asnumpy(x), bnp.asnumpy(t)
+    g = bnp.random.Generator(0)
+    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+    params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
+    minimal_backprop_epoch(params, x, t, bnp.asnumpy(g.permutation(x.shape[0], xp=np)))
+    best = float("inf")
+    for _ in range(repeats):
+        order = bnp.asnumpy(g.permutation(x.shape[0], xp=np))
+        t0 = clock()
+        minimal_backprop_epoch(params, x, t, order)
+        best = min(best, clock() - t0)
+    return best
+
+
+def noise_draw_epoch(dtype, repeats, clock=time.perf_counter, steps=250):
+    """Seconds to draw one epoch's weight-perturbation noise alone: ``steps`` draws of
+    N(0, 1) for all 397,510 parameters of the MLP from bionp's generator (the part of
+    a WP step no implementation of the rule can skip)."""
+    g = bnp.random.Generator(0)
+    n = 784 * 500 + 500 + 500 * 10 + 10
+    out = bnp.get_xp().empty(n, dtype=dtype)
+    g.normal(size=n, dtype=dtype, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = clock()
+        for _ in range(steps):
+            g.normal(size=n, dtype=dtype, out=out)
         best = min(best, clock() - t0)
     return best
 
@@ -195,7 +295,16 @@ def main():
             bp = res["seconds_per_epoch"].get("backprop")
             if bp:
                 res["ratio_to_backprop"] = {k: round(v / bp, 3) for k, v in res["seconds_per_epoch"].items()}
-            flops = (n // 200) * 200 * 3 * 2 * (784 * 500 + 500 * 10)
+            res["numpy_minimal_seconds"] = round(
+                numpy_minimal_epoch(x, t, args.repeats, CLOCKS[args.clock]), 4)
+            if bp:
+                res["backprop_over_numpy_minimal"] = round(bp / res["numpy_minimal_seconds"], 3)
+            if "weight_perturbation" in res["seconds_per_epoch"] and bp:
+                draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock])
+                res["weight_noise_draw_seconds"] = round(draw, 4)
+                res["weight_noise_draw_over_backprop"] = round(draw / bp, 3)
+            # per sample: forward and weight gradient of both layers, the hidden delta
+            flops = (n // 200) * 200 * 2 * (2 * 784 * 500 + 3 * 500 * 10)
             rate = matmul_rate(dt, CLOCKS[args.clock])
             res["flop_floor_seconds"] = round(flops / rate, 4)
             res["matmul_gflops"] = round(rate / 1e9, 1)
@@ -205,6 +314,9 @@ def main():
                 res["torch"] = torch_epoch(n, dt, args.repeats, threads, args.clock)
                 if bp and "seconds" in res["torch"]:
                     res["backprop_over_torch"] = round(bp / res["torch"]["seconds"], 3)
+                if "seconds" in res["torch"]:
+                    res["numpy_minimal_over_torch"] = round(
+                        res["numpy_minimal_seconds"] / res["torch"]["seconds"], 3)
             if dt == "float32":
                 res["diagnostics_peak_MiB"] = diagnostics_peak(x, t)
             result["results"][dt] = res

@@ -1,0 +1,68 @@
+"""benchmarks/rules.py: its bare-NumPy reference loop does the library's maths, and the
+script runs and reports what its docstring promises."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bionp as bnp
+from bionp import nn, optim, rules
+from bionp.train import Trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "rules.py")
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("bench_rules", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_minimal_loop_matches_trainer_backprop():
+    """Same weights after an epoch (float64) as Trainer + Backprop + SGD in the same order:
+    the reference the benchmark times is the same computation, not a cheaper one."""
+    bench = _load_script()
+    g = bnp.random.Generator(3)
+    with bnp.default_dtype("float64"):
+        x = bnp.asnumpy(g.random((600, 784), xp=np))
+        labels = bnp.asnumpy(g.integers(0, 10, size=600, xp=np))
+        t = np.eye(10)[labels]
+        net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+        params = [p.copy() for layer in net.parameters() for p in layer.values()]
+        initial = [p.copy() for p in params]
+        Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=200,
+                shuffle=False, progress=False).fit(x, t, epochs=1)
+    losses = bench.minimal_backprop_epoch(params, x, t, np.arange(600))
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    expected = [p for layer in net.parameters() for p in layer.values()]
+    for got, want, start in zip(params, expected, initial):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+        assert float(np.abs(got - start).max()) > 1e-6  # every parameter was updated
+
+
+def test_script_reports_the_references():
+    env = dict(os.environ, BIONP_DATA=os.path.join(ROOT, "no-such-dir"))
+    r = subprocess.run([sys.executable, SCRIPT, "--n-train", "400", "--repeats", "1",
+                        "--dtypes", "float32", "--no-torch", "--rules", "backprop",
+                        "weight_perturbation", "--threads", "1"],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)["results"]["float32"]
+    for key in ("numpy_minimal_seconds", "backprop_over_numpy_minimal",
+                "weight_noise_draw_seconds", "weight_noise_draw_over_backprop",
+                "flop_floor_seconds"):
+        assert res[key] > 0, key
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_script_help(flag):
+    r = subprocess.run([sys.executable, SCRIPT, flag], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and "--threads" in r.stdout
