@@ -18,7 +18,8 @@ from PyTorch.
 
 ``weight_noise_draw_seconds``: one epoch's N(0, 1) draws for every parameter (what
 weight perturbation needs each step) from bionp's generator alone, and its ratio to
-the backprop epoch.
+the backprop epoch. ``weight_perturbation_rademacher``: the same rule with ±σ noise
+(``noise="rademacher"``: one random bit per parameter instead of a normal).
 
 Usage: python benchmarks/rules.py [--repeats N] [--dtypes float32 float64] [--threads T]
        [--no-torch]
@@ -67,7 +68,7 @@ from bionp import metrics, nn, optim, rules  # noqa: E402
 from bionp.train import Trainer  # noqa: E402
 
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
-         "weight_perturbation", "node_perturbation")
+         "weight_perturbation", "weight_perturbation_rademacher", "node_perturbation")
 
 
 def load(n_train):
@@ -88,6 +89,8 @@ def make_rule(name):
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=1),
         "kolen_pollack": lambda: rules.KolenPollack(rng=1),
         "weight_perturbation": lambda: rules.WeightPerturbation(sigma=0.1, rng=1),
+        "weight_perturbation_rademacher": lambda: rules.WeightPerturbation(
+            sigma=0.1, noise="rademacher", rng=1),
         "node_perturbation": lambda: rules.NodePerturbation(sigma=0.1, rng=1),
     }[name]()
 
