@@ -40,7 +40,7 @@ Two compute paths give the same numbers (to rounding):
     are products with the sparse ``(D, in_dim)`` matrix :math:`S` of the
     synapses, which never materialise the gathered inputs, and
     :math:`\partial L/\partial w` gathers the inputs of one group of dendrites
-    at a time (``x.T`` rows, synapse-major) into one reused buffer of
+    at a time (``x.T`` rows, dendrite-major) into one reused buffer of
     ``GATHER_BLOCK_BYTES`` (1 MiB, which stays in the CPU's cache) and
     multiplies.  Without the kernel (CuPy) ``G = x.T[idx]`` of shape ``(D, n,
     batch)`` is gathered once in the forward pass and kept: the dendrite sums
@@ -89,6 +89,8 @@ from __future__ import annotations
 import copy as _copy
 import math
 import numbers
+
+import numpy as np
 
 from bionp.backend import (
     check_same_backend,
@@ -346,6 +348,8 @@ class DendriticLayer:
         self._callbacks = []
         self._Wd = None
         self._gather_buf = None
+        self._soma_V = None
+        self._ones_in = None
 
     # -- sizes and parameters ---------------------------------------------------------------
     @property
@@ -473,7 +477,16 @@ class DendriticLayer:
                              f"(batch, {self.in_dim}), got {tuple(x.shape)}{hint}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        check_finite(x, "x", "clean or mask them before the dendritic layer")
+        # row sums (one matrix-vector product, ~half the time of a max and a min): a NaN or
+        # Inf in a row makes its sum non-finite; only then (or if a sum of finite inputs
+        # overflows) are the entries checked and counted
+        ones = self._ones_in
+        if ones is None or ones.dtype != x.dtype or not isinstance(ones, type(x)):
+            ones = self._ones_in = xp.ones(self.in_dim, dtype=x.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # the sums may overflow: checked
+            row_sums = xp.matmul(x, ones)
+        if x.size and not to_scalar(xp.isfinite(row_sums).all()):
+            check_finite(x, "x", "clean or mask them before the dendritic layer")
         return xp, x
 
     # -- forward ---------------------------------------------------------------------------------
@@ -522,6 +535,7 @@ class DendriticLayer:
         view.__dict__.update(params)
         view._Wd = None
         view._gather_buf = None
+        view._soma_V = None
         return view
 
     def forward(self, x, params=None):
@@ -630,11 +644,15 @@ class DendriticLayer:
     def _soma_blocks(self, xp):
         """The soma weights as a ``(D, N)`` matrix, ``v[n, m]`` at row ``nM + m``, column
         ``n`` (zeros elsewhere): ``_soma_blocks() @ gT`` sends each soma's error to its own
-        dendrites."""
+        dendrites.  One buffer, allocated once (its zeros never change): every call writes
+        the current ``soma_w`` into its ``D`` nonzero positions."""
         D, N, M = self.n_dendrites_total, self.n_neurons, self.n_dendrites
-        V = xp.zeros((D, N), dtype=self.soma_w.dtype)
-        rows = xp.arange(D)
-        V[rows, rows // M] = self.soma_w.reshape(-1)
+        V = self._soma_V
+        if V is None or V.dtype != self.soma_w.dtype or not isinstance(V, type(self.soma_w)):
+            V = self._soma_V = xp.zeros((D, N), dtype=self.soma_w.dtype)
+            rows = xp.arange(D)
+            self._soma_pos = rows * N + rows // M  # flat positions of (nM + m, n)
+        V.reshape(-1)[self._soma_pos] = self.soma_w.reshape(-1)
         return V
 
     def _gathered_w_grad(self, xp, xT, eT):
@@ -655,12 +673,12 @@ class DendriticLayer:
         gw = xp.empty((D, n, 1), dtype=xT.dtype)
         for a in range(0, D, per):
             b = min(a + per, D)
-            # synapse-major, Gb[j, k - a] = x[:, idx[k, j]]: the j-th inputs of the dendrites
-            # are close together (each dendrite's inputs start sorted), so the gather reads
-            # x.T nearly in order
-            Gb = buf[:(b - a) * n * B].reshape(n, b - a, B)
-            take_rows(xp, xT, self.idx[a:b].T.reshape(-1), Gb.reshape(-1, B))
-            xp.matmul(Gb.transpose(1, 0, 2), eT[a:b, :, None], out=gw[a:b])
+            # dendrite-major, Gb[k - a, j] = x[:, idx[k, j]]: each dendrite's (n, batch) block
+            # is contiguous, so the batched matrix-vector product runs on contiguous
+            # operands (~25 % faster than on a strided view at the seed's size)
+            Gb = buf[:(b - a) * n * B].reshape(b - a, n, B)
+            take_rows(xp, xT, self.idx[a:b].reshape(-1), Gb.reshape(-1, B))
+            xp.matmul(Gb, eT[a:b, :, None], out=gw[a:b])
         return gw.reshape(D, n)
 
     # -- resampling ------------------------------------------------------------------------------
