@@ -350,6 +350,7 @@ class DendriticLayer:
         self._gather_buf = None
         self._soma_V = None
         self._ones_in = None
+        self._ones_batch = None
 
     # -- sizes and parameters ---------------------------------------------------------------
     @property
@@ -610,7 +611,8 @@ class DendriticLayer:
         grads = {}
         a3 = aT.reshape(self.n_neurons, self.n_dendrites, B)
         grads_soma_w = xp.matmul(a3, gT[:, :, None])[:, :, 0]                 # (N, M)
-        eT = xp.matmul(self._soma_blocks(xp), gT)                             # (D, B)
+        # with gT made contiguous (same numbers: one nonzero term per sum), ~1/3 faster
+        eT = xp.matmul(self._soma_blocks(xp), xp.ascontiguousarray(gT))       # (D, B)
         if self.dendrite_activation != "identity":
             eT *= _act_grad(xp, self.dendrite_activation, aT, cache["fd"], self.leaky_slope)
         if G is not None:
@@ -619,7 +621,10 @@ class DendriticLayer:
             grads["w"] = self._gathered_w_grad(xp, cache["xT"], eT)
         else:
             grads["w"] = xp.take_along_axis(xp.matmul(eT, x), self.idx, axis=1)
-        ones = xp.ones(B, dtype=self.dtype)  # batch sums as matrix-vector products (faster)
+        ones = self._ones_batch  # batch sums as matrix-vector products (faster); kept
+        if ones is None or ones.shape[0] != B or ones.dtype != eT.dtype \
+                or not isinstance(ones, type(eT)):
+            ones = self._ones_batch = xp.ones(B, dtype=eT.dtype)
         if self.dendrite_b is not None:
             grads["dendrite_b"] = xp.matmul(eT, ones)
         grads["soma_w"] = grads_soma_w
