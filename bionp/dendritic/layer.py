@@ -41,7 +41,7 @@ Two compute paths give the same numbers (to rounding):
     synapses, which never materialise the gathered inputs, and
     :math:`\partial L/\partial w` gathers the inputs of one group of dendrites
     at a time (``x.T`` rows, dendrite-major) into one reused buffer of
-    ``GATHER_BLOCK_BYTES`` (1 MiB, which stays in the CPU's cache) and
+    ``GATHER_BLOCK_BYTES`` (512 KiB, which stays in the CPU's cache beside ``x.T``) and
     multiplies.  Without the kernel (CuPy) ``G = x.T[idx]`` of shape ``(D, n,
     batch)`` is gathered once in the forward pass and kept: the dendrite sums
     and :math:`\partial L/\partial w` are batched matrix-vector products with
@@ -117,8 +117,10 @@ __all__ = ["DendriticLayer", "GATHER_BUDGET", "GATHER_BLOCK_BYTES", "ACTIVATIONS
 #: Largest number of gathered elements (batch · D · n) of one forward chunk.
 GATHER_BUDGET = 1 << 23
 #: Size of the buffer the weight gradient gathers one group of dendrites' inputs into
-#: (reused, so that it stays in the CPU's cache), when the forward pass kept none.
-GATHER_BLOCK_BYTES = 1 << 20
+#: (reused, so that it stays in the CPU's cache), when the forward pass kept none.  512 KiB:
+#: with 1 MiB the seed's model (batch 128) trained ~4 % slower through the Trainer (the
+#: buffer, ``x.T`` and the rest of a training step no longer fit a 2 MiB L2 cache together).
+GATHER_BLOCK_BYTES = 1 << 19
 #: Density n / in_dim at or below which ``path="auto"`` gathers (forward and dL/dw).
 GATHER_MAX_DENSITY = 1.0 / 16
 #: Density below which ``path="auto"`` computes dL/dx by scatter-add instead of the dense matmul.
