@@ -292,6 +292,16 @@ def test_bad_input_arrays(xp):
     with pytest.raises(ValueError, match="1 NaN"):
         layer.forward_cache(x)
     x = g.uniform(size=(4, 12))
+    x[2, 5] = -float("inf")
+    x[0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"0 NaN, 2 Inf"):
+        layer.forward_cache(x)
+    # finite inputs whose row sums overflow are not refused (only a real NaN/Inf is)
+    big = bnp.asarray(np.full((4, 12), 3e38), dtype=layer.dtype) if layer.dtype == np.float32 \
+        else bnp.asarray(np.full((4, 12), 1.7e308))
+    with np.errstate(over="ignore", invalid="ignore"):  # the layer's own sums overflow too
+        layer.forward(big)
+    x = g.uniform(size=(4, 12))
     with pytest.raises(ValueError, match=r"delta must have shape \(4, 3\)"):
         layer.backward(x, g.uniform(size=(4, 2)))
     with pytest.raises(TypeError, match="callable"):
