@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+import bionp as bnp
 from bionp import asnumpy, experiment, nn, optim, plasticity, plot, rules
 from bionp.train import Trainer
 
@@ -75,7 +76,8 @@ def _hist(net):
 
 def train_one(args, rule_name, variant, data, steps_per_epoch):
     x_tr, y_tr, x_te, y_te = data
-    net = nn.MLP([x_tr.shape[1], args.hidden, 10], activation="relu", init="he_normal", rng=args.seed)
+    net = nn.MLP([x_tr.shape[1], args.hidden, 10], activation="relu", init="he_normal",
+                 rng=bnp.random.named_stream(args.seed, "init"))
     overrides = VARIANTS[variant]
     config = None
     if overrides is not None:
@@ -84,9 +86,9 @@ def train_one(args, rule_name, variant, data, steps_per_epoch):
             overrides["weight_splitting_Gamma"] = args.gamma
         overrides.setdefault("rejuvenate_every", args.rejuvenate_every or steps_per_epoch)
         config = plasticity.BioConfig(**overrides)
-        plasticity.convert(net, config, rng=args.seed + 2)
+        plasticity.convert(net, config, rng=bnp.random.named_stream(args.seed, "plasticity"))
     hist_before = _hist(net)
-    rule = make_rule(rule_name, args.seed + 1)
+    rule = make_rule(rule_name, bnp.random.named_stream(args.seed, rule_name))
     opt = optim.SGD(net, lr=args.lr, momentum=args.momentum, nesterov=True)
 
     def schedule(epoch):
@@ -97,8 +99,8 @@ def train_one(args, rule_name, variant, data, steps_per_epoch):
     diagnostics = {}
     if cryst is not None:
         diagnostics["crystallized_fraction"] = lambda trainer, epoch: cryst.crystallized_fraction()
-    trainer = Trainer(net, rule, opt, nn.CrossEntropyLoss(), batch_size=args.batch_size, rng=args.seed,
-                      schedule=schedule, diagnostics=diagnostics, progress=False if args.quiet else None)
+    trainer = Trainer(net, rule, opt, nn.CrossEntropyLoss(), batch_size=args.batch_size,
+                      rng=bnp.random.named_stream(args.seed, "batches"), schedule=schedule, diagnostics=diagnostics, progress=False if args.quiet else None)
     t0 = time.perf_counter()
     h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te)
     run = {"test_accuracy": h.test_accuracy, "epoch_seconds": h.epoch_seconds, "epoch_loss": h.epoch_loss,

@@ -92,8 +92,8 @@ def main(argv=None):
     runs, table = {}, []
     for name in args.rules:
         net = nn.MLP(sizes, activation=args.activation, output_activation="identity", init="he_normal",
-                     rng=args.seed)
-        rule = make_rule(name, args.seed + 1, args)
+                     rng=bnp.random.named_stream(args.seed, "init"))
+        rule = make_rule(name, bnp.random.named_stream(args.seed, name), args)
         base_lr = args.lr if args.lr is not None else (0.05 if args.optimizer == "sgd" else 1e-3)
         if name in ("weight_perturbation", "node_perturbation"):
             base_lr /= 10
@@ -113,7 +113,8 @@ def main(argv=None):
             return [float(c) for c in metrics.compare_to_backprop(rule, net, x_al, y_al, loss_fn,
                                                                   reference=reference)]
 
-        trainer = Trainer(net, rule, opt, loss_fn, batch_size=args.batch_size, rng=args.seed,
+        trainer = Trainer(net, rule, opt, loss_fn, batch_size=args.batch_size,
+                          rng=bnp.random.named_stream(args.seed, "batches"),
                           progress=False if args.quiet else None, schedule=schedule,
                           diagnostics={"cosine_similarity": alignment})
         h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te, target_test=y_te)

@@ -37,9 +37,11 @@ def main(argv=None):
           f"backend {bnp.backend_name()}, {bnp.get_dtype().name}\n")
     runs, table = {}, []
     for name, make in RULES.items():
-        net = nn.MLP([x_tr.shape[1], args.hidden, 10], activation="relu", init="he_normal", rng=args.seed)
-        trainer = Trainer(net, make(args.seed + 1), optim.SGD(net, lr=args.lr, momentum=0.9),
-                          nn.CrossEntropyLoss(), batch_size=64, rng=args.seed,
+        net = nn.MLP([x_tr.shape[1], args.hidden, 10], activation="relu", init="he_normal",
+                     rng=bnp.random.named_stream(args.seed, "init"))
+        trainer = Trainer(net, make(bnp.random.named_stream(args.seed, name)), optim.SGD(net, lr=args.lr, momentum=0.9),
+                          nn.CrossEntropyLoss(), batch_size=64,
+                          rng=bnp.random.named_stream(args.seed, "batches"),
                           progress=False if args.quiet else None)
         h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te, target_test=y_te)
         runs[name] = {"test_accuracy": h.test_accuracy, "epoch_seconds": h.epoch_seconds,
