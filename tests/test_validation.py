@@ -29,3 +29,26 @@ def test_check_finite_extremes_and_other_dtypes(xp):
     check_finite(bnp.asarray(np.array([1, 2, 3])))
     check_finite(bnp.asarray(np.array([True, False])))
     check_finite(bnp.asarray(np.zeros((0, 3), dtype=np.float32)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_check_finite_row_sums_overflow_and_layouts(xp, dtype):
+    """2-D and higher float arrays are tested by row sums: finite rows whose sums overflow
+    pass, and NaN/Inf are found in 3-D, transposed and half-precision arrays too."""
+    big = np.finfo(dtype).max
+    with np.errstate(over="ignore", invalid="ignore"):
+        check_finite(bnp.asarray(np.full((3, 5), big, dtype=dtype)))  # every row sum is inf
+        check_finite(bnp.asarray(np.tile(np.array([big, big, -big, -big], dtype=dtype), (2, 1))))
+    a = np.ones((2, 3, 4), dtype=dtype)
+    a[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="1 NaN, 0 Inf of 24"):
+        check_finite(bnp.asarray(a))
+    b = np.ones((6, 5), dtype=dtype)
+    b[4, 1] = -np.inf
+    with pytest.raises(ValueError, match="0 NaN, 1 Inf"):
+        check_finite(bnp.asarray(b).T)  # not C-contiguous
+    h = np.ones((3, 4), dtype=np.float16)
+    check_finite(bnp.asarray(h))
+    h[0, 1] = np.inf
+    with pytest.raises(ValueError, match="0 NaN, 1 Inf"):
+        check_finite(bnp.asarray(h))

@@ -90,8 +90,6 @@ import copy as _copy
 import math
 import numbers
 
-import numpy as np
-
 from bionp.backend import (
     check_same_backend,
     get_xp,
@@ -351,7 +349,6 @@ class DendriticLayer:
         self._Wd = None
         self._gather_buf = None
         self._soma_V = None
-        self._ones_in = None
         self._ones_batch = None
 
     # -- sizes and parameters ---------------------------------------------------------------
@@ -480,16 +477,7 @@ class DendriticLayer:
                              f"(batch, {self.in_dim}), got {tuple(x.shape)}{hint}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        # row sums (one matrix-vector product, ~half the time of a max and a min): a NaN or
-        # Inf in a row makes its sum non-finite; only then (or if a sum of finite inputs
-        # overflows) are the entries checked and counted
-        ones = self._ones_in
-        if ones is None or ones.dtype != x.dtype or not isinstance(ones, type(x)):
-            ones = self._ones_in = xp.ones(self.in_dim, dtype=x.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):  # the sums may overflow: checked
-            row_sums = xp.matmul(x, ones)
-        if x.size and not to_scalar(xp.isfinite(row_sums).all()):
-            check_finite(x, "x", "clean or mask them before the dendritic layer")
+        check_finite(x, "x", "clean or mask them before the dendritic layer")
         return xp, x
 
     # -- forward ---------------------------------------------------------------------------------
