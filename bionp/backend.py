@@ -56,6 +56,8 @@ __all__ = [
     "module_name",
     "resolve_dtype",
     "set_dtype",
+    "sparse_rows_dot",
+    "sparse_rows_dot_available",
     "sparse_rows_matmul",
     "sparse_rows_matmul_available",
     "synchronize",
@@ -495,12 +497,31 @@ def _csr_kernels():
     return _csr_state["kernels"]
 
 
+def _compiled_kernels(*arrays):
+    """Numba's kernels of :mod:`bionp._kernels` if they apply to these host arrays (one
+    float32/float64 dtype for the float ones), else ``None``."""
+    from bionp import _kernels  # noqa: PLC0415  (imports Numba only when first used)
+
+    floats = {a.dtype for a in arrays if a.dtype.kind == "f"}
+    if len(floats) != 1 or floats.pop() not in (np.float32, np.float64):
+        return None
+    return _kernels.load()
+
+
 def _csr_rows_matmul(weights, indices, n_cols: int, dense, transpose: bool):
     rows, per_row = weights.shape
     n_in = rows if transpose else n_cols
     if dense.ndim != 2 or dense.shape[0] != n_in:
         raise ValueError(f"sparse_rows_matmul: dense must have shape ({n_in}, m), got "
                          f"{tuple(dense.shape)}")
+    compiled = _compiled_kernels(weights, dense)
+    if compiled is not None:
+        w = np.ascontiguousarray(weights)
+        idx = np.ascontiguousarray(indices, dtype=np.int64)
+        other = np.ascontiguousarray(dense)
+        out = np.empty((n_cols if transpose else rows, other.shape[1]), dtype=w.dtype)
+        compiled["rows_matmul_t" if transpose else "rows_matmul"](w, idx, other, out)
+        return out
     index_dtype = np.int32 if max(n_cols, rows * per_row) < 2**31 - 1 else np.int64
     data = np.ascontiguousarray(weights).reshape(-1)
     cols = np.ascontiguousarray(indices).reshape(-1).astype(index_dtype, copy=False)
@@ -549,6 +570,49 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
 
         return _strict.call_host(_csr_rows_matmul, "sparse_rows_matmul", weights, indices,
                                  n_cols, dense, transpose)
+    return None
+
+
+def sparse_rows_dot_available(xp: types.ModuleType) -> bool:
+    """Whether :func:`sparse_rows_dot` has a compiled kernel for ``xp``: NumPy and the strict
+    stand-in with Numba installed (and ``BIONP_NUMBA`` not ``0``)."""
+    from bionp import _kernels  # noqa: PLC0415
+
+    return module_name(xp) in ("numpy", "strict") and _kernels.available()
+
+
+def _host_rows_dot(indices, dense, other):
+    rows, per_row = indices.shape
+    if dense.ndim != 2 or other.ndim != 2 or other.shape != (rows, dense.shape[1]):
+        raise ValueError(f"sparse_rows_dot: dense (n, m) and other ({rows}, m) expected, got "
+                         f"{tuple(dense.shape)} and {tuple(other.shape)}")
+    compiled = _compiled_kernels(dense, other)
+    if compiled is None:
+        return None
+    out = np.empty((rows, per_row), dtype=dense.dtype)
+    compiled["rows_dot"](np.ascontiguousarray(indices, dtype=np.int64),
+                         np.ascontiguousarray(dense), np.ascontiguousarray(other), out)
+    return out
+
+
+def sparse_rows_dot(xp: types.ModuleType, indices, dense, other):
+    r"""The product :math:`E D^\top` sampled at ``indices``:
+    :math:`P_{kj} = \sum_b \mathrm{other}_{kb}\, \mathrm{dense}_{\mathrm{indices}_{kj}, b}`.
+
+    ``indices`` is ``(rows, per_row)`` (in ``[0, len(dense))``, checked by the kernel),
+    ``dense`` ``(n, m)``, ``other`` ``(rows, m)``; the result is ``(rows, per_row)`` in
+    their dtype.  This is the weight gradient of a layer whose row ``k`` reads inputs
+    ``indices[k]`` (:mod:`bionp.dendritic.layer`), computed without gathering the
+    ``(rows, per_row, m)`` rows.  Returns ``None`` where there is no compiled kernel
+    (:func:`sparse_rows_dot_available`): the caller gathers and multiplies instead.
+    """
+    name = module_name(xp)
+    if name == "numpy":
+        return _host_rows_dot(indices, dense, other)
+    if name == "strict":
+        from bionp import _strict  # noqa: PLC0415
+
+        return _strict.call_host(_host_rows_dot, "sparse_rows_dot", indices, dense, other)
     return None
 
 

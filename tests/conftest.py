@@ -39,6 +39,21 @@ def cpu_xp(request):
         yield module
 
 
+@pytest.fixture(params=["compiled", "scipy"])
+def host_kernels(request, monkeypatch):
+    """The CPU kernels of bionp.backend's sparse products: Numba's (skipped without Numba)
+    or SciPy's, selected through BIONP_NUMBA for the test's duration."""
+    from bionp import _kernels
+
+    if request.param == "compiled":
+        monkeypatch.setenv("BIONP_NUMBA", "1")
+        if not _kernels.available():
+            pytest.skip("Numba not installed (pip install bionp[fast])")
+    else:
+        monkeypatch.setenv("BIONP_NUMBA", "0")
+    return request.param
+
+
 @pytest.fixture
 def gpu_xp():
     """CuPy, or skip."""

@@ -165,10 +165,11 @@ def test_submodules_lazy():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sparse_rows_matmul_against_dense(cpu_xp, dtype):
+@pytest.mark.parametrize("per_row", [1, 4, 7])  # the compiled kernels take 4 synapses at a time
+def test_sparse_rows_matmul_against_dense(cpu_xp, host_kernels, dtype, per_row):
     """S @ D and S.T @ D of the sparse matrix with fixed nonzeros per row (unsorted indices)."""
     g = bnp.random.Generator(3)
-    rows, per_row, n_cols, m = 9, 4, 17, 5
+    rows, n_cols, m = 9, 17, 5
     idx = np.stack([np.random.default_rng(i).permutation(n_cols)[:per_row] for i in range(rows)])
     w = bnp.asnumpy(g.normal(0, 1, (rows, per_row), dtype=dtype))
     S = np.zeros((rows, n_cols), dtype=dtype)
@@ -190,8 +191,75 @@ def test_sparse_rows_matmul_against_dense(cpu_xp, dtype):
             B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, X)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("per_row", [1, 3, 4, 9])
+def test_sparse_rows_dot_is_the_sampled_product(cpu_xp, host_kernels, dtype, per_row):
+    """P[k, j] = other[k] . dense[idx[k, j]]: (E D^T) at the synapses, or None without Numba."""
+    g = bnp.random.Generator(4)
+    rows, n, m = 11, 13, 37
+    idx = np.stack([np.random.default_rng(i).permutation(n)[:per_row] for i in range(rows)])
+    D = bnp.asnumpy(g.normal(0, 1, (n, m), dtype=dtype))
+    E = bnp.asnumpy(g.normal(0, 1, (rows, m), dtype=dtype))
+    dev = {k: bnp.asarray(v) for k, v in dict(idx=idx, D=D, E=E).items()}
+    P = B.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"])
+    assert B.sparse_rows_dot_available(cpu_xp) == (host_kernels == "compiled")
+    if host_kernels != "compiled":
+        assert P is None
+        return
+    assert bnp.get_array_module(P) is cpu_xp and P.dtype == np.dtype(dtype)
+    assert tuple(P.shape) == (rows, per_row)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(bnp.asnumpy(P), np.take_along_axis(E @ D.T, idx, axis=1),
+                               rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="sparse_rows_dot"):
+        B.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"][:, :5])
+    if cpu_xp is not np:
+        with pytest.raises(bnp.MixedBackendError):
+            B.sparse_rows_dot(cpu_xp, dev["idx"], D, dev["E"])
+
+
+def test_compiled_kernels_refuse_out_of_range_indices():
+    """An index outside the dense matrix raises instead of reading or writing past it."""
+    pytest.importorskip("numba")
+    from bionp import _kernels
+
+    if not _kernels.available():
+        pytest.skip("compiled kernels disabled (BIONP_NUMBA=0)")
+    w = np.ones((3, 5), np.float32)
+    for bad in (7, -1):
+        idx = np.tile(np.arange(5), (3, 1))
+        idx[2, 4] = bad  # in the tail after a group of four, and
+        idx2 = idx.copy()
+        idx2[1, 0], idx2[2, 4] = bad, 4  # in a group of four
+        for ix in (idx, idx2):
+            with pytest.raises(IndexError, match="out of range"):
+                B.sparse_rows_matmul(np, w, ix, 7, np.ones((7, 2), np.float32))
+            with pytest.raises(IndexError, match="out of range"):
+                B.sparse_rows_matmul(np, w, ix, 7, np.ones((3, 2), np.float32), transpose=True)
+            with pytest.raises(IndexError, match="out of range"):
+                B.sparse_rows_dot(np, ix, np.ones((7, 2), np.float32), np.ones((3, 2), np.float32))
+
+
+def test_compiled_kernels_switch(monkeypatch):
+    """BIONP_NUMBA=0 (read on every call) or a missing Numba selects SciPy's kernels."""
+    from bionp import _kernels
+
+    monkeypatch.setenv("BIONP_NUMBA", "0")
+    assert not _kernels.available() and not B.sparse_rows_dot_available(np)
+    assert B.sparse_rows_dot(np, np.zeros((1, 1), np.int64), np.ones((1, 2)), np.ones((1, 2))) \
+        is None
+    monkeypatch.setenv("BIONP_NUMBA", "1")
+    monkeypatch.setitem(_kernels._state, "kernels", None)  # as if Numba were not installed
+    assert not _kernels.available()
+    w = np.ones((1, 2), np.float32)
+    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, np.array([[0, 2]]), 3,
+                                                    np.arange(6.0, dtype=np.float32).reshape(3, 2)),
+                               [[4.0, 6.0]])
+
+
 def test_sparse_rows_matmul_public_scipy_fallback(monkeypatch):
     """Without SciPy's kernels under their private names, the public CSR product is used."""
+    monkeypatch.setenv("BIONP_NUMBA", "0")
     monkeypatch.setitem(B._csr_state, "kernels", None)
     rng = np.random.default_rng(0)
     w = rng.normal(size=(3, 2)).astype(np.float32)

@@ -67,7 +67,7 @@ def _loss_and_delta(layer, x, R):
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("acts", [("leaky_relu", "identity"), ("tanh", "leaky_relu"),
                                   ("relu", "tanh")])
-def test_gradcheck_every_parameter_and_input(xp, path, bias, acts):
+def test_gradcheck_every_parameter_and_input(xp, host_kernels, path, bias, acts):
     with bnp.default_dtype("float64"):
         layer = _layer(path=path, bias=bias, dendrite_activation=acts[0], soma_activation=acts[1])
         g = bnp.random.Generator(2)
@@ -86,7 +86,7 @@ def test_gradcheck_every_parameter_and_input(xp, path, bias, acts):
         assert relative_error(dx, num_x) <= 1e-6
 
 
-def test_gather_and_dense_paths_agree(xp):
+def test_gather_and_dense_paths_agree(xp, host_kernels):
     with bnp.default_dtype("float64"):
         g = bnp.random.Generator(4)
         x = g.uniform(0, 1, (7, 30))
@@ -97,6 +97,9 @@ def test_gather_and_dense_paths_agree(xp):
             for p in layer.params().values():
                 p[...] = bnp.random.Generator(1).normal(0, 0.5, p.shape)
             y, cache = layer.forward_cache(x)
+            # small: gathered once and kept, unless compiled kernels need nothing gathered
+            keep = path == "gather" and not dlayer.sparse_rows_dot_available(xp)
+            assert (cache["G"] is not None) == keep
             grads, dx = layer.backward(x, delta, cache)
             res[path] = (y, grads, dx, layer.forward(x))
         (y1, g1, dx1, f1), (y2, g2, dx2, f2) = res["gather"], res["dense"]
@@ -105,6 +108,7 @@ def test_gather_and_dense_paths_agree(xp):
 
 
 def test_auto_path_rule_and_chunked_forward(xp, monkeypatch):
+    monkeypatch.setenv("BIONP_NUMBA", "0")  # SciPy's kernels (the choices without Numba)
     sparse = DendriticLayer(784, 2, 32, 3, rng=0)          # density 0.04: gather, dense dL/dx
     assert sparse._gather_forward() and not sparse._scatter_dx()
     dense = DendriticLayer(40, 2, 20, 3, rng=0)            # density 0.5: dense everywhere
@@ -118,10 +122,16 @@ def test_auto_path_rule_and_chunked_forward(xp, monkeypatch):
         full = layer.forward(x)
         monkeypatch.setattr(dlayer, "GATHER_BUDGET", 3 * 2 * 3 * 7)  # chunks of 7 samples
         assert_allclose(layer.forward(x), full, rtol=1e-13, atol=1e-15)
-        # too large to keep G: the dense formulation where the backend has no sparse kernel
-        # (CuPy); with one nothing gathered is kept anyway
+        # a training pass keeps the gathered inputs while they are small enough ...
+        y, cache = layer.forward_cache(x)
+        assert cache["G"] is not None and tuple(cache["G"].shape) == (6, 3, 40)
+        assert_allclose(y, full, rtol=1e-12, atol=1e-15)
+        # ... too large to keep G: the dense formulation where the backend has no sparse
+        # kernel (CuPy); with one (NumPy) the sparse product, and nothing gathered is kept
+        monkeypatch.setattr(dlayer, "KEEP_GATHERED_BYTES", 3 * 2 * 3 * 39 * 8)
         y, cache = layer.forward_cache(x)
         assert cache["G"] is None
+        assert (cache["xT"] is None) == (bnp.backend_name() == "cupy")
         assert_allclose(y, full, rtol=1e-12, atol=1e-15)
 
 
@@ -321,7 +331,7 @@ def _train_step_results(layer, x, delta):
     return y, grads, dx, layer.forward(x), cache
 
 
-def test_gather_path_without_a_sparse_kernel_agrees(xp, monkeypatch):
+def test_gather_path_without_a_sparse_kernel_agrees(xp, host_kernels, monkeypatch):
     """The array formulation CuPy uses (gathered inputs kept, batched products, scatter-add)
     gives the numbers of the sparse-kernel formulation, on every backend."""
     with bnp.default_dtype("float64"):
@@ -330,6 +340,10 @@ def test_gather_path_without_a_sparse_kernel_agrees(xp, monkeypatch):
         delta = g.normal(0, 1, (7, 4))
         res = {}
         for kernel in (True, False):
+            # with the kernel: the sparse products and the blocked dL/dw (batches whose
+            # gathered inputs are too large to keep; test_gather_and_dense_paths_agree covers
+            # the gathered inputs kept)
+            monkeypatch.setattr(dlayer, "KEEP_GATHERED_BYTES", 0)
             if not kernel:
                 monkeypatch.setattr(dlayer, "sparse_rows_matmul", lambda *a, **k: None)
                 monkeypatch.setattr(dlayer, "sparse_rows_matmul_available", lambda xp: False)
@@ -347,6 +361,7 @@ def test_gather_path_without_a_sparse_kernel_agrees(xp, monkeypatch):
 
 def test_weight_gradient_in_blocks_of_dendrites(xp, monkeypatch):
     """dL/dw gathered group by group (a last, smaller group included) equals one block."""
+    monkeypatch.setenv("BIONP_NUMBA", "0")  # the blocked gather is the path without Numba
     with bnp.default_dtype("float64"):
         g = bnp.random.Generator(6)
         layer = DendriticLayer(40, 5, 6, 3, rng=2, path="gather")  # 15 dendrites

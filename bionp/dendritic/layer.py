@@ -33,19 +33,29 @@ Backward pass (:math:`\delta = \partial L/\partial y`, batch-mean loss):
 Two compute paths give the same numbers (to rounding):
 
 ``"gather"``
-    work ∝ ``batch · D · n`` (``D = N·M`` dendrites).  Where the backend has a
-    compiled sparse kernel (NumPy and the strict stand-in: SciPy's CSR products,
-    :func:`bionp.backend.sparse_rows_matmul`) the dendrite sums
-    :math:`S x^\top` and :math:`\partial L/\partial x = (S^\top \epsilon^\top)^\top`
-    are products with the sparse ``(D, in_dim)`` matrix :math:`S` of the
-    synapses, which never materialise the gathered inputs, and
+    work ∝ ``batch · D · n`` (``D = N·M`` dendrites).  With Numba installed (the
+    ``[fast]`` extra) NumPy and the strict stand-in compute all three products —
+    the dendrite sums, :math:`\partial L/\partial w` (the product :math:`\epsilon^\top
+    x` sampled at the synapses, :func:`bionp.backend.sparse_rows_dot`) and
+    :math:`\partial L/\partial x` — with the compiled kernels of :mod:`bionp._kernels`,
+    which read the rows of ``x.T`` in place and gather nothing (at the seed's size and
+    batch 128 a training step's three products take ~0.5× the time of the formulation
+    below; the seed's model then trains at ~0.9× the vanilla MLP's epoch).  Otherwise,
+    where the backend has a compiled sparse kernel (NumPy and the strict stand-in:
+    SciPy's CSR products, :func:`bionp.backend.sparse_rows_matmul`) the dendrite sums
+    :math:`S x^\top` of an evaluation and :math:`\partial L/\partial x = (S^\top
+    \epsilon^\top)^\top` are products with the sparse ``(D, in_dim)`` matrix :math:`S`
+    of the synapses, which never materialise the gathered inputs.  A training
+    forward pass (:meth:`DendriticLayer.forward_cache`) instead gathers ``G =
+    x.T[idx]`` of shape ``(D, n, batch)`` once, if it is at most
+    ``KEEP_GATHERED_BYTES`` (4 MiB: batch 128 at the seed's size), and keeps it: the
+    dendrite sums and :math:`\partial L/\partial w` are then two batched
+    matrix-vector products with ``G``.  Larger batches take the sparse product, and
     :math:`\partial L/\partial w` gathers the inputs of one group of dendrites
     at a time (``x.T`` rows, dendrite-major) into one reused buffer of
     ``GATHER_BLOCK_BYTES`` (512 KiB, which stays in the CPU's cache beside ``x.T``) and
-    multiplies.  Without the kernel (CuPy) ``G = x.T[idx]`` of shape ``(D, n,
-    batch)`` is gathered once in the forward pass and kept: the dendrite sums
-    and :math:`\partial L/\partial w` are batched matrix-vector products with
-    ``G``, :math:`\partial L/\partial x` is a scatter-add (``xp.add.at``).
+    multiplies.  Without the kernel (CuPy) ``G`` is kept up to ``GATHER_BUDGET``
+    elements, and :math:`\partial L/\partial x` is a scatter-add (``xp.add.at``).
 ``"dense"``
     the original implementation's formulation: ``w`` scattered into a dense
     ``(D, in_dim)`` matrix :math:`W_d` (rebuilt from ``w``/``idx`` when used, so
@@ -95,6 +105,8 @@ from bionp.backend import (
     get_xp,
     is_array,
     resolve_dtype,
+    sparse_rows_dot,
+    sparse_rows_dot_available,
     sparse_rows_matmul,
     sparse_rows_matmul_available,
     take_rows,
@@ -109,8 +121,8 @@ from bionp.parity import register_parity
 from bionp.random import check_rng
 from bionp.validation import check_finite
 
-__all__ = ["DendriticLayer", "GATHER_BUDGET", "GATHER_BLOCK_BYTES", "ACTIVATIONS", "after_step",
-           "trainer_callback"]
+__all__ = ["DendriticLayer", "GATHER_BUDGET", "GATHER_BLOCK_BYTES", "KEEP_GATHERED_BYTES",
+           "ACTIVATIONS", "after_step", "trainer_callback"]
 
 #: Largest number of gathered elements (batch · D · n) of one forward chunk.
 GATHER_BUDGET = 1 << 23
@@ -119,6 +131,11 @@ GATHER_BUDGET = 1 << 23
 #: with 1 MiB the seed's model (batch 128) trained ~4 % slower through the Trainer (the
 #: buffer, ``x.T`` and the rest of a training step no longer fit a 2 MiB L2 cache together).
 GATHER_BLOCK_BYTES = 1 << 19
+#: Largest gathered inputs ``G`` (bytes) a training forward pass keeps where the backend has a
+#: sparse kernel (NumPy).  Gathering once and multiplying twice (dendrite sums and dL/dw) beats
+#: the sparse product plus the blocked gather up to about this size: a forward and backward pass
+#: of the seed's layer took ~0.7x the time at batch 128 (3.8 MB), the same at batch 256 (7.5 MB).
+KEEP_GATHERED_BYTES = 1 << 22
 #: Density n / in_dim at or below which ``path="auto"`` gathers (forward and dL/dw).
 GATHER_MAX_DENSITY = 1.0 / 16
 #: Density below which ``path="auto"`` computes dL/dx by scatter-add instead of the dense matmul.
@@ -481,14 +498,26 @@ class DendriticLayer:
         return xp, x
 
     # -- forward ---------------------------------------------------------------------------------
-    def _dendrites_T(self, xp, x, gather):
+    def _keep_gathered(self, xp, batch) -> bool:
+        r"""Whether a training forward pass gathers ``G = x.T[idx]`` (``(D, n, batch)``) and
+        keeps it for :math:`\partial L/\partial w`: where the backend has no sparse kernel,
+        up to ``GATHER_BUDGET`` elements; with SciPy's (NumPy without Numba), up to
+        ``KEEP_GATHERED_BYTES``; with the compiled kernels never."""
+        size = batch * self.n_dendrites_total * self.n_dendrite_inputs
+        if not sparse_rows_matmul_available(xp):
+            return size <= GATHER_BUDGET
+        if sparse_rows_dot_available(xp):  # compiled kernels: nothing needs gathering
+            return False
+        return size * self.dtype.itemsize <= KEEP_GATHERED_BYTES
+
+    def _dendrites_T(self, xp, x, gather, keep=False):
         """Dendrite pre-activations transposed, ``(D, batch)``, with the input transposed
         ``xT`` (``(in_dim, batch)``, gather path) and the gathered inputs ``G`` (``(D, n,
-        batch)``, only where the backend has no sparse kernel)."""
+        batch)``: with ``keep``, or where the backend has no sparse kernel)."""
         xT = G = None
         if gather:
             xT = xp.ascontiguousarray(x.T)
-            dT = sparse_rows_matmul(xp, self.w, self.idx, self.in_dim, xT)       # (D, B)
+            dT = None if keep else sparse_rows_matmul(xp, self.w, self.idx, self.in_dim, xT)
             if dT is None:
                 G = xp.take(xT, self.idx, axis=0)                                # (D, n, B)
                 dT = xp.matmul(self.w[:, None, :], G).reshape(G.shape[0], G.shape[2])
@@ -506,8 +535,8 @@ class DendriticLayer:
             sT += self.soma_b[:, None]
         return sT
 
-    def _forward_block(self, xp, x, gather):
-        dT, xT, G = self._dendrites_T(xp, x, gather)
+    def _forward_block(self, xp, x, gather, keep=False):
+        dT, xT, G = self._dendrites_T(xp, x, gather, keep)
         aT, fd = _act_forward(xp, self.dendrite_activation, dT, self.leaky_slope)
         sT = self._soma_T(xp, aT)
         yT, fs = _act_forward(xp, self.soma_activation, sT, self.leaky_slope)
@@ -555,10 +584,10 @@ class DendriticLayer:
             return self._with_params(params).forward_cache(x)
         xp, x = self._check_x(x)
         gather = self._gather_forward()
-        if gather and self.path == "auto" and not sparse_rows_matmul_available(xp) \
-                and x.shape[0] * self.n_dendrites_total * self.n_dendrite_inputs > GATHER_BUDGET:
+        keep = gather and self._keep_gathered(xp, x.shape[0])
+        if gather and not keep and self.path == "auto" and not sparse_rows_matmul_available(xp):
             gather = False  # too large to keep the gathered inputs: dense formulation
-        yT, (xT, G, aT, fd, _, fs) = self._forward_block(xp, x, gather)
+        yT, (xT, G, aT, fd, _, fs) = self._forward_block(xp, x, gather, keep)
         cache = {"x": x, "xT": xT, "G": G, "aT": aT, "fd": fd, "yT": yT, "fs": fs}
         return xp.ascontiguousarray(yT.T), cache
 
@@ -608,7 +637,9 @@ class DendriticLayer:
         if G is not None:
             grads["w"] = xp.matmul(G, eT[:, :, None])[:, :, 0]                # (D, n)
         elif cache.get("xT") is not None:
-            grads["w"] = self._gathered_w_grad(xp, cache["xT"], eT)
+            grads["w"] = sparse_rows_dot(xp, self.idx, cache["xT"], eT)      # compiled kernel
+            if grads["w"] is None:
+                grads["w"] = self._gathered_w_grad(xp, cache["xT"], eT)
         else:
             grads["w"] = xp.take_along_axis(xp.matmul(eT, x), self.idx, axis=1)
         ones = self._ones_batch  # batch sums as matrix-vector products (faster); kept
