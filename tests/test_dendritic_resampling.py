@@ -1,11 +1,14 @@
 """Synaptic resampling: invariants over 1,000 events, the probabilistic variant's statistics."""
 
+import math
+
 import numpy as np
 import pytest
 
 import bionp as bnp
 from bionp.dendritic import DendriticLayer, draw_unconnected_inputs, prune_probability
-from bionp.dendritic.resampling import reset_optimizer_state
+from bionp.dendritic.resampling import (_draw_by_rejection, _rejection_width, _use_rejection,
+                                        reset_optimizer_state)
 
 
 def _n_events():
@@ -160,4 +163,189 @@ def test_resampling_cost_is_small_at_the_seed_size():
     t0 = time.perf_counter()
     for _ in range(5):
         layer.resample()
-    assert (time.perf_counter() - t0) / 5 < 0.25  # measured ~6 ms; generous for shared CI cores
+    assert (time.perf_counter() - t0) / 5 < 0.25  # measured ~0.6 ms; generous for shared CI cores
+
+
+# -- draw_unconnected_inputs: rejection and key paths ---------------------------------------
+
+def _random_connectivity(rows, in_dim, n, seed):
+    """``rows`` sorted n-subsets of range(in_dim), drawn with NumPy (independent of bionp)."""
+    keys = np.random.default_rng(seed).random((rows, in_dim))
+    return np.sort(np.argsort(keys, axis=1)[:, :n], axis=1).astype(np.int64)
+
+
+def _draw_ok(new, conn, in_dim, m):
+    assert new.shape == (conn.shape[0], m) and new.dtype == np.int64
+    assert new.min() >= 0 and new.max() < in_dim
+    s = np.sort(new, axis=1)
+    assert np.all(s[:, 1:] != s[:, :-1])                             # distinct within a row
+    assert not np.any(new[:, :, None] == conn[:, None, :])           # none already connected
+
+
+@pytest.mark.parametrize("method", ["rejection", "keys"])
+def test_draws_are_uniform_ordered_samples_without_replacement(method):
+    """Every ordered m-tuple of free inputs equally likely (chi-square, fixed seeds): the
+    marginals of each position, the unordered subsets and the ordered tuples."""
+    from scipy import stats
+
+    in_dim, n, m, rows = 10, 3, 4, 42000
+    n_free = in_dim - n
+    conn = _random_connectivity(rows, in_dim, n, seed=11)  # a different free set per row
+    g = bnp.random.Generator(12)
+    new = bnp.asnumpy(draw_unconnected_inputs(bnp.asarray(conn), in_dim, m, g, method=method))
+    _draw_ok(new, conn, in_dim, m)
+    # each chosen input as its rank among the row's free inputs: uniform tuples of ranks
+    free = np.ones((rows, in_dim), dtype=bool)
+    free[np.arange(rows)[:, None], conn] = False
+    rank_of = np.cumsum(free, axis=1) - 1
+    r = np.take_along_axis(rank_of, new, axis=1)
+    assert r.min() >= 0 and r.max() < n_free
+    # every input equally often in every position (absolute input numbers: the expected
+    # count of input i is the number of rows where it is free, over n_free)
+    expected_abs = free.sum(axis=0) / n_free
+    for j in range(m):
+        assert stats.chisquare(np.bincount(r[:, j], minlength=n_free)).pvalue > 1e-3, j
+        counts = np.bincount(new[:, j], minlength=in_dim)
+        assert stats.chisquare(counts, expected_abs).pvalue > 1e-3, j
+    # ordered tuples: 7 * 6 * 5 * 4 = 840 categories, ~50 rows each
+    code = ((r[:, 0] * n_free + r[:, 1]) * n_free + r[:, 2]) * n_free + r[:, 3]
+    _, tuple_counts = np.unique(code, return_counts=True)
+    assert tuple_counts.size == math.perm(n_free, m)
+    assert stats.chisquare(tuple_counts).pvalue > 1e-3
+    # unordered subsets: C(7, 4) = 35 categories
+    subset = np.sort(r, axis=1)
+    code = ((subset[:, 0] * n_free + subset[:, 1]) * n_free + subset[:, 2]) * n_free + subset[:, 3]
+    _, subset_counts = np.unique(code, return_counts=True)
+    assert subset_counts.size == math.comb(n_free, m)
+    assert stats.chisquare(subset_counts).pvalue > 1e-3
+
+
+# (in_dim, n, m, width): the seed's size, near the crossover (first round ~ in_dim/4),
+# every free input taken (m = in_dim - n), and widths far below m: many rounds
+_REJECTION_CASES = [
+    (784, 32, 8, None), (784, 32, 32, None), (784, 32, 8, 2),
+    (100, 10, 10, None), (100, 10, 10, 3),
+    (20, 12, 8, None), (20, 12, 8, 1),
+    (10, 3, 4, 5),
+]
+
+
+@pytest.mark.parametrize("in_dim,n,m,width", _REJECTION_CASES)
+def test_rejection_draws_are_valid_also_over_several_rounds(xp, in_dim, n, m, width):
+    rows = 230
+    conn = _random_connectivity(rows, in_dim, n, seed=in_dim + n + m)
+    g = bnp.random.Generator(3)
+    new = _draw_by_rejection(xp, xp.asarray(conn), in_dim, m, g, width=width)
+    new = bnp.asnumpy(new)
+    _draw_ok(new, conn, in_dim, m)
+    if m == in_dim - n:  # nothing left to choose: the complement of every row, in some order
+        assert np.array_equal(np.sort(np.concatenate([conn, new], axis=1), axis=1),
+                              np.broadcast_to(np.arange(in_dim), (rows, in_dim)))
+    if width is not None and width < m:
+        # one round draws rows * width words (whole blocks); more were drawn: extra rounds ran
+        assert g.counter > -(-rows * width // 4) + 1
+
+
+@pytest.mark.parametrize("in_dim,n,m", [(784, 32, 8), (100, 10, 10), (20, 12, 8), (10, 3, 7)])
+def test_key_draws_are_valid(xp, in_dim, n, m):
+    conn = _random_connectivity(230, in_dim, n, seed=in_dim + n + m)
+    g = bnp.random.Generator(3)
+    new = bnp.asnumpy(draw_unconnected_inputs(xp.asarray(conn), in_dim, m, g, method="keys"))
+    _draw_ok(new, conn, in_dim, m)
+
+
+@pytest.mark.parametrize("method,width", [("auto", None), ("rejection", None), ("rejection", 2),
+                                          ("keys", None)])
+def test_draws_identical_on_every_backend(xp, method, width):
+    """Same seed, same result and same generator counter as NumPy (strict stand-in, CuPy)."""
+    in_dim, n, m = 100, 10, 10
+    conn = _random_connectivity(60, in_dim, n, seed=5)
+
+    def draw(module):
+        g = bnp.random.Generator(21)
+        idx = module.asarray(conn)
+        if width is None:
+            out = [draw_unconnected_inputs(idx, in_dim, m, g, method=method) for _ in range(3)]
+        else:
+            out = [_draw_by_rejection(module, idx, in_dim, m, g, width=width) for _ in range(3)]
+        return [bnp.asnumpy(o) for o in out], g.counter
+
+    with bnp.backend("numpy") as np_module:
+        expected, expected_counter = draw(np_module)
+    got, counter = draw(xp)
+    assert counter == expected_counter
+    for a, b in zip(got, expected):
+        assert np.array_equal(a, b)
+
+
+def test_layer_resampling_identical_on_every_backend_at_the_seed_size(xp):
+    def run(module_name):
+        with bnp.backend(module_name):
+            out = []
+            for kind in ("weakest", "probabilistic"):
+                layer = DendriticLayer(784, 10, 32, 23, rng=0, dtype="float32", resampling=kind)
+                for _ in range(2):
+                    layer.resample()
+                out += [bnp.asnumpy(layer.idx).copy(), bnp.asnumpy(layer.w).copy()]
+            return out
+
+    for a, b in zip(run(bnp.backend_name()), run("numpy")):
+        assert np.array_equal(a, b)
+
+
+def test_path_choice_depends_only_on_the_sizes():
+    assert _use_rejection(230, 32, 8, 784)      # the seed's weakest event
+    assert _use_rejection(230, 32, 32, 784)     # its probabilistic event (m = n)
+    assert not _use_rejection(230, 700, 20, 784)  # almost everything taken
+    assert not _use_rejection(2000, 4, 3, 10)     # small in_dim: keys are cheap
+    assert not _use_rejection(230, 0, 8, 784)     # nothing connected: keys, as before
+    assert _rejection_width(230, 32, 8, 784) <= 784 // 4
+
+
+def test_second_rounds_are_rare_at_the_seed_size():
+    """The first round's width keeps the expected number of short rows under 1/100 per
+    event: the generator advances by exactly one round's blocks in almost every event."""
+    rows, in_dim, n, m = 230, 784, 32, 8
+    width = _rejection_width(rows, n, m, in_dim)
+    one_round = -(-rows * width // 4)
+    conn = bnp.asarray(_random_connectivity(rows, in_dim, n, seed=1))
+    g = bnp.random.Generator(4)
+    extra = 0
+    for _ in range(300):
+        before = g.counter
+        draw_unconnected_inputs(conn, in_dim, m, g)
+        extra += g.counter - before > one_round + 1  # (+1: integers' rare redraw of a word)
+    assert extra <= 12  # expected <= 3 in 300 events
+
+
+def test_draw_arguments():
+    g = bnp.random.Generator(0)
+    idx = bnp.asarray(_random_connectivity(4, 20, 5, seed=0))
+    assert bnp.asnumpy(draw_unconnected_inputs(idx, 20, 0, g)).shape == (4, 0)
+    assert bnp.asnumpy(draw_unconnected_inputs(idx, 20, 0, g, method="rejection")).shape == (4, 0)
+    empty = bnp.asarray(np.zeros((4, 0), dtype=np.int64))
+    new = bnp.asnumpy(draw_unconnected_inputs(empty, 20, 20, g))
+    assert np.array_equal(np.sort(new, axis=1), np.broadcast_to(np.arange(20), (4, 20)))
+    with pytest.raises(ValueError, match="method must be"):
+        draw_unconnected_inputs(idx, 20, 3, g, method="sorted")
+    with pytest.raises(TypeError, match=r"shape \(D, 0\)"):
+        draw_unconnected_inputs(None, 20, 3, g)
+    with pytest.raises(ValueError, match="only 15 of 20"):
+        draw_unconnected_inputs(idx, 20, 16, g, method="rejection")
+
+
+@pytest.mark.parametrize("kind", ["weakest", "probabilistic"])
+def test_resampling_invariants_on_the_rejection_path(xp, kind):
+    """Events whose draws take the rejection path (in_dim 100, 10 inputs per dendrite)."""
+    in_dim, n = 100, 10
+    layer = DendriticLayer(in_dim, 2, n, 5, percentage_resample=0.5, steps_to_resample=1,
+                           resampling=kind, rng=6, dtype="float64")
+    m = 5 if kind == "weakest" else n
+    assert _use_rejection(layer.idx.shape[0], n, m, in_dim)
+    for _ in range(100 if bnp.backend_name() == "strict" else 300):
+        old_idx = bnp.asnumpy(layer.idx).copy()
+        layer.after_update()
+        idx, mask = bnp.asnumpy(layer.idx), bnp.asnumpy(layer.resampled_mask)
+        _structure_ok(idx, in_dim, n)
+        for r in range(idx.shape[0]):
+            assert not set(idx[r][mask[r]].tolist()) & set(old_idx[r].tolist())
