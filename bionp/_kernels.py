@@ -50,6 +50,20 @@ def _build():
     jit = numba.njit(nogil=True, cache=True, fastmath=_FASTMATH, boundscheck=False)
 
     @jit
+    def checked(indices, k, j, n_cols):
+        """``indices[k, j]``, refused outside ``[0, n_cols)``."""
+        c = indices[k, j]
+        if c < 0 or c >= n_cols:
+            raise IndexError("row-sparse product: an index is out of range")
+        return c
+
+    @jit
+    def checked4(indices, k, j, n_cols):
+        """``indices[k, j:j + 4]`` as four numbers, each refused outside ``[0, n_cols)``."""
+        return (checked(indices, k, j, n_cols), checked(indices, k, j + 1, n_cols),
+                checked(indices, k, j + 2, n_cols), checked(indices, k, j + 3, n_cols))
+
+    @jit
     def rows_matmul(weights, indices, dense, out):
         """``out = S @ dense`` (``out``: (rows, m), overwritten)."""
         rows, per_row = weights.shape
@@ -61,10 +75,7 @@ def _build():
             j = 0
             while j < per_row:
                 if j + 4 <= per_row:
-                    c0, c1, c2, c3 = (indices[k, j], indices[k, j + 1], indices[k, j + 2],
-                                      indices[k, j + 3])
-                    if min(c0, c1, c2, c3) < 0 or max(c0, c1, c2, c3) >= n_cols:
-                        raise IndexError("sparse_rows_matmul: an index is out of range")
+                    c0, c1, c2, c3 = checked4(indices, k, j, n_cols)
                     r0, r1, r2, r3 = dense[c0], dense[c1], dense[c2], dense[c3]
                     w0, w1, w2, w3 = (weights[k, j], weights[k, j + 1], weights[k, j + 2],
                                       weights[k, j + 3])
@@ -72,10 +83,7 @@ def _build():
                         o[b] += (w0 * r0[b] + w1 * r1[b]) + (w2 * r2[b] + w3 * r3[b])
                     j += 4
                 else:
-                    c0 = indices[k, j]
-                    if c0 < 0 or c0 >= n_cols:
-                        raise IndexError("sparse_rows_matmul: an index is out of range")
-                    r0 = dense[c0]
+                    r0 = dense[checked(indices, k, j, n_cols)]
                     w0 = weights[k, j]
                     for b in range(m):
                         o[b] += w0 * r0[b]
@@ -92,10 +100,7 @@ def _build():
         for k in range(rows):
             e = other[k]
             for j in range(per_row):
-                c = indices[k, j]
-                if c < 0 or c >= n_cols:
-                    raise IndexError("sparse_rows_matmul: an index is out of range")
-                o = out[c]
+                o = out[checked(indices, k, j, n_cols)]
                 wv = weights[k, j]
                 for b in range(m):
                     o[b] += wv * e[b]
@@ -111,10 +116,7 @@ def _build():
             j = 0
             while j < per_row:
                 if j + 4 <= per_row:
-                    c0, c1, c2, c3 = (indices[k, j], indices[k, j + 1], indices[k, j + 2],
-                                      indices[k, j + 3])
-                    if min(c0, c1, c2, c3) < 0 or max(c0, c1, c2, c3) >= n_cols:
-                        raise IndexError("sparse_rows_dot: an index is out of range")
+                    c0, c1, c2, c3 = checked4(indices, k, j, n_cols)
                     r0, r1, r2, r3 = dense[c0], dense[c1], dense[c2], dense[c3]
                     s0 = s1 = s2 = s3 = zero
                     for b in range(m):
@@ -126,10 +128,7 @@ def _build():
                     out[k, j], out[k, j + 1], out[k, j + 2], out[k, j + 3] = s0, s1, s2, s3
                     j += 4
                 else:
-                    c0 = indices[k, j]
-                    if c0 < 0 or c0 >= n_cols:
-                        raise IndexError("sparse_rows_dot: an index is out of range")
-                    r0 = dense[c0]
+                    r0 = dense[checked(indices, k, j, n_cols)]
                     s0 = zero
                     for b in range(m):
                         s0 += e[b] * r0[b]

@@ -1,4 +1,5 @@
-"""Load an example script (``examples/NAME.py``) as a module, so tests can call its ``main``."""
+"""Load an example or benchmark script (``examples/NAME.py``, ``benchmarks/NAME.py``) as a
+module, so tests can call its functions."""
 
 import importlib.util
 import os
@@ -6,10 +7,19 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_example(name: str):
-    """The module ``examples/{name}.py`` (imported under ``example_{name}``)."""
+def _load(folder: str, name: str, prefix: str):
     spec = importlib.util.spec_from_file_location(
-        f"example_{name}", os.path.join(ROOT, "examples", f"{name}.py"))
+        f"{prefix}_{name}", os.path.join(ROOT, folder, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_example(name: str):
+    """The module ``examples/{name}.py`` (imported under ``example_{name}``)."""
+    return _load("examples", name, "example")
+
+
+def load_benchmark(name: str):
+    """The module ``benchmarks/{name}.py`` (imported under ``bench_{name}``)."""
+    return _load("benchmarks", name, "bench")

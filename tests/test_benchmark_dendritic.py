@@ -1,7 +1,6 @@
 """benchmarks/dendritic.py: the reproduction of the original implementation keeps the
 original's structure, and the script reports what its docstring promises."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,15 +11,13 @@ import numpy as np
 import bionp as bnp
 from bionp.dendritic import DendriticLayer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _examples import ROOT, load_benchmark
+
 SCRIPT = os.path.join(ROOT, "benchmarks", "dendritic.py")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_dendritic", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("dendritic")
 
 
 def test_original_epoch_keeps_masks_and_learns():

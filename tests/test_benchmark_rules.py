@@ -1,7 +1,6 @@
 """benchmarks/rules.py: its bare-NumPy reference loop does the library's maths, and the
 script runs and reports what its docstring promises."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,15 +13,13 @@ import bionp as bnp
 from bionp import nn, optim, rules
 from bionp.train import Trainer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _examples import ROOT, load_benchmark
+
 SCRIPT = os.path.join(ROOT, "benchmarks", "rules.py")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_rules", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("rules")
 
 
 def test_minimal_loop_matches_trainer_backprop():
