@@ -240,3 +240,24 @@ def test_output_loss_prepared_path_respects_subclasses_and_raw_targets(xp):
     assert_allclose(output_loss(MSELoss(), act, a, a, labels), bnp.to_scalar(full), rtol=1e-12)
     assert_allclose(output_delta(MSELoss(), act, a, a, labels),
                     output_delta(MSELoss(), act, a, a, t), rtol=1e-12)
+
+
+def test_cross_entropy_prepared_path_matches_public_and_respects_subclasses(xp):
+    """Cross-entropy on logits (identity output): the training path's prepared target gives
+    the public per_sample/grad numbers, a subclass's own loss is used, raw labels still work."""
+    from bionp.nn.losses import CrossEntropyLoss, output_delta, output_loss
+
+    class DoubleCE(CrossEntropyLoss):
+        def grad(self, out, target):
+            return super().grad(out, target) * 2.0
+
+    z = Generator(1).normal(0, 2, (5, 4), dtype="float64")
+    labels = xp.asarray(np.array([0, 3, 1, 1, 2]))
+    t = bnp.data.one_hot(labels, 4).astype("float64")
+    ident = get_activation("identity")
+    ce = CrossEntropyLoss()
+    assert_allclose(output_loss(ce, ident, z, z, t), bnp.to_scalar(ce(z, labels)), rtol=1e-12)
+    assert_allclose(output_delta(ce, ident, z, z, t), ce.grad(z, labels), rtol=1e-12)
+    assert_allclose(output_delta(DoubleCE(), ident, z, z, t), 2.0 * ce.grad(z, labels),
+                    rtol=1e-12)
+    assert_allclose(output_delta(ce, ident, z, z, labels), ce.grad(z, t), rtol=1e-12)

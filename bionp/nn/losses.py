@@ -186,16 +186,32 @@ class CrossEntropyLoss(Loss):
         return s
 
     def per_sample(self, out, target):
-        xp = check_same_backend(out, target, names=("logits", "target"))
-        t = self._target(out, target)
-        lp = self.log_softmax(out)
-        lp *= t
-        return -xp.sum(lp, axis=1)
+        check_same_backend(out, target, names=("logits", "target"))
+        return self._cross_entropy(out, self._target(out, target))
 
     def grad(self, out, target):
-        xp = check_same_backend(out, target, names=("logits", "target"))
-        t = self._target(out, target)
-        p = xp.exp(self.log_softmax(out))
+        check_same_backend(out, target, names=("logits", "target"))
+        return self._softmax_minus(out, self._target(out, target))
+
+    def _per_sample_prepared(self, out, t):
+        if type(self).per_sample is not CrossEntropyLoss.per_sample or not _is_prepared(out, t):
+            return self.per_sample(out, t)  # a subclass's own loss, or a raw target
+        return self._cross_entropy(out, t)
+
+    def _grad_prepared(self, out, t):
+        if type(self).grad is not CrossEntropyLoss.grad or not _is_prepared(out, t):
+            return self.grad(out, t)
+        return self._softmax_minus(out, t)
+
+    @classmethod
+    def _cross_entropy(cls, out, t):
+        lp = cls.log_softmax(out)
+        lp *= t
+        return -get_array_module(lp).sum(lp, axis=1)
+
+    @classmethod
+    def _softmax_minus(cls, out, t):
+        p = get_array_module(out).exp(cls.log_softmax(out))
         p -= t
         p *= out.dtype.type(1.0 / out.shape[0])
         return p
