@@ -85,6 +85,15 @@ def _is_prepared(out, t) -> bool:
     return getattr(t, "shape", None) == out.shape and getattr(t, "dtype", None) == out.dtype
 
 
+def _defined_together(cls, public: str, unchecked: str) -> bool:
+    """Whether the class in ``cls``'s MRO that defines ``public`` also defines ``unchecked``
+    (not None): the unchecked computation is then the public method's own."""
+    for klass in cls.__mro__:
+        if public in vars(klass):
+            return vars(klass).get(unchecked) is not None
+    return False
+
+
 def _check_finite(xp, a, what: str) -> None:
     check_finite(a, what, "clean or mask them before training")
 
@@ -106,12 +115,23 @@ class Loss:
         raise NotImplementedError
 
     # The training path (output_loss / output_delta) has validated its target once with
-    # prepare_target; these skip the second validation.  A subclass that overrides
-    # per_sample/grad without them keeps working: they fall back to the public methods.
+    # prepare_target; these skip the second validation.  A loss provides the unchecked
+    # computations as ``_unchecked_per_sample(out, t)`` / ``_unchecked_grad(out, t)``
+    # (static or class methods), used only while the class that defines them also defines
+    # the public method in force: a subclass that overrides per_sample/grad, and a raw
+    # (unprepared) target, take the public methods.
+    _unchecked_per_sample = None
+    _unchecked_grad = None
+
     def _per_sample_prepared(self, out, t):
+        if _defined_together(type(self), "per_sample", "_unchecked_per_sample") \
+                and _is_prepared(out, t):
+            return self._unchecked_per_sample(out, t)
         return self.per_sample(out, t)
 
     def _grad_prepared(self, out, t):
+        if _defined_together(type(self), "grad", "_unchecked_grad") and _is_prepared(out, t):
+            return self._unchecked_grad(out, t)
         return self.grad(out, t)
 
     def _target(self, out, target):
@@ -144,16 +164,6 @@ class MSELoss(Loss):
         check_same_backend(out, target, names=("out", "target"))
         return self._twice_diff(out, self._target(out, target))
 
-    def _per_sample_prepared(self, out, t):
-        if type(self).per_sample is not MSELoss.per_sample or not _is_prepared(out, t):
-            return self.per_sample(out, t)  # a subclass's own loss, or a raw target
-        return self._sum_squares(out, t)
-
-    def _grad_prepared(self, out, t):
-        if type(self).grad is not MSELoss.grad or not _is_prepared(out, t):
-            return self.grad(out, t)
-        return self._twice_diff(out, t)
-
     @staticmethod
     def _sum_squares(out, t):
         d = out - t
@@ -165,6 +175,9 @@ class MSELoss(Loss):
         g = out - t
         g *= out.dtype.type(2.0 / out.shape[0])
         return g
+
+    _unchecked_per_sample = _sum_squares
+    _unchecked_grad = _twice_diff
 
 
 class CrossEntropyLoss(Loss):
@@ -193,16 +206,6 @@ class CrossEntropyLoss(Loss):
         check_same_backend(out, target, names=("logits", "target"))
         return self._softmax_minus(out, self._target(out, target))
 
-    def _per_sample_prepared(self, out, t):
-        if type(self).per_sample is not CrossEntropyLoss.per_sample or not _is_prepared(out, t):
-            return self.per_sample(out, t)  # a subclass's own loss, or a raw target
-        return self._cross_entropy(out, t)
-
-    def _grad_prepared(self, out, t):
-        if type(self).grad is not CrossEntropyLoss.grad or not _is_prepared(out, t):
-            return self.grad(out, t)
-        return self._softmax_minus(out, t)
-
     @classmethod
     def _cross_entropy(cls, out, t):
         lp = cls.log_softmax(out)
@@ -215,6 +218,9 @@ class CrossEntropyLoss(Loss):
         p -= t
         p *= out.dtype.type(1.0 / out.shape[0])
         return p
+
+    _unchecked_per_sample = _cross_entropy
+    _unchecked_grad = _softmax_minus
 
 
 LOSSES = {"mse": MSELoss, "mse_loss": MSELoss, "cross_entropy": CrossEntropyLoss,
