@@ -256,7 +256,6 @@ class _OriginalEpoch:
                 p[k] -= self.lr * m_hat / (np.sqrt(v_hat) + eps)
                 p[k] -= self.lr * 0.0 * p[k]
             p["W"] = p["W"] * self.mask
-        float(loss_sum), float(correct)
         return time.perf_counter() - t0, time.process_time() - c0
 
 

@@ -508,7 +508,7 @@ def _compiled_kernels(*arrays):
     return _kernels.load()
 
 
-def _csr_rows_matmul(weights, indices, n_cols: int, dense, transpose: bool):
+def _host_rows_matmul(weights, indices, n_cols: int, dense, transpose: bool):
     rows, per_row = weights.shape
     n_in = rows if transpose else n_cols
     if dense.ndim != 2 or dense.shape[0] != n_in:
@@ -564,11 +564,11 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
     """
     name = module_name(xp)
     if name == "numpy":
-        return _csr_rows_matmul(weights, indices, n_cols, dense, transpose)
+        return _host_rows_matmul(weights, indices, n_cols, dense, transpose)
     if name == "strict":
         from bionp import _strict  # noqa: PLC0415
 
-        return _strict.call_host(_csr_rows_matmul, "sparse_rows_matmul", weights, indices,
+        return _strict.call_host(_host_rows_matmul, "sparse_rows_matmul", weights, indices,
                                  n_cols, dense, transpose)
     return None
 

@@ -171,6 +171,13 @@ def _act_grad(xp, name, a, aux, slope):
     return aux  # relu: z > 0; leaky_relu: 1 or slope
 
 
+def _reusable(buf, shape, like) -> bool:
+    """Whether a kept buffer can serve again: the wanted shape, and the dtype and array
+    type of ``like`` (the backend or the dtype may have changed since it was made)."""
+    return buf is not None and tuple(buf.shape) == tuple(shape) and buf.dtype == like.dtype \
+        and isinstance(buf, type(like))
+
+
 def _check_int(name, v, minimum=1):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
@@ -473,8 +480,7 @@ class DendriticLayer:
         rebuilt from ``w`` and ``idx``; the same buffer is reused between calls."""
         xp = check_same_backend(self.w, self.idx, names=("w", "idx"))
         shape = (self.n_dendrites_total, self.in_dim)
-        if self._Wd is None or tuple(self._Wd.shape) != shape or self._Wd.dtype != self.w.dtype \
-                or not isinstance(self._Wd, type(self.w)):
+        if not _reusable(self._Wd, shape, self.w):
             self._Wd = xp.zeros(shape, dtype=self.w.dtype)
         else:
             self._Wd.fill(0)
@@ -643,8 +649,7 @@ class DendriticLayer:
         else:
             grads["w"] = xp.take_along_axis(xp.matmul(eT, x), self.idx, axis=1)
         ones = self._ones_batch  # batch sums as matrix-vector products (faster); kept
-        if ones is None or ones.shape[0] != B or ones.dtype != eT.dtype \
-                or not isinstance(ones, type(eT)):
+        if not _reusable(ones, (B,), eT):
             ones = self._ones_batch = xp.ones(B, dtype=eT.dtype)
         if self.dendrite_b is not None:
             grads["dendrite_b"] = xp.matmul(eT, ones)
@@ -674,7 +679,7 @@ class DendriticLayer:
         the current ``soma_w`` into its ``D`` nonzero positions."""
         D, N, M = self.n_dendrites_total, self.n_neurons, self.n_dendrites
         V = self._soma_V
-        if V is None or V.dtype != self.soma_w.dtype or not isinstance(V, type(self.soma_w)):
+        if not _reusable(V, (D, N), self.soma_w):
             V = self._soma_V = xp.zeros((D, N), dtype=self.soma_w.dtype)
             rows = xp.arange(D)
             self._soma_pos = rows * N + rows // M  # flat positions of (nM + m, n)
