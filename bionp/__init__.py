@@ -11,6 +11,26 @@ Submodules (``data``, ``nn``, ``rules``, ``hebbian``, ``plasticity``, ``optim``,
 ``metrics``, ``train``, ``plot``, ``sweep``, …) are imported on first use, so
 ``import bionp`` stays light: it never imports CuPy, PyTorch, torchvision,
 matplotlib or Dask.
+
+The library is built in layers; a module imports only from its own layer or below
+(function-local imports included), and ``tests/test_architecture.py`` reads the imports
+and keeps it so::
+
+    faces      cli, parity/ (scenarios), sweep/, experiment, dendritic.compare
+       |
+    training   train (Trainer, checkpoints), metrics, robustness, hebbian.classifier
+       |
+    rules      rules/, optim, plasticity/, hebbian/ (models), dendritic/ (layer, resampling)
+       |
+    nn         nn/ (layers, activations, losses, init, networks)
+       |
+    data       data/ (readers, registry, preprocessing, batches)
+       |
+    random     random (the counter-based generator)
+       |
+    backend    backend, _strict, _kernels, validation, progress, plot (leaf helpers)
+
+A package's ``__init__`` sits at the layer of the highest module it re-exports.
 """
 
 from __future__ import annotations
@@ -58,8 +78,9 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = frozenset({
-    "cli", "data", "hebbian", "metrics", "nn", "optim", "parity", "plasticity",
-    "plot", "rules", "sweep", "train", "dendritic", "noisy", "utils", "experiment", "testing",
+    "cli", "data", "dendritic", "experiment", "hebbian", "metrics", "nn", "optim", "parity",
+    "plasticity", "plot", "progress", "robustness", "rules", "sweep", "testing", "train",
+    "validation",
 })
 
 

@@ -80,9 +80,13 @@ def _cmd_parity(args) -> int:
     )
     if args.json:
         print(json.dumps({"gpu_available": gpu, "compared": compared, "note": note,
-                          "passed": ok, "rows": rows}, indent=2))
+                          "passed": ok, "summary": parity.summarize(rows), "rows": rows},
+                         indent=2))
     else:
-        print(parity.format_table(rows))
+        if not args.summary:
+            print(parity.format_table(rows))
+            print()
+        print(parity.format_summary(rows))
         print()
         print(note)
         n_fail = sum(not r["passed"] for r in rows)
@@ -150,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", nargs="+", default=["float32", "float64"],
                    choices=["float32", "float64"], help="dtypes to run (default: both)")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME",
-                   help="run only these checks (a prefix such as 'rules' selects a group)")
+                   help="run only these checks: an exact name, or a prefix ('rules' selects "
+                        "the group, 'rules.kolen' selects rules.kolen_pollack)")
+    p.add_argument("--summary", action="store_true",
+                   help="print one line per group instead of one row per result array")
     p.add_argument("--list", action="store_true", help="list the registered checks and exit")
     p.add_argument("--json", action="store_true", help="print JSON (for machines) instead of a table")
     p.set_defaults(func=_cmd_parity)

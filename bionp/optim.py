@@ -229,30 +229,3 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay}
-
-
-def _register_parity():
-    from bionp.parity import register_parity
-
-    @register_parity("optim.adam", rtol={"float32": 1e-5, "float64": 1e-12})
-    def _parity_adam(dtype):
-        """Adam (weight decay 1e-3) on backprop gradients: 100 updates of a 6-8-5-3 MLP."""
-        from bionp.nn import MLP, CrossEntropyLoss
-        from bionp.random import Generator
-        from bionp.rules import Backprop
-
-        g = Generator(5)
-        x = g.normal(0, 1, (64, 6), dtype=dtype)
-        labels = g.integers(0, 3, 64)
-        net = MLP([6, 8, 5, 3], activation="tanh", rng=1, dtype=dtype)
-        opt = Adam(net, lr=0.01, weight_decay=1e-3)
-        rule, loss = Backprop(), CrossEntropyLoss()
-        for i in range(100):
-            sl = slice((i % 4) * 16, (i % 4 + 1) * 16)
-            opt.step(rule.gradients(net, x[sl], labels[sl], loss))
-        out = {f"W{l}": layer.W for l, layer in enumerate(net.layers)}
-        out.update({f"m{l}": opt.state["m"][l]["W"] for l in range(len(net.layers))})
-        return out
-
-
-_register_parity()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -38,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bionp.backend import asarray, asnumpy, get_array_module, to_scalar
+from bionp.progress import progress_enabled
 from bionp.random import check_rng
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays", "load_state_arrays"]
@@ -216,14 +216,6 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
 # --------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------
-
-def progress_enabled(progress) -> bool:
-    """Whether to show a progress bar: ``progress`` if given, else when stderr is a terminal
-    and ``BIONP_PROGRESS`` is not ``"0"`` (shared by every training loop of bionp)."""
-    if progress is not None:
-        return bool(progress)
-    return sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
-
 
 class Trainer:
     """Minibatch training of ``net`` with any learning ``rule`` and ``optimizer``.

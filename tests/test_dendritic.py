@@ -223,10 +223,12 @@ def test_state_dict_round_trip(xp):
 
 
 def test_numpy_and_strict_identical_with_resampling():
+    from bionp.parity import dendritic as parity_dendritic
+
     for name in ("dendritic.layer", "dendritic.layer_dense", "dendritic.layer_probabilistic"):
-        fn = {"dendritic.layer": dlayer._parity_dendritic,
-              "dendritic.layer_dense": dlayer._parity_dendritic_dense,
-              "dendritic.layer_probabilistic": dlayer._parity_dendritic_probabilistic}[name]
+        fn = {"dendritic.layer": parity_dendritic.parity_dendritic,
+              "dendritic.layer_dense": parity_dendritic.parity_dendritic_dense,
+              "dendritic.layer_probabilistic": parity_dendritic.parity_dendritic_probabilistic}[name]
         for dt in ("float32", "float64"):
             res = {}
             for b in ("numpy", "strict"):

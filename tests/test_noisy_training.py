@@ -190,10 +190,10 @@ def test_parity_numpy_strict_bitwise():
 
 
 def test_parity_scenario_learns_sigma():
-    from bionp.nn.noisy import _parity_learnable_noise
+    from bionp.parity.nn import parity_learnable_noise_dense
 
     with bnp.backend("numpy"):
-        out = _parity_learnable_noise(np.dtype("float64"))
+        out = parity_learnable_noise_dense(np.dtype("float64"))
     assert float(out["log_var0"][0]) != -5.0
     assert not np.all(bnp.asnumpy(out["log_var1"]) == -4.0)
 

@@ -272,13 +272,13 @@ def test_rule_mixed_backend():
 
 
 def test_rules_same_numbers_on_numpy_and_strict():
-    from bionp.rules.backprop import _parity_run
+    from bionp.parity.rules import train_small_mlp
 
     out = {}
     for name in ("numpy", "strict"):
         with bnp.backend(name):
-            out[name] = _parity_run(lambda: NodePerturbation(sigma=0.05, rng=3), np.float32,
-                                    n_updates=5)
+            out[name] = train_small_mlp(lambda: NodePerturbation(sigma=0.05, rng=3), np.float32,
+                                        n_updates=5)
     for k in out["numpy"]:
         np.testing.assert_array_equal(bnp.asnumpy(out["numpy"][k]), bnp.asnumpy(out["strict"][k]))
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import numbers
 
 from bionp.backend import asarray, backend_name, backend_of, check_same_backend, get_array_module
-from bionp.parity import register_parity
 from bionp.random import check_rng
 
 __all__ = ["BatchIterator", "iterate_batches"]
@@ -126,20 +125,3 @@ def iterate_batches(
 ):
     """One epoch of mini-batches (see :class:`BatchIterator`); arguments are checked at once."""
     return iter(BatchIterator(x, y, batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last))
-
-
-@register_parity("data.batch_iterator", rtol={"float32": 0.0, "float64": 0.0})
-def _parity_batches(dtype):
-    """BatchIterator: same seed, same batches (two shuffled epochs, last batch short)."""
-    from bionp.backend import get_xp
-
-    xp = get_xp()
-    x = xp.arange(103 * 5, dtype=dtype).reshape(103, 5)
-    y = xp.arange(103) % 7
-    it = BatchIterator(x, y, batch_size=16, rng=1234)
-    out = {}
-    for epoch in range(2):
-        batches = list(it)
-        out[f"x_epoch{epoch}"] = xp.concatenate([xb for xb, _ in batches])
-        out[f"y_epoch{epoch}"] = xp.concatenate([yb for _, yb in batches])
-    return out

@@ -74,9 +74,8 @@ from bionp.backend import get_array_module, is_array, resolve_dtype, to_scalar
 from bionp.hebbian.krotov_hopfield import KrotovHopfield, _check_number
 from bionp.hebbian.stack import HebbianStack
 from bionp.metrics import accuracy
-from bionp.parity import register_parity
+from bionp.progress import progress_range
 from bionp.random import Generator, check_rng
-from bionp.train import progress_enabled
 from bionp.validation import check_samples
 
 __all__ = [
@@ -574,11 +573,7 @@ class BioClassifier:
         return accuracy(z, y)
 
     def _epochs(self):
-        if not progress_enabled(self.progress):
-            return range(self.epochs)
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
-        return tqdm(range(self.epochs), desc="BioClassifier", unit="epoch")
+        return progress_range(self.epochs, self.progress, "BioClassifier")
 
     # -- prediction -----------------------------------------------------------------
     def _require_fitted(self):
@@ -615,19 +610,3 @@ class BioClassifier:
         self._check_labels(y, x.shape[0])
         xp = get_array_module(y)
         return 100.0 * to_scalar(xp.count_nonzero(self.predict(x) == y)) / x.shape[0]
-
-
-@register_parity("hebbian.classifier", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_classifier(dtype):
-    """BioClassifier (power loss, Adam): 3 epochs of 12 batches on random-weight features."""
-    from bionp.backend import get_xp  # noqa: PLC0415
-
-    g = Generator(11)
-    xp = get_xp()
-    x = g.normal(0, 1, (96, 12), dtype=dtype, xp=xp)
-    y = g.integers(0, 3, 96, xp=xp)
-    W = g.normal(0, 1, (16, 12), dtype=dtype, xp=xp)
-    clf = BioClassifier(W, n_classes=3, power=3.0, beta=0.5, lr=0.01, batch_size=8, epochs=3,
-                        rng=2, progress=False).fit(x, y)
-    return {"V": clf.readout_, "b": clf.bias_, "scores": clf.predict_scores(x[:10])}
-

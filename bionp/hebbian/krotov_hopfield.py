@@ -98,9 +98,8 @@ from bionp.backend import (
     resolve_dtype,
     to_scalar,
 )
-from bionp.parity import register_parity
+from bionp.progress import progress_range
 from bionp.random import Generator, check_rng
-from bionp.train import progress_enabled
 from bionp.validation import check_samples
 
 __all__ = [
@@ -562,11 +561,7 @@ class KrotovHopfield:
         return self
 
     def _epochs(self, epochs):
-        if not progress_enabled(self.progress):
-            return range(epochs)
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
-        return tqdm(range(epochs), desc="Krotov-Hopfield", unit="epoch")
+        return progress_range(epochs, self.progress, "Krotov-Hopfield")
 
     def _epoch_record(self, epoch, eps, seconds, wins, balance, touched) -> dict:
         xp = get_array_module(self.weights_)
@@ -668,18 +663,3 @@ class KrotovHopfield:
             return float("nan")
         close = xp.abs(self.unit_norms() - 1) <= tol
         return to_scalar(xp.count_nonzero(close & ever)) / n_ever
-
-
-# --------------------------------------------------------------------------
-# parity
-# --------------------------------------------------------------------------
-
-@register_parity("hebbian.krotov_hopfield", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_krotov_hopfield(dtype):
-    """200 minibatch updates of KrotovHopfield (p=3, k=3) from a fixed seed."""
-    rng = Generator(2019)
-    x = rng.uniform(0.0, 1.0, (400, 24), dtype=dtype)
-    kh = KrotovHopfield(16, p=3.0, k=3, delta=0.4, lr=0.05, batch_size=20, rng=7, dtype=dtype,
-                        progress=False)
-    kh.fit(x, epochs=10)
-    return {"weights": kh.weights_, "win_counts": kh.win_counts_.astype(dtype)}

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from bionp.backend import check_same_backend
 from bionp.nn.init import initialize
-from bionp.parity import register_parity
 from bionp.random import check_rng
 from bionp.rules.base import ErrorPropagationRule
 
@@ -173,19 +172,3 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
 
     def get_config(self) -> dict:
         return {"name": self.name, "init": self.init, "scale": self.scale}
-
-
-@register_parity("rules.feedback_alignment", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_fa(dtype):
-    """Feedback alignment: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: FeedbackAlignment(rng=2), dtype)
-
-
-@register_parity("rules.direct_feedback_alignment", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_dfa(dtype):
-    """Direct feedback alignment: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: DirectFeedbackAlignment(rng=2), dtype)

@@ -49,7 +49,6 @@ The tutorial adds :math:`\eta(\Delta_{err} - 0.1\,W)` with
 
 from __future__ import annotations
 
-from bionp.parity import register_parity
 from bionp.rules.feedback_alignment import FeedbackAlignment
 
 __all__ = ["KolenPollack"]
@@ -189,11 +188,3 @@ class KolenPollack(FeedbackAlignment):
                    feedback_lr_scale=self.feedback_lr_scale,
                    feedback_optimizer=self.feedback_optimizer)
         return cfg
-
-
-@register_parity("rules.kolen_pollack", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_kp(dtype):
-    """Kolen-Pollack: 100 SGD updates of a 6-8-5-3 sigmoid MLP, W and B."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: KolenPollack(weight_decay=0.01, rng=2), dtype)

@@ -86,7 +86,6 @@ from __future__ import annotations
 from bionp.backend import get_array_module
 from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
-from bionp.parity import register_parity
 from bionp.random import check_rng
 from bionp.rules.base import Rule
 
@@ -382,30 +381,3 @@ class NodePerturbation(Rule):
     def get_config(self) -> dict:
         return {"name": self.name, "sigma": self.sigma, "n_samples": self.n_samples,
                 "estimator": self.estimator}
-
-
-@register_parity("rules.weight_perturbation", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_wp(dtype):
-    """Weight perturbation: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: WeightPerturbation(sigma=0.05, antithetic=True, rng=3), dtype,
-                       lr=0.01)
-
-
-@register_parity("rules.weight_perturbation_rademacher",
-                 rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_wp_rademacher(dtype):
-    """Weight perturbation with Rademacher noise: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: WeightPerturbation(sigma=0.05, noise="rademacher", rng=3), dtype,
-                       lr=0.01)
-
-
-@register_parity("rules.node_perturbation", rtol={"float32": 1e-5, "float64": 1e-12})
-def _parity_np(dtype):
-    """Node perturbation: 100 SGD updates of a 6-8-5-3 sigmoid MLP."""
-    from bionp.rules.backprop import _parity_run
-
-    return _parity_run(lambda: NodePerturbation(sigma=0.05, n_samples=2, rng=3), dtype, lr=0.01)

@@ -14,16 +14,22 @@ per array against the check's tolerance: exact (0) against the strict
 stand-in, which computes with NumPy, and ``rtol`` against CuPy (float32 and
 float64 tolerances separately).
 
-Registering::
+The scenarios live in this package, one module per topic (:mod:`bionp.parity.rules`,
+``.nn``, ``.optim``, ``.hebbian``, ``.dendritic``, ``.plasticity``, ``.data``,
+``.generator``).  A scenario trains a whole network, so it needs the layers above the
+module it exercises: it belongs to the library's top layer (the faces, beside the CLI),
+and the library's modules never import this package.  Registering::
 
     from bionp.parity import register_parity
 
     @register_parity("rules.backprop", rtol={"float32": 1e-5, "float64": 1e-12})
-    def _parity_backprop(dtype):
+    def parity_backprop(dtype):
         ...
         return {"W0": net.layers[0].W, ...}
 
-``python -m bionp parity`` discovers checks by importing every bionp module.
+``python -m bionp parity`` discovers checks by importing every module of this package.
+Checks are selected by name: an exact name selects that check, otherwise the name is a
+prefix (``rules`` selects the group, ``rules.kolen`` selects ``rules.kolen_pollack``).
 """
 
 from __future__ import annotations
@@ -45,7 +51,17 @@ from bionp.backend import (
     synchronize,
 )
 
-__all__ = ["ParityCheck", "register_parity", "registered_checks", "run_checks", "relative_difference"]
+__all__ = [
+    "ParityCheck",
+    "format_summary",
+    "format_table",
+    "register_parity",
+    "registered_checks",
+    "relative_difference",
+    "run_checks",
+    "select_checks",
+    "summarize",
+]
 
 DEFAULT_RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -74,22 +90,41 @@ def register_parity(name: str, *, rtol: dict | None = None, description: str = "
     return deco
 
 
-_SKIP_DISCOVERY = ("bionp.cli", "bionp.__main__", "bionp.plot", "bionp._strict")
-
-
 def discover() -> None:
-    """Import every bionp module so that their checks register themselves."""
-    import bionp
-
-    for info in pkgutil.walk_packages(bionp.__path__, prefix="bionp."):
-        if info.name.startswith(_SKIP_DISCOVERY) or ".tests" in info.name:
-            continue
+    """Import every scenario module of this package so that their checks register."""
+    for info in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
         importlib.import_module(info.name)
 
 
 def registered_checks() -> dict[str, ParityCheck]:
-    """All registered checks by name (after :func:`discover`)."""
+    """All registered checks by name (the scenario modules are imported first)."""
+    discover()
     return dict(sorted(_REGISTRY.items()))
+
+
+def select_checks(names=None) -> dict[str, ParityCheck]:
+    """The registered checks that ``names`` select (all if None), by name.
+
+    A name equal to a registered check selects that check; any other name selects every
+    check whose name starts with it (``"rules"``, ``"rules.kolen"``).  A name that selects
+    nothing is an error that lists the registered names.
+    """
+    checks = registered_checks()
+    if not names:
+        return checks
+    if isinstance(names, str):
+        names = [names]
+    selected: dict[str, ParityCheck] = {}
+    unknown = []
+    for n in names:
+        hits = [n] if n in checks else [c for c in checks if c.startswith(n)]
+        if not hits:
+            unknown.append(n)
+        selected.update((c, checks[c]) for c in hits)
+    if unknown:
+        raise ValueError(f"unknown parity check(s) {unknown}: no registered check is named or "
+                         f"starts so; registered: {sorted(checks)}")
+    return dict(sorted(selected.items()))
 
 
 def relative_difference(a, b) -> float:
@@ -135,14 +170,7 @@ def run_checks(
         Backends compared with ``reference``; default: CuPy if available, else
         the strict stand-in.
     """
-    discover()
-    checks = registered_checks()
-    if names:
-        wanted = list(names)
-        unknown = [n for n in wanted if not any(c == n or c.startswith(n + ".") for c in checks)]
-        if unknown:
-            raise ValueError(f"unknown parity check(s) {unknown}; registered: {sorted(checks)}")
-        checks = {c: v for c, v in checks.items() if any(c == n or c.startswith(n + ".") for n in wanted)}
+    checks = select_checks(names)
     if backends is None:
         backends = ["cupy"] if cupy_available() else ["strict"]
     for b in backends:
@@ -182,18 +210,34 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# -- the generator's own check -----------------------------------------------------
-@register_parity("random.generator", rtol={"float32": 4e-7, "float64": 1e-15})
-def _parity_random(dtype):
-    """bionp.random.Generator: raw bits, uniforms, normals, integers, permutation."""
-    from bionp.random import Generator
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per group (the name's first part: ``rules``, ``nn``, ...) and compared backend: how
+    many checks and arrays passed, and the largest relative difference over the group."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["check"].split(".", 1)[0], r["backend"])
+        g = groups.setdefault(key, {"group": key[0], "backend": key[1], "checks": {},
+                                    "arrays": 0, "failed_arrays": 0, "max_rel_diff": 0.0})
+        g["arrays"] += 1
+        g["failed_arrays"] += not r["passed"]
+        g["checks"][r["check"]] = g["checks"].get(r["check"], True) and r["passed"]
+        g["max_rel_diff"] = max(g["max_rel_diff"], r["max_rel_diff"])
+    out = []
+    for g in groups.values():
+        checks = g.pop("checks")
+        g["n_checks"] = len(checks)
+        g["failed_checks"] = sorted(c for c, ok in checks.items() if not ok)
+        out.append(g)
+    return sorted(out, key=lambda g: (g["group"], g["backend"]))
 
-    rng = Generator(20261122)
-    return {
-        "raw": rng.random_raw(1000),
-        "uniform": rng.uniform(-1, 2, size=(100, 7), dtype=dtype),
-        "normal": rng.normal(0.5, 2.0, size=(333,), dtype=dtype),
-        "integers": rng.integers(-5, 17, size=1000),
-        "permutation": rng.permutation(257),
-        "choice": rng.choice(1000, size=100, replace=False),
-    }
+
+def format_summary(rows: list[dict]) -> str:
+    """One line per group: checks passed, arrays compared, largest relative difference."""
+    lines = []
+    for g in summarize(rows):
+        n_bad = len(g["failed_checks"])
+        status = "PASS" if n_bad == 0 else "FAIL " + ", ".join(g["failed_checks"])
+        lines.append(f"{g['group']:<11s} vs {g['backend']:<7s} {g['n_checks'] - n_bad:>3d}/"
+                     f"{g['n_checks']:<3d} checks  {g['arrays']:>4d} arrays  max rel diff "
+                     f"{g['max_rel_diff']:.2e}  {status}")
+    return "\n".join(lines)
