@@ -21,6 +21,7 @@ allocated once, so a step allocates nothing of parameter size.
 from __future__ import annotations
 
 from bionp.backend import check_same_backend, get_array_module, is_array
+from bionp.validation import check_real
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -49,13 +50,9 @@ class Optimizer:
     _state_names: tuple = ()
 
     def __init__(self, params_or_net, lr: float, weight_decay: float = 0.0):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.lr = check_real("lr", lr, low=0, low_open=True)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
         self.params = _param_list(params_or_net)
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
         self.step_count = 0
         self._scratch = [{k: get_array_module(v).empty_like(v) for k, v in p.items()}
                          for p in self.params]
@@ -153,8 +150,7 @@ class SGD(Optimizer):
 
     def __init__(self, params_or_net, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        check_real("momentum", momentum, low=0, high=1, high_open=True)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.momentum = float(momentum)
@@ -194,11 +190,13 @@ class Adam(Optimizer):
 
     def __init__(self, params_or_net, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas!r}")
-        self.betas = (b1, b2)
-        self.eps = float(eps)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (check_real("betas[0]", b1, low=0, high=1, high_open=True),
+                      check_real("betas[1]", b2, low=0, high=1, high_open=True))
+        self.eps = check_real("eps", eps, low=0, low_open=True)
         super().__init__(params_or_net, lr, weight_decay)
 
     def _update(self, i, k, theta, g):

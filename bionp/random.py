@@ -48,6 +48,7 @@ Each call uses whole blocks: a draw of ``n`` words advances the counter by
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import threading
@@ -66,6 +67,7 @@ from bionp.backend import (
     resolve_dtype,
     to_scalar,
 )
+from bionp.validation import check_finite
 
 __all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10",
            "get_num_threads", "set_num_threads"]
@@ -253,7 +255,13 @@ class Generator:
 
     # -- distributions --------------------------------------------------------------
     def uniform(self, low=0.0, high=1.0, size=None, *, dtype=None, xp=None):
-        """Uniform on ``[low, high)``: ``low + (high - low) * u`` with ``u`` in ``[0, 1)``."""
+        """Uniform on ``[low, high)``: ``low + (high - low) * u`` with ``u`` in ``[0, 1)``.
+
+        ``low`` and ``high`` must be real and finite (numbers or arrays that broadcast
+        against ``size``).
+        """
+        _check_param("low", low)
+        _check_param("high", high)
         xp = xp or get_xp()
         dt = resolve_dtype(dtype)
         shape = _size_tuple(size)
@@ -314,10 +322,10 @@ class Generator:
         ``out``, optional: a C-contiguous array of shape ``size`` and the dtype on
         the backend, written in place and returned (no allocation).
         """
+        _check_param("loc", loc)
+        _check_param("scale", scale, nonnegative=True)
         xp = xp or get_xp()
         dt = resolve_dtype(dtype)
-        if _is_number(scale) and scale < 0:
-            raise ValueError(f"scale must be non-negative, got {scale}")
         shape = _size_tuple(size)
         n = int(np.prod(shape, dtype=np.int64))
         if out is not None:
@@ -379,6 +387,8 @@ class Generator:
 
     def laplace(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None):
         r"""Laplace draws by inversion: :math:`loc - b\,\mathrm{sign}(u)\ln(1 - 2|u|)`, ``u`` in (-½, ½)."""
+        _check_param("loc", loc)
+        _check_param("scale", scale, nonnegative=True)
         xp = xp or get_xp()
         dt = resolve_dtype(dtype)
         u = self.random(size, dtype=dt, xp=xp)
@@ -612,6 +622,28 @@ def _check_out(out, shape, dt, xp) -> None:
 
 def _is_number(v) -> bool:
     return isinstance(v, numbers.Number)
+
+
+def _check_param(name: str, value, *, nonnegative: bool = False) -> None:
+    """Refuse a distribution parameter that is not real and finite (and, for a scale,
+    non-negative), before any number is drawn: the generator's counter stays put."""
+    if _is_number(value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+        if nonnegative and value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+        return
+    a = value if is_array(value) else np.asarray(value)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    check_finite(a, name, "distribution parameters must be finite")
+    if nonnegative and a.size and a.dtype.kind != "u":
+        xp = get_array_module(a) if is_array(value) else np
+        if to_scalar(xp.min(a)) < 0:
+            raise ValueError(f"{name} must be non-negative, got a minimum of "
+                             f"{to_scalar(xp.min(a))}")
 
 
 def _as_param(xp, v, dt):

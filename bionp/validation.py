@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from bionp.backend import get_array_module, is_array, to_scalar
 
-__all__ = ["check_finite", "check_samples"]
+__all__ = ["check_finite", "check_float_dtype", "check_real", "check_samples"]
 
 
 def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> None:
@@ -40,15 +43,64 @@ def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> N
                              f"{a.size}); {fix}")
 
 
+def check_float_dtype(a, what: str = "x") -> None:
+    """Raise ``TypeError`` unless ``a`` holds real floating-point numbers.
+
+    Data, weights and network outputs are real floats.  Refused, each with its own
+    message: complex arrays (casting would drop the imaginary part), integer and boolean
+    arrays where floats are meant (an 8-bit image cast to floats keeps 0..255, and data in
+    [0, 1) stored as integers are all zeros), and non-numeric dtypes (``object`` arrays,
+    strings; an object array of ``None`` would otherwise become NaN).  Integer class
+    labels are not data: they are passed as the target, which is checked separately.
+    """
+    dt = getattr(a, "dtype", None)
+    kind = getattr(dt, "kind", None)
+    if kind == "f":
+        return
+    if kind == "c":
+        raise TypeError(f"{what} is complex ({dt}); bionp computes with real floats only: "
+                        f"pass the part you mean explicitly, e.g. {what}.real or abs({what})")
+    if kind in ("b", "i", "u"):
+        raise TypeError(f"{what} has dtype {dt} where floats are expected; convert it "
+                        f"explicitly, e.g. {what}.astype(numpy.float32) / 255 for 8-bit images "
+                        "(integer class labels go in the target, not in the input)")
+    raise TypeError(f"{what} has dtype {dt}, which is not numeric; give an array of real "
+                    f"floats, e.g. numpy.asarray({what}, dtype=numpy.float32)")
+
+
 def check_samples(x, what: str = "x") -> None:
     """Raise a clear error unless ``x`` is a non-empty 2-D array ``(n_samples, n_features)``
     of one of bionp's backends."""
     if not is_array(x):
         raise TypeError(f"{what} must be an array of shape (n_samples, n_in) on the active "
                         f"backend, got {type(x).__name__}; convert with bionp.asarray(x)")
+    check_float_dtype(x, what)
     if x.ndim != 2:
         raise ValueError(f"{what} must be 2-D (n_samples, n_in), got shape {tuple(x.shape)}; "
                          "flatten images with x.reshape(len(x), -1)")
     if x.shape[0] == 0:
         raise ValueError(f"{what} is empty (0 samples, shape {tuple(x.shape)}); "
                          "pass at least one sample")
+
+
+def check_real(name: str, value, *, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a float if it is a real, finite number in the given interval.
+
+    ``low``/``high`` bound the interval (closed unless ``low_open``/``high_open``).  A
+    complex number, a bool, a string or ``None`` raises ``TypeError``; NaN, ±Inf and values
+    outside the interval raise ``ValueError``, each message naming ``name`` and the value.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} "
+                        f"({type(value).__name__})")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    below = low is not None and (v <= low if low_open else v < low)
+    above = high is not None and (v >= high if high_open else v > high)
+    if below or above:
+        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise ValueError(f"{name} must lie in {lo}, {hi}, got {value!r}")
+    return v

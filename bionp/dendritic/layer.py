@@ -118,7 +118,7 @@ from bionp.dendritic.resampling import (
     resample_weakest,
 )
 from bionp.random import check_rng
-from bionp.validation import check_finite
+from bionp.validation import check_finite, check_float_dtype
 
 __all__ = ["DendriticLayer", "GATHER_BUDGET", "GATHER_BLOCK_BYTES", "KEEP_GATHERED_BYTES",
            "ACTIVATIONS", "after_step", "trainer_callback"]
@@ -497,6 +497,7 @@ class DendriticLayer:
             hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
             raise ValueError(f"DendriticLayer(in_dim={self.in_dim}) expects input of shape "
                              f"(batch, {self.in_dim}), got {tuple(x.shape)}{hint}")
+        check_float_dtype(x, "x")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         check_finite(x, "x", "clean or mask them before the dendritic layer")

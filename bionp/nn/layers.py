@@ -23,6 +23,7 @@ from __future__ import annotations
 from bionp.backend import check_same_backend, get_xp, resolve_dtype
 from bionp.nn.init import initialize
 from bionp.random import check_rng
+from bionp.validation import check_float_dtype
 
 __all__ = ["Dense"]
 
@@ -91,6 +92,7 @@ class Dense:
         return int(self.W.size + (0 if self.b is None else self.b.size))
 
     def _check_x(self, x):
+        check_float_dtype(x, "x")
         if getattr(x, "ndim", None) != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Dense({self.in_features}, {self.out_features}) expects input of shape "

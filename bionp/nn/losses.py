@@ -25,7 +25,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 from __future__ import annotations
 
 from bionp.backend import asnumpy, check_same_backend, get_array_module
-from bionp.validation import check_finite
+from bionp.validation import check_finite, check_float_dtype
 
 __all__ = [
     "Loss", "MSELoss", "CrossEntropyLoss", "get_loss", "LOSSES",
@@ -50,6 +50,11 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
         raise TypeError(
             f"target must be an array (integer labels (N,) or (N, {n_outputs})), got "
             f"{type(target).__name__}; convert it with bionp.asarray(target)"
+        )
+    if target.dtype.kind not in "iuf":
+        raise TypeError(
+            f"target must hold integer labels (N,) or real floats (N, {n_outputs}), got dtype "
+            f"{target.dtype}; convert it, e.g. labels.astype(numpy.int64)"
         )
     shape = tuple(target.shape)
     if _is_integer_dtype(target.dtype) and len(shape) == 1:
@@ -135,6 +140,7 @@ class Loss:
         return self.grad(out, t)
 
     def _target(self, out, target):
+        check_float_dtype(out, "out")
         if out.ndim != 2:
             raise ValueError(f"out must have shape (N, C), got {tuple(out.shape)}")
         return prepare_target(target, out.shape[0], out.shape[1], out.dtype,

@@ -46,7 +46,7 @@ from bionp.nn.activations import get_activation
 from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
 from bionp.random import check_rng
-from bionp.validation import check_finite
+from bionp.validation import check_finite, check_float_dtype
 
 __all__ = ["Sequential", "MLP", "ForwardCache"]
 
@@ -195,6 +195,7 @@ class Sequential:
                 f"got {type(x).__name__}; convert it with bionp.asarray(x)"
             )
         check_same_backend(x, self._reference_array(), names=("x", "the network's weights"))
+        check_float_dtype(x, "x")
         if x.ndim != 2 or x.shape[1] != self.in_features:
             hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
             raise ValueError(

@@ -37,6 +37,7 @@ from bionp.backend import check_same_backend
 from bionp.nn.init import initialize
 from bionp.random import check_rng
 from bionp.rules.base import ErrorPropagationRule
+from bionp.validation import check_real
 
 __all__ = ["FeedbackAlignment", "DirectFeedbackAlignment"]
 
@@ -84,7 +85,7 @@ class FeedbackAlignment(ErrorPropagationRule):
 
     def __init__(self, init="normal", scale=None, rng=None):
         self.init = init
-        self.scale = scale
+        self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
         self.B = None
 
@@ -138,7 +139,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
 
     def __init__(self, init="normal", scale=None, rng=None):
         self.init = init
-        self.scale = scale
+        self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
         self.D = None
 

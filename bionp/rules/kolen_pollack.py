@@ -50,6 +50,7 @@ The tutorial adds :math:`\eta(\Delta_{err} - 0.1\,W)` with
 from __future__ import annotations
 
 from bionp.rules.feedback_alignment import FeedbackAlignment
+from bionp.validation import check_real
 
 __all__ = ["KolenPollack"]
 
@@ -79,15 +80,11 @@ class KolenPollack(FeedbackAlignment):
     def __init__(self, weight_decay: float = 0.1, feedback_lr=None, init="normal", scale=None,
                  rng=None, feedback_lr_scale: float = 1.0, feedback_optimizer: str = "sgd"):
         super().__init__(init=init, scale=scale, rng=rng)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.weight_decay = float(weight_decay)
-        if feedback_lr is not None and not feedback_lr > 0:
-            raise ValueError(f"feedback_lr must be > 0 or None, got {feedback_lr!r}")
-        if not feedback_lr_scale > 0:
-            raise ValueError(f"feedback_lr_scale must be > 0, got {feedback_lr_scale!r}")
-        self.feedback_lr = None if feedback_lr is None else float(feedback_lr)
-        self.feedback_lr_scale = float(feedback_lr_scale)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
+        self.feedback_lr = (None if feedback_lr is None
+                            else check_real("feedback_lr", feedback_lr, low=0, low_open=True))
+        self.feedback_lr_scale = check_real("feedback_lr_scale", feedback_lr_scale, low=0,
+                                            low_open=True)
         if feedback_optimizer not in ("sgd", "mirror"):
             raise ValueError(
                 f"feedback_optimizer must be 'sgd' or 'mirror', got {feedback_optimizer!r}")

@@ -88,6 +88,7 @@ from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
 from bionp.random import check_rng
 from bionp.rules.base import Rule
+from bionp.validation import check_real
 
 __all__ = ["WeightPerturbation", "NodePerturbation"]
 
@@ -115,8 +116,7 @@ def _fused(net, loss_fn) -> bool:
 
 
 def _check_sigma(sigma, n_samples):
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma!r}")
+    check_real("sigma", sigma, low=0, low_open=True)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
 
