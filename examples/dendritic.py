@@ -20,7 +20,10 @@ each for ``--seeds`` seeds (mean ± std). ``--grid`` adds the seed's grid search
 Presets: ``--preset seed`` (default) is the seed's setting (Adam lr 1e-3, batch
 128, 25 % resampled every 128 updates, 20 epochs); ``--preset original`` is the
 original NumPy implementation's (Adam lr 0.004, batch 256, 10 % every 128
-updates, 10 epochs). Explicit options override the preset.
+updates, 10 epochs); ``--preset original_probabilistic`` is the original's
+probabilistic run (as ``original``, but an event every 64 updates and new weights
+from Laplace(0, 0.05) instead of b = sigma/sqrt 2). Explicit options override the
+preset.
 
 Writes ``OUT/results.json`` and the figures ``curves.png`` (test accuracy per
 epoch, mean ± std over seeds), ``comparison.png`` (final accuracy and parameter
@@ -54,6 +57,9 @@ PRESETS = {
              "steps_to_resample": 128, "epochs": 20},
     "original": {"lr": 4e-3, "batch_size": 256, "percentage_resample": 0.1,
                  "steps_to_resample": 128, "epochs": 10},
+    "original_probabilistic": {"lr": 4e-3, "batch_size": 256, "percentage_resample": 0.1,
+                               "steps_to_resample": 64, "epochs": 10,
+                               "new_weight_scale": 0.05},
 }
 PREPROCESS = {"none": None, "standardize": "standardize", "global": "standardize_global"}
 
@@ -77,6 +83,10 @@ def parse_args(argv=None):
     ap.add_argument("--steps-to-resample", type=int,
                     help="optimiser updates between resampling events; its default follows "
                          "--preset")
+    ap.add_argument("--new-weight-scale", type=float, default=None,
+                    help="Laplace scale b of new synapses' weights in the probabilistic variant "
+                         "(default: the layer's initial std / sqrt 2; the "
+                         "original_probabilistic preset: 0.05)")
     ap.add_argument("--n-dendrite-inputs", type=int, default=32, help="synapses per dendrite")
     ap.add_argument("--n-dendrites", type=int, default=23, help="dendrites per neuron")
     ap.add_argument("--hidden", type=int, default=64, help="hidden units of the vanilla MLP")
@@ -110,12 +120,14 @@ def parse_args(argv=None):
 
 
 def dendritic_net(seed, n_dendrite_inputs=32, n_dendrites=23, resampling=True,
-                  kind="weakest", percentage_resample=0.25, steps_to_resample=128):
+                  kind="weakest", percentage_resample=0.25, steps_to_resample=128,
+                  new_weight_scale=None):
     """DendriticLayer(784, 10, n, M) + LeakyReLU(0.1) + Dense(10, 10), He-initialised."""
     layer = DendriticLayer(784, 10, n_dendrite_inputs, n_dendrites,
                            synaptic_resampling=resampling, resampling=kind,
                            percentage_resample=percentage_resample,
-                           steps_to_resample=steps_to_resample, rng=seed)
+                           steps_to_resample=steps_to_resample, rng=seed,
+                           new_weight_scale=new_weight_scale if kind == "probabilistic" else None)
     out = nn.Dense(10, 10, init="he_normal", rng=seed + 1)
     return nn.Sequential([layer, out], activations=[nn.LeakyReLU(0.1), "identity"])
 
@@ -128,7 +140,8 @@ def vanilla_net(seed, hidden=64):
 def make_configs(args):
     common = dict(n_dendrite_inputs=args.n_dendrite_inputs, n_dendrites=args.n_dendrites,
                   percentage_resample=args.percentage_resample,
-                  steps_to_resample=args.steps_to_resample)
+                  steps_to_resample=args.steps_to_resample,
+                  new_weight_scale=args.new_weight_scale)
     factories = {
         "dendritic": lambda seed: dendritic_net(seed, **common),
         "dendritic_static": lambda seed: dendritic_net(seed, resampling=False, **common),

@@ -5,7 +5,7 @@ import pytest
 
 import bionp as bnp
 from bionp.dendritic import DendriticLayer, after_step
-from bionp.dendritic import layer as dlayer
+from bionp.dendritic import compute as dcompute
 from bionp.testing import assert_allclose, assert_equal, numerical_gradient, relative_error
 
 
@@ -98,7 +98,7 @@ def test_gather_and_dense_paths_agree(xp, host_kernels):
                 p[...] = bnp.random.Generator(1).normal(0, 0.5, p.shape)
             y, cache = layer.forward_cache(x)
             # small: gathered once and kept, unless compiled kernels need nothing gathered
-            keep = path == "gather" and not dlayer.sparse_rows_dot_available(xp)
+            keep = path == "gather" and not dcompute.sparse_rows_dot_available(xp)
             assert (cache["G"] is not None) == keep
             grads, dx = layer.backward(x, delta, cache)
             res[path] = (y, grads, dx, layer.forward(x))
@@ -120,7 +120,7 @@ def test_auto_path_rule_and_chunked_forward(xp, monkeypatch):
         layer = DendriticLayer(50, 3, 3, 2, rng=5)
         x = bnp.random.Generator(0).uniform(0, 1, (40, 50))
         full = layer.forward(x)
-        monkeypatch.setattr(dlayer, "GATHER_BUDGET", 3 * 2 * 3 * 7)  # chunks of 7 samples
+        monkeypatch.setattr(dcompute, "GATHER_BUDGET", 3 * 2 * 3 * 7)  # chunks of 7 samples
         assert_allclose(layer.forward(x), full, rtol=1e-13, atol=1e-15)
         # a training pass keeps the gathered inputs while they are small enough ...
         y, cache = layer.forward_cache(x)
@@ -128,7 +128,7 @@ def test_auto_path_rule_and_chunked_forward(xp, monkeypatch):
         assert_allclose(y, full, rtol=1e-12, atol=1e-15)
         # ... too large to keep G: the dense formulation where the backend has no sparse
         # kernel (CuPy); with one (NumPy) the sparse product, and nothing gathered is kept
-        monkeypatch.setattr(dlayer, "KEEP_GATHERED_BYTES", 3 * 2 * 3 * 39 * 8)
+        monkeypatch.setattr(dcompute, "KEEP_GATHERED_BYTES", 3 * 2 * 3 * 39 * 8)
         y, cache = layer.forward_cache(x)
         assert cache["G"] is None
         assert (cache["xT"] is None) == (bnp.backend_name() == "cupy")
@@ -345,10 +345,10 @@ def test_gather_path_without_a_sparse_kernel_agrees(xp, host_kernels, monkeypatc
             # with the kernel: the sparse products and the blocked dL/dw (batches whose
             # gathered inputs are too large to keep; test_gather_and_dense_paths_agree covers
             # the gathered inputs kept)
-            monkeypatch.setattr(dlayer, "KEEP_GATHERED_BYTES", 0)
+            monkeypatch.setattr(dcompute, "KEEP_GATHERED_BYTES", 0)
             if not kernel:
-                monkeypatch.setattr(dlayer, "sparse_rows_matmul", lambda *a, **k: None)
-                monkeypatch.setattr(dlayer, "sparse_rows_matmul_available", lambda xp: False)
+                monkeypatch.setattr(dcompute, "sparse_rows_matmul", lambda *a, **k: None)
+                monkeypatch.setattr(dcompute, "sparse_rows_matmul_available", lambda xp: False)
             layer = DendriticLayer(30, 4, 5, 3, path="gather", rng=9, soma_activation="tanh")
             for p in layer.params().values():
                 p[...] = bnp.random.Generator(1).normal(0, 0.5, p.shape)
@@ -374,7 +374,7 @@ def test_weight_gradient_in_blocks_of_dendrites(xp, monkeypatch):
         cache = dict(cache, G=None)  # backends without a sparse kernel keep G: use x.T here too
         ref, _ = layer.backward(x, delta, cache, need_input_grad=False)
         for per in (1, 4, 15):  # 15 groups, 4 groups (4+4+4+3), one group
-            monkeypatch.setattr(dlayer, "GATHER_BLOCK_BYTES", per * 6 * 9 * 8)
+            monkeypatch.setattr(dcompute, "GATHER_BLOCK_BYTES", per * 6 * 9 * 8)
             layer._gather_buf = None
             grads, _ = layer.backward(x, delta, cache, need_input_grad=False)
             assert_allclose(grads["w"], ref["w"], rtol=1e-13, atol=1e-15)

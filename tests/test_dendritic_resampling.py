@@ -118,6 +118,32 @@ def test_probabilistic_rates_and_laplace_weights(cpu_xp):
     assert bnp.to_scalar(prune_probability(xp.asarray(np.array([1e6, -1e6])))[0]) == 0.0
 
 
+def test_new_weight_scale_sets_the_laplace_scale(cpu_xp):
+    """new_weight_scale=b (the original's Laplace(0, 0.05)): E|w| = b, std = b sqrt 2."""
+    xp = cpu_xp
+    layer = DendriticLayer(4000, 1, 200, 1, resampling="probabilistic", steps_to_resample=1,
+                           rng=5, dtype="float64", new_weight_scale=0.05)
+    assert layer.get_config()["new_weight_scale"] == 0.05
+    new_w = []
+    for _ in range(20):
+        layer.w[...] = 0.0  # P(0) ~ 0.95: nearly every synapse is replaced
+        layer.resample()
+        new_w.append(bnp.asnumpy(layer.w)[0][bnp.asnumpy(layer.resampled_mask)[0]])
+    new_w = np.concatenate(new_w)
+    n = new_w.size
+    assert n > 3000
+    # E|X| = b, Var|X| = b^2 for Laplace(0, b): 5 standard errors
+    assert abs(np.abs(new_w).mean() - 0.05) < 5 * 0.05 / math.sqrt(n)
+    assert abs(new_w.std() / (0.05 * math.sqrt(2)) - 1) < 0.06
+    assert abs(new_w.std() / layer.init_std - 1) > 0.2  # not the layer's own scale
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, float("nan"), float("inf"), True, "0.05"])
+def test_new_weight_scale_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="new_weight_scale must be a Laplace scale > 0 or None"):
+        DendriticLayer(40, 2, 4, 2, resampling="probabilistic", new_weight_scale=bad)
+
+
 def test_percentage_zero_replaces_nothing(xp):
     layer = DendriticLayer(20, 2, 6, 3, percentage_resample=0.1, steps_to_resample=1, rng=1)
     assert layer.n_resample == 0

@@ -25,7 +25,8 @@ from bionp.dendritic.compare import (
     compare_models,
     hyperparameter_tuning,
 )
-from bionp.dendritic.layer import DendriticLayer, after_step, trainer_callback
+from bionp.dendritic.hooks import after_step, trainer_callback
+from bionp.dendritic.layer import DendriticLayer
 from bionp.dendritic.resampling import (
     draw_unconnected_inputs,
     prune_probability,

@@ -356,13 +356,14 @@ def prune_probability(w, p_max: float = 0.95, threshold: float = 0.6, steepness:
 
 
 def resample_probabilistic(idx, w, in_dim: int, rng, init_std: float, p_max: float = 0.95,
-                           threshold: float = 0.6, steepness: float = 0.1):
+                           threshold: float = 0.6, steepness: float = 0.1,
+                           laplace_scale: float | None = None):
     """Replace each synapse with probability :func:`prune_probability`, in place.
 
     At most ``in_dim - n`` synapses of a dendrite can be replaced in one event
     (there are no more unconnected inputs); beyond that the later ones (in
-    synapse order) are kept.  New weights are Laplace with standard deviation
-    ``init_std``.
+    synapse order) are kept.  New weights are Laplace with scale ``laplace_scale``;
+    None gives them the standard deviation ``init_std`` (:math:`b = \\sigma/\\sqrt2`).
 
     Returns
     -------
@@ -380,7 +381,8 @@ def resample_probabilistic(idx, w, in_dim: int, rng, init_std: float, p_max: flo
     prune &= rank < m
     cand = draw_unconnected_inputs(idx, in_dim, m, rng)
     new_inputs = xp.take_along_axis(cand, xp.clip(rank, 0, m - 1), axis=1)
-    new_w = rng.laplace(0.0, init_std / math.sqrt(2.0), w.shape, dtype=w.dtype, xp=xp)
+    b = init_std / math.sqrt(2.0) if laplace_scale is None else laplace_scale
+    new_w = rng.laplace(0.0, b, w.shape, dtype=w.dtype, xp=xp)
     idx[...] = xp.where(prune, new_inputs, idx)
     w[...] = xp.where(prune, new_w, w)
     return prune
