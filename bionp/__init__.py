@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = frozenset({
-    "cli", "data", "hebbian", "metrics", "nn", "optim", "parity", "plasticity",
+    "checkpoint", "cli", "data", "hebbian", "metrics", "nn", "optim", "parity", "plasticity",
     "plot", "rules", "sweep", "train", "dendritic", "noisy", "utils", "experiment", "testing",
 })
 
