@@ -206,11 +206,19 @@ def _describe(part: str, rec) -> str:
     return f"{rec['class']}({args})"
 
 
+def _comparable(part: str, rec):
+    """What is compared: a network's layers and activations, not its class (an MLP is a
+    Sequential of the same layers)."""
+    if part == "network" and rec:
+        return {k: v for k, v in rec.items() if k != "class"}
+    return rec
+
+
 def _mismatches(saved: dict, given: dict, parts) -> list[str]:
     out = []
     for part in parts:
         a, b = saved.get(part), given.get(part)
-        if a != b:
+        if _comparable(part, a) != _comparable(part, b):
             out.append(f"{part}: the checkpoint holds {_describe(part, a)}, "
                        f"given {_describe(part, b)}")
     return out
@@ -288,6 +296,9 @@ def _reason(exc: BaseException) -> str:
         return "no such file"
     if isinstance(exc, EOFError) or "No data left" in text:
         return "the file is empty or ends early (truncated)"
+    if "Object arrays" in text:
+        return ("it holds pickled Python objects, which bionp never loads "
+                "(not a bionp checkpoint)")
     if "pickle" in text.lower():
         return ("it is not a NumPy .npz archive (bionp checkpoints are .npz archives "
                 "written by bionp.train.save_checkpoint; bionp never loads pickled data)")
@@ -414,7 +425,9 @@ def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, 
         problems.insert(0, "network: " + "; ".join(shape_problems))
     if problems and (strict or shape_problems):
         raise CheckpointMismatchError(f"checkpoint {path!r} does not fit the given setup:\n  "
-                                      + "\n  ".join(problems) + "\nnothing was loaded")
+                                      + "\n  ".join(problems) + "\nnothing was loaded (load it "
+                                      "into the setup it was written for, or pass strict=False "
+                                      "to load what fits)")
     if problems:
         warnings.warn(f"checkpoint {path!r}: loading despite (strict=False):\n  "
                       + "\n  ".join(problems), UserWarning, stacklevel=2)
@@ -438,12 +451,11 @@ def _assign(path, meta, data, net, current, others) -> None:
         for key, value in current.items():
             value[...] = asarray(data[key], dtype=value.dtype, xp=xp)
         for name, obj in objects:
-            if meta.get(name) not in (None, {}) or name.startswith("layer"):
-                load_state_arrays(obj, meta.get(name), data, xp)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+            load_state_arrays(obj, meta.get(name), data, xp)
+    except Exception as exc:  # an object refused its state: put back everything
         for key, value in current.items():
             value[...] = asarray(backup_net[key], dtype=value.dtype, xp=xp)
         for name, obj, arrays, m in backups:
             load_state_arrays(obj, m, arrays, xp)
         raise CheckpointMismatchError(f"checkpoint {path!r} does not fit the given setup: "
-                                      f"{exc}; nothing was loaded") from None
+                                      f"{exc}; nothing was loaded") from exc

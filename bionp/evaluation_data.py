@@ -28,8 +28,8 @@ def labels_from_target(target, name: str):
         binary = bool(to_scalar(xp.all((target == 0) | (target == 1))))
         if binary and bool(to_scalar(xp.all(target.sum(axis=1) == 1))):
             return xp.argmax(target, axis=1), None
-        return None, (f"{name} of shape {tuple(target.shape)} is not one-hot rows (every row one 1, "
-                      "the rest 0)")
+        return None, (f"{name} of shape {tuple(target.shape)} is not one-hot rows (every row "
+                      "one 1, the rest 0)")
     return None, (f"{name} of shape {tuple(target.shape)} and dtype {target.dtype} is neither "
                   "integer class labels (N,) nor one-hot rows (N, classes)")
 
@@ -55,9 +55,9 @@ def evaluation_data(x_test, target_test, labels_test, validation_data):
             raise ValueError("give evaluation data either as validation_data=(x, target) or as "
                              "x_test=, target_test=, labels_test=, not both")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            size = len(validation_data) if hasattr(validation_data, "__len__") else "?"
             raise ValueError("validation_data must be (x, target) or (x, target, labels), got "
-                             f"{type(validation_data).__name__} of length "
-                             f"{len(validation_data) if hasattr(validation_data, '__len__') else '?'}")
+                             f"{type(validation_data).__name__} of length {size}")
         x_test, target_test = validation_data[:2]
         labels_test = validation_data[2] if len(validation_data) == 3 else None
     if x_test is None:

@@ -90,6 +90,12 @@ def progress_enabled(progress) -> bool:
     return sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0"
 
 
+def _check_count(name: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        kind = "a positive" if least == 1 else "a non-negative"
+        raise ValueError(f"{name} must be {kind} int, got {value!r}")
+
+
 class Trainer:
     """Minibatch training of ``net`` with any learning ``rule`` and ``optimizer``.
 
@@ -163,10 +169,7 @@ class Trainer:
             if not hasattr(obj, meth):
                 raise TypeError(f"{name} must have a {meth}() method, got {type(obj).__name__}")
         if checkpoint_every is not None:
-            if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
-                    or checkpoint_every < 1:
-                raise ValueError(f"checkpoint_every must be a positive int (updates), "
-                                 f"got {checkpoint_every!r}")
+            _check_count("checkpoint_every", checkpoint_every, least=1)
             if checkpoint is None:
                 raise ValueError("checkpoint_every needs checkpoint=PATH (the file to write)")
         self.net = net
@@ -190,7 +193,7 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.n_steps = 0
-        self._epoch_rng = None        # generator state before the permutation of the epoch in progress
+        self._epoch_rng = None        # generator state before the epoch in progress drew its order
         self._epoch_shape = None      # (samples, batch_size) of the epoch in progress
         self._epoch_elapsed = 0.0     # training seconds of the epoch in progress before _t0
         self._t0 = None
@@ -294,9 +297,9 @@ class Trainer:
             for k, v in layer.params().items():
                 v[...] = saved[k]
 
-    def fit(self, x, target, *, labels=None, epochs: int | None = None, until_epoch: int | None = None,
-            x_test=None, target_test=None, labels_test=None, validation_data=None,
-            resume: bool = False) -> History:
+    def fit(self, x, target, *, labels=None, epochs: int | None = None,
+            until_epoch: int | None = None, x_test=None, target_test=None, labels_test=None,
+            validation_data=None, resume: bool = False) -> History:
         """Train ``epochs`` more epochs, or until ``until_epoch`` epochs are done in total.
 
         ``for _ in range(3): trainer.fit(x, y, epochs=1)`` trains three epochs, as
@@ -339,9 +342,8 @@ class Trainer:
         if target.shape[0] != n:
             raise ValueError(f"x has {n} samples but target has {target.shape[0]}")
         for name, value in (("epochs", epochs), ("until_epoch", until_epoch)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                      or value < 0):
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+            if value is not None:
+                _check_count(name, value, least=0)
         if epochs is not None and until_epoch is not None:
             raise ValueError(f"give epochs= (epochs to train now) or until_epoch= (the total to "
                              f"reach), not both: got epochs={epochs}, until_epoch={until_epoch}")
@@ -367,17 +369,19 @@ class Trainer:
             finally:
                 self._expect = None
         if self.step and self._epoch_shape != (n, bs):
+            have, size = self._epoch_shape
             raise ValueError(f"the trainer is {self.step} updates into epoch {self.epoch + 1} of "
-                             f"{self._epoch_shape[0]} samples in batches of {self._epoch_shape[1]}; "
-                             f"this fit has {n} samples in batches of {bs}")
-        goal = until_epoch if until_epoch is not None else self.epoch + (1 if epochs is None else epochs)
-        if goal <= self.epoch:
-            asked = f"until_epoch={until_epoch}" if until_epoch is not None else f"epochs={epochs}"
+                             f"{have} samples in batches of {size}; this fit has {n} samples in "
+                             f"batches of {bs}")
+        asked = f"until_epoch={until_epoch}" if until_epoch is not None else f"epochs={epochs}"
+        if until_epoch is None:
+            until_epoch = self.epoch + (epochs if epochs is not None else 1)
+        if until_epoch <= self.epoch:
             warnings.warn(f"fit({asked}) has nothing to do: {self.epoch} epochs are done already "
-                          "(epochs= counts the epochs to train in this call, until_epoch= the total)",
-                          UserWarning, stacklevel=2)
+                          "(epochs= counts the epochs to train in this call, until_epoch= the "
+                          "total)", UserWarning, stacklevel=2)
             return self.history
-        return self._run(x, target, xp, goal, n_batches, train_labels, evaluation)
+        return self._run(x, target, xp, until_epoch, n_batches, train_labels, evaluation)
 
     def _run(self, x, target, xp, goal, n_batches, train_labels, evaluation) -> History:
         n, bs = x.shape[0], self.batch_size

@@ -30,9 +30,9 @@ def make_trainer(path=None, after_step=None):
     x, y = data.load("fashion-mnist-small", split="train")
     x, y = x[:480], y[:480]
     net = nn.MLP([784, 12, 10], activation="relu", init="he_normal", rng=0)
-    trainer = Trainer(net, rules.KolenPollack(weight_decay=0.01, feedback_optimizer="mirror", rng=1),
-                      optim.Adam(net, lr=2e-3), nn.CrossEntropyLoss(), batch_size=16, rng=2,
-                      progress=False, checkpoint=path, checkpoint_every=1 if path else None,
+    rule = rules.KolenPollack(weight_decay=0.01, feedback_optimizer="mirror", rng=1)
+    trainer = Trainer(net, rule, optim.Adam(net, lr=2e-3), nn.CrossEntropyLoss(), batch_size=16,
+                      rng=2, progress=False, checkpoint=path, checkpoint_every=1 if path else None,
                       after_step=after_step)
     return trainer, x, y
 

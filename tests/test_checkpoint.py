@@ -103,7 +103,7 @@ def test_files_that_are_not_checkpoints(tmp_path):
     tr = _trainer()
     pickled = tmp_path / "objects.npy"
     np.save(pickled, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    assert "never loads pickled" in _refused(pickled, tr)
+    assert "pickled Python objects, which bionp never loads" in _refused(pickled, tr)
     text = tmp_path / "notes.npz"
     text.write_text("hello, not an archive\n")
     assert "never loads pickled" in _refused(text, tr)
@@ -153,6 +153,9 @@ def test_network_and_missing_state_mismatches(written, tmp_path):
     other = nn.MLP([12, 7, 3], activation="tanh", rng=0)
     with pytest.raises(CheckpointMismatchError, match=r"shape \(16, 12\)"):
         load_checkpoint(path, other)
+    same = nn.Sequential([nn.Dense(12, 16, rng=0), nn.Dense(16, 3, rng=1)], ["tanh", "identity"])
+    load_checkpoint(path, same)  # an MLP is a Sequential of the same layers
+    np.testing.assert_array_equal(bnp.asnumpy(same.layers[1].W), bnp.asnumpy(tr.net.layers[1].W))
     relu = nn.MLP([12, 16, 3], activation="relu", rng=0)
     with pytest.raises(CheckpointMismatchError, match="relu"):
         load_checkpoint(path, relu)
@@ -249,7 +252,7 @@ def test_fit_and_trainer_arguments_are_checked():
     with pytest.raises(ValueError, match="one-hot"):
         tr.fit(x, y, validation_data=(x, bnp.get_xp().full((120, 3), 1 / 3)))
     assert tr.epoch == 0 and tr.history.loss == []
-    with pytest.warns(UserWarning, match="nothing to do"):
+    with pytest.warns(UserWarning, match=r"fit\(epochs=0\) has nothing to do"):
         tr.fit(x, y, epochs=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 import bionp as bnp
 from bionp.checkpoint import read_checkpoint, save_checkpoint

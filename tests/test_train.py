@@ -83,8 +83,8 @@ def test_mid_epoch_checkpoint_resumes_bit_identically(xp, tmp_path, rule_name, s
 
     def make(seed, **kw):
         net, rule, opt, loss = _setup(rule_name, seed=seed)
-        bio.convert(net, bio.BioConfig(apply_dales_principle=True, transforms=("fuzzy_learning_rates",)),
-                    rng=seed + 10)
+        cfg = bio.BioConfig(apply_dales_principle=True, transforms=("fuzzy_learning_rates",))
+        bio.convert(net, cfg, rng=seed + 10)
         return Trainer(net, rule, opt, loss, batch_size=20, rng=seed + 5, shuffle=shuffle,
                        progress=False, **kw)
 

@@ -60,7 +60,7 @@ def test_three_fit_calls_train_three_epochs(subset):
     _same(_weights(looped.net), _weights(once.net))
     assert looped.history.test_accuracy == once.history.test_accuracy
     # reaching a total is spelled until_epoch=; a call with nothing to do says so
-    with pytest.warns(UserWarning, match="nothing to do"):
+    with pytest.warns(UserWarning, match=r"fit\(until_epoch=3\) has nothing to do: 3 epochs"):
         looped.fit(x, y, until_epoch=3)
     assert looped.epoch == 3
 
@@ -103,7 +103,8 @@ def test_checkpoint_every_step_option_resumes_from_the_file(subset, tmp_path):
             raise KeyboardInterrupt("the machine went down")
 
     with pytest.raises(KeyboardInterrupt):
-        _setup(checkpoint=path, checkpoint_every=7, after_step=crash_at_update_10).fit(x, y, epochs=2)
+        _setup(checkpoint=path, checkpoint_every=7,
+               after_step=crash_at_update_10).fit(x, y, epochs=2)
     # the last write was at update 7, inside epoch 1; resume into fresh objects
     resumed = _setup(checkpoint=path, checkpoint_every=7, seed=9)
     resumed.rule = rules.KolenPollack(weight_decay=0.01, rng=44)
