@@ -197,3 +197,21 @@ def test_bad_arguments():
         tr.fit(x, y, epochs=1)
     with pytest.raises(ValueError, match="samples"):
         tr.fit(x, y[:10], epochs=1)
+
+
+def test_accuracies_from_integer_or_one_hot_targets(xp):
+    """No labels= / labels_test=: the accuracies come from the targets, on every backend."""
+    from bionp import data
+
+    x, y = _data()
+    net, rule, opt, loss = _setup()
+    ref = Trainer(net, rule, opt, loss, batch_size=20, rng=3, progress=False)
+    h_ref = ref.fit(x, y, labels=y, epochs=2, x_test=x, labels_test=y, target_test=y)
+    net, rule, opt, loss = _setup()
+    t = data.one_hot(y, 3)
+    tr = Trainer(net, rule, opt, loss, batch_size=20, rng=3, progress=False)
+    h = tr.fit(x, t, epochs=2, validation_data=(x, t))
+    assert h.train_accuracy == h_ref.train_accuracy and h.test_accuracy == h_ref.test_accuracy
+    assert len(h.test_loss) == 2
+    with pytest.raises(ValueError, match="labels_test"):
+        tr.fit(x, t, x_test=x, target_test=t * 0.9)
