@@ -102,12 +102,11 @@ def time_epoch(name, x, t, repeats, clock=time.perf_counter):
     net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
     tr = Trainer(net, make_rule(name), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=200,
                  rng=0, progress=False)
-    tr.fit(x[:2000], t[:2000], epochs=1)  # warm-up
+    tr.fit(x[:2000], t[:2000], epochs=1, labels=False)  # warm-up
     best = float("inf")
     for _ in range(repeats):
-        tr.epoch = 0
         t0 = clock()
-        tr.fit(x, t, epochs=1)
+        tr.fit(x, t, epochs=1, labels=False)  # one more epoch each call, no accuracy pass
         best = min(best, clock() - t0)
     return best
 

@@ -18,7 +18,8 @@ and keeps it so::
 
     faces      cli, parity/ (scenarios), sweep/, experiment, dendritic.compare
        |
-    training   train (Trainer, checkpoints), metrics, robustness, hebbian.classifier
+    training   train (Trainer), checkpoint, evaluation_data, metrics, robustness,
+               hebbian.classifier
        |
     rules      rules/, optim, plasticity/, hebbian/ (models), dendritic/ (layer, resampling)
        |
@@ -78,7 +79,7 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = frozenset({
-    "cli", "data", "dendritic", "experiment", "hebbian", "metrics", "nn", "optim", "parity",
+    "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian", "metrics", "nn", "optim", "parity",
     "plasticity", "plot", "progress", "robustness", "rules", "sweep", "testing", "train",
     "validation",
 })

@@ -12,14 +12,18 @@ for each minibatch ``B`` of a permutation drawn from the trainer's own
 :class:`bionp.random.Generator` every epoch.  Anything with a ``gradients``
 method works as a rule, anything with ``step`` as an optimiser.
 
-Checkpoints (``checkpoint=PATH``) are written at the end of every epoch as one
-``.npz`` file (``allow_pickle=False``): the network's arrays, the optimiser's
-state, the rule's state (feedback matrices, its generator), the transforms' state
-(:mod:`bionp.plasticity`: per-weight factors, signs, generators), the trainer's
-generator, the epoch and the history.  They are written to a temporary file
-and renamed into place, so an interrupted write never leaves a broken
-checkpoint.  :meth:`Trainer.fit` with ``resume=True`` continues from it and
-gives bit-identical results to an uninterrupted run.
+``fit(x, target, epochs=k)`` trains ``k`` more epochs (each call continues where
+the last one stopped, as in Keras); ``fit(..., until_epoch=N)`` trains until ``N``
+epochs are done in total, counting those of a resumed checkpoint.
+
+Checkpoints (``checkpoint=PATH``, :mod:`bionp.checkpoint`) are written at the end
+of every epoch, and every ``checkpoint_every`` updates if that is given, as one
+``.npz`` file written atomically.  The trainer's part records its generator, the
+position inside the epoch (updates done, the generator's state before the
+epoch's permutation, which redraws it) and the history, so that
+``fit(..., resume=True)`` continues from any step with results bit-identical to
+an uninterrupted run.  A checkpoint written for another rule, optimiser,
+plasticity chain or network is refused.
 
 If the loss becomes NaN or infinite, training stops, the weights of the last
 finite step are restored, and :attr:`History.stopped` says what happened.
@@ -28,21 +32,28 @@ finite step are restored, and :attr:`History.stopped` says what happened.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 import time
-from typing import Any, Callable
+import warnings
+from typing import Callable
 
 import numpy as np
 
 from bionp.backend import asarray, asnumpy, get_array_module, to_scalar
+from bionp.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    load_checkpoint,
+    load_state_arrays,
+    save_checkpoint,
+    state_arrays,
+)
+from bionp.evaluation_data import check_rows, evaluation_data, labels_from_target
 from bionp.progress import progress_enabled
 from bionp.random import check_rng
 
-__all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays", "load_state_arrays"]
-
-CHECKPOINT_FORMAT = "bionp-checkpoint-1"
+__all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
+           "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
 
 
 @dataclasses.dataclass
@@ -68,154 +79,14 @@ class History:
 
 
 # --------------------------------------------------------------------------
-# state of objects as named arrays + JSON
-# --------------------------------------------------------------------------
-
-def state_arrays(obj, prefix: str) -> tuple[dict, dict]:
-    """(arrays, meta) describing ``obj``'s state, from its ``state_dict()`` if it has one.
-
-    A state dict may hold arrays (saved in the ``.npz``), nested dicts/lists of
-    them, and JSON-able values (saved in the metadata).
-    """
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {}
-    if obj is None or not hasattr(obj, "state_dict"):
-        return arrays, meta
-
-    def walk(value, key):
-        if hasattr(value, "shape") and hasattr(value, "dtype"):
-            arrays[key] = asnumpy(value)
-            return {"__array__": key}
-        if isinstance(value, dict):
-            return {str(k): walk(v, f"{key}/{k}") for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [walk(v, f"{key}/{i}") for i, v in enumerate(value)]
-        return value
-
-    meta = walk(obj.state_dict(), prefix)
-    return arrays, meta
-
-
-def load_state_arrays(obj, meta, arrays: dict, xp) -> None:
-    """Inverse of :func:`state_arrays`: rebuild the state dict and load it into ``obj``."""
-    if obj is None or not hasattr(obj, "load_state_dict") or meta in (None, {}):
-        return
-
-    def unwalk(value):
-        if isinstance(value, dict):
-            if set(value) == {"__array__"}:
-                return asarray(arrays[value["__array__"]], xp=xp)
-            return {k: unwalk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [unwalk(v) for v in value]
-        return value
-
-    obj.load_state_dict(unwalk(meta))
-
-
-def _net_arrays(net) -> dict[str, Any]:
-    out = {}
-    for i, layer in enumerate(net.layers):
-        for name, value in layer.params().items():
-            out[f"net/{i}/{name}"] = value
-    return out
-
-
-class _LayerState:
-    """A layer's ``state_dict()`` without its parameters (those are saved as ``net/…``)."""
-
-    def __init__(self, layer):
-        self.layer = layer
-
-    def state_dict(self) -> dict:
-        params = self.layer.params()
-        return {k: v for k, v in self.layer.state_dict().items() if k not in params}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.layer.load_state_dict({**self.layer.params(), **state})
-
-
-def _layer_states(net) -> list:
-    return [(f"layer{i}", _LayerState(layer)) for i, layer in enumerate(net.layers)
-            if hasattr(layer, "state_dict") and hasattr(layer, "load_state_dict")]
-
-
-def save_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
-                    transforms=None, extra: dict | None = None) -> None:
-    """Write a checkpoint atomically (temporary file in the same folder, then rename).
-
-    Saved: the network's parameters, every layer's other state (its ``state_dict()``
-    less the parameters: connectivity, generators, counters), and the state of the
-    optimiser, the rule, the trainer and the gradient/weight transforms.
-    """
-    path = os.fspath(path)
-    arrays = {k: asnumpy(v) for k, v in _net_arrays(net).items()}
-    meta: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "extra": extra or {}}
-    for name, obj in [*_layer_states(net), ("optimizer", optimizer), ("rule", rule),
-                      ("trainer", trainer), ("transforms", transforms)]:
-        a, m = state_arrays(obj, name)
-        arrays.update(a)
-        meta[name] = m
-    meta_bytes = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=meta_bytes, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike, net, *, optimizer=None, rule=None, trainer=None,
-                    transforms=None) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` into the given objects.
-
-    Returns the checkpoint's metadata (``extra`` holds what the writer added).
-    Shapes are checked against ``net``; nothing is unpickled.
-    """
-    path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read checkpoint {path!r}: {exc}") from None
-    if "__meta__" not in data:
-        raise ValueError(f"{path!r} is not a bionp checkpoint (no metadata)")
-    meta = json.loads(data.pop("__meta__").tobytes().decode())
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path!r}: unsupported checkpoint format {meta.get('format')!r}; "
-                         f"this bionp reads {CHECKPOINT_FORMAT!r}")
-    current = _net_arrays(net)
-    missing = sorted(set(current) - set(data))
-    if missing:
-        raise ValueError(f"checkpoint {path!r} does not match the network: missing {missing}")
-    for key, value in current.items():
-        if tuple(data[key].shape) != tuple(value.shape):
-            raise ValueError(f"checkpoint {path!r}: {key} has shape {data[key].shape}, "
-                             f"the network has {tuple(value.shape)}")
-    xp = get_array_module(*current.values())
-    for key, value in current.items():
-        value[...] = asarray(data[key], dtype=value.dtype, xp=xp)
-    for name, obj in _layer_states(net):
-        if name not in meta:
-            raise ValueError(f"checkpoint {path!r} has no state for {name} of the network "
-                             f"(connectivity, generator); it was written for another network")
-        load_state_arrays(obj, meta[name], data, xp)
-    for name, obj in (("optimizer", optimizer), ("rule", rule), ("trainer", trainer),
-                      ("transforms", transforms)):
-        load_state_arrays(obj, meta.get(name), data, xp)
-    return meta
-
-
-# --------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------
+
+def _check_count(name: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        kind = "a positive" if least == 1 else "a non-negative"
+        raise ValueError(f"{name} must be {kind} int, got {value!r}")
+
 
 class Trainer:
     """Minibatch training of ``net`` with any learning ``rule`` and ``optimizer``.
@@ -247,13 +118,30 @@ class Trainer:
         tqdm bar over updates; default: on when stderr is a terminal (env
         ``BIONP_PROGRESS=0`` turns it off).
     checkpoint : path, optional
-        Written atomically at the end of every epoch.
+        The checkpoint file (:mod:`bionp.checkpoint`), written atomically at the end of
+        every epoch (and every ``checkpoint_every`` updates); ``fit(..., resume=True)``
+        continues from it.
+    checkpoint_every : int, optional
+        Also write the checkpoint after every ``checkpoint_every``-th update (counted
+        over the trainer's life), inside epochs; a resume from it is bit-identical.
     schedule : callable ``epoch -> lr``, optional
         Sets ``optimizer.lr`` at the start of each epoch (0-based), e.g. a cosine decay.
     after_step : callable ``trainer -> None``, optional
         Called after every optimiser step, after the rule's ``after_step`` and the
         network's ``after_update()`` (which runs the layers' own hooks, e.g. synaptic
-        resampling).
+        resampling), with ``trainer.history.loss`` and the position (``trainer.epoch``,
+        ``trainer.step``) already counting this step: a checkpoint saved here resumes
+        bit-identically.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed.
+    step : int
+        Updates done in the epoch in progress (0 between epochs).
+    n_steps : int
+        Updates done in all.
+    history : History
     """
 
     #: the trainer calls ``net.after_update()`` itself after every step
@@ -262,8 +150,9 @@ class Trainer:
     def __init__(self, net, rule, optimizer, loss_fn, *, batch_size: int = 100, rng=None,
                  shuffle: bool | str = True, drop_last: bool = True, transforms: Callable | None = None,
                  diagnostics: dict | None = None, progress: bool | None = None,
-                 checkpoint: str | os.PathLike | None = None, eval_batch_size: int = 10_000,
-                 after_step: Callable | None = None, schedule: Callable[[int], float] | None = None):
+                 checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+                 eval_batch_size: int = 10_000, after_step: Callable | None = None,
+                 schedule: Callable[[int], float] | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if shuffle not in (True, False, "once"):
@@ -271,6 +160,10 @@ class Trainer:
         for name, obj, meth in (("rule", rule, "gradients"), ("optimizer", optimizer, "step")):
             if not hasattr(obj, meth):
                 raise TypeError(f"{name} must have a {meth}() method, got {type(obj).__name__}")
+        if checkpoint_every is not None:
+            _check_count("checkpoint_every", checkpoint_every, least=1)
+            if checkpoint is None:
+                raise ValueError("checkpoint_every needs checkpoint=PATH (the file to write)")
         self.net = net
         self.rule = rule
         self.optimizer = optimizer
@@ -283,27 +176,62 @@ class Trainer:
         self.diagnostics = dict(diagnostics or {})
         self.progress = progress
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.eval_batch_size = int(eval_batch_size)
         self.after_step = after_step
         self.schedule = schedule
         self.history = History()
         self._fixed_order = None
         self.epoch = 0
+        self.step = 0
+        self.n_steps = 0
+        self._epoch_rng = None        # generator state before the epoch in progress drew its order
+        self._epoch_shape = None      # (samples, batch_size) of the epoch in progress
+        self._epoch_elapsed = 0.0     # training seconds of the epoch in progress before _t0
+        self._t0 = None
+        self._expect = None           # (samples, batch_size) of the fit that is resuming
 
     # -- state for checkpoints ----------------------------------------------------
     def state_dict(self) -> dict:
+        elapsed = self._epoch_elapsed + (time.perf_counter() - self._t0 if self._t0 else 0.0)
         return {
             "rng": self.rng.get_state(),
             "epoch": self.epoch,
+            "step": self.step,
+            "n_steps": self.n_steps,
+            "epoch_rng": self._epoch_rng,
+            "epoch_shape": None if self._epoch_shape is None else list(self._epoch_shape),
+            "epoch_elapsed": elapsed,
             "history": self.history.to_dict(),
             "fixed_order": self._fixed_order if self._fixed_order is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        step = int(state.get("step", 0))
+        shape = state.get("epoch_shape")
+        if step and self._expect is not None and tuple(shape) != tuple(self._expect):
+            raise ValueError(
+                f"it was saved {step} updates into epoch {int(state['epoch']) + 1} of {shape[0]} "
+                f"samples in batches of {shape[1]}; this fit has {self._expect[0]} samples in "
+                f"batches of {self._expect[1]} (resume with the same data and batch_size)")
+        history = History.from_dict(state["history"])
         self.rng.set_state(state["rng"])
         self.epoch = int(state["epoch"])
-        self.history = History.from_dict(state["history"])
+        self.step = step
+        self.n_steps = int(state.get("n_steps", len(history.loss)))
+        self._epoch_rng = state.get("epoch_rng")
+        self._epoch_shape = None if shape is None else tuple(shape)
+        self._epoch_elapsed = float(state.get("epoch_elapsed", 0.0))
+        self.history = history
         self._fixed_order = state.get("fixed_order")
+
+    def save(self, path: str | os.PathLike | None = None) -> None:
+        """Write a checkpoint of the whole setup (to ``checkpoint`` unless ``path`` is given)."""
+        path = path if path is not None else self.checkpoint
+        if path is None:
+            raise ValueError("no checkpoint path: pass save(path) or Trainer(checkpoint=PATH)")
+        save_checkpoint(path, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self,
+                        transforms=self.transforms)
 
     # -- evaluation ------------------------------------------------------------------
     def predict(self, x):
@@ -336,6 +264,23 @@ class Trainer:
             return asarray(np.asarray(self._fixed_order, dtype=np.int64), xp=xp)
         return self.rng.permutation(n, xp=xp)
 
+    def _epoch_order(self, n: int, xp):
+        """This epoch's order: drawn at its start, redrawn from the saved state inside it."""
+        if self.step == 0:
+            self._epoch_rng = self.rng.get_state()
+            self._epoch_shape = (n, self.batch_size)
+            self._epoch_elapsed = 0.0
+            return self._order(n, xp)
+        now = self.rng.get_state()
+        self.rng.set_state(self._epoch_rng)
+        order = self._order(n, xp)
+        if self.rng.get_state() != now:
+            self.rng.set_state(now)
+            raise ValueError(f"cannot continue epoch {self.epoch + 1} at update {self.step + 1}: "
+                             "its order does not redraw to the saved generator state (was shuffle "
+                             "changed since the checkpoint?)")
+        return order
+
     def _snapshot(self):
         return [{k: v.copy() for k, v in layer.params().items()} for layer in self.net.layers]
 
@@ -344,50 +289,110 @@ class Trainer:
             for k, v in layer.params().items():
                 v[...] = saved[k]
 
-    def fit(self, x, target, *, labels=None, epochs: int = 1, x_test=None, target_test=None,
-            labels_test=None, resume: bool = False) -> History:
-        """Train for ``epochs`` epochs (in total, counting a resumed checkpoint's).
+    def fit(self, x, target, *, labels=None, epochs: int | None = None,
+            until_epoch: int | None = None, x_test=None, target_test=None, labels_test=None,
+            validation_data=None, resume: bool = False) -> History:
+        """Train ``epochs`` more epochs, or until ``until_epoch`` epochs are done in total.
+
+        ``for _ in range(3): trainer.fit(x, y, epochs=1)`` trains three epochs, as
+        ``trainer.fit(x, y, epochs=3)`` does.  To reach a total (e.g. after resuming a
+        checkpoint), use ``until_epoch``: ``fit(x, y, until_epoch=10, resume=True)``
+        trains whatever is left of ten epochs.  An epoch interrupted by a checkpoint is
+        finished first and counts as one of ``epochs``.  A call with nothing left to
+        do warns and returns the history unchanged.
 
         Parameters
         ----------
         x : (N, n_in) array
         target : (N, n_out) or (N,) array — whatever ``loss_fn`` expects
-        labels : (N,) int array, optional — for training accuracy
+        labels : (N,) int array, optional
+            For the training accuracy (``history.train_accuracy``); by default derived
+            from ``target`` when it holds integer labels or one-hot rows (else no
+            training accuracy is recorded); ``False``: none (saves one pass over ``x``
+            per epoch).
+        epochs : int, optional
+            Epochs to train in this call (default 1 unless ``until_epoch`` is given).
+        until_epoch : int, optional
+            Train until this many epochs are done in total (counting earlier calls
+            and a resumed checkpoint's); not together with ``epochs``.
         x_test, target_test, labels_test : optional evaluation data (each epoch)
+            ``labels_test`` is derived from ``target_test`` when that holds integer
+            labels or one-hot rows; other targets (e.g. regression values) are refused
+            unless ``labels_test`` is given.  The test loss is recorded when
+            ``target_test`` is given.
+        validation_data : ``(x, target)`` or ``(x, target, labels)``, optional
+            The same as ``x_test=, target_test=`` (and ``labels_test=``), as in Keras.
         resume : bool
-            Continue from ``checkpoint`` if the file exists.
+            Continue from ``checkpoint`` if the file exists (from the update where it
+            was written, inside an epoch too); a checkpoint of another setup is refused
+            (:class:`~bionp.checkpoint.CheckpointMismatchError`) with nothing changed.
         """
         xp = get_array_module(x, target, *self.net.parameters()[0].values())
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (samples, features), got shape {tuple(x.shape)}")
-        if target.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} samples but target has {target.shape[0]}")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-        if resume and self.checkpoint and os.path.exists(self.checkpoint):
-            load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule, trainer=self,
-                            transforms=self.transforms)
         n = x.shape[0]
+        if target.shape[0] != n:
+            raise ValueError(f"x has {n} samples but target has {target.shape[0]}")
+        for name, value in (("epochs", epochs), ("until_epoch", until_epoch)):
+            if value is not None:
+                _check_count(name, value, least=0)
+        if epochs is not None and until_epoch is not None:
+            raise ValueError(f"give epochs= (epochs to train now) or until_epoch= (the total to "
+                             f"reach), not both: got epochs={epochs}, until_epoch={until_epoch}")
+        if resume and self.checkpoint is None:
+            raise ValueError("resume=True needs Trainer(checkpoint=PATH)")
+        if labels is False:
+            train_labels = None
+        elif labels is not None:
+            check_rows("labels", labels, n)
+            train_labels = labels
+        else:
+            train_labels = labels_from_target(target, "target")[0]
+        evaluation = evaluation_data(x_test, target_test, labels_test, validation_data)
         bs = self.batch_size
         n_batches = n // bs if self.drop_last else -(-n // bs)
         if n_batches == 0:
             raise ValueError(f"no complete batch: {n} samples with batch_size={bs} and drop_last=True")
+        if resume and os.path.exists(self.checkpoint):
+            self._expect = (n, bs)
+            try:
+                load_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer, rule=self.rule,
+                                trainer=self, transforms=self.transforms)
+            finally:
+                self._expect = None
+        if self.step and self._epoch_shape != (n, bs):
+            have, size = self._epoch_shape
+            raise ValueError(f"the trainer is {self.step} updates into epoch {self.epoch + 1} of "
+                             f"{have} samples in batches of {size}; this fit has {n} samples in "
+                             f"batches of {bs}")
+        asked = f"until_epoch={until_epoch}" if until_epoch is not None else f"epochs={epochs}"
+        if until_epoch is None:
+            until_epoch = self.epoch + (epochs if epochs is not None else 1)
+        if until_epoch <= self.epoch:
+            warnings.warn(f"fit({asked}) has nothing to do: {self.epoch} epochs are done already "
+                          "(epochs= counts the epochs to train in this call, until_epoch= the "
+                          "total)", UserWarning, stacklevel=2)
+            return self.history
+        return self._run(x, target, xp, until_epoch, n_batches, train_labels, evaluation)
+
+    def _run(self, x, target, xp, goal, n_batches, train_labels, evaluation) -> History:
+        n, bs = x.shape[0], self.batch_size
         bar = None
         if progress_enabled(self.progress):
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=(epochs - self.epoch) * n_batches, desc="training", unit="batch", leave=False)
+            bar = tqdm(total=(goal - self.epoch) * n_batches - self.step, desc="training",
+                       unit="batch", leave=False)
         # the weights that produced the last finite loss, copied in place before each step
         good = self._snapshot()
         try:
-            while self.epoch < epochs:
+            while self.epoch < goal:
                 if self.schedule is not None:
                     self.optimizer.lr = float(self.schedule(self.epoch))
-                order = self._order(n, xp)
-                t0 = time.perf_counter()
-                epoch_losses = []
+                order = self._epoch_order(n, xp)
+                self._t0 = time.perf_counter()
                 diverged = None
-                for b in range(n_batches):
+                for b in range(self.step, n_batches):
                     idx = order[b * bs:(b + 1) * bs]
                     xb, tb = x[idx], target[idx]
                     grads = self.rule.gradients(self.net, xb, tb, self.loss_fn)
@@ -407,10 +412,13 @@ class Trainer:
                         self.net.after_update()
                     if hasattr(self.transforms, "after_update"):  # last: e.g. Dale's principle
                         self.transforms.after_update(self.net)
+                    self.history.loss.append(loss_value)
+                    self.step = b + 1
+                    self.n_steps += 1
                     if self.after_step is not None:
                         self.after_step(self)
-                    self.history.loss.append(loss_value)
-                    epoch_losses.append(loss_value)
+                    if self.checkpoint_every and self.n_steps % self.checkpoint_every == 0:
+                        self.save()
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(epoch=self.epoch + 1, loss=f"{loss_value:.4g}", refresh=False)
@@ -419,27 +427,33 @@ class Trainer:
                 if diverged is not None:
                     self._restore(good)
                     self.history.stopped = diverged
+                    self.step, self._epoch_rng, self._epoch_shape = 0, None, None
                     break
-                self.history.epoch_seconds.append(time.perf_counter() - t0)
-                self.history.epoch_loss.append(float(np.mean(epoch_losses)))
-                if labels is not None:
-                    self.history.train_accuracy.append(self.evaluate(x, labels)["accuracy"])
-                if x_test is not None and labels_test is not None:
-                    ev = self.evaluate(x_test, labels_test, target_test)
-                    self.history.test_accuracy.append(ev["accuracy"])
-                    if "loss" in ev:
-                        self.history.test_loss.append(ev["loss"])
-                for name, fn in self.diagnostics.items():
-                    self.history.diagnostics.setdefault(name, []).append(fn(self, self.epoch))
-                self.epoch += 1
-                self.history.epochs_done = self.epoch
-                if self.checkpoint:
-                    save_checkpoint(self.checkpoint, self.net, optimizer=self.optimizer,
-                                    rule=self.rule, trainer=self, transforms=self.transforms)
+                self._end_epoch(x, n_batches, train_labels, evaluation)
         finally:
+            self._t0 = None
             if bar is not None:
                 bar.close()
         return self.history
+
+    def _end_epoch(self, x, n_batches, train_labels, evaluation) -> None:
+        self.history.epoch_seconds.append(self._epoch_elapsed + time.perf_counter() - self._t0)
+        self.history.epoch_loss.append(float(np.mean(self.history.loss[-n_batches:])))
+        if train_labels is not None:
+            self.history.train_accuracy.append(self.evaluate(x, train_labels)["accuracy"])
+        if evaluation is not None:
+            ev = self.evaluate(*evaluation)
+            self.history.test_accuracy.append(ev["accuracy"])
+            if "loss" in ev:
+                self.history.test_loss.append(ev["loss"])
+        for name, fn in self.diagnostics.items():
+            self.history.diagnostics.setdefault(name, []).append(fn(self, self.epoch))
+        self.epoch += 1
+        self.step, self._epoch_rng, self._epoch_shape, self._epoch_elapsed = 0, None, None, 0.0
+        self._t0 = None
+        self.history.epochs_done = self.epoch
+        if self.checkpoint:
+            self.save()
 
     def _batch_loss(self, xb, tb) -> float:
         """Loss of the batch before the step: the rule's own clean forward pass if it

@@ -144,7 +144,7 @@ def _fit(tmp_path, epochs, resume, ckpt_name="ck.npz"):
     tr = Trainer(net, rules.KolenPollack(weight_decay=0.0, rng=3), optim.Adam(net, lr=1e-3),
                  nn.CrossEntropyLoss(), batch_size=50, rng=0, progress=False,
                  checkpoint=tmp_path / ckpt_name)
-    tr.fit(x, y, epochs=epochs, resume=resume)
+    tr.fit(x, y, until_epoch=epochs, resume=resume)
     return net
 
 

@@ -161,7 +161,7 @@ def test_trainer_applies_attached_chain_and_resumes_bit_identically(tmp_path, cp
     net_b, tr_b = make(tmp_path / "b.npz")
     tr_b.fit(x, y, epochs=2)
     net_c, tr_c = make(tmp_path / "b.npz")                  # a new process: resume from the checkpoint
-    tr_c.fit(x, y, epochs=4, resume=True)
+    tr_c.fit(x, y, until_epoch=4, resume=True)
     for la, lc in zip(net_a.layers, net_c.layers):
         assert_equal(la.W, lc.W)
         assert_equal(la.b, lc.b)

@@ -100,7 +100,7 @@ def test_trainer_resamples_once_per_step_and_resumes_bit_identically(xp, tmp_pat
     part = make(ckpt)
     part.fit(x, y, epochs=2)
     resumed = make(ckpt)
-    resumed.fit(x, y, epochs=4, resume=True)
+    resumed.fit(x, y, until_epoch=4, resume=True)
     for a, b in zip(full.net.layers, resumed.net.layers):
         for k in a.params():
             assert_equal(a.params()[k], b.params()[k])

@@ -68,10 +68,46 @@ def test_resume_is_bit_identical(xp, tmp_path, rule_name):
     # a fresh process would rebuild everything from scratch, with other seeds even
     net, rule, opt, loss = _setup(rule_name, seed=99)
     tr = Trainer(net, rule, opt, loss, batch_size=20, rng=77, progress=False, checkpoint=ck)
-    h = tr.fit(x, y, epochs=4, resume=True)
+    h = tr.fit(x, y, until_epoch=4, resume=True)
     assert h.epochs_done == 4 and len(h.loss) == 4 * 12
     for a, b in zip(ref, net.layers):
         assert_equal(a, b.W)
+
+
+@pytest.mark.parametrize("rule_name,shuffle", [("kp_mirror", True), ("fa", "once"),
+                                               ("np", False)])
+def test_mid_epoch_checkpoint_resumes_bit_identically(xp, tmp_path, rule_name, shuffle):
+    """Saved from after_step at update 17 (epoch 2, update 5 of 12), loaded into objects built
+    with other seeds: the rest of the run equals the uninterrupted one bit for bit."""
+    from bionp import plasticity as bio
+
+    def make(seed, **kw):
+        net, rule, opt, loss = _setup(rule_name, seed=seed)
+        cfg = bio.BioConfig(apply_dales_principle=True, transforms=("fuzzy_learning_rates",))
+        bio.convert(net, cfg, rng=seed + 10)
+        return Trainer(net, rule, opt, loss, batch_size=20, rng=seed + 5, shuffle=shuffle,
+                       progress=False, **kw)
+
+    x, y = _data()
+    ref = make(1)
+    ref.fit(x, y, epochs=3, labels=y)
+    ck = tmp_path / "mid.npz"
+
+    def save(trainer):
+        if trainer.n_steps == 17:
+            trainer.save(ck)
+
+    make(1, after_step=save).fit(x, y, epochs=2)
+    tr = make(40, checkpoint=ck)
+    h = tr.fit(x, y, until_epoch=3, labels=y, resume=True)
+    assert (h.epochs_done, len(h.loss), tr.n_steps) == (3, 36, 36)
+    assert h.loss == ref.history.loss and h.epoch_loss == ref.history.epoch_loss
+    assert h.train_accuracy[-1] == ref.history.train_accuracy[-1]
+    for a, b in zip(ref.net.layers, tr.net.layers):
+        assert_equal(a.W, b.W)
+        assert_equal(a.b, b.b)
+    assert ref.rng.get_state() == tr.rng.get_state()
+    assert tr.net.plasticity.find("enforce_dales_principle").violations(tr.net) == 0
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -161,3 +197,21 @@ def test_bad_arguments():
         tr.fit(x, y, epochs=1)
     with pytest.raises(ValueError, match="samples"):
         tr.fit(x, y[:10], epochs=1)
+
+
+def test_accuracies_from_integer_or_one_hot_targets(xp):
+    """No labels= / labels_test=: the accuracies come from the targets, on every backend."""
+    from bionp import data
+
+    x, y = _data()
+    net, rule, opt, loss = _setup()
+    ref = Trainer(net, rule, opt, loss, batch_size=20, rng=3, progress=False)
+    h_ref = ref.fit(x, y, labels=y, epochs=2, x_test=x, labels_test=y, target_test=y)
+    net, rule, opt, loss = _setup()
+    t = data.one_hot(y, 3)
+    tr = Trainer(net, rule, opt, loss, batch_size=20, rng=3, progress=False)
+    h = tr.fit(x, t, epochs=2, validation_data=(x, t))
+    assert h.train_accuracy == h_ref.train_accuracy and h.test_accuracy == h_ref.test_accuracy
+    assert len(h.test_loss) == 2
+    with pytest.raises(ValueError, match="labels_test"):
+        tr.fit(x, t, x_test=x, target_test=t * 0.9)
