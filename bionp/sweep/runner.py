@@ -258,6 +258,20 @@ def _progress_bar(progress, total: int, initial: int):
     return tqdm(total=total, initial=initial, desc="sweep", unit="task")
 
 
+def _quiet_dask() -> None:
+    """Silence this process's Dask loggers and the worker processes' stderr output
+    (used while shutting down after Ctrl-C)."""
+    import logging
+    import warnings
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "tornado", "asyncio", "bokeh"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module="distributed")
+
+
 def _say(verbose: bool, msg: str) -> None:
     if verbose:
         print(f"bionp.sweep: {msg}", file=sys.stderr, flush=True)
@@ -437,9 +451,11 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
                 from bionp.sweep.store import StoreError
 
                 raise StoreError(
-                    f"{os.fspath(store)} was written with rng entropy {stored_root}, but this run "
-                    f"has {root}: its seeds would differ. Pass the same rng= (or rng=None to "
-                    "reuse the store's), or use a new store= path.")
+                    f"{os.fspath(store)} was written with another root seed (entropy "
+                    f"{stored_root}) than this run's ({root}): the tasks' seeds would differ. "
+                    "Use the same root seed (`seed = ...` in a sweep file, rng= in "
+                    "bionp.sweep.run; rng=None reuses the store's), or a new store path "
+                    "(`store = ...` in a sweep file, store= in bionp.sweep.run).")
     if root is None:
         root = rng_state(None)
     if store is not None:
@@ -490,7 +506,12 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
                     _run_serial(fn, pending, seeds, blas_threads, record, bar, callback)
                 else:
                     _run_dask(own_client or client, fn, pending, seeds, blas_threads, record, bar,
-                              callback)
+                              callback, own=own_client is not None)
+            except KeyboardInterrupt:
+                # Ctrl-C: the finished tasks are stored; shut Dask down without its log of
+                # cancelled tasks and killed workers (the caller says what happened, once)
+                _quiet_dask()
+                raise
             finally:
                 if own_client is not None:
                     own_client.close()
@@ -631,7 +652,16 @@ def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int 
     return execute_task(fn, config, seed, blas_threads)
 
 
-def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
+def _silence_worker() -> None:
+    """Run on each worker of a cluster this sweep started, before it closes after Ctrl-C."""
+    import logging
+
+    for name in ("distributed", "distributed.worker", "distributed.worker.state_machine",
+                 "distributed.nanny", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback, own=False):
     from dask.distributed import as_completed
 
     token = os.urandom(4).hex()
@@ -665,6 +695,20 @@ def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
                 bar.update(1)
             if callback is not None:
                 callback(rec)
+    except KeyboardInterrupt:
+        # the cluster is closed next (ours) or keeps its tasks (a given client: cancel them
+        # quietly, so that a Ctrl-C does not leave them running on someone's cluster)
+        _quiet_dask()
+        try:
+            if own:  # our own workers: no log of the tasks they drop as the cluster closes
+                client.run(_silence_worker)
+            leftover = [f for k, (f, _) in futures.items() if k not in written]
+            if leftover:
+                client.cancel(leftover)
+        except Exception:  # pragma: no cover - the client is already going down
+            pass
+        futures.clear()
+        raise
     finally:
         leftover = [f for k, (f, _) in futures.items() if k not in written]
         if leftover:
