@@ -537,6 +537,7 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
     if scheduler == "gpu":
         cluster = gpu_cluster()
         c = _import_distributed().Client(cluster)
+        _own_workers_ignore_ctrl_c(c)
         _say(verbose, f"GPU worker pool: one worker per GPU ({', '.join(cluster.workers)}); "
                       f"dashboard: {_dashboard(c)}")
         return "dask", c, cluster
@@ -551,6 +552,7 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
         cluster = local_cluster(n_workers)
         try:
             c = dd.Client(cluster)
+            _own_workers_ignore_ctrl_c(c)
         except BaseException:
             cluster.close()
             raise
@@ -650,6 +652,25 @@ def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int 
         out["error"] = f"could not unpickle the task function on the worker: {out['error']}"
         return out
     return execute_task(fn, config, seed, blas_threads)
+
+
+def _ignore_sigint() -> None:
+    """On a worker: leave Ctrl-C (SIGINT to the terminal's process group) to the driver."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _own_workers_ignore_ctrl_c(client) -> None:
+    """The worker processes of a cluster this sweep starts share the terminal's process
+    group: without this a Ctrl-C would stop each of them on its own, mid-task, with its
+    own log; the driver stops them instead (quietly, see :func:`_run_dask`)."""
+    try:
+        client.run(_ignore_sigint)
+    except Exception:  # pragma: no cover - best effort: the sweep runs either way
+        pass
 
 
 def _silence_worker() -> None:
