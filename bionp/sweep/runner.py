@@ -23,6 +23,7 @@ from bionp.sweep.configs import (
     rng_state,
     task_seed,
 )
+from bionp.sweep._interrupt import _own_workers_ignore_ctrl_c, _quiet_dask, _silence_worker
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
 
 __all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
@@ -258,18 +259,6 @@ def _progress_bar(progress, total: int, initial: int):
     return tqdm(total=total, initial=initial, desc="sweep", unit="task")
 
 
-def _quiet_dask() -> None:
-    """Silence this process's Dask loggers and the worker processes' stderr output
-    (used while shutting down after Ctrl-C)."""
-    import logging
-    import warnings
-
-    for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] in ("distributed", "tornado", "asyncio", "bokeh"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-    for name in ("distributed", "tornado", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", module="distributed")
 
 
 def _say(verbose: bool, msg: str) -> None:
@@ -510,13 +499,13 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
             except KeyboardInterrupt:
                 # Ctrl-C: the finished tasks are stored; shut Dask down without its log of
                 # cancelled tasks and killed workers (the caller says what happened, once)
-                _quiet_dask()
+                with _quiet_dask():
+                    _close(own_client, own_cluster)
                 raise
-            finally:
-                if own_client is not None:
-                    own_client.close()
-                if own_cluster is not None:
-                    own_cluster.close()
+            except BaseException:
+                _close(own_client, own_cluster)
+                raise
+            _close(own_client, own_cluster)
         finally:
             if bar is not None:
                 bar.close()
@@ -524,6 +513,14 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
     if n_err:
         _say(verbose, f"{n_err} of {n_total} tasks failed (status 'error'; see their 'traceback')")
     return [done[(t[2], t[3])] for t in tasks]
+
+
+def _close(own_client, own_cluster) -> None:
+    """Close the client and the cluster this sweep opened (if any)."""
+    if own_client is not None:
+        own_client.close()
+    if own_cluster is not None:
+        own_cluster.close()
 
 
 def _choose_backend(client, scheduler, n_workers, timeout, verbose):
@@ -654,32 +651,10 @@ def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int 
     return execute_task(fn, config, seed, blas_threads)
 
 
-def _ignore_sigint() -> None:
-    """On a worker: leave Ctrl-C (SIGINT to the terminal's process group) to the driver."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _own_workers_ignore_ctrl_c(client) -> None:
-    """The worker processes of a cluster this sweep starts share the terminal's process
-    group: without this a Ctrl-C would stop each of them on its own, mid-task, with its
-    own log; the driver stops them instead (quietly, see :func:`_run_dask`)."""
-    try:
-        client.run(_ignore_sigint)
-    except Exception:  # pragma: no cover - best effort: the sweep runs either way
-        pass
 
 
-def _silence_worker() -> None:
-    """Run on each worker of a cluster this sweep started, before it closes after Ctrl-C."""
-    import logging
-
-    for name in ("distributed", "distributed.worker", "distributed.worker.state_machine",
-                 "distributed.nanny", "tornado", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback, own=False):
@@ -719,15 +694,15 @@ def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback, o
     except KeyboardInterrupt:
         # the cluster is closed next (ours) or keeps its tasks (a given client: cancel them
         # quietly, so that a Ctrl-C does not leave them running on someone's cluster)
-        _quiet_dask()
-        try:
-            if own:  # our own workers: no log of the tasks they drop as the cluster closes
-                client.run(_silence_worker)
-            leftover = [f for k, (f, _) in futures.items() if k not in written]
-            if leftover:
-                client.cancel(leftover)
-        except Exception:  # pragma: no cover - the client is already going down
-            pass
+        with _quiet_dask():
+            try:
+                if own:  # our own workers: no log of the tasks they drop as the cluster closes
+                    client.run(_silence_worker)
+                leftover = [f for k, (f, _) in futures.items() if k not in written]
+                if leftover:
+                    client.cancel(leftover)
+            except Exception:  # pragma: no cover - the client is already going down
+                pass
         futures.clear()
         raise
     finally:
