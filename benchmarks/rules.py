@@ -87,7 +87,9 @@ def make_rule(name):
         "backprop": lambda: rules.Backprop(),
         "feedback_alignment": lambda: rules.FeedbackAlignment(rng=1),
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=1),
-        "kolen_pollack": lambda: rules.KolenPollack(rng=1),
+        # the plain feedback step (the configuration the recorded timings used)
+        "kolen_pollack": lambda: rules.KolenPollack(weight_decay=0.1, feedback_optimizer="sgd",
+                                                    rng=1),
         "weight_perturbation": lambda: rules.WeightPerturbation(sigma=0.1, rng=1),
         "weight_perturbation_rademacher": lambda: rules.WeightPerturbation(
             sigma=0.1, noise="rademacher", rng=1),

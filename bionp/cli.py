@@ -127,7 +127,9 @@ def _cmd_sweep(args) -> int:
                 print(f"bionp sweep: {exc}", file=sys.stderr)
                 return 2
             print(sweep.format_summary(rows))
-            print("best:", json.dumps({k: v for k, v in top.items()}))
+            from bionp.experiment import readable
+
+            print("best:", json.dumps(readable(top)))
     return 0 if n_err == 0 else 1
 
 

@@ -10,7 +10,9 @@ and writes ``DIR/results.json``::
     {"config": {...}, "backend": "numpy", "dtype": "float32", "versions": {...},
      "runs": {"<run name>": {"test_accuracy": [...], "epoch_seconds": [...], ...}}}
 
-plus its PNG figures.
+plus its PNG figures.  Floats in ``results.json`` are written with 12 significant
+digits (:func:`readable`): an accuracy of 791/1000 images reads ``79.1``, not
+``79.10000000000001``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 
 from bionp.backend import BACKENDS, get_dtype, set_dtype, use
 
-__all__ = ["example_parser", "setup", "load_data", "versions", "write_results", "format_table"]
+__all__ = ["example_parser", "setup", "load_data", "versions", "write_results", "format_table",
+           "readable"]
 
 DATASETS = ("fashion-mnist-small", "fashion-mnist", "mnist", "cifar10")
 
@@ -123,6 +126,7 @@ def write_results(out_dir: str, config: Mapping[str, Any], runs: Mapping[str, Ma
         "runs": {k: dict(v) for k, v in runs.items()},
     }
     doc.update(extra)
+    doc = readable(doc)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "results.json")
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
@@ -130,6 +134,33 @@ def write_results(out_dir: str, config: Mapping[str, Any], runs: Mapping[str, Ma
         json.dump(doc, f, indent=2, default=_jsonable)
     os.replace(tmp, path)
     return path
+
+
+def readable(obj, digits: int = 12):
+    """``obj`` with every float rounded to ``digits`` significant digits, recursively
+    (dicts, lists, tuples, NumPy scalars and arrays), for files and lines people read.
+
+    Rounding to 12 digits changes a float64 by at most 5e-13 relative and removes the
+    binary tail of decimal values (``100 * 0.791 = 79.10000000000001`` reads ``79.1``);
+    float32 values keep every digit they have.  NaN and infinities stay as they are.
+    """
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, (np.float32, np.float16)):
+        v = float(str(obj))  # the shortest decimal of the float32 (0.1, not 0.100000001490)
+        return v if not np.isfinite(v) else float(f"{v:.{digits}g}")
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return float(f"{v:.{digits}g}") if np.isfinite(v) else v
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return readable(obj.tolist(), digits)
+    if isinstance(obj, Mapping):
+        return {k: readable(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [readable(v, digits) for v in obj]
+    return obj
 
 
 def _jsonable(v):

@@ -30,6 +30,17 @@ Cosine similarity and angle
 :math:`\cos(g_1, g_2) = g_1^\top g_2 / (\|g_1\|\|g_2\|)` of flattened per-layer
 gradients (``W`` and, by default, ``b``), and the angle
 :math:`\arccos(\cos)` in degrees.
+
+What the diagnostics measure
+----------------------------
+:func:`compare_to_backprop`, :func:`angle_to_backprop`, :func:`gradient_snr` and
+:func:`gradient_moments` measure the rule's **error-driven** estimate
+(:meth:`bionp.rules.Rule.error_gradients`): a rule's own regularisation (Kolen-Pollack's
+weight decay :math:`\lambda\theta`, :meth:`bionp.rules.Rule.regularization`) is left out
+unless ``include_regularization=True``.  The decay is not an error signal: with it,
+Kolen-Pollack's output layer, whose error signal is backprop's exactly, would read as
+tens of degrees off at initialisation.  All of them are pure functions of the current
+parameters, so they can be measured before the first epoch (epoch 0).
 """
 
 from __future__ import annotations
@@ -39,7 +50,8 @@ import math
 from bionp.backend import get_array_module, to_scalar
 
 __all__ = ["accuracy", "gradient_snr", "gradient_moments", "cosine_similarity",
-           "alignment_angle", "compare_to_backprop", "robustness_curve"]
+           "alignment_angle", "compare_to_backprop", "angle_to_backprop", "rule_gradients",
+           "robustness_curve"]
 
 
 def accuracy(out_or_logits, labels) -> float:
@@ -101,26 +113,50 @@ def alignment_angle(g_rule, g_true, include_bias: bool = True) -> list:
             for c in cosine_similarity(g_rule, g_true, include_bias)]
 
 
-def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True,
-                        reference=None) -> list:
-    """Per-layer cosine similarity between ``rule``'s gradient and backprop's on ``(x, target)``.
+def rule_gradients(rule, net, x, target, loss_fn, include_regularization: bool = False) -> list:
+    """``rule``'s error-driven gradient estimate (:meth:`~bionp.rules.Rule.error_gradients`),
+    or with ``include_regularization`` the full :meth:`~bionp.rules.Rule.gradients` it trains
+    with (a rule object without ``error_gradients`` gives its ``gradients``)."""
+    if include_regularization or not hasattr(rule, "error_gradients"):
+        return rule.gradients(net, x, target, loss_fn)
+    return rule.error_gradients(net, x, target, loss_fn)
 
-    ``reference`` is the exact rule to compare with (default ``Backprop()``).
+
+def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True,
+                        reference=None, include_regularization: bool = False) -> list:
+    """Per-layer cosine similarity between ``rule``'s update and backprop's on ``(x, target)``.
+
+    ``reference`` is the exact rule to compare with (default ``Backprop()``).  The rules'
+    error-driven updates are compared (:func:`rule_gradients`): Kolen-Pollack's weight
+    decay is left out unless ``include_regularization=True``.  Measurable at any time,
+    before training included (epoch 0).
     """
     if reference is None:
         from bionp.rules import Backprop
 
         reference = Backprop()
-    return cosine_similarity(rule.gradients(net, x, target, loss_fn),
-                             reference.gradients(net, x, target, loss_fn), include_bias)
+    return cosine_similarity(
+        rule_gradients(rule, net, x, target, loss_fn, include_regularization),
+        rule_gradients(reference, net, x, target, loss_fn, include_regularization), include_bias)
 
 
-def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250):
+def angle_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True,
+                      reference=None, include_regularization: bool = False) -> list:
+    """Per-layer angle in degrees between ``rule``'s update and backprop's
+    (:func:`compare_to_backprop`'s cosines as angles; ``nan`` where a gradient is zero)."""
+    return [math.degrees(math.acos(max(-1.0, min(1.0, c)))) if c == c else float("nan")
+            for c in compare_to_backprop(rule, net, x, target, loss_fn, include_bias, reference,
+                                         include_regularization)]
+
+
+def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250,
+                     include_regularization: bool = False):
     """Float64 sums over samples of the per-sample gradients and of their squares.
 
     Returns ``(n_samples, sums, sums_sq)``: lists aligned with the layers of
     ``{"W", "b"}`` arrays.  Memory: two float64 copies of the parameters plus one
-    chunk of activations.
+    chunk of activations.  The per-sample gradients are the error-driven ones unless
+    ``include_regularization`` (see the module docstring).
     """
     xp = get_array_module(x)
     n = int(x.shape[0])
@@ -130,7 +166,7 @@ def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250):
             for p in net.parameters()]
     sqs = [{k: xp.zeros(v.shape, dtype=xp.float64) for k, v in p.items()}
            for p in net.parameters()]
-    offsets = rule.per_sample_offsets(net)
+    offsets = rule.per_sample_offsets(net) if include_regularization else None
     fast = None
     for start in range(0, n, chunk_size):
         xs, ts = x[start:start + chunk_size], target[start:start + chunk_size]
@@ -157,7 +193,8 @@ def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250):
                     sqs[l][k] += q
         else:
             for i in range(m):
-                g = rule.gradients(net, xs[i:i + 1], ts[i:i + 1], loss_fn)
+                g = rule_gradients(rule, net, xs[i:i + 1], ts[i:i + 1], loss_fn,
+                                   include_regularization)
                 for l, d in enumerate(g):
                     for k, v in d.items():
                         v64 = v.astype(xp.float64)
@@ -167,12 +204,15 @@ def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250):
 
 
 def gradient_snr(rule, net, x, target, loss_fn, chunk_size: int = 250, epsilon: float = 1e-3,
-                 include_bias: bool = True, scale: float = 1.0) -> list:
+                 include_bias: bool = True, scale: float = 1.0,
+                 include_regularization: bool = False) -> list:
     """Per-layer gradient SNR, mean over parameters of ``|mean| / (std + epsilon)`` (floats).
 
-    See the module docstring for the definition and for ``scale``.
+    See the module docstring for the definition, for ``scale`` and for
+    ``include_regularization`` (a rule's weight decay, left out by default).
     """
-    n, sums, sqs = gradient_moments(rule, net, x, target, loss_fn, chunk_size)
+    n, sums, sqs = gradient_moments(rule, net, x, target, loss_fn, chunk_size,
+                                    include_regularization)
     if n == 0:
         raise ValueError("gradient_snr needs at least one sample")
     out = []

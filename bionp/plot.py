@@ -55,10 +55,15 @@ def plot_curves(runs: Mapping[str, Sequence[float]], path: str | os.PathLike | N
                 x: Sequence[float] | None = None):
     """One line per run (``{name: values}``); optional ± error bands; saved if ``path``.
 
-    The x values are ``x_start, x_start + 1, …`` unless ``x`` gives them (shared by the runs).
+    The x values are ``x_start, x_start + 1, …`` unless ``x`` gives them (shared by the runs);
+    integer x values (epochs) get integer ticks only.
     """
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    if x is None or all(float(v).is_integer() for v in x):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for name, values in runs.items():
         v = smooth(values, smooth_window)
         xs = np.arange(x_start, x_start + v.size) if x is None else np.asarray(x)[:v.size]

@@ -31,9 +31,11 @@ VARIANTS = {
     "baseline": None,
     "fuzzy_learning_rates": {"transforms": ("fuzzy_learning_rates",)},
     "crystallize": {"transforms": ("crystallize",)},
+    # the seed's scale (the default): the rate multiplies the optimiser's lr by ~base_lr
+    # (see bionp.plasticity.volume)
     "volume_dependent_lr": {"transforms": ("volume_dependent_lr",)},
-    # the seed's scale: the rate multiplies the optimiser's lr by ~base_lr (see bionp.plasticity.volume)
-    "volume_dependent_lr_seed_scale": {"transforms": ("volume_dependent_lr",), "lr_relative": False},
+    # divided by base_lr: the optimiser's lr keeps its meaning
+    "volume_dependent_lr_relative": {"transforms": ("volume_dependent_lr",), "lr_relative": True},
     "scale_grad": {"transforms": ("scale_grad",)},
     "l1_reg": {"transforms": ("l1_reg",)},
     "rejuvenate_weights": {"transforms": ("rejuvenate_weights",)},
@@ -50,8 +52,9 @@ def parse_args(argv=None):
     ap.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES), help="learning rules")
     ap.add_argument("--transforms", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                     help="variants to train: baseline (no transform), one transform alone, "
-                         "volume_dependent_lr_seed_scale (lr_relative=False: the seed's factor, "
-                         "~base_lr times the optimiser's lr), dales_principle (Dalian init + "
+                         "volume_dependent_lr (the seed's factor, ~base_lr times the optimiser's "
+                         "lr), volume_dependent_lr_relative (lr_relative=True: divided by "
+                         "base_lr), dales_principle (Dalian init + "
                          "enforcement), weight_splitting (Gamma, see --gamma) or default_chain "
                          "(BioConfig())")
     ap.add_argument("--hidden", type=int, default=500, help="hidden units")

@@ -19,7 +19,10 @@ with ``B`` drawn like ``W`` (He normal, the default here).
 
 Writes ``OUT/results.json``, ``OUT/accuracy.png``, ``OUT/loss.png`` and
 ``OUT/alignment.png`` (cosine similarity of each rule's update with backprop's,
-per layer, after each epoch).
+per layer, at initialisation (epoch 0) and after each epoch; ``cosine_similarity[e]``
+in ``results.json`` is epoch ``e``, ``alignment_angle`` the same in degrees).  The
+updates compared are the rules' error-driven ones: Kolen-Pollack's decay is left out
+(:mod:`bionp.metrics`), so its output layer reads 0 degrees at initialisation.
 """
 
 from __future__ import annotations
@@ -79,6 +82,11 @@ def make_rule(name, seed, args):
     }[name]()
 
 
+def _degrees(cosine):
+    """The angle of a cosine in degrees (``nan`` stays ``nan``)."""
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine)))) if cosine == cosine else cosine
+
+
 def main(argv=None):
     args = parse_args(argv)
     experiment.setup(args)
@@ -113,17 +121,24 @@ def main(argv=None):
             return [float(c) for c in metrics.compare_to_backprop(rule, net, x_al, y_al, loss_fn,
                                                                   reference=reference)]
 
+        # epoch 0: the alignment of the untrained network, before the first update
+        # (the Trainer's diagnostics run after each epoch)
+        alignment_0 = alignment(None, 0)
+
         trainer = Trainer(net, rule, opt, loss_fn, batch_size=args.batch_size,
                           rng=bnp.random.named_stream(args.seed, "batches"),
                           progress=False if args.quiet else None, schedule=schedule,
                           diagnostics={"cosine_similarity": alignment})
         h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te, target_test=y_te)
+        cosines = [alignment_0] + list(h.diagnostics.get("cosine_similarity", []))
         runs[name] = {"test_accuracy": h.test_accuracy, "test_loss": h.test_loss,
                       "epoch_seconds": h.epoch_seconds, "epoch_loss": h.epoch_loss,
-                      "cosine_similarity": h.diagnostics.get("cosine_similarity", []),
+                      "cosine_similarity": cosines,
+                      "alignment_angle": [[_degrees(c) for c in layer] for layer in cosines],
                       "best_test_accuracy": max(h.test_accuracy) if h.test_accuracy else None,
                       "stopped": h.stopped, "learning_rate": base_lr}
-        row = {"rule": name, "final acc %": h.test_accuracy[-1] if h.test_accuracy else float("nan"),
+        row = {"rule": name, "angle@0 (out)": round(_degrees(alignment_0[-1]), 1),
+               "final acc %": h.test_accuracy[-1] if h.test_accuracy else float("nan"),
                "best acc %": runs[name]["best_test_accuracy"] or float("nan"),
                "s/epoch": float(np.mean(h.epoch_seconds)) if h.epoch_seconds else float("nan")}
         table.append(row)
@@ -137,7 +152,7 @@ def main(argv=None):
                      ylabel="training loss (cross-entropy)", logy=True, title="Training loss")
     plot.plot_curves({k: [c[0] for c in v["cosine_similarity"]] for k, v in runs.items()},
                      f"{args.out}/alignment.png", ylabel="cosine similarity to backprop (first layer)",
-                     title="Alignment with backprop")
+                     title="Alignment with backprop", x_start=0)
     print(f"\nwrote {args.out}/results.json and 3 figures")
     return runs
 

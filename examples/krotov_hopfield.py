@@ -162,8 +162,9 @@ def parse_args(argv=None):
                    help="further datasets, run when their files are present (never downloaded)")
     g.add_argument("--grid", type=int, nargs=2, default=(10, 10), metavar=("ROWS", "COLS"),
                    help="size of the weight grid figure")
-    g.add_argument("--grid-scale", choices=("global", "unit"), default="global",
-                   help="colour scale of the weight grid: one max|W| for all tiles, or per unit")
+    g.add_argument("--grid-scale", choices=("unit", "global"), default="unit",
+                   help="colour scale of the weight grid: per unit (default), or one max|W| for "
+                        "all tiles")
     g.add_argument("--no-save-weights", action="store_true",
                    help="do not write the learned weights (OUT/weights_<data>_seed<N>.npy)")
     g.add_argument("--tol", type=float, default=0.05,

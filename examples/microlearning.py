@@ -121,7 +121,10 @@ def make_rule(name, args, lr):
         return rules.DirectFeedbackAlignment(scale=args.init_scale, rng=seed)
     if name == "kolen_pollack":
         decay = args.kp_decay * args.eta / lr if args.lr_mode == "tutorial" else args.kp_decay
-        return rules.KolenPollack(weight_decay=decay, scale=args.init_scale, rng=seed)
+        # the tutorial's Kolen-Pollack: its decay and the plain feedback step (not the class
+        # defaults, which are compare_rules.py's recommended configuration)
+        return rules.KolenPollack(weight_decay=decay, feedback_optimizer="sgd",
+                                  scale=args.init_scale, rng=seed)
     if name == "weight_perturbation":
         return rules.WeightPerturbation(sigma=args.noise, rng=seed)
     if name == "node_perturbation":

@@ -13,6 +13,23 @@ import pytest
 import bionp as bnp
 
 _CUPY = None
+#: skip reasons of the backend fixtures below: the short summary (``-ra``) folds each into
+#: one line for the whole run instead of one per test file and line (hundreds without a GPU)
+NO_CUPY = "CuPy backend: CuPy not installed or no GPU visible"
+NO_NUMBA = "Numba not installed (pip install bionp[fast])"
+_FOLDED_SKIPS = (NO_CUPY, NO_NUMBA)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        for folded in _FOLDED_SKIPS:
+            if reason.endswith(folded):  # "Skipped: <reason>"
+                report.longrepr = (__file__, 1, f"{folded} (every test on that backend)")
 
 
 def _cupy_ok():
@@ -27,7 +44,7 @@ def xp(request):
     """The array module of each backend, made active for the test's duration."""
     name = request.param
     if name == "cupy" and not _cupy_ok():
-        pytest.skip("CuPy backend: CuPy not installed or no GPU visible")
+        pytest.skip(NO_CUPY)
     with bnp.backend(name) as module:
         yield module
 
@@ -48,7 +65,7 @@ def host_kernels(request, monkeypatch):
     if request.param == "compiled":
         monkeypatch.setenv("BIONP_NUMBA", "1")
         if not _kernels.available():
-            pytest.skip("Numba not installed (pip install bionp[fast])")
+            pytest.skip(NO_NUMBA)
     else:
         monkeypatch.setenv("BIONP_NUMBA", "0")
     return request.param
@@ -58,7 +75,7 @@ def host_kernels(request, monkeypatch):
 def gpu_xp():
     """CuPy, or skip."""
     if not _cupy_ok():
-        pytest.skip("CuPy backend: CuPy not installed or no GPU visible")
+        pytest.skip(NO_CUPY)
     with bnp.backend("cupy") as module:
         yield module
 

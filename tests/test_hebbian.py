@@ -285,10 +285,30 @@ def test_unit_norms_formula(xp):
 def test_transform_and_activations(xp):
     W, x = _random_case(2, 6, 5, 7)
     kh = KrotovHopfield(6, p=3.0, init=W, dtype="float64", rng=0).initialize(5)
-    cur = kh.transform(bnp.asarray(x))
+    cur = kh.currents(bnp.asarray(x))
     np.testing.assert_allclose(bnp.asnumpy(cur), x @ (W * np.abs(W)).T, rtol=1e-12)
     act = kh.activations(bnp.asarray(x), power=2.0)
     np.testing.assert_allclose(bnp.asnumpy(act), np.maximum(x @ W.T, 0) ** 2, rtol=1e-12)
+    # transform: features (scikit-learn's meaning, as HebbianStack.transform), not currents
+    feat = kh.transform(bnp.asarray(x), power=2.0)
+    np.testing.assert_allclose(bnp.asnumpy(feat), np.maximum(x @ W.T, 0) ** 2, rtol=1e-12)
+
+
+def test_transform_says_once_that_its_meaning_changed(monkeypatch):
+    import warnings
+
+    from bionp.hebbian import krotov_hopfield as khmod
+
+    monkeypatch.setattr(khmod, "_TRANSFORM_WARNED", False)
+    W, x = _random_case(2, 6, 5, 7)
+    kh = KrotovHopfield(6, p=3.0, init=W, dtype="float64", rng=0).initialize(5)
+    with pytest.warns(FutureWarning, match=r"currents\(x\)"):
+        feat = kh.transform(x)
+    np.testing.assert_allclose(feat, np.maximum(x @ W.T, 0) ** 4.5, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kh.transform(x)  # once per process
+        kh.transform(x, power=4.5)
 
 
 def test_normalize_option(xp):
@@ -296,7 +316,8 @@ def test_normalize_option(xp):
     a = KrotovHopfield(5, p=2.0, normalize=True, dtype="float64", rng=0).initialize(4)
     b = KrotovHopfield(5, p=2.0, dtype="float64", rng=0).initialize(4)
     xn = x / bnp.get_xp().sqrt((x * x).sum(axis=1, keepdims=True))
-    assert relative_error(a.transform(x * 3.0), b.transform(xn)) <= 1e-12
+    assert relative_error(a.currents(x * 3.0), b.currents(xn)) <= 1e-12
+    assert relative_error(a.transform(x * 3.0, power=2.0), b.transform(xn, power=2.0)) <= 1e-12
 
 
 def test_progress_bar_runs(xp, capsys):
@@ -374,7 +395,9 @@ def test_bad_inputs(xp):
     with pytest.raises(ValueError, match="has 4 features but the layer was built for n_in = 3"):
         kh.partial_fit(Generator(0).uniform(0, 1, (4, 4)))
     with pytest.raises(ValueError, match="has 4 features"):
-        kh.transform(Generator(0).uniform(0, 1, (4, 4)))
+        kh.currents(Generator(0).uniform(0, 1, (4, 4)))
+    with pytest.raises(ValueError, match="has 4 features"):
+        kh.transform(Generator(0).uniform(0, 1, (4, 4)), power=2.0)
     with pytest.raises(ValueError, match="lr must be >= 0"):
         kh.partial_fit(good, lr=-1.0)
     with pytest.raises(ValueError, match="epochs must be >= 1"):
@@ -386,7 +409,9 @@ def test_bad_inputs(xp):
 def test_unfitted_and_mixed_backend():
     kh = KrotovHopfield(6, rng=0)
     with pytest.raises(RuntimeError, match="call fit"):
-        kh.transform(np.zeros((2, 3)))
+        kh.transform(np.zeros((2, 3)), power=1.0)
+    with pytest.raises(RuntimeError, match="call fit"):
+        kh.currents(np.zeros((2, 3)))
     with pytest.raises(RuntimeError, match="call fit"):
         kh.unit_norms()
     with bnp.backend("strict"):

@@ -147,7 +147,7 @@ def test_weight_grid_symmetric_scale():
     W = np.zeros((4, 4))
     W[0, 0] = -2.0
     W[1, 1] = 1.0
-    grid = weight_grid(W, 2, 2, (2, 2))
+    grid = weight_grid(W, 2, 2, (2, 2), scale="global")
     assert grid.min() == -1.0 and grid.max() == 0.5  # scaled by max|W| = 2, zero stays zero
     # channel-first RGB: pixel (0, 0) of unit 0 takes its three channels from W[0, 0::4]
     Wc = np.zeros((1, 12))
@@ -184,7 +184,14 @@ def test_weight_grid_unit_scale():
     grid = weight_grid(W, 1, 2, (2, 2), scale="unit")
     np.testing.assert_allclose(grid[:, :2].ravel(), [0.5, -1.0, 0.25, 0.0])
     np.testing.assert_allclose(grid[:, 2:].ravel(), [1.0, 0.5, -1.0, 0.25])
-    glob = weight_grid(W, 1, 2, (2, 2))
+    glob = weight_grid(W, 1, 2, (2, 2), scale="global")
     np.testing.assert_allclose(glob[:, :2].ravel(), [0.1, -0.2, 0.05, 0.0])
     with pytest.raises(ValueError, match="scale must be 'global' or 'unit'"):
         weight_grid(W, 1, 2, (2, 2), scale="tile")
+
+
+def test_weight_grid_default_is_per_unit():
+    """A unit with small weights stays legible by default (issue 26: "global" washed it out)."""
+    W = np.array([[1e-3, -2e-3, 0.0, 0.0], [10.0, 5.0, -10.0, 2.5]])
+    grid = weight_grid(W, 1, 2, (2, 2))
+    np.testing.assert_allclose(grid[:, :2].ravel(), [0.5, -1.0, 0.0, 0.0])

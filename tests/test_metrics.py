@@ -42,9 +42,19 @@ def test_snr_chunked_equals_direct(xp, make):
     y = g.integers(0, 3, 23)
     net = MLP([5, 4, 4, 3], rng=1, dtype="float64")
     rule = make()
-    snr = gradient_snr(rule, net, x, y, MSELoss(), chunk_size=5)
+    # the rule's whole update (KP: with its decay) on request ...
+    snr = gradient_snr(rule, net, x, y, MSELoss(), chunk_size=5, include_regularization=True)
     for layer in range(3):
         want = _direct_snr(rule, net, x, y, MSELoss(), layer)
+        assert abs(snr[layer] - want) < 1e-9 * max(1.0, want)
+    # ... and by default its error-driven part (KP without the decay: FA's with the same B)
+    snr = gradient_snr(rule, net, x, y, MSELoss(), chunk_size=5)
+    error_only = rule
+    if isinstance(rule, KolenPollack):
+        error_only = FeedbackAlignment(rng=0)
+        error_only.B = rule.B
+    for layer in range(3):
+        want = _direct_snr(error_only, net, x, y, MSELoss(), layer)
         assert abs(snr[layer] - want) < 1e-9 * max(1.0, want)
 
 

@@ -97,7 +97,7 @@ def test_kolen_pollack_B_converges_to_W(xp):
     x = g.normal(0, 1, (64, 6), dtype="float64")
     y = g.integers(0, 3, 64)
     net = MLP([6, 8, 8, 3], rng=1, dtype="float64")
-    kp = KolenPollack(weight_decay=0.1, rng=2)
+    kp = KolenPollack(weight_decay=0.1, feedback_optimizer="sgd", rng=2)
     lr = 0.5
     opt = SGD(net, lr=lr)
     loss = MSELoss()
@@ -172,8 +172,9 @@ def test_kolen_pollack_mirror_brings_B_to_W_under_momentum(xp, opt_name):
 def test_kolen_pollack_feedback_lr_scale_follows_the_optimiser_lr(xp):
     x, y = _data()
     net = MLP([5, 4, 3], rng=1, dtype="float64")
-    scaled = KolenPollack(weight_decay=0.3, feedback_lr_scale=10.0, rng=0)
-    fixed = KolenPollack(weight_decay=0.3, feedback_lr=0.5, rng=0)
+    scaled = KolenPollack(weight_decay=0.3, feedback_lr_scale=10.0, feedback_optimizer="sgd",
+                          rng=0)
+    fixed = KolenPollack(weight_decay=0.3, feedback_lr=0.5, feedback_optimizer="sgd", rng=0)
     for rule in (scaled, fixed):
         rule.gradients(net, x, y, MSELoss())
     scaled.update_after_step(net, None, 0.05)  # B's step: 10 x the optimiser's lr 0.05
@@ -182,7 +183,11 @@ def test_kolen_pollack_feedback_lr_scale_follows_the_optimiser_lr(xp):
     assert scaled.get_config()["feedback_lr_scale"] == 10.0
     for bad in ({"feedback_lr_scale": 0.0}, {"feedback_lr": -1.0}):
         with pytest.raises(ValueError, match="feedback_lr"):
-            KolenPollack(**bad)
+            KolenPollack(feedback_optimizer="sgd", **bad)
+    # with the default mirror they would be ignored: refused instead
+    for kw in ({"feedback_lr_scale": 10.0}, {"feedback_lr": 0.5}):
+        with pytest.raises(ValueError, match="pass feedback_optimizer='sgd'"):
+            KolenPollack(**kw)
 
 
 @pytest.mark.parametrize("rule", [
@@ -317,7 +322,8 @@ def test_last_loss_is_the_clean_batch_loss(xp, make):
 def test_after_step_alias_uses_optimizer_lr(xp):
     x, y = _data()
     net = MLP([5, 4, 3], rng=1, dtype="float64")
-    a, b = KolenPollack(rng=0), KolenPollack(rng=0)
+    a, b = (KolenPollack(feedback_optimizer="sgd", rng=0),
+            KolenPollack(feedback_optimizer="sgd", rng=0))
     opt = SGD(net, lr=0.3)
     for rule, call in ((a, lambda r, g: r.after_step(net, opt)),
                        (b, lambda r, g: r.update_after_step(net, g, 0.3))):

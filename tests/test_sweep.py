@@ -291,7 +291,7 @@ def test_store_errors_are_clear(tmp_path):
         sw.load_results(newer)
     store = tmp_path / "s.jsonl"
     sw.run(tiny, [{"a": 1}], store=store, scheduler="serial", verbose=False, rng=0)
-    with pytest.raises(sw.StoreError, match="rng entropy"):
+    with pytest.raises(sw.StoreError, match="another root seed.*`seed = ...` in a sweep file"):
         sw.run(tiny, [{"a": 2}], store=store, scheduler="serial", verbose=False, rng=1)
     recs = sw.run(tiny, [{"a": 1}], store=store, scheduler="serial", verbose=False, rng=None)
     assert recs[0]["seed"] == sw.load_results(store)[0]["seed"]  # rng=None reuses the store's

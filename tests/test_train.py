@@ -23,7 +23,7 @@ def _data(n=240, d=12, c=3, seed=0):
 def _setup(rule_name="backprop", seed=1, lr=0.1):
     net = nn.MLP([12, 16, 3], activation="tanh", output_activation="identity", rng=seed)
     rule = {"backprop": rules.Backprop(), "fa": rules.FeedbackAlignment(rng=seed + 1),
-            "kp": rules.KolenPollack(rng=seed + 1),
+            "kp": rules.KolenPollack(weight_decay=0.1, feedback_optimizer="sgd", rng=seed + 1),
             "kp_mirror": rules.KolenPollack(weight_decay=0.05, feedback_optimizer="mirror",
                                             rng=seed + 1),
             "np": rules.NodePerturbation(sigma=0.05, rng=seed + 1)}[rule_name]

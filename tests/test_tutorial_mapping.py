@@ -58,7 +58,8 @@ def test_backprop_lr_is_eta_times_batch_over_two():
 def test_kolen_pollack_weight_decay_mapping():
     x, y, net, t, Wh, Wy = _setup()
     n, eta = x.shape[0], 1e-3
-    kp = KolenPollack(weight_decay=0.2 / n, rng=3).initialize(net)
+    kp = KolenPollack.tutorial(batch_size=n, rng=3).initialize(net)  # 0.2 / n, plain B step
+    assert (kp.weight_decay, kp.feedback_optimizer) == (0.2 / n, "sgd")
     B = bnp.asnumpy(kp.B[1]).T.copy()  # the tutorial's B, shape (hidden, out)
     X, T = bnp.asnumpy(x).T, t.T
     h = _sig(Wh @ _bias(X))

@@ -66,7 +66,8 @@ Inputs
 ------
 The rule does not rescale inputs by itself.  Pass ``normalize=True`` to scale
 every input row to unit Euclidean norm before use (in :meth:`~KrotovHopfield.fit`,
-:meth:`~KrotovHopfield.partial_fit` and :meth:`~KrotovHopfield.transform`), or
+:meth:`~KrotovHopfield.partial_fit`, :meth:`~KrotovHopfield.currents` and
+:meth:`~KrotovHopfield.transform`), or
 normalise the data beforehand.
 
 Excitatory and inhibitory inputs (Dale's principle)
@@ -101,6 +102,9 @@ from bionp.backend import (
 from bionp.progress import progress_range
 from bionp.random import Generator, check_rng
 from bionp.validation import check_samples
+
+#: whether :meth:`KrotovHopfield.transform` has said once that its meaning changed
+_TRANSFORM_WARNED = False
 
 __all__ = [
     "KrotovHopfield",
@@ -344,9 +348,11 @@ class KrotovHopfield:
 
     Notes
     -----
-    :meth:`transform` returns the currents :math:`I = x(\operatorname{sign}(W)|W|^{p-1})^\top`
-    the rule ranks; :meth:`activations` returns the paper's classifier features
-    :math:`\max(x W^\top, 0)^n`.
+    :meth:`transform` returns features, as in scikit-learn and as
+    :meth:`bionp.hebbian.HebbianStack.transform`: the paper's classifier features
+    :math:`\max(x W^\top, 0)^n` (:meth:`activations`).  :meth:`currents` returns the
+    currents :math:`I = x(\operatorname{sign}(W)|W|^{p-1})^\top` the rule ranks, which
+    ``transform`` returned in bionp 0.1.
     """
 
     def __init__(self, n_hidden: int, p: float = 2.0, k: int = 2, delta: float = 0.4,
@@ -589,15 +595,38 @@ class KrotovHopfield:
             raise RuntimeError("this KrotovHopfield has no weights yet: "
                                "call fit(x) or partial_fit(x) first")
 
-    def transform(self, x):
+    def currents(self, x):
         r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, (n_samples, n_hidden).
 
-        These are the quantities the rule ranks.  For the paper's classifier
-        features use :meth:`activations`.
+        These are the quantities the rule ranks (what :meth:`transform` returned in
+        bionp 0.1).  For the paper's classifier features use :meth:`transform`.
         """
         self._require_fitted()
         x = self._check_input(x)
         return hebbian_currents(x, self.weights_, self.p)
+
+    def transform(self, x, power: float | None = None):
+        r"""Features :math:`\max(x W^\top, 0)^n` with ``n = power`` (default 4.5, the paper's),
+        ``(n_samples, n_hidden)``: scikit-learn's meaning, as
+        :meth:`bionp.hebbian.HebbianStack.transform` (which also scales rows to unit norm).
+
+        Changed after bionp 0.1: ``transform`` returned the currents, now :meth:`currents`.
+        Called without ``power`` it says so once per process (a :class:`FutureWarning`);
+        pass ``power=`` to confirm the new meaning.
+        """
+        if power is None:
+            global _TRANSFORM_WARNED
+            if not _TRANSFORM_WARNED:
+                _TRANSFORM_WARNED = True
+                import warnings
+
+                warnings.warn(
+                    "KrotovHopfield.transform(x) returns features max(x W^T, 0)^4.5 (scikit-learn's "
+                    "meaning, as HebbianStack.transform); the currents it returned in bionp 0.1 "
+                    "are KrotovHopfield.currents(x). Pass power= to silence this warning.",
+                    FutureWarning, stacklevel=2)
+            power = 4.5
+        return self.activations(x, power=power)
 
     def activations(self, x, power: float = 4.5):
         r"""The paper's hidden features :math:`\max(x W^\top, 0)^n` with ``n = power``."""

@@ -2,9 +2,9 @@
 
 Grey images (MNIST, Fashion-MNIST: ``image_shape=(28, 28)``) use the diverging
 colour map ``"bwr"`` on the symmetric range ``[-m, m]`` with ``m = max|W|`` over
-the units shown (``scale="global"``) or over each unit's own weights
-(``scale="unit"``, for layers where a few large units would wash out the rest), so
-white is zero.  RGB images (CIFAR-10 rows stored channel
+each unit's own weights (``scale="unit"``, the default: a few large units would
+otherwise wash out the rest) or over all the units shown (``scale="global"``, which
+keeps the units' relative sizes), so white is zero.  RGB images (CIFAR-10 rows stored channel
 first: ``image_shape=(3, 32, 32)``) are mapped to ``0.5 + W / (2m)``, so a zero
 weight is mid-grey.  Tiles beyond the last unit are left blank.
 """
@@ -39,11 +39,11 @@ def _check_grid(W, rows, cols, image_shape):
     return W, shape, rgb
 
 
-def weight_grid(W, rows: int, cols: int, image_shape, scale: str = "global") -> np.ndarray:
+def weight_grid(W, rows: int, cols: int, image_shape, scale: str = "unit") -> np.ndarray:
     """The grid image: ``(rows*h, cols*w)`` in [-1, 1] (grey) or ``(rows*h, cols*w, 3)`` in [0, 1].
 
-    Blank tiles are 0 (grey) / 0.5 (RGB).  ``scale``: ``"global"`` (one max|W| for all
-    tiles) or ``"unit"`` (each tile by its own max|W|).
+    Blank tiles are 0 (grey) / 0.5 (RGB).  ``scale``: ``"unit"`` (each tile by its own
+    max|W|, the default) or ``"global"`` (one max|W| for all tiles).
     """
     if scale not in ("global", "unit"):
         raise ValueError(f"scale must be 'global' or 'unit', got {scale!r}")
@@ -71,7 +71,7 @@ def weight_grid(W, rows: int, cols: int, image_shape, scale: str = "global") -> 
 
 
 def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=None, title=None,
-                 scale: str = "global"):
+                 scale: str = "unit"):
     """Draw the first ``rows * cols`` units of ``W`` (n_units, n_in) as a grid of images.
 
     Parameters
@@ -87,8 +87,9 @@ def draw_weights(W, rows: int, cols: int, image_shape=(28, 28), path=None, ax=No
     ax : matplotlib Axes, optional
         Draw into it (its figure is returned); otherwise a new figure is made.
     title : str, optional
-    scale : {"global", "unit"}
-        One colour scale for all tiles, or one per unit (see :func:`weight_grid`).
+    scale : {"unit", "global"}, default "unit"
+        One colour scale per unit (legible when a few units have large weights), or one
+        for all tiles (see :func:`weight_grid`).
 
     Returns
     -------

@@ -17,7 +17,7 @@ def train_noisy_network(make_layers, dtype, rule="backprop", n_updates=60):
     x = g.normal(0, 1, (64, 6), dtype=dtype)
     labels = g.integers(0, 3, 64)
     net = Sequential(make_layers(dtype), ["tanh", "identity"])
-    r = Backprop() if rule == "backprop" else KolenPollack(weight_decay=0.0, rng=2)
+    r = Backprop() if rule == "backprop" else KolenPollack(weight_decay=0.0, feedback_optimizer="sgd", rng=2)
     opt = SGD(net, lr=0.1, momentum=0.9)
     loss = CrossEntropyLoss()
     for i in range(n_updates):

@@ -21,7 +21,8 @@ def parity_plasticity_chain(dtype):
     cfg = BioConfig(transforms=TRANSFORMS, apply_dales_principle=True, crystallize_every=5,
                     rejuvenate_every=10, lr_redraw_every=3, crystal_thresh=0.05,
                     scale_grad_strength=0.1, l1_strength=1e-3, weight_splitting_Gamma=2,
-                    weight_splitting_layers=(0,), weight_splitting_activation_function="tanh")
+                    weight_splitting_layers=(0,), weight_splitting_activation_function="tanh",
+                    lr_relative=True)  # the scenario as recorded before the default changed
     convert(net, cfg, rng=7)
     opt = SGD(net, lr=0.1, momentum=0.9)
     rule, loss = Backprop(), CrossEntropyLoss()

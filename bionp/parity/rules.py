@@ -64,7 +64,8 @@ def parity_direct_feedback_alignment(dtype):
 @register_parity("rules.kolen_pollack", rtol={"float32": 1e-5, "float64": 1e-12})
 def parity_kolen_pollack(dtype):
     """Kolen-Pollack: 100 SGD updates of a 6-8-5-3 sigmoid MLP, W and B."""
-    return train_small_mlp(lambda: KolenPollack(weight_decay=0.01, rng=2), dtype)
+    return train_small_mlp(
+        lambda: KolenPollack(weight_decay=0.01, feedback_optimizer="sgd", rng=2), dtype)
 
 
 @register_parity("rules.weight_perturbation", rtol={"float32": 1e-5, "float64": 1e-12})

@@ -10,6 +10,9 @@ Gradient transforms (between the rule and the optimiser)
     :func:`scale_grad` (synaptic scaling), :func:`l1_reg`.
 Weight operations (after the optimiser step)
     :func:`rejuvenate_weights`, :func:`enforce_dales_principle` / :func:`dalian_init`.
+Helpers
+    :func:`synapse_volume`, :func:`mean_rate` (``help(bionp.plasticity.volume)``:
+    volume-dependent rates and the scale of their default).
 Structure
     :func:`split_weights` / :class:`WeightSplitting` (each output the sum of Γ sub-units).
 Composition
@@ -42,7 +45,9 @@ from bionp.plasticity.l1 import L1Regularization, l1_penalty, l1_reg
 from bionp.plasticity.rejuvenation import Rejuvenation, rejuvenate_weights, replacement_probability
 from bionp.plasticity.scaling import SynapticScaling, scale_grad, scaling_penalty
 from bionp.plasticity.splitting import WeightSplitting, split_weights
-from bionp.plasticity.volume import VolumeDependentLR, mean_rate, volume, volume_dependent_lr
+from bionp.plasticity.volume import (
+    VolumeDependentLR, mean_rate, synapse_volume, volume_dependent_lr,
+)
 
 __all__ = [
     "BioConfig", "BioConverter", "Chain", "Crystallize", "DEFAULT_TRANSFORMS", "DalesPrinciple",
@@ -51,5 +56,5 @@ __all__ = [
     "WeightSplitting", "chain", "convert", "crystallization_mask", "crystallize", "dalian_init",
     "enforce_dales_principle", "fuzzy_learning_rates", "l1_penalty", "l1_reg", "mean_rate",
     "rejuvenate_weights", "replacement_probability", "scale_grad", "scaling_penalty",
-    "sign_violations", "split_weights", "volume", "volume_dependent_lr",
+    "sign_violations", "split_weights", "synapse_volume", "volume", "volume_dependent_lr",
 ]

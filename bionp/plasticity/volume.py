@@ -21,12 +21,22 @@ The seed multiplies the gradient by :math:`r`, so with SGD the step is
 :math:`\mathrm{lr}\cdot r\cdot g`: ``base_lr`` *multiplies* the optimiser's
 ``lr`` (a small synapse, :math:`v \to 0`, steps with ``lr * base_lr``).  An
 optimiser tuned without the transform therefore trains about ``1/base_lr``
-(10×) slower with it.  ``relative=True`` divides by ``base_lr``: the factor is
-:math:`r / \mathrm{base\_lr} = e^{-\mathrm{stability}\,v}\,|1 + \sigma\zeta|`,
-which keeps the optimiser's ``lr`` meaningful (this is what
-:class:`bionp.plasticity.BioConfig` uses by default).  Adam is invariant to a
-constant gradient scale, so there only the relative, volume-dependent part
-matters.
+(10×) slower with it.  This is the default everywhere (``relative=False`` here,
+``lr_relative=False`` in :class:`bionp.plasticity.BioConfig`): the seed's
+``volume_dependent_lr`` scales the gradient by the drawn rate itself, with
+``base_lr = 0.1``.  ``relative=True`` divides by ``base_lr``: the factor is
+:math:`r / \mathrm{base\_lr} = e^{-\mathrm{stability}\,v}\,|1 + \sigma\zeta|`
+(median about 0.93 at initialisation instead of 0.093), which keeps an optimiser's
+``lr`` tuned without the transform meaningful.  Adam is invariant to a constant
+gradient scale, so there only the relative, volume-dependent part matters.
+
+Names
+-----
+:func:`synapse_volume` is :math:`v`; ``volume`` is its old name, kept as an alias
+(``bionp.plasticity.volume.volume``).  ``bionp.plasticity.volume`` is this module, so
+that ``help(bionp.plasticity.volume)`` shows this text; calling it,
+``bionp.plasticity.volume(w)``, still works (deprecated: call
+``bionp.plasticity.synapse_volume(w)``).
 
 Cost
 ----
@@ -43,19 +53,27 @@ by at most ``k - 1`` optimiser steps.
 
 from __future__ import annotations
 
+import sys
+import types
+import warnings
+
 from bionp.backend import get_array_module
 from bionp.plasticity.base import GradientTransform, check_every, check_nonnegative, check_positive
 
-__all__ = ["VolumeDependentLR", "volume_dependent_lr", "volume", "mean_rate"]
+__all__ = ["VolumeDependentLR", "volume_dependent_lr", "synapse_volume", "volume", "mean_rate"]
 
 
-def volume(w, out=None):
-    r""":math:`v = |w| / (|w| + 1)` elementwise (``out`` may be given)."""
+def synapse_volume(w, out=None):
+    r"""The synapse's "volume" :math:`v = |w| / (|w| + 1)` elementwise (``out`` may be given)."""
     xp = get_array_module(w)
     v = xp.abs(w, out=out)
     d = v + w.dtype.type(1.0)
     v /= d
     return v
+
+
+#: old name of :func:`synapse_volume`
+volume = synapse_volume
 
 
 def mean_rate(w, base_lr: float = 0.1, stability: float = 2.0, out=None):
@@ -87,7 +105,8 @@ class VolumeDependentLR(GradientTransform):
     lr_variability : float >= 0, default 0.2
         :math:`\\sigma`, the relative standard deviation of the rate.
     relative : bool, default False
-        Divide the rate by ``base_lr`` (see the module docstring).
+        Divide the rate by ``base_lr`` (see the module docstring).  ``False``, the seed's
+        scale, is also :class:`~bionp.plasticity.BioConfig`'s default (``lr_relative``).
     redraw_every : int, default 1
         Steps between evaluations of the rates (noise and :math:`\\mu(v)`).
     keys, layers, rng : see :class:`bionp.plasticity.base.Transform`
@@ -144,3 +163,16 @@ def volume_dependent_lr(base_lr: float = 0.1, stability: float = 2.0, lr_variabi
     """:class:`VolumeDependentLR` (``relative=``, ``redraw_every=``, ``keys=``, ``layers=``,
     ``rng=``)."""
     return VolumeDependentLR(base_lr, stability, lr_variability, **kwargs)
+
+
+class _VolumeModule(types.ModuleType):
+    """This module, callable as its old function ``volume`` (deprecated)."""
+
+    def __call__(self, w, out=None):
+        warnings.warn("bionp.plasticity.volume is the module now; call "
+                      "bionp.plasticity.synapse_volume(w) (same function)", DeprecationWarning,
+                      stacklevel=2)
+        return synapse_volume(w, out=out)
+
+
+sys.modules[__name__].__class__ = _VolumeModule

@@ -6,7 +6,9 @@ Contract::
                                     # KolenPollack, WeightPerturbation, NodePerturbation
     grads = rule.gradients(net, x, target, loss_fn)   # [{"W": ..., "b": ...}, ...]
     optimizer.step(grads)                             # θ -= lr · g
-    rule.update_after_step(net, grads, lr)            # KP updates B here; no-op otherwise
+    rule.after_step(net, optimizer)                   # KP updates B here; no-op otherwise
+    # (or rule.update_after_step(net, grads, lr): all but KolenPollack's default
+    #  feedback_optimizer="mirror", which needs the optimiser)
 
 See :mod:`bionp.rules.base` for the sign/scale convention and how it maps to the
 Microlearning tutorial's learning rates.

@@ -23,9 +23,10 @@ Its :math:`\Delta W` is
   gradient with the descent sign, :math:`\Delta W = -\hat g`; so tutorial
   :math:`\eta` ≡ bionp ``lr = η`` (lr = 1e-3).
 
-After the optimiser step, call ``rule.update_after_step(net, grads, lr)``:
-rules with learned feedback (Kolen–Pollack) update it there; for the others it
-does nothing.
+After the optimiser step, call ``rule.after_step(net, optimizer)`` (or
+``rule.update_after_step(net, grads, lr)``, which Kolen–Pollack's default
+``feedback_optimizer="mirror"`` refuses: it needs the optimiser): rules with learned
+feedback (Kolen–Pollack) update it there; for the others it does nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,31 @@ class Rule:
     def gradients(self, net, x, target, loss_fn) -> list:  # pragma: no cover - abstract
         """Estimate of ∂L/∂θ per layer: list of ``{"W": ..., "b": ...}`` (batch-mean loss)."""
         raise NotImplementedError
+
+    def regularization(self, net):
+        r"""Per-layer terms that :meth:`gradients` adds to the error-driven estimate.
+
+        A list aligned with ``net.layers`` of ``{"W": ..., "b": ...}`` (``None`` for a layer
+        without such a term), or ``None`` when the rule adds nothing (the default).  For
+        Kolen-Pollack it is the weight decay :math:`\lambda\theta_l` of layers ``l >= 1``:
+        ``gradients() == error_gradients() + regularization()``.
+        """
+        return None
+
+    def error_gradients(self, net, x, target, loss_fn) -> list:
+        r"""The error-driven part of :meth:`gradients`: the estimate of
+        :math:`\partial L/\partial\theta` without :meth:`regularization`.
+
+        What the diagnostics of :mod:`bionp.metrics` compare with backprop by default.
+        This default subtracts :meth:`regularization` from :meth:`gradients`; rules with a
+        regularisation term override it to return the error-driven part directly.
+        """
+        grads = self.gradients(net, x, target, loss_fn)
+        reg = self.regularization(net)
+        if reg is None:
+            return grads
+        return [g if r is None else {k: v - r[k] if k in r else v for k, v in g.items()}
+                for g, r in zip(grads, reg)]
 
     def update_after_step(self, net, grads, lr) -> None:
         """Hook called after the optimiser applied ``grads`` with learning rate ``lr``."""
@@ -162,8 +188,9 @@ class Rule:
         return None
 
     def per_sample_offsets(self, net):
-        """Constant terms added to every per-sample gradient (e.g. weight decay), or None."""
-        return None
+        """Constant terms added to every per-sample gradient (e.g. weight decay), or None:
+        :meth:`regularization`."""
+        return self.regularization(net)
 
 
 class ErrorPropagationRule(Rule):

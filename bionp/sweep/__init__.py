@@ -30,6 +30,7 @@ Importing this package never imports Dask.
 
 from bionp.sweep.analysis import (
     best,
+    best_per_group,
     format_summary,
     load_results,
     metric_value,
@@ -62,7 +63,7 @@ from bionp.sweep.sweepfile import load_sweep_file
 __all__ = [
     "BLAS_ENV", "DaskUnavailableError", "IncompatibleStoreError", "SchedulerUnreachableError",
     "StoreCorruptError", "StoreError", "StoreLockedError", "SweepConfigError", "SweepError",
-    "TruncatedRecordWarning", "best", "cached", "canonical_json", "config_hash", "execute_task",
+    "TruncatedRecordWarning", "best", "best_per_group", "cached", "canonical_json", "config_hash", "execute_task",
     "format_summary", "gpu_cluster", "grid", "load_results", "load_sweep_file", "local_cluster", "metric_value",
     "plot_metric_vs_param", "plot_rule_comparison", "read_store", "run", "summarize", "task_seed",
 ]

@@ -15,8 +15,8 @@ from typing import Any, Iterable, Sequence
 
 from bionp.sweep.store import latest_records, read_store
 
-__all__ = ["load_results", "metric_value", "summarize", "best", "plot_metric_vs_param",
-           "plot_rule_comparison", "format_summary"]
+__all__ = ["load_results", "metric_value", "summarize", "best", "best_per_group",
+           "plot_metric_vs_param", "plot_rule_comparison", "format_summary"]
 
 
 def load_results(store: str | os.PathLike, *, status: str | None = None,
@@ -206,28 +206,73 @@ def plot_metric_vs_param(records: Iterable[dict], metric: str, param: str,
     return fig
 
 
+def best_per_group(records: Iterable[dict], metric: str, by: str = "rule",
+                   mode: str = "max") -> dict:
+    """The best config of each value of ``by``: ``{value: summarize-row}``.
+
+    Each row holds the chosen config's parameters (e.g. ``lr``), ``mean``, ``std``
+    and ``n`` over its repeats; the best is the highest mean (``mode="max"``) or the
+    lowest (``"min"``), NaN means last.  What :func:`plot_rule_comparison` draws.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    records = list(records)
+    ok = _ok(records, metric)
+    params = []
+    for r in ok:
+        params += [k for k in r["config"] if k != by and k not in params]
+    rows = summarize(ok, metric, by=[by] + params)
+    sign = 1.0 if mode == "max" else -1.0
+    out: dict[Any, dict] = {}
+    for r in rows:
+        key = r[by]
+        key = tuple(key) if isinstance(key, list) else key
+        old = out.get(key)
+        if old is None or (not math.isnan(r["mean"])
+                           and (math.isnan(old["mean"]) or sign * r["mean"] > sign * old["mean"])):
+            out[key] = r
+    return out
+
+
 def plot_rule_comparison(records: Iterable[dict], metric: str,
                          path: str | os.PathLike | None = None, *, by: str = "rule",
                          ylabel: str | None = None, title: str = "",
-                         logy: bool = False):
+                         logy: bool = False, mode: str = "max"):
     """Bars of ``metric`` (mean over repeats, error bars = std) per value of ``by``.
 
     Records with several configs per ``by`` value (e.g. several learning
-    rates) are reduced to the best config of each (highest mean).
+    rates) are reduced to the best config of each (highest mean, ``mode="max"``;
+    :func:`best_per_group`).  Each bar's label names the config it shows (e.g.
+    ``backprop (lr=0.1)``) and the title says the bars are the best per ``by``
+    value; the figure's ``best_configs`` attribute holds the chosen rows
+    (``{value: row}`` with the parameters, ``mean``, ``std``, ``n``).
     """
     from bionp.plot import plot_bars
 
-    records = list(records)
-    ok = _ok(records, metric)
-    params = [k for k in ok[0]["config"] if k != by]
-    rows = summarize(ok, metric, by=[by] + params)
-    best_rows: dict[Any, dict] = {}
-    for r in rows:
-        key = r[by]
-        old = best_rows.get(key)
-        if old is None or (not math.isnan(r["mean"])
-                           and (math.isnan(old["mean"]) or r["mean"] > old["mean"])):
-            best_rows[key] = r
-    values = {str(k): r["mean"] for k, r in best_rows.items()}
-    errors = {str(k): r["std"] for k, r in best_rows.items()}
-    return plot_bars(values, path, errors=errors, ylabel=ylabel or metric, title=title, logy=logy)
+    chosen = best_per_group(records, metric, by=by, mode=mode)
+    params = [k for r in chosen.values() for k in r
+              if k not in (by, "mean", "std", "n", "n_nan", "min", "max")]
+    params = list(dict.fromkeys(params))
+    # the parameters the choice was made over: those that vary within some value of ``by``
+    records = _ok(list(records), metric)
+    def key_of(r):
+        v = _group_value(r, by)
+        return tuple(v) if isinstance(v, list) else v
+
+    tuned = [p for p in params if any(
+        len({repr(r["config"].get(p)) for r in records if key_of(r) == key}) > 1
+        for key in chosen)]
+
+    def label(key, row):
+        extra = ", ".join(f"{p}={row[p]:g}" if isinstance(row[p], float) else f"{p}={row[p]}"
+                          for p in tuned)
+        return f"{key} ({extra})" if extra else str(key)
+
+    values = {label(k, r): r["mean"] for k, r in chosen.items()}
+    errors = {label(k, r): r["std"] for k, r in chosen.items()}
+    if not title and tuned:
+        which = "highest" if mode == "max" else "lowest"
+        title = f"{metric}: best {', '.join(tuned)} per {by} ({which} mean)"
+    fig = plot_bars(values, path, errors=errors, ylabel=ylabel or metric, title=title, logy=logy)
+    fig.best_configs = chosen
+    return fig

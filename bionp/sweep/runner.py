@@ -23,6 +23,7 @@ from bionp.sweep.configs import (
     rng_state,
     task_seed,
 )
+from bionp.sweep._interrupt import _own_workers_ignore_ctrl_c, _quiet_dask, _silence_worker
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
 
 __all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
@@ -258,6 +259,8 @@ def _progress_bar(progress, total: int, initial: int):
     return tqdm(total=total, initial=initial, desc="sweep", unit="task")
 
 
+
+
 def _say(verbose: bool, msg: str) -> None:
     if verbose:
         print(f"bionp.sweep: {msg}", file=sys.stderr, flush=True)
@@ -437,9 +440,11 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
                 from bionp.sweep.store import StoreError
 
                 raise StoreError(
-                    f"{os.fspath(store)} was written with rng entropy {stored_root}, but this run "
-                    f"has {root}: its seeds would differ. Pass the same rng= (or rng=None to "
-                    "reuse the store's), or use a new store= path.")
+                    f"{os.fspath(store)} was written with another root seed (entropy "
+                    f"{stored_root}) than this run's ({root}): the tasks' seeds would differ. "
+                    "Use the same root seed (`seed = ...` in a sweep file, rng= in "
+                    "bionp.sweep.run; rng=None reuses the store's), or a new store path "
+                    "(`store = ...` in a sweep file, store= in bionp.sweep.run).")
     if root is None:
         root = rng_state(None)
     if store is not None:
@@ -490,12 +495,17 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
                     _run_serial(fn, pending, seeds, blas_threads, record, bar, callback)
                 else:
                     _run_dask(own_client or client, fn, pending, seeds, blas_threads, record, bar,
-                              callback)
-            finally:
-                if own_client is not None:
-                    own_client.close()
-                if own_cluster is not None:
-                    own_cluster.close()
+                              callback, own=own_client is not None)
+            except KeyboardInterrupt:
+                # Ctrl-C: the finished tasks are stored; shut Dask down without its log of
+                # cancelled tasks and killed workers (the caller says what happened, once)
+                with _quiet_dask():
+                    _close(own_client, own_cluster)
+                raise
+            except BaseException:
+                _close(own_client, own_cluster)
+                raise
+            _close(own_client, own_cluster)
         finally:
             if bar is not None:
                 bar.close()
@@ -503,6 +513,14 @@ def _drive(fn, tasks, root, writer, existing, *, client, scheduler, n_workers, r
     if n_err:
         _say(verbose, f"{n_err} of {n_total} tasks failed (status 'error'; see their 'traceback')")
     return [done[(t[2], t[3])] for t in tasks]
+
+
+def _close(own_client, own_cluster) -> None:
+    """Close the client and the cluster this sweep opened (if any)."""
+    if own_client is not None:
+        own_client.close()
+    if own_cluster is not None:
+        own_cluster.close()
 
 
 def _choose_backend(client, scheduler, n_workers, timeout, verbose):
@@ -516,6 +534,7 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
     if scheduler == "gpu":
         cluster = gpu_cluster()
         c = _import_distributed().Client(cluster)
+        _own_workers_ignore_ctrl_c(c)
         _say(verbose, f"GPU worker pool: one worker per GPU ({', '.join(cluster.workers)}); "
                       f"dashboard: {_dashboard(c)}")
         return "dask", c, cluster
@@ -530,6 +549,7 @@ def _choose_backend(client, scheduler, n_workers, timeout, verbose):
         cluster = local_cluster(n_workers)
         try:
             c = dd.Client(cluster)
+            _own_workers_ignore_ctrl_c(c)
         except BaseException:
             cluster.close()
             raise
@@ -631,7 +651,13 @@ def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int 
     return execute_task(fn, config, seed, blas_threads)
 
 
-def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
+
+
+
+
+
+
+def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback, own=False):
     from dask.distributed import as_completed
 
     token = os.urandom(4).hex()
@@ -665,6 +691,20 @@ def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback):
                 bar.update(1)
             if callback is not None:
                 callback(rec)
+    except KeyboardInterrupt:
+        # the cluster is closed next (ours) or keeps its tasks (a given client: cancel them
+        # quietly, so that a Ctrl-C does not leave them running on someone's cluster)
+        with _quiet_dask():
+            try:
+                if own:  # our own workers: no log of the tasks they drop as the cluster closes
+                    client.run(_silence_worker)
+                leftover = [f for k, (f, _) in futures.items() if k not in written]
+                if leftover:
+                    client.cancel(leftover)
+            except Exception:  # pragma: no cover - the client is already going down
+                pass
+        futures.clear()
+        raise
     finally:
         leftover = [f for k, (f, _) in futures.items() if k not in written]
         if leftover:
