@@ -23,7 +23,9 @@ original NumPy implementation's (Adam lr 0.004, batch 256, 10 % every 128
 updates, 10 epochs); ``--preset original_probabilistic`` is the original's
 probabilistic run (as ``original``, but an event every 64 updates and new weights
 from Laplace(0, 0.05) instead of b = sigma/sqrt 2). Explicit options override the
-preset.
+preset. Measured on full Fashion-MNIST, 3 seeds (``--preset original_probabilistic
+--models dendritic_probabilistic dendritic``): probabilistic 77.12 ± 0.58 %, weakest
+86.33 ± 0.05 % after 10 epochs; the original reported 86.6 % for its probabilistic run.
 
 Writes ``OUT/results.json`` and the figures ``curves.png`` (test accuracy per
 epoch, mean ± std over seeds), ``comparison.png`` (final accuracy and parameter
