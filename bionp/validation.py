@@ -9,7 +9,7 @@ import numpy as np
 
 from bionp.backend import get_array_module, is_array, to_scalar
 
-__all__ = ["check_finite", "check_float_dtype", "check_real", "check_samples"]
+__all__ = ["check_finite", "check_float_dtype", "check_number", "check_real", "check_samples"]
 
 
 def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> None:
@@ -104,3 +104,18 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise ValueError(f"{name} must lie in {lo}, {hi}, got {value!r}")
     return v
+
+
+def check_number(name, value, *, low=None, low_open=False, integer=False, hint=""):
+    """Return ``value`` if it is a finite real number (an int with ``integer=True``) at or
+    above ``low`` (above, with ``low_open``); ``TypeError`` or ``ValueError`` otherwise, the
+    message naming ``name`` and ending with ``hint``."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an int" if integer else "a real number"
+        raise TypeError(f"{name} must be {what}, got {value!r}{hint}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}{hint}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}{hint}")
+    return value

@@ -565,13 +565,13 @@ def test_workers_that_cannot_import_bionp_are_a_clear_error(client, monkeypatch)
     """A task on such a worker would crash it; the sweep checks every worker first."""
     import types
 
-    from bionp.sweep import runner
+    from bionp.sweep import clusters
 
     fake = types.ModuleType("module_only_in_the_driver")
     exec("def check():\n    return {}\n", fake.__dict__)
     fake.check.__module__ = fake.__name__
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    monkeypatch.setattr(runner, "_worker_check", fake.check)
+    monkeypatch.setattr(clusters, "_worker_check", fake.check)
     with pytest.raises(sw.SweepError, match="2 of 2 Dask workers cannot run bionp tasks.*"
                                             "module_only_in_the_driver"):
         sw.run(tiny, [{"a": 1}], client=client, verbose=False)

@@ -39,17 +39,10 @@ from bionp.sweep.analysis import (
     summarize,
 )
 from bionp.sweep.configs import SweepConfigError, canonical_json, config_hash, grid, task_seed
-from bionp.sweep.runner import (
-    BLAS_ENV,
-    DaskUnavailableError,
-    SchedulerUnreachableError,
-    SweepError,
-    cached,
-    execute_task,
-    gpu_cluster,
-    local_cluster,
-    run,
-)
+from bionp.sweep.clusters import gpu_cluster, local_cluster
+from bionp.sweep.errors import DaskUnavailableError, SchedulerUnreachableError, SweepError
+from bionp.sweep.runner import run
+from bionp.sweep.task import BLAS_ENV, cached, execute_task
 from bionp.sweep.store import (
     IncompatibleStoreError,
     StoreCorruptError,

@@ -7,12 +7,9 @@ works (and the serial path runs) without the ``distributed`` extra.
 from __future__ import annotations
 
 import os
-import platform
-import socket
-import sys
 import time
 import traceback
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from bionp.sweep.configs import (
     SweepConfigError,
@@ -23,247 +20,23 @@ from bionp.sweep.configs import (
     rng_state,
     task_seed,
 )
-from bionp.sweep._interrupt import _own_workers_ignore_ctrl_c, _quiet_dask, _silence_worker
+from bionp.sweep._interrupt import _quiet_dask, _silence_worker
+from bionp.progress import progress_enabled
+from bionp.sweep.clusters import _choose_backend, _say
+from bionp.sweep.errors import SweepError
 from bionp.sweep.store import ResultStore, latest_records, new_header, read_store
-
-__all__ = ["run", "cached", "SweepError", "SchedulerUnreachableError", "DaskUnavailableError",
-           "BLAS_ENV", "local_cluster", "gpu_cluster", "execute_task"]
-
-#: Environment that limits BLAS/OpenMP pools and bionp's random-number threads to one thread
-#: (set in each worker process).
-BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "BIONP_NUM_THREADS": "1"}
-
-
-class SweepError(RuntimeError):
-    """A sweep cannot be started or continued."""
-
-
-class DaskUnavailableError(SweepError, ImportError):
-    """A cluster was asked for but ``dask.distributed`` is not installed."""
-
-
-class SchedulerUnreachableError(SweepError, ConnectionError):
-    """No Dask scheduler answered at the given address within the timeout."""
-
-
-# -- the task, as run on a worker ---------------------------------------------------------------
-
-def _versions() -> dict:
-    import numpy as np
-
-    from bionp import __version__
-
-    return {"bionp": __version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-class _ThreadLimits:
-    """BLAS pools (threadpoolctl, when installed) and bionp's generator threads limited to
-    ``n`` for one task; :meth:`restore_original_limits` undoes both."""
-
-    def __init__(self, n: int):
-        from bionp import random as bionp_random
-
-        self._random = bionp_random
-        self._random_threads = bionp_random.get_num_threads()
-        bionp_random.set_num_threads(n)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self._blas = None
-        else:
-            self._blas = threadpool_limits(limits=n)
-
-    def restore_original_limits(self) -> None:
-        self._random.set_num_threads(self._random_threads)
-        if self._blas is not None:
-            self._blas.restore_original_limits()
-
-
-def _blas_limits(blas_threads):
-    if blas_threads is None:
-        return None
-    return _ThreadLimits(int(blas_threads))
-
-
-def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
-    """Run ``fn(config, seed)``; the worker's half of a record (never raises ``Exception``).
-
-    The metrics are checked (a dict, JSON-serialisable; NumPy scalars and arrays
-    are converted) here on the worker, so an error carries the worker's traceback.
-    A backend or dtype the task selects (``bionp.use``, ``bionp.set_dtype``) is
-    switched back afterwards, so no task inherits another's choice.
-    """
-    import json
-
-    from bionp.sweep.configs import _jsonable
-
-    import importlib
-
-    backend_module = importlib.import_module("bionp.backend")
-    t0, c0 = time.perf_counter(), time.process_time()
-    out: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "traceback": None}
-    state = dict(backend_module._global)  # a task's bionp.use()/set_dtype() ends with it
-    limits = _blas_limits(blas_threads)
-    try:
-        metrics = fn(dict(config), seed)
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"the task function must return a dict of metrics, got "
-                            f"{type(metrics).__name__}: {metrics!r:.80}")
-        out["metrics"] = json.loads(json.dumps(dict(metrics), default=_jsonable))
-    except Exception as exc:  # recorded, the sweep goes on; KeyboardInterrupt propagates
-        out.update(status="error", metrics={}, error=f"{type(exc).__name__}: {exc}",
-                   traceback=traceback.format_exc())
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
-        backend_module._global.update(state)
-    out.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
-               host=socket.gethostname(), pid=os.getpid(), versions=_versions())
-    return out
-
-
-_PROCESS_CACHE: dict = {}
-
-
-def cached(key, make: Callable[[], Any]):
-    """``make()`` once per process and key, then the same object (e.g. a data set in each worker).
-
-    A task function pickled to a worker cannot keep a cache in its own module's
-    globals (they travel with it); this one lives in the worker process::
-
-        def task(config, seed):
-            x, y = bionp.sweep.cached(("fmnist", "train"),
-                                      lambda: bionp.data.load("fashion-mnist", split="train"))
-    """
-    try:
-        return _PROCESS_CACHE[key]
-    except KeyError:
-        value = _PROCESS_CACHE[key] = make()
-        return value
-
-
-# -- clusters -----------------------------------------------------------------------------------
-
-def _import_distributed():
-    try:
-        import distributed  # noqa: F401
-        from dask import distributed as dd
-    except ImportError:
-        return None
-    return dd
-
-
-def local_cluster(n_workers: int | None = None, *, env: Mapping[str, str] | None = None,
-                  dashboard_address: str | None = ":0", **kwargs):
-    """A ``dask.distributed.LocalCluster``: ``n_workers`` single-threaded worker processes.
-
-    ``n_workers`` defaults to the number of cores; each worker process gets
-    :data:`BLAS_ENV` (one BLAS/OpenMP thread) plus ``env``. Extra keyword
-    arguments go to ``LocalCluster``.
-    """
-    dd = _import_distributed()
-    if dd is None:
-        raise DaskUnavailableError("a local Dask cluster needs dask.distributed: "
-                                   "pip install 'bionp[distributed]' (or use scheduler='serial')")
-    n = int(n_workers or os.cpu_count() or 1)
-    if n < 1:
-        raise SweepError(f"n_workers must be >= 1, got {n_workers}")
-    return dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           env={**BLAS_ENV, **(env or {})}, dashboard_address=dashboard_address,
-                           **kwargs)
-
-
-def gpu_cluster(devices: Sequence[int | str] | None = None, *, env: Mapping[str, str] | None = None,
-                dashboard_address: str | None = ":0"):
-    """A local Dask cluster with one single-threaded worker process per GPU.
-
-    Worker ``i`` sees only GPU ``devices[i]`` (``CUDA_VISIBLE_DEVICES``) and
-    starts with ``BIONP_BACKEND=cupy``, so bionp's default backend there is
-    CuPy on its own device (a task may still call ``bionp.use("cupy")``).
-
-    Parameters
-    ----------
-    devices : list of int or str, optional
-        GPU ids; default: those in ``$CUDA_VISIBLE_DEVICES``, else every GPU
-        CuPy sees (CuPy is asked only when ``devices`` is not given).
-    env : dict, optional
-        More environment variables for every worker.
-    """
-    dd = _import_distributed()
-    if dd is None:
-        raise DaskUnavailableError("a GPU worker pool needs dask.distributed: "
-                                   "pip install 'bionp[distributed]'")
-    if devices is None:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if visible:
-            devices = [d.strip() for d in visible.split(",") if d.strip()]
-        else:
-            from bionp.backend import backend, cupy_available
-
-            devices = []
-            if cupy_available():
-                with backend("cupy") as cp:
-                    devices = list(range(cp.cuda.runtime.getDeviceCount()))
-    devices = [str(d) for d in devices]
-    if not devices:
-        raise SweepError("no GPU to start workers on: CuPy sees none and CUDA_VISIBLE_DEVICES is "
-                         "empty; pass devices=[0, 1, ...] or use the CPU (scheduler=None)")
-    if len(set(devices)) != len(devices):
-        raise SweepError(f"devices must be distinct, got {devices}")
-    from distributed import Nanny, Scheduler, SpecCluster
-
-    workers = {
-        f"gpu-{d}": {"cls": Nanny, "options": {
-            "nthreads": 1,
-            "env": {**BLAS_ENV, "CUDA_VISIBLE_DEVICES": d, "BIONP_BACKEND": "cupy", **(env or {})},
-        }}
-        for d in devices
-    }
-    options = ({"dashboard": False, "dashboard_address": ":0"} if dashboard_address is None
-               else {"dashboard_address": dashboard_address})
-    scheduler = {"cls": Scheduler, "options": options}
-    return SpecCluster(workers=workers, scheduler=scheduler, name="bionp-gpu")
-
-
-def _connect(scheduler: str, timeout: float):
-    dd = _import_distributed()
-    if dd is None:
-        raise DaskUnavailableError(
-            f"scheduler={scheduler!r} needs dask.distributed, which is not installed: "
-            "pip install 'bionp[distributed]', or pass scheduler='serial'")
-    is_file = scheduler.endswith(".json") and "://" not in scheduler
-    if is_file and not os.path.exists(scheduler):
-        raise SchedulerUnreachableError(f"scheduler file {scheduler!r} does not exist")
-    try:
-        if is_file:
-            return dd.Client(scheduler_file=scheduler, timeout=timeout)
-        return dd.Client(scheduler, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise SchedulerUnreachableError(
-            f"could not connect to the Dask scheduler at {scheduler!r} within {timeout:g} s "
-            f"({type(exc).__name__}: {exc}). Is `dask scheduler` running there and the port "
-            "reachable? Check the address (tcp://HOST:PORT), raise timeout=, or run locally "
-            "with scheduler=None (a local cluster) or scheduler='serial'.") from None
-
+from bionp.sweep.task import _pickle_function, execute_pickled, execute_task
 
 # -- the driver ---------------------------------------------------------------------------------
 
 def _progress_bar(progress, total: int, initial: int):
-    enabled = progress if progress is not None else (
-        sys.stderr.isatty() and os.environ.get("BIONP_PROGRESS", "1") != "0")
-    if not enabled:
+    if not progress_enabled(progress):
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc="sweep", unit="task")
 
 
-
-
-def _say(verbose: bool, msg: str) -> None:
-    if verbose:
-        print(f"bionp.sweep: {msg}", file=sys.stderr, flush=True)
 
 
 def _resolve_params(fn, params):
@@ -523,91 +296,6 @@ def _close(own_client, own_cluster) -> None:
         own_cluster.close()
 
 
-def _choose_backend(client, scheduler, n_workers, timeout, verbose):
-    """``(mode, client we opened or None, cluster we started or None)``."""
-    if client is not None:
-        _check_workers(client, verbose)
-        _say(verbose, f"running on the given Dask client (dashboard: {_dashboard(client)})")
-        return "dask", None, None
-    if scheduler == "serial":
-        return "serial", None, None
-    if scheduler == "gpu":
-        cluster = gpu_cluster()
-        c = _import_distributed().Client(cluster)
-        _own_workers_ignore_ctrl_c(c)
-        _say(verbose, f"GPU worker pool: one worker per GPU ({', '.join(cluster.workers)}); "
-                      f"dashboard: {_dashboard(c)}")
-        return "dask", c, cluster
-    if scheduler in (None, "local"):
-        dd = _import_distributed()
-        if dd is None:
-            if scheduler == "local":
-                raise DaskUnavailableError("scheduler='local' needs dask.distributed: pip install "
-                                           "'bionp[distributed]' (or use scheduler='serial')")
-            _say(verbose, "dask.distributed is not installed: running serially in this process")
-            return "serial", None, None
-        cluster = local_cluster(n_workers)
-        try:
-            c = dd.Client(cluster)
-            _own_workers_ignore_ctrl_c(c)
-        except BaseException:
-            cluster.close()
-            raise
-        _say(verbose, f"local Dask cluster with {len(cluster.workers)} single-threaded worker "
-                      f"processes; dashboard: {_dashboard(c)}")
-        return "dask", c, cluster
-    c = _connect(scheduler, timeout)
-    try:
-        _check_workers(c, verbose)
-    except BaseException:
-        c.close()
-        raise
-    n = len(c.scheduler_info().get("workers", {}))
-    _say(verbose, f"connected to {scheduler} ({n} workers); "
-                  f"dashboard: {_dashboard(c)}")
-    return "dask", c, None
-
-
-def _worker_check() -> dict:
-    """Run on every worker before a sweep: proves it imports bionp; its versions."""
-    return _versions()
-
-
-def _check_workers(client, verbose: bool) -> None:
-    """Every worker must import bionp (else a task would crash it); warn on other versions."""
-    import warnings
-
-    try:
-        answers = client.run(_worker_check, on_error="return")
-    except Exception as exc:  # pragma: no cover - scheduler gone
-        raise SweepError(f"could not reach the Dask workers ({type(exc).__name__}: {exc})") from None
-    if not answers:
-        _say(verbose, "the cluster has no workers yet: tasks start when workers join")
-        return
-    broken = {w: a for w, a in answers.items() if isinstance(a, BaseException)}
-    if broken:
-        w, exc = next(iter(broken.items()))
-        raise SweepError(
-            f"{len(broken)} of {len(answers)} Dask workers cannot run bionp tasks; {w}: {exc}. "
-            "Install bionp (the same version as here, with its dependencies) in every worker's "
-            "environment.")
-    mine = _versions()
-    other = {w: a for w, a in answers.items() if a != mine}
-    if other:
-        w, a = next(iter(other.items()))
-        warnings.warn(f"{len(other)} Dask worker(s) run other versions than this process "
-                      f"({w}: {a}; here: {mine}); results may differ from a local run",
-                      RuntimeWarning, stacklevel=4)
-
-
-def _dashboard(client) -> str:
-    try:
-        link = client.dashboard_link
-    except Exception:
-        link = None
-    return link or "not available (install bokeh for the Dask dashboard)"
-
-
 def _run_serial(fn, pending, seeds, blas_threads, record, bar, callback):
     for task in pending:
         _, config, h, r = task
@@ -616,45 +304,6 @@ def _run_serial(fn, pending, seeds, blas_threads, record, bar, callback):
             bar.update(1)
         if callback is not None:
             callback(rec)
-
-
-def _pickle_function(fn) -> bytes:
-    """``fn`` pickled with cloudpickle: by value when it comes from ``__main__`` or a file
-    registered with ``cloudpickle.register_pickle_by_value`` (plain pickle, which Dask tries
-    first, would send such functions by reference and workers could not import them)."""
-    import cloudpickle
-
-    try:
-        return cloudpickle.dumps(fn)
-    except Exception as exc:
-        raise SweepError(
-            f"the task function cannot be pickled to send it to the workers ({type(exc).__name__}: "
-            f"{exc}). Define it at module level, without references to open files, locks or "
-            "clients, or run with scheduler='serial'.") from None
-
-
-def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
-    """:func:`execute_task` with the function sent as cloudpickle bytes (unpickled once per process)."""
-    import hashlib
-
-    def load():
-        import cloudpickle
-
-        return cloudpickle.loads(fn_bytes)
-
-    try:
-        fn = cached(("bionp.sweep.fn", hashlib.sha256(fn_bytes).hexdigest()), load)
-    except Exception as exc:
-        out = execute_task(lambda c, s: (_ for _ in ()).throw(exc), config, seed, None)
-        out["error"] = f"could not unpickle the task function on the worker: {out['error']}"
-        return out
-    return execute_task(fn, config, seed, blas_threads)
-
-
-
-
-
-
 
 
 def _run_dask(client, fn, pending, seeds, blas_threads, record, bar, callback, own=False):
