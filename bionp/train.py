@@ -113,7 +113,13 @@ class Trainer:
         principle), that is called after every optimiser step; its ``state_dict()``
         is saved in checkpoints.
     diagnostics : dict name -> callable ``fn(trainer, epoch) -> float``, optional
-        Evaluated after each epoch, stored in ``history.diagnostics[name]``.
+        Evaluated after each epoch (``epoch``: the 0-based index of the epoch just
+        finished), stored in ``history.diagnostics[name]``.
+    diagnostics_at_start : bool, default False
+        Also evaluate the diagnostics once before the first update of a fresh run
+        (``epoch=-1``), so that ``history.diagnostics[name][i]`` is the value after
+        ``i`` epochs and index 0 that of the untrained network (e.g. a rule's alignment
+        with backprop at initialisation).  A resumed run does not repeat it.
     progress : bool, optional
         tqdm bar over updates; default: on when stderr is a terminal (env
         ``BIONP_PROGRESS=0`` turns it off).
@@ -149,7 +155,8 @@ class Trainer:
 
     def __init__(self, net, rule, optimizer, loss_fn, *, batch_size: int = 100, rng=None,
                  shuffle: bool | str = True, drop_last: bool = True, transforms: Callable | None = None,
-                 diagnostics: dict | None = None, progress: bool | None = None,
+                 diagnostics: dict | None = None, diagnostics_at_start: bool = False,
+                 progress: bool | None = None,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
                  eval_batch_size: int = 10_000, after_step: Callable | None = None,
                  schedule: Callable[[int], float] | None = None):
@@ -174,6 +181,7 @@ class Trainer:
         self.drop_last = drop_last
         self.transforms = transforms if transforms is not None else getattr(net, "plasticity", None)
         self.diagnostics = dict(diagnostics or {})
+        self.diagnostics_at_start = bool(diagnostics_at_start)
         self.progress = progress
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
@@ -248,7 +256,8 @@ class Trainer:
         xp = get_array_module(x)
         out = self.predict(x)
         pred = xp.argmax(out, axis=1)
-        acc = 100.0 * float(to_scalar(xp.mean((pred == labels).astype(xp.float64))))
+        # count / n in exact integers, then one rounding: 791 of 1000 is 79.1, not 79.10000000000001
+        acc = 100.0 * int(to_scalar(xp.count_nonzero(pred == labels))) / pred.shape[0]
         res = {"accuracy": acc}
         if target is not None:
             res["loss"] = float(to_scalar(self.loss_fn(out, target)))
@@ -365,6 +374,10 @@ class Trainer:
             raise ValueError(f"the trainer is {self.step} updates into epoch {self.epoch + 1} of "
                              f"{have} samples in batches of {size}; this fit has {n} samples in "
                              f"batches of {bs}")
+        if (self.diagnostics_at_start and self.epoch == 0 and self.step == 0
+                and not self.history.diagnostics):
+            for name, fn in self.diagnostics.items():  # index 0: the untrained network
+                self.history.diagnostics[name] = [fn(self, -1)]
         asked = f"until_epoch={until_epoch}" if until_epoch is not None else f"epochs={epochs}"
         if until_epoch is None:
             until_epoch = self.epoch + (epochs if epochs is not None else 1)

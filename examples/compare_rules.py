@@ -121,16 +121,14 @@ def main(argv=None):
             return [float(c) for c in metrics.compare_to_backprop(rule, net, x_al, y_al, loss_fn,
                                                                   reference=reference)]
 
-        # epoch 0: the alignment of the untrained network, before the first update
-        # (the Trainer's diagnostics run after each epoch)
-        alignment_0 = alignment(None, 0)
-
         trainer = Trainer(net, rule, opt, loss_fn, batch_size=args.batch_size,
                           rng=bnp.random.named_stream(args.seed, "batches"),
                           progress=False if args.quiet else None, schedule=schedule,
-                          diagnostics={"cosine_similarity": alignment})
+                          diagnostics={"cosine_similarity": alignment},
+                          diagnostics_at_start=True)  # index 0: the untrained network
         h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te, target_test=y_te)
-        cosines = [alignment_0] + list(h.diagnostics.get("cosine_similarity", []))
+        cosines = list(h.diagnostics["cosine_similarity"])
+        alignment_0 = cosines[0]
         runs[name] = {"test_accuracy": h.test_accuracy, "test_loss": h.test_loss,
                       "epoch_seconds": h.epoch_seconds, "epoch_loss": h.epoch_loss,
                       "cosine_similarity": cosines,
