@@ -1,0 +1,513 @@
+"""One prepared device check: ``python -m bionp gpu-check`` (``make gpu-check``).
+
+Written for a GPU machine lent for a few minutes: one command, nothing to install
+(``PYTHONPATH=. python3 -m bionp gpu-check`` from the source tree), under 8 minutes,
+one JSON report (default ``results/gpu-check.json``) and a short table on stdout.
+Three phases, each under its own time budget and ``try``/``except``, so that a
+failing or slow phase still leaves the others' results in the report (the report is
+rewritten after every phase):
+
+``parity``
+    every registered parity scenario (:mod:`bionp.parity`), float32 and float64, the
+    backend under test against NumPy: :math:`\\max_i|a_i-b_i| / \\max_i|a_i|` per
+    result array against the scenario's tolerance.
+``timings``
+    seconds per epoch of the same run on NumPy (this machine's CPU) and on the backend
+    under test, and their ratio :math:`t_\\mathrm{cpu} / t_\\mathrm{device}`: backprop
+    (784-500-10 sigmoid MLP, MSE, SGD) at batch 200 (target 10x) and 2000 (target 50x),
+    a Krotov-Hopfield epoch (2000 hidden units, target 20x), a dendritic epoch
+    (``DendriticLayer(784, 10, 32, 23)`` + ``Dense(10, 10)``, cross-entropy, batch 128)
+    and a weight-perturbation epoch (the backprop MLP, batch 200).  Data: the full
+    Fashion-MNIST training set if ``BIONP_DATA`` holds it, else the bundled subset
+    tiled to 60,000 rows.  An epoch that would not fit the time left is timed on a
+    prefix of the data and scaled (``extrapolated_from`` says how many samples ran).
+``tests``
+    pytest on the test cases parametrised for the backend under test (``-k "cupy or
+    gpu"``), in a subprocess with a timeout.
+
+Without CuPy or a visible GPU the check prints one line saying what it skipped and
+exits 0.  ``--backend-under-test strict --quick`` runs every phase on the strict CPU
+stand-in with small sizes: how the test-suite checks this module without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+__all__ = ["DEFAULT_BUDGETS", "PHASES", "PhaseTimeout", "add_arguments", "main", "run_from_args",
+           "time_limit"]
+
+PHASES = ("parity", "timings", "tests")
+#: Seconds per phase; with start-up they stay under 8 minutes in all.
+DEFAULT_BUDGETS = {"parity": 90.0, "timings": 210.0, "tests": 150.0}
+#: Speed-up (CPU seconds / device seconds) each timed workload should reach on a GPU.
+TARGETS = {"backprop_b200": 10.0, "backprop_b2000": 50.0, "krotov_hopfield": 20.0}
+SCHEMA = "bionp.gpu-check/1"
+
+
+class PhaseTimeout(Exception):
+    """A phase ran past its time budget (raised by :func:`time_limit`)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str = "phase"):
+    """Raise :class:`PhaseTimeout` in the block after ``seconds`` (``SIGALRM``; a no-op
+    off the main thread or where the platform has no interval timer).  A call into C
+    that does not return is interrupted when it returns, so subprocesses get their own
+    timeout too."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise PhaseTimeout(f"{what} ran past its budget of {seconds:.0f} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ----------------------------------------------------------------------------------
+# machine and data
+# ----------------------------------------------------------------------------------
+
+def _machine(backend_under_test: str) -> dict:
+    import numpy as np
+
+    from bionp import __version__
+    from bionp.backend import backend, device_info
+
+    info = {"bionp": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "backend_under_test": backend_under_test}
+    try:
+        with backend(backend_under_test):
+            info.update({k: v for k, v in device_info().items() if k in ("cupy", "gpu")})
+    except Exception as exc:  # informational only
+        info["device_error"] = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def _load_data(n_samples: int):
+    """``(x, labels, source)`` on the host, float32, ``n_samples`` rows."""
+    import numpy as np
+
+    from bionp import data
+    from bionp.backend import backend
+
+    x = y = None
+    source = None
+    with backend("numpy"):
+        if os.environ.get("BIONP_DATA"):
+            try:
+                x, y = data.load("fashion-mnist", split="train", download=False, dtype="float32")
+                source = "fashion-mnist (BIONP_DATA)"
+            except Exception as exc:
+                source = f"bundled subset, tiled (full Fashion-MNIST not loaded: {exc})"
+        if x is None:
+            x, y = data.load("fashion-mnist-small", split="train", dtype="float32")
+            source = source or "fashion-mnist-small (bundled), tiled (set BIONP_DATA for the full set)"
+    reps = -(-n_samples // x.shape[0])
+    if reps > 1:
+        x, y = np.tile(x, (reps, 1)), np.tile(y, reps)
+    return np.ascontiguousarray(x[:n_samples]), np.ascontiguousarray(y[:n_samples]), source
+
+
+# ----------------------------------------------------------------------------------
+# workloads: each returns epoch(n) running one epoch over the first n samples
+# ----------------------------------------------------------------------------------
+
+def _mlp_trainer(x, t, batch, rule):
+    from bionp import nn, optim
+    from bionp.train import Trainer
+
+    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+    tr = Trainer(net, rule, optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=batch, rng=0,
+                 progress=False)
+
+    def epoch(n):
+        tr.epoch = 0
+        tr.fit(x[:n], t[:n], epochs=1)
+
+    return epoch
+
+
+def _backprop(batch):
+    def make(x, t, labels, sizes):
+        from bionp import rules
+
+        return _mlp_trainer(x, t, batch, rules.Backprop())
+
+    return make
+
+
+def _weight_perturbation(x, t, labels, sizes):
+    from bionp import rules
+
+    return _mlp_trainer(x, t, 200, rules.WeightPerturbation(sigma=0.1, rng=1))
+
+
+def _krotov_hopfield(x, t, labels, sizes):
+    from bionp.hebbian import KrotovHopfield
+
+    kh = KrotovHopfield(sizes["kh_hidden"], p=3.0, k=7, delta=0.4, lr=0.02, batch_size=100, rng=0,
+                        progress=False)
+    return lambda n: kh.fit(x[:n], epochs=1)
+
+
+def _dendritic(x, t, labels, sizes):
+    from bionp import nn, optim, rules
+    from bionp.dendritic import DendriticLayer
+    from bionp.train import Trainer
+
+    layer = DendriticLayer(784, 10, 32, 23, rng=1)
+    net = nn.Sequential([layer, nn.Dense(10, 10, init="he_normal", rng=2)],
+                        activations=[nn.LeakyReLU(0.1), "identity"])
+    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.01), nn.CrossEntropyLoss(),
+                 batch_size=128, rng=0, progress=False)
+
+    def epoch(n):
+        tr.epoch = 0
+        tr.fit(x[:n], labels[:n], epochs=1)
+
+    return epoch
+
+
+WORKLOADS = {
+    "backprop_b200": ("backprop epoch, 784-500-10 sigmoid MSE, batch 200", _backprop(200), 200),
+    "backprop_b2000": ("backprop epoch, 784-500-10 sigmoid MSE, batch 2000", _backprop(2000), 2000),
+    "krotov_hopfield": ("Krotov-Hopfield epoch, p=3 k=7, batch 100", _krotov_hopfield, 100),
+    "dendritic": ("dendritic epoch, DendriticLayer(784,10,32,23)+Dense(10,10), CE, batch 128",
+                  _dendritic, 128),
+    "weight_perturbation": ("weight-perturbation epoch, 784-500-10 sigmoid MSE, batch 200",
+                            _weight_perturbation, 200),
+}
+
+
+def _time_epoch(name: str, backend_name: str, host, sizes: dict, seconds_left: float) -> dict:
+    """One workload on one backend: warm-up, a timed probe, then a full (or, if it would
+    not fit ``seconds_left``, a shortened and scaled) epoch."""
+    from bionp.backend import asarray, backend, default_dtype, synchronize
+    from bionp.data import one_hot
+
+    _, make, batch = WORKLOADS[name]
+    x_h, y_h = host
+    n = x_h.shape[0]
+    with backend(backend_name) as xp, default_dtype("float32"):
+        t0 = time.perf_counter()
+        x, labels = asarray(x_h, xp=xp), asarray(y_h, xp=xp)
+        t = one_hot(labels, 10)
+        epoch = make(x, t, labels, sizes)
+        probe = min(n, max(2 * batch, n // 20))
+        epoch(min(n, 2 * batch))  # warm-up: kernels compiled, buffers allocated
+        synchronize(xp)
+        t1 = time.perf_counter()
+        epoch(probe)
+        synchronize(xp)
+        t_probe = time.perf_counter() - t1
+        left = seconds_left - (time.perf_counter() - t0)
+        estimate = t_probe * n / probe
+        n_run = n
+        if estimate > 0.9 * left:  # shorten to what fits, whole batches, at least the probe
+            n_run = max(probe, int(n * 0.9 * max(left, 0.0) / estimate) // batch * batch)
+        if n_run == probe:
+            seconds = t_probe
+        else:
+            t1 = time.perf_counter()
+            epoch(n_run)
+            synchronize(xp)
+            seconds = time.perf_counter() - t1
+    return {"seconds_per_epoch": seconds * n / n_run, "samples": n,
+            "extrapolated_from": None if n_run == n else n_run}
+
+
+# ----------------------------------------------------------------------------------
+# the phases: each fills its report entry as it goes
+# ----------------------------------------------------------------------------------
+
+def _phase_parity(opts, entry, deadline):
+    from bionp import parity
+
+    parity.discover()
+    names = sorted(parity.registered_checks())
+    if opts.parity_only:
+        names = [n for n in names if any(n == p or n.startswith(p + ".") for p in opts.parity_only)]
+    entry.update(rows=[], errors={}, skipped=[], checks=names)
+    for i, name in enumerate(names):
+        if time.monotonic() > deadline:
+            entry["skipped"] = names[i:]
+            break
+        try:
+            entry["rows"].extend(parity.run_checks(names=[name], backends=[opts.backend_under_test],
+                                                   dtypes=("float32", "float64")))
+        except PhaseTimeout:
+            entry["skipped"] = names[i:]
+            raise
+        except Exception as exc:
+            entry["errors"][name] = f"{type(exc).__name__}: {exc}"
+    rows = entry["rows"]
+    worst = {}
+    for r in rows:
+        worst[r["dtype"]] = max(worst.get(r["dtype"], 0.0), r["max_rel_diff"])
+    entry["summary"] = {"rows": len(rows), "failed": sum(not r["passed"] for r in rows),
+                        "errors": len(entry["errors"]), "skipped": len(entry["skipped"]),
+                        "worst_rel_diff": worst}
+    return not entry["summary"]["failed"] and not entry["errors"] and not entry["skipped"]
+
+
+def _phase_timings(opts, entry, deadline):
+    sizes = {"n_samples": 4000 if opts.quick else 60_000, "kh_hidden": 100 if opts.quick else 2000}
+    x, y, source = _load_data(sizes["n_samples"])
+    entry.update(data=source, sizes=sizes, results=[])
+    names = list(WORKLOADS)
+    runs_left = 2 * len(names)
+    for name in names:
+        res = {"name": name, "what": WORKLOADS[name][0], "target_speedup": TARGETS.get(name)}
+        entry["results"].append(res)
+        for side, b in (("cpu", "numpy"), ("device", opts.backend_under_test)):
+            left = deadline - time.monotonic()
+            share = left / runs_left
+            runs_left -= 1
+            if left <= 1.0:
+                res[side] = {"error": "skipped: the phase's budget was used up"}
+                continue
+            try:
+                res[side] = _time_epoch(name, b, (x, y), sizes, share)
+            except PhaseTimeout:
+                res[side] = {"error": "timed out"}
+                raise
+            except Exception as exc:
+                res[side] = {"error": f"{type(exc).__name__}: {exc}"}
+        cpu_s = res["cpu"].get("seconds_per_epoch")
+        dev_s = res["device"].get("seconds_per_epoch")
+        res["speedup"] = cpu_s / dev_s if cpu_s and dev_s else None
+        tgt = res["target_speedup"]
+        res["meets_target"] = (None if tgt is None or res["speedup"] is None
+                               or opts.backend_under_test != "cupy" else res["speedup"] >= tgt)
+    return all("error" not in r["cpu"] and "error" not in r["device"] for r in entry["results"])
+
+
+def _phase_tests(opts, entry, deadline):
+    root = Path(__file__).resolve().parent.parent
+    tests = root / "tests"
+    if not tests.is_dir():
+        entry["note"] = f"no tests folder next to the package ({tests}): run from a source tree"
+        return True
+    expr = opts.pytest_k or ("cupy or gpu" if opts.backend_under_test == "cupy"
+                             else opts.backend_under_test)
+    with tempfile.TemporaryDirectory() as tmp:
+        xml_path = os.path.join(tmp, "junit.xml")
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", expr,
+               "--continue-on-collection-errors", f"--junitxml={xml_path}", str(tests)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        env.setdefault("MPLBACKEND", "Agg")
+        entry["command"] = ["python", "-m", "pytest", "-q", "-k", expr, "tests"]
+        timeout = max(deadline - time.monotonic() - 2.0, 1.0)
+        proc = subprocess.Popen(cmd, cwd=str(root), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            entry["output_tail"] = out[-4000:]
+            raise PhaseTimeout(f"pytest ran past its budget of {timeout:.0f} s") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        entry["returncode"] = proc.returncode
+        entry["output_tail"] = out[-4000:]
+        counts, failed = _junit_counts(xml_path)
+    entry["counts"] = counts
+    entry["failed"] = failed
+    return proc.returncode in (0, 5) and not failed  # 5: no test selected
+
+
+def _junit_counts(path: str):
+    """``({"tests", "failures", "errors", "skipped", "passed"}, [failed test ids])``."""
+    if not os.path.exists(path):
+        return {}, []
+    counts = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    failed = []
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        for k in counts:
+            counts[k] += int(suite.get(k, 0))
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(f"{case.get('classname')}::{case.get('name')}")
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return counts, failed
+
+
+_PHASE_FUNCS = {"parity": _phase_parity, "timings": _phase_timings, "tests": _phase_tests}
+
+
+# ----------------------------------------------------------------------------------
+# driver
+# ----------------------------------------------------------------------------------
+
+def _write(report: dict, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(report, fh, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def run_phase(name: str, func, opts, report: dict, budget: float, path: str | None = None) -> dict:
+    """Run ``func(opts, entry, deadline)`` under ``budget`` seconds; whatever happens, the
+    phase's entry in ``report["phases"]`` gets a ``status`` (``passed``, ``failed``,
+    ``timeout`` or ``error``) and ``seconds``, and the report is written to ``path``."""
+    entry = {"status": "running", "budget_s": budget}
+    report["phases"][name] = entry
+    t0 = time.perf_counter()
+    try:
+        with time_limit(budget, f"the {name} phase"):
+            ok = func(opts, entry, time.monotonic() + budget)
+        entry["status"] = "passed" if ok else "failed"
+    except PhaseTimeout as exc:
+        entry["status"], entry["error"] = "timeout", str(exc)
+    except Exception as exc:
+        entry["status"], entry["error"] = "error", f"{type(exc).__name__}: {exc}"
+        entry["traceback"] = traceback.format_exc(limit=8)
+    entry["seconds"] = round(time.perf_counter() - t0, 3)
+    if path:
+        _write(report, path)
+    return entry
+
+
+def _summary(name: str, e: dict) -> str:
+    if "error" in e:
+        return e["error"].splitlines()[0][:90]
+    if name == "parity":
+        s = e.get("summary", {})
+        worst = ", ".join(f"{k} {v:.1e}" for k, v in sorted(s.get("worst_rel_diff", {}).items()))
+        return (f"{s.get('rows', 0) - s.get('failed', 0)}/{s.get('rows', 0)} arrays within tolerance; "
+                f"{s.get('errors', 0)} errors, {s.get('skipped', 0)} skipped; worst {worst}")
+    if name == "timings":
+        return f"data: {e.get('data', '?')}"
+    c = e.get("counts") or {}
+    return e.get("note") or (f"{c.get('passed', 0)} passed, {c.get('skipped', 0)} skipped, "
+                             f"{c.get('failures', 0) + c.get('errors', 0)} failed")
+
+
+def format_report(report: dict) -> str:
+    """The short table printed at the end."""
+    m = report["machine"]
+    lines = [f"bionp gpu-check: {m.get('backend_under_test')} on {m.get('gpu', 'no GPU named')} "
+             f"vs NumPy on {m.get('cpu_count')} CPU cores; report {report['report_path']}"]
+    for name, e in report["phases"].items():
+        lines.append(f"  {name:8s} {e['status']:8s} {e.get('seconds', 0):7.1f} s  {_summary(name, e)}")
+    for r in report["phases"].get("timings", {}).get("results", []):
+        cpu, dev = r.get("cpu", {}), r.get("device", {})
+
+        def cell(d):
+            return f"{d['seconds_per_epoch']:9.3f}" if "seconds_per_epoch" in d else "    error"
+
+        sp = f"{r['speedup']:7.1f}x" if r.get("speedup") else "      - "
+        verdict = {True: "met", False: "MISSED", None: "(GPU only)"}[r["meets_target"]]
+        tgt = "" if r["target_speedup"] is None else f"  target {r['target_speedup']:.0f}x {verdict}"
+        lines.append(f"    {r['name']:20s} cpu {cell(cpu)} s  device {cell(dev)} s  {sp}{tgt}")
+    lines.append(f"overall: {'PASSED' if report['passed'] else 'FAILED'} in {report['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def add_arguments(p) -> None:
+    """The ``gpu-check`` sub-command's options (on an :mod:`argparse` parser)."""
+    p.add_argument("--out", default=os.path.join("results", "gpu-check.json"),
+                   help="JSON report path (default: results/gpu-check.json)")
+    p.add_argument("--backend-under-test", choices=("cupy", "strict"), default="cupy",
+                   help="backend compared with NumPy (default cupy; strict: a CPU dry run)")
+    p.add_argument("--quick", action="store_true",
+                   help="small timing sizes (4000 samples, 100 Krotov-Hopfield units)")
+    p.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                   help="phases to run (default: all)")
+    p.add_argument("--budget", nargs="+", default=[], metavar="PHASE=SECONDS",
+                   help=f"time budgets (default {DEFAULT_BUDGETS})")
+    p.add_argument("--parity-only", nargs="+", default=None, metavar="NAME",
+                   help="only these parity scenarios (or prefixes)")
+    p.add_argument("--pytest-k", default=None,
+                   help="pytest -k expression (default: 'cupy or gpu', or the backend's name)")
+
+
+def _budgets(items) -> dict:
+    budgets = dict(DEFAULT_BUDGETS)
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not sep or name not in PHASES or not seconds > 0:
+            raise ValueError(f"--budget expects PHASE=SECONDS with PHASE one of {PHASES} and "
+                             f"SECONDS > 0, got {item!r}")
+        budgets[name] = seconds
+    return budgets
+
+
+def run_from_args(opts) -> int:
+    """Run the check for parsed options; the exit status (0: passed or skipped)."""
+    from bionp.backend import BackendUnavailableError, backend
+
+    try:
+        budgets = _budgets(opts.budget)
+    except ValueError as exc:
+        print(f"bionp gpu-check: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with backend(opts.backend_under_test):
+            pass
+    except BackendUnavailableError as exc:
+        why = " ".join(str(exc).split(";")[0].split())
+        print(f"bionp gpu-check: skipped everything (CuPy tests, parity table, timings): {why}")
+        return 0
+    t0 = time.perf_counter()
+    report = {"schema": SCHEMA, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+              "reference": "numpy", "backend_under_test": opts.backend_under_test,
+              "quick": bool(opts.quick), "report_path": opts.out,
+              "machine": _machine(opts.backend_under_test), "budgets_s": budgets, "phases": {},
+              "passed": False, "seconds": 0.0}
+    for name in PHASES:
+        if name in opts.phases:
+            run_phase(name, _PHASE_FUNCS[name], opts, report, budgets[name], opts.out)
+            print(f"[{name}] {report['phases'][name]['status']}", flush=True)
+    report["passed"] = all(e["status"] == "passed" for e in report["phases"].values())
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    _write(report, opts.out)
+    print(format_report(report))
+    return 0 if report["passed"] else 1
+
+
+def main(argv=None) -> int:
+    """``python -m bionp.gpucheck`` (the same as ``python -m bionp gpu-check``)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="bionp gpu-check", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run_from_args(p.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
