@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bionp import cli, gpucheck
+from bionp.gpucheck import timings
 
 B = importlib.import_module("bionp.backend")
 
@@ -151,16 +152,16 @@ def test_parity_phase_stops_at_its_deadline():
 
 
 def test_epoch_shortened_to_fit_and_scaled(cpu_xp):
-    x, y, _ = gpucheck._load_data(4000)
+    x, y, _ = timings.load_data(4000)
     assert x.shape == (4000, 784) and x.dtype == np.float32 and y.shape == (4000,)
-    res = gpucheck._time_epoch("backprop_b200", "numpy", (x, y), {"kh_hidden": 100}, 1e-3)
+    res = timings.time_epoch("backprop_b200", "numpy", (x, y), {"kh_hidden": 100}, 1e-3)
     assert res["samples"] == 4000 and res["extrapolated_from"] == 400  # the probe: 2 batches
     assert res["seconds_per_epoch"] > 0
 
 
 def test_timings_phase_skips_when_budget_used_up(monkeypatch):
     entry = {}
-    assert not gpucheck._phase_timings(_opts(), entry, time.monotonic() - 1)
+    assert not timings.phase_timings(_opts(), entry, time.monotonic() - 1)
     assert all(r["cpu"]["error"].startswith("skipped") and r["speedup"] is None
                for r in entry["results"])
 

@@ -32,62 +32,32 @@ stand-in with small sizes: how the test-suite checks this module without a GPU.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-__all__ = ["DEFAULT_BUDGETS", "PHASES", "PhaseTimeout", "add_arguments", "main", "run_from_args",
-           "time_limit"]
+from bionp.gpucheck.guard import PhaseTimeout, time_limit
+from bionp.gpucheck.timings import TARGETS, WORKLOADS, phase_timings
+
+__all__ = ["DEFAULT_BUDGETS", "PHASES", "TARGETS", "WORKLOADS", "PhaseTimeout", "add_arguments",
+           "format_report", "main", "run_from_args", "run_phase", "time_limit"]
 
 PHASES = ("parity", "timings", "tests")
 #: Seconds per phase; with start-up they stay under 8 minutes in all.
 DEFAULT_BUDGETS = {"parity": 90.0, "timings": 210.0, "tests": 150.0}
-#: Speed-up (CPU seconds / device seconds) each timed workload should reach on a GPU.
-TARGETS = {"backprop_b200": 10.0, "backprop_b2000": 50.0, "krotov_hopfield": 20.0}
 SCHEMA = "bionp.gpu-check/1"
 
 
-class PhaseTimeout(Exception):
-    """A phase ran past its time budget (raised by :func:`time_limit`)."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None, what: str = "phase"):
-    """Raise :class:`PhaseTimeout` in the block after ``seconds`` (``SIGALRM``; a no-op
-    off the main thread or where the platform has no interval timer).  A call into C
-    that does not return is interrupted when it returns, so subprocesses get their own
-    timeout too."""
-    usable = (seconds is not None and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise PhaseTimeout(f"{what} ran past its budget of {seconds:.0f} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 1e-3))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 # ----------------------------------------------------------------------------------
-# machine and data
+# the machine
 # ----------------------------------------------------------------------------------
 
 def _machine(backend_under_test: str) -> dict:
@@ -105,139 +75,6 @@ def _machine(backend_under_test: str) -> dict:
     except Exception as exc:  # informational only
         info["device_error"] = f"{type(exc).__name__}: {exc}"
     return info
-
-
-def _load_data(n_samples: int):
-    """``(x, labels, source)`` on the host, float32, ``n_samples`` rows."""
-    import numpy as np
-
-    from bionp import data
-    from bionp.backend import backend
-
-    x = y = None
-    source = None
-    with backend("numpy"):
-        if os.environ.get("BIONP_DATA"):
-            try:
-                x, y = data.load("fashion-mnist", split="train", download=False, dtype="float32")
-                source = "fashion-mnist (BIONP_DATA)"
-            except Exception as exc:
-                source = f"bundled subset, tiled (full Fashion-MNIST not loaded: {exc})"
-        if x is None:
-            x, y = data.load("fashion-mnist-small", split="train", dtype="float32")
-            source = source or "fashion-mnist-small (bundled), tiled (set BIONP_DATA for the full set)"
-    reps = -(-n_samples // x.shape[0])
-    if reps > 1:
-        x, y = np.tile(x, (reps, 1)), np.tile(y, reps)
-    return np.ascontiguousarray(x[:n_samples]), np.ascontiguousarray(y[:n_samples]), source
-
-
-# ----------------------------------------------------------------------------------
-# workloads: each returns epoch(n) running one epoch over the first n samples
-# ----------------------------------------------------------------------------------
-
-def _mlp_trainer(x, t, batch, rule):
-    from bionp import nn, optim
-    from bionp.train import Trainer
-
-    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
-    tr = Trainer(net, rule, optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=batch, rng=0,
-                 progress=False)
-
-    def epoch(n):
-        tr.epoch = 0
-        tr.fit(x[:n], t[:n], epochs=1)
-
-    return epoch
-
-
-def _backprop(batch):
-    def make(x, t, labels, sizes):
-        from bionp import rules
-
-        return _mlp_trainer(x, t, batch, rules.Backprop())
-
-    return make
-
-
-def _weight_perturbation(x, t, labels, sizes):
-    from bionp import rules
-
-    return _mlp_trainer(x, t, 200, rules.WeightPerturbation(sigma=0.1, rng=1))
-
-
-def _krotov_hopfield(x, t, labels, sizes):
-    from bionp.hebbian import KrotovHopfield
-
-    kh = KrotovHopfield(sizes["kh_hidden"], p=3.0, k=7, delta=0.4, lr=0.02, batch_size=100, rng=0,
-                        progress=False)
-    return lambda n: kh.fit(x[:n], epochs=1)
-
-
-def _dendritic(x, t, labels, sizes):
-    from bionp import nn, optim, rules
-    from bionp.dendritic import DendriticLayer
-    from bionp.train import Trainer
-
-    layer = DendriticLayer(784, 10, 32, 23, rng=1)
-    net = nn.Sequential([layer, nn.Dense(10, 10, init="he_normal", rng=2)],
-                        activations=[nn.LeakyReLU(0.1), "identity"])
-    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.01), nn.CrossEntropyLoss(),
-                 batch_size=128, rng=0, progress=False)
-
-    def epoch(n):
-        tr.epoch = 0
-        tr.fit(x[:n], labels[:n], epochs=1)
-
-    return epoch
-
-
-WORKLOADS = {
-    "backprop_b200": ("backprop epoch, 784-500-10 sigmoid MSE, batch 200", _backprop(200), 200),
-    "backprop_b2000": ("backprop epoch, 784-500-10 sigmoid MSE, batch 2000", _backprop(2000), 2000),
-    "krotov_hopfield": ("Krotov-Hopfield epoch, p=3 k=7, batch 100", _krotov_hopfield, 100),
-    "dendritic": ("dendritic epoch, DendriticLayer(784,10,32,23)+Dense(10,10), CE, batch 128",
-                  _dendritic, 128),
-    "weight_perturbation": ("weight-perturbation epoch, 784-500-10 sigmoid MSE, batch 200",
-                            _weight_perturbation, 200),
-}
-
-
-def _time_epoch(name: str, backend_name: str, host, sizes: dict, seconds_left: float) -> dict:
-    """One workload on one backend: warm-up, a timed probe, then a full (or, if it would
-    not fit ``seconds_left``, a shortened and scaled) epoch."""
-    from bionp.backend import asarray, backend, default_dtype, synchronize
-    from bionp.data import one_hot
-
-    _, make, batch = WORKLOADS[name]
-    x_h, y_h = host
-    n = x_h.shape[0]
-    with backend(backend_name) as xp, default_dtype("float32"):
-        t0 = time.perf_counter()
-        x, labels = asarray(x_h, xp=xp), asarray(y_h, xp=xp)
-        t = one_hot(labels, 10)
-        epoch = make(x, t, labels, sizes)
-        probe = min(n, max(2 * batch, n // 20))
-        epoch(min(n, 2 * batch))  # warm-up: kernels compiled, buffers allocated
-        synchronize(xp)
-        t1 = time.perf_counter()
-        epoch(probe)
-        synchronize(xp)
-        t_probe = time.perf_counter() - t1
-        left = seconds_left - (time.perf_counter() - t0)
-        estimate = t_probe * n / probe
-        n_run = n
-        if estimate > 0.9 * left:  # shorten to what fits, whole batches, at least the probe
-            n_run = max(probe, int(n * 0.9 * max(left, 0.0) / estimate) // batch * batch)
-        if n_run == probe:
-            seconds = t_probe
-        else:
-            t1 = time.perf_counter()
-            epoch(n_run)
-            synchronize(xp)
-            seconds = time.perf_counter() - t1
-    return {"seconds_per_epoch": seconds * n / n_run, "samples": n,
-            "extrapolated_from": None if n_run == n else n_run}
 
 
 # ----------------------------------------------------------------------------------
@@ -274,40 +111,8 @@ def _phase_parity(opts, entry, deadline):
     return not entry["summary"]["failed"] and not entry["errors"] and not entry["skipped"]
 
 
-def _phase_timings(opts, entry, deadline):
-    sizes = {"n_samples": 4000 if opts.quick else 60_000, "kh_hidden": 100 if opts.quick else 2000}
-    x, y, source = _load_data(sizes["n_samples"])
-    entry.update(data=source, sizes=sizes, results=[])
-    names = list(WORKLOADS)
-    runs_left = 2 * len(names)
-    for name in names:
-        res = {"name": name, "what": WORKLOADS[name][0], "target_speedup": TARGETS.get(name)}
-        entry["results"].append(res)
-        for side, b in (("cpu", "numpy"), ("device", opts.backend_under_test)):
-            left = deadline - time.monotonic()
-            share = left / runs_left
-            runs_left -= 1
-            if left <= 1.0:
-                res[side] = {"error": "skipped: the phase's budget was used up"}
-                continue
-            try:
-                res[side] = _time_epoch(name, b, (x, y), sizes, share)
-            except PhaseTimeout:
-                res[side] = {"error": "timed out"}
-                raise
-            except Exception as exc:
-                res[side] = {"error": f"{type(exc).__name__}: {exc}"}
-        cpu_s = res["cpu"].get("seconds_per_epoch")
-        dev_s = res["device"].get("seconds_per_epoch")
-        res["speedup"] = cpu_s / dev_s if cpu_s and dev_s else None
-        tgt = res["target_speedup"]
-        res["meets_target"] = (None if tgt is None or res["speedup"] is None
-                               or opts.backend_under_test != "cupy" else res["speedup"] >= tgt)
-    return all("error" not in r["cpu"] and "error" not in r["device"] for r in entry["results"])
-
-
 def _phase_tests(opts, entry, deadline):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     tests = root / "tests"
     if not tests.is_dir():
         entry["note"] = f"no tests folder next to the package ({tests}): run from a source tree"
@@ -360,7 +165,7 @@ def _junit_counts(path: str):
     return counts, failed
 
 
-_PHASE_FUNCS = {"parity": _phase_parity, "timings": _phase_timings, "tests": _phase_tests}
+_PHASE_FUNCS = {"parity": _phase_parity, "timings": phase_timings, "tests": _phase_tests}
 
 
 # ----------------------------------------------------------------------------------
@@ -501,13 +306,9 @@ def run_from_args(opts) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m bionp.gpucheck`` (the same as ``python -m bionp gpu-check``)."""
+    """The check as a function of command-line arguments (``python -m bionp gpu-check``)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="bionp gpu-check", description=__doc__.splitlines()[0])
     add_arguments(p)
     return run_from_args(p.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
