@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bionp.backend import MixedBackendError
+from bionp._errors import MixedBackendError
 
 __all__ = ["StrictArray", "call_host", "xp"]
 

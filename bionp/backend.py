@@ -36,6 +36,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+# defined below this module (bionp._strict raises them too); public here and as bionp.<name>
+from bionp._errors import BackendError, BackendUnavailableError, MixedBackendError
+
 __all__ = [
     "BACKENDS",
     "BackendError",
@@ -69,18 +72,6 @@ __all__ = [
 #: Names accepted by :func:`use` and :func:`backend`.
 BACKENDS = ("numpy", "cupy", "strict")
 _DTYPES = ("float32", "float64")
-
-
-class BackendError(RuntimeError):
-    """A backend was asked for something it cannot do."""
-
-
-class BackendUnavailableError(BackendError):
-    """The requested backend (CuPy) is not installed or has no visible GPU."""
-
-
-class MixedBackendError(TypeError):
-    """Arrays from two different backends met in one call."""
 
 
 # --------------------------------------------------------------------------
