@@ -297,7 +297,10 @@ def _bionp_imports(module):
 def test_backend_and_strict_do_not_import_each_other():
     """The error types live below both (bionp._errors): backend -> _strict -> _errors, no cycle."""
     strict, errors = importlib.import_module("bionp._strict"), importlib.import_module("bionp._errors")
-    assert _bionp_imports(strict) == {"bionp._errors", "bionp._errors.MixedBackendError"}
+    surface = importlib.import_module("bionp._surface")
+    assert _bionp_imports(strict) == {"bionp", "bionp._surface", "bionp._errors",
+                                      "bionp._errors.MixedBackendError"}
+    assert _bionp_imports(surface) == {"bionp._errors", "bionp._errors.BackendError"}
     assert _bionp_imports(errors) == set()
     assert "bionp._strict" in str(_bionp_imports(B))  # the one direction kept
     for name in ("BackendError", "BackendUnavailableError", "MixedBackendError"):

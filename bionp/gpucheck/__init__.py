@@ -209,7 +209,8 @@ def _summary(name: str, e: dict) -> str:
     if name == "parity":
         s = e.get("summary", {})
         worst = ", ".join(f"{k} {v:.1e}" for k, v in sorted(s.get("worst_rel_diff", {}).items()))
-        return (f"{s.get('rows', 0) - s.get('failed', 0)}/{s.get('rows', 0)} arrays within tolerance; "
+        n = s.get("rows", 0)
+        return (f"{n - s.get('failed', 0)}/{n} arrays within tolerance; "
                 f"{s.get('errors', 0)} errors, {s.get('skipped', 0)} skipped; worst {worst}")
     if name == "timings":
         return f"data: {e.get('data', '?')}"
@@ -224,7 +225,8 @@ def format_report(report: dict) -> str:
     lines = [f"bionp gpu-check: {m.get('backend_under_test')} on {m.get('gpu', 'no GPU named')} "
              f"vs NumPy on {m.get('cpu_count')} CPU cores; report {report['report_path']}"]
     for name, e in report["phases"].items():
-        lines.append(f"  {name:8s} {e['status']:8s} {e.get('seconds', 0):7.1f} s  {_summary(name, e)}")
+        lines.append(f"  {name:8s} {e['status']:8s} {e.get('seconds', 0):7.1f} s  "
+                     f"{_summary(name, e)}")
     for r in report["phases"].get("timings", {}).get("results", []):
         cpu, dev = r.get("cpu", {}), r.get("device", {})
 
@@ -233,9 +235,11 @@ def format_report(report: dict) -> str:
 
         sp = f"{r['speedup']:7.1f}x" if r.get("speedup") else "      - "
         verdict = {True: "met", False: "MISSED", None: "(GPU only)"}[r["meets_target"]]
-        tgt = "" if r["target_speedup"] is None else f"  target {r['target_speedup']:.0f}x {verdict}"
+        tgt = ("" if r["target_speedup"] is None
+               else f"  target {r['target_speedup']:.0f}x {verdict}")
         lines.append(f"    {r['name']:20s} cpu {cell(cpu)} s  device {cell(dev)} s  {sp}{tgt}")
-    lines.append(f"overall: {'PASSED' if report['passed'] else 'FAILED'} in {report['seconds']:.0f} s")
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    lines.append(f"overall: {verdict} in {report['seconds']:.0f} s")
     return "\n".join(lines)
 
 

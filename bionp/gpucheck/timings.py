@@ -40,7 +40,8 @@ def load_data(n_samples: int):
                 source = f"bundled subset, tiled (full Fashion-MNIST not loaded: {exc})"
         if x is None:
             x, y = data.load("fashion-mnist-small", split="train", dtype="float32")
-            source = source or "fashion-mnist-small (bundled), tiled (set BIONP_DATA for the full set)"
+            source = source or ("fashion-mnist-small (bundled), tiled "
+                                "(set BIONP_DATA for the full set)")
     reps = -(-n_samples // x.shape[0])
     if reps > 1:
         x, y = np.tile(x, (reps, 1)), np.tile(y, reps)
