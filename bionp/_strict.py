@@ -23,7 +23,10 @@ backend runs bionp's code on the CPU with arrays that refuse all of these:
   method, or array method or method keyword that the pinned CuPy release lacks raises
   ``AttributeError`` / ``TypeError`` naming CuPy's equivalent where there is one
   (:mod:`bionp._surface`, which reads ``bionp/_cupy_surface.json``).  Semantic
-  differences that names cannot show are listed in :mod:`bionp.backend`.
+  differences that names cannot show are listed in :mod:`bionp.backend`; two of them
+  are enforced here: ``argpartition``/``partition`` return each side of ``kth`` in
+  reverse of NumPy's order (a valid partition, as CuPy's, but not NumPy's), and a
+  ufunc's ``out=`` that partly overlaps an input is refused (CuPy does not copy).
 * Reductions return 0-d arrays, never NumPy scalars (as CuPy does).
 
 It is stricter than CuPy where CuPy allows an implicit, synchronising host
@@ -296,6 +299,22 @@ for _n in ("neg", "pos", "abs", "invert"):
     setattr(StrictArray, f"__{_n}__", _unary(f"__{_n}__"))
 
 
+def _check_overlap(op: str, args, out) -> None:
+    """Refuse an ``out`` that partly overlaps an input: NumPy copies the input first,
+    CuPy's kernels read and write the same memory in no fixed order (undefined
+    result).  An ``out`` that is exactly an input (``out=a``) is fine on both."""
+    outs = out if isinstance(out, tuple) else (out,)
+    for o in outs:
+        if type(o) is not StrictArray:
+            continue
+        for i, a in enumerate(args):
+            if type(a) is StrictArray and _surface.partly_overlap(a._a, o._a):
+                raise ValueError(
+                    f"{op}: out= partly overlaps input {i} (same memory, another view); NumPy "
+                    "copies the input first but CuPy does not, so the result would be undefined "
+                    "on the GPU. Write into a separate buffer, or use the input itself as out")
+
+
 class _StrictUfunc:
     """A NumPy ufunc that takes and returns strict arrays, with the keywords and methods
     (``at``, ``reduce``, …) of CuPy's ufunc of the same name (``entry``: its record in
@@ -318,6 +337,8 @@ class _StrictUfunc:
     def __call__(self, *args, **kwargs):
         _surface.check_keywords(f"xp.{self.__name__}", self._call_entry, kwargs,
                                 f"cupy.{self.__name__}")
+        if kwargs.get("out") is not None:
+            _check_overlap(f"xp.{self.__name__}", args, kwargs["out"])
         return _call(self._u, f"xp.{self.__name__}", args, kwargs)
 
     def __getattr__(self, name):
@@ -415,7 +436,43 @@ def _namespace(name: str, source: types.ModuleType,
     return mod
 
 
+def _partition_fn(name: str):
+    fn = getattr(np, name)
+
+    entry = _surface.member((), name)
+
+    def part(a, kth, axis=-1, **kwargs):
+        _surface.check_keywords(f"xp.{name}", entry, kwargs, f"cupy.{name}")
+        a, kth = _unwrap(a, f"xp.{name}"), _unwrap(kth, f"xp.{name}")
+        out = fn(a, kth, axis=axis)
+        _surface.reverse_sides(out, kth, axis)
+        return StrictArray(out)
+
+    part.__name__ = part.__qualname__ = name
+    part.__doc__ = f"NumPy's {name}, each side of ``kth`` in another order (CuPy's may differ)."
+    return part
+
+
+def _argpartition_method(self, kth, axis=-1, **kwargs):
+    _surface.check_keywords("ndarray.argpartition", _surface.member(("ndarray",), "argpartition"),
+                            kwargs, "cupy.ndarray.argpartition")
+    return xp.argpartition(self, kth, axis=axis)
+
+
+def _partition_method(self, kth, axis=-1, **kwargs):
+    """In place, as ``ndarray.partition`` on NumPy and CuPy."""
+    _surface.check_keywords("ndarray.partition", _surface.member(("ndarray",), "partition"),
+                            kwargs, "cupy.ndarray.partition")
+    self._a.partition(_unwrap(kth, "ndarray.partition"), axis=axis)
+    _surface.reverse_sides(self._a, kth, axis)
+
+
+StrictArray.argpartition = _argpartition_method
+StrictArray.partition = _partition_method
+
 xp = _namespace("bionp._strict.xp", np)
+xp.argpartition = _partition_fn("argpartition")
+xp.partition = _partition_fn("partition")
 xp.ndarray = StrictArray
 xp.asarray = _upload(np.asarray, "xp.asarray")
 xp.array = _upload(np.array, "xp.array")

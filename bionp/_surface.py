@@ -17,9 +17,12 @@ import functools
 import json
 from pathlib import Path
 
+import numpy as np
+
 from bionp._errors import BackendError
 
-__all__ = ["attribute_error", "check_keywords", "cupy_version", "member", "surface"]
+__all__ = ["attribute_error", "check_keywords", "cupy_version", "member", "partly_overlap",
+           "reverse_sides", "surface"]
 
 SURFACE_FILE = Path(__file__).resolve().parent / "_cupy_surface.json"
 
@@ -91,3 +94,26 @@ def check_keywords(what: str, entry: dict, kwargs: dict, cupy_name: str) -> None
             f"{', '.join(entry['params']) or 'no keywords'}); the strict backend refuses what "
             "CuPy would refuse"
         )
+
+
+# -- two of CuPy's semantics, on the NumPy arrays inside strict arrays --------------
+
+def reverse_sides(p: np.ndarray, kth, axis) -> None:
+    """Reverse, in place, the elements of each side of the ``kth`` positions along ``axis``:
+    still a valid partition, but not NumPy's order within a side, as CuPy's need not be
+    (see :mod:`bionp.backend`); code that relies on that order fails on strict."""
+    v = np.moveaxis(p, -1 if axis is None else axis, -1)
+    n = v.shape[-1]
+    ks = sorted({int(k) % n for k in np.atleast_1d(kth)}) if n else []
+    bounds = [0] + [b for k in ks for b in (k, k + 1)] + [n]
+    for lo, hi in zip(bounds[::2], bounds[1::2]):
+        if hi - lo > 1:
+            v[..., lo:hi] = v[..., lo:hi][..., ::-1].copy()
+
+
+def partly_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` share memory without being the same view: a ufunc's input
+    and ``out=`` like that give an undefined result on CuPy (NumPy copies first)."""
+    same = (a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+    return not same and np.may_share_memory(a, b) and np.shares_memory(a, b)

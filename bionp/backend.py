@@ -37,13 +37,14 @@ code therefore respects by construction:
   each side of ``kth`` differently from NumPy's introselect (ties included).  Use only
   the partition property (the ``kth`` element in place, nothing larger before it,
   nothing smaller after it), never the order within a side; sort the selected few
-  when an order is needed.
+  when an order is needed.  Strict returns each side in reverse of NumPy's order, so
+  code relying on it fails there.
 * **out= on ufuncs**: CuPy's ufuncs take ``out``, ``dtype`` and ``casting`` only (no
   ``where=``, ``order=``, ``subok=``; ``matmul`` is a gufunc without ``reduce``).
   ``out`` must be a device array of the result's shape; CuPy does not guard against
   an ``out`` that partly overlaps an input (NumPy copies first), so the result of
-  e.g. ``add(a[1:], a[:-1], out=a[1:])`` is undefined there.  Identical in/out
-  (``out=a`` with ``a`` an input) is fine on both.
+  e.g. ``add(a[1:], a[:-1], out=a[1:])`` is undefined there (strict refuses it).
+  Identical in/out (``out=a`` with ``a`` an input) is fine on both.
 * **0-d results**: reductions and single-element indexing return 0-d device arrays on
   CuPy, never Python/NumPy scalars (strict does the same).  Turning one into a number
   (``float(x)``, ``if x:``, ``int(x)``) is a host synchronisation: use

@@ -141,6 +141,7 @@ def test_pytest_phase_timeout_kills_the_run(tmp_path):
     t0 = time.perf_counter()
     entry = gpucheck.run_phase("tests", gpucheck._phase_tests, _opts(pytest_k="strict"), report, 1.5)
     assert entry["status"] == "timeout" and "budget" in entry["error"]
+    assert entry["counts"]["tests"] == 0 and entry["failed"] == []  # none finished in 1.5 s
     assert time.perf_counter() - t0 < 10
 
 
@@ -166,14 +167,17 @@ def test_timings_phase_skips_when_budget_used_up(monkeypatch):
                for r in entry["results"])
 
 
-def test_junit_counts(tmp_path):
-    p = tmp_path / "j.xml"
-    p.write_text('<testsuites><testsuite tests="4" failures="1" errors="1" skipped="1">'
-                 '<testcase classname="t.a" name="x"><failure/></testcase>'
-                 '<testcase classname="t.a" name="y"><error/></testcase>'
-                 '<testcase classname="t.a" name="z"><skipped/></testcase>'
-                 '<testcase classname="t.a" name="w"/></testsuite></testsuites>')
-    counts, failed = gpucheck._junit_counts(str(p))
-    assert counts == {"tests": 4, "failures": 1, "errors": 1, "skipped": 1, "passed": 1}
-    assert failed == ["t.a::x", "t.a::y"]
-    assert gpucheck._junit_counts(str(tmp_path / "missing.xml")) == ({}, [])
+def test_pytest_log_counts(tmp_path):
+    from bionp.gpucheck import pytest_log
+
+    p = tmp_path / "log.jsonl"
+    lines = [("t.py::a", "call", "passed"), ("t.py::b", "call", "failed"),
+             ("t.py::c", "setup", "skipped"), ("t.py::d", "setup", "failed"),
+             ("t.py::a", "teardown", "failed"), ("t.py::e", "call", "skipped")]
+    p.write_text("".join(json.dumps({"nodeid": n, "when": w, "outcome": o}) + "\n"
+                         for n, w, o in lines) + '{"nodeid": "t.py::f", "wh')  # cut by a kill
+    counts, failed = pytest_log.read_log(str(p))
+    assert counts == {"passed": 1, "failed": 1, "errors": 2, "skipped": 2, "tests": 5}
+    assert failed == ["t.py::b", "t.py::d (setup)", "t.py::a (teardown)"]
+    assert pytest_log.read_log(str(tmp_path / "missing.jsonl")) == (
+        {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "tests": 0}, [])

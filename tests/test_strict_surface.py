@@ -166,3 +166,52 @@ def test_item_takes_no_index_as_on_cupy():
             a.item(0)
         with pytest.raises(ValueError, match="size 1"):
             a.item()
+
+
+@pytest.mark.parametrize("kth", [3, -2, [1, 5], 0, 7])
+def test_partition_order_within_sides_differs_from_numpy(kth):
+    """A valid partition (what CuPy guarantees) whose sides are not in NumPy's order:
+    code relying on NumPy's order inside a side fails on strict as it may on CuPy."""
+    g = np.random.default_rng(0)
+    host = g.permutation(40).reshape(5, 8).astype(np.float64)
+    ref = np.argpartition(host, kth, axis=1)
+    with bnp.backend("strict") as xp:
+        a = xp.asarray(host)
+        for p in (bnp.asnumpy(xp.argpartition(a, kth, axis=1)), bnp.asnumpy(a.argpartition(kth, axis=1))):
+            vals = np.take_along_axis(host, p, axis=1)
+            for k in np.atleast_1d(kth):
+                k = int(k) % 8
+                np.testing.assert_array_equal(vals[:, k], np.sort(host, axis=1)[:, k])
+                assert (vals[:, :k] <= vals[:, k:k + 1]).all() and (vals[:, k + 1:] >= vals[:, k:k + 1]).all()
+            np.testing.assert_array_equal(np.sort(p, axis=1), np.tile(np.arange(8), (5, 1)))
+            if kth in (3, -2):
+                assert not np.array_equal(p, ref)
+        part = bnp.asnumpy(xp.partition(a, kth, axis=1))
+        np.testing.assert_array_equal(np.sort(part, axis=1), np.sort(host, axis=1))
+        ks = [int(k) % 8 for k in np.atleast_1d(kth)]
+        np.testing.assert_array_equal(part[:, ks], np.sort(host, axis=1)[:, ks])
+        b = xp.asarray(host)
+        assert b.partition(kth, axis=1) is None  # in place
+        np.testing.assert_array_equal(np.sort(bnp.asnumpy(b), axis=1), np.sort(host, axis=1))
+        np.testing.assert_array_equal(bnp.asnumpy(b)[:, ks], np.sort(host, axis=1)[:, ks])
+        flat = bnp.asnumpy(xp.argpartition(a, 3, axis=None))
+        assert flat.shape == (40,) and host.ravel()[flat][3] == 3.0
+
+
+def test_ufunc_out_partly_overlapping_an_input_is_refused():
+    """NumPy copies an input that overlaps out=; CuPy does not (undefined result)."""
+    host = np.arange(6.0)
+    np.add(host[1:], host[:-1], out=host[1:])  # fine on NumPy
+    with bnp.backend("strict") as xp:
+        a = xp.asarray(np.arange(6.0))
+        with pytest.raises(ValueError, match="partly overlaps input 0.*CuPy does not"):
+            xp.add(a[1:], a[:-1], out=a[:-1])
+        with pytest.raises(ValueError, match="partly overlaps input 1"):
+            xp.multiply(2.0, a[::-1], out=a)
+        m = xp.asarray(np.ones((3, 3)))
+        with pytest.raises(ValueError, match="overlaps"):
+            xp.matmul(m, m.T, out=m)
+        xp.add(a, 1.0, out=a)  # out is the input itself: fine on both
+        xp.subtract(1.0, a[:3], out=a[:3])
+        xp.add(a[:3], a[3:], out=a[:3])  # the same view as input 0; input 1 disjoint
+        assert bnp.asnumpy(a).tolist() == [4.0, 4.0, 4.0, 4.0, 5.0, 6.0]

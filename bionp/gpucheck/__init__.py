@@ -41,9 +41,9 @@ import sys
 import tempfile
 import time
 import traceback
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from bionp.gpucheck import pytest_log
 from bionp.gpucheck.guard import PhaseTimeout, time_limit
 from bionp.gpucheck.timings import TARGETS, WORKLOADS, phase_timings
 
@@ -52,7 +52,7 @@ __all__ = ["DEFAULT_BUDGETS", "PHASES", "TARGETS", "WORKLOADS", "PhaseTimeout", 
 
 PHASES = ("parity", "timings", "tests")
 #: Seconds per phase; with start-up they stay under 8 minutes in all.
-DEFAULT_BUDGETS = {"parity": 90.0, "timings": 210.0, "tests": 150.0}
+DEFAULT_BUDGETS = {"parity": 90.0, "timings": 200.0, "tests": 150.0}
 SCHEMA = "bionp.gpu-check/1"
 
 
@@ -120,10 +120,11 @@ def _phase_tests(opts, entry, deadline):
     expr = opts.pytest_k or ("cupy or gpu" if opts.backend_under_test == "cupy"
                              else opts.backend_under_test)
     with tempfile.TemporaryDirectory() as tmp:
-        xml_path = os.path.join(tmp, "junit.xml")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", expr,
-               "--continue-on-collection-errors", f"--junitxml={xml_path}", str(tests)]
-        env = dict(os.environ)
+        log = os.path.join(tmp, "tests.jsonl")
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-p", "bionp.gpucheck.pytest_log", "-k", expr, "--continue-on-collection-errors",
+               str(tests)]
+        env = dict(os.environ, **{pytest_log.ENV: log})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         env.setdefault("MPLBACKEND", "Agg")
         entry["command"] = ["python", "-m", "pytest", "-q", "-k", expr, "tests"]
@@ -136,6 +137,7 @@ def _phase_tests(opts, entry, deadline):
             proc.kill()
             out, _ = proc.communicate()
             entry["output_tail"] = out[-4000:]
+            entry["counts"], entry["failed"] = pytest_log.read_log(log)  # those that finished
             raise PhaseTimeout(f"pytest ran past its budget of {timeout:.0f} s") from None
         finally:
             if proc.poll() is None:
@@ -143,26 +145,8 @@ def _phase_tests(opts, entry, deadline):
                 proc.wait()
         entry["returncode"] = proc.returncode
         entry["output_tail"] = out[-4000:]
-        counts, failed = _junit_counts(xml_path)
-    entry["counts"] = counts
-    entry["failed"] = failed
-    return proc.returncode in (0, 5) and not failed  # 5: no test selected
-
-
-def _junit_counts(path: str):
-    """``({"tests", "failures", "errors", "skipped", "passed"}, [failed test ids])``."""
-    if not os.path.exists(path):
-        return {}, []
-    counts = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
-    failed = []
-    for suite in ET.parse(path).getroot().iter("testsuite"):
-        for k in counts:
-            counts[k] += int(suite.get(k, 0))
-        for case in suite.iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
-                failed.append(f"{case.get('classname')}::{case.get('name')}")
-    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    return counts, failed
+        entry["counts"], entry["failed"] = pytest_log.read_log(log)
+    return proc.returncode in (0, 5) and not entry["failed"]  # 5: no test selected
 
 
 _PHASE_FUNCS = {"parity": _phase_parity, "timings": phase_timings, "tests": _phase_tests}
@@ -216,7 +200,7 @@ def _summary(name: str, e: dict) -> str:
         return f"data: {e.get('data', '?')}"
     c = e.get("counts") or {}
     return e.get("note") or (f"{c.get('passed', 0)} passed, {c.get('skipped', 0)} skipped, "
-                             f"{c.get('failures', 0) + c.get('errors', 0)} failed")
+                             f"{c.get('failed', 0) + c.get('errors', 0)} failed")
 
 
 def format_report(report: dict) -> str:
