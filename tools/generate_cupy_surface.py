@@ -6,8 +6,8 @@ read from CuPy itself by this script and kept as data in the repository, so the 
 suite needs neither CuPy nor a GPU.  CuPy imports, and all of this can be read, on a
 machine without a GPU::
 
-    python -m venv /tmp/cupyenv && /tmp/cupyenv/bin/pip install cupy-cuda12x
-    /tmp/cupyenv/bin/python tools/generate_cupy_surface.py   # rewrites bionp/_cupy_surface.json
+    python -m venv ../cupyenv && ../cupyenv/bin/pip install cupy-cuda12x  # a scratch venv
+    ../cupyenv/bin/python tools/generate_cupy_surface.py   # rewrites bionp/_cupy_surface.json
 
 What is recorded (``null`` parameters mean "unknown: any keyword allowed"):
 
