@@ -5,9 +5,11 @@ the others' time."""
 import argparse
 import importlib
 import json
+import subprocess
 import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from bionp import cli, gpucheck
 from bionp.gpucheck import timings
 
 B = importlib.import_module("bionp.backend")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _no_cupy(monkeypatch):
@@ -99,6 +102,17 @@ def test_report_schema_on_strict(tmp_path, capsys):
 
     table = capsys.readouterr().out
     assert "backprop_b2000" in table and "overall: PASSED" in table
+
+
+def test_default_test_selection():
+    """The tests phase selects the CuPy cases and GPU tests, not this module's own tests."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider",
+                          "-k", gpucheck.PYTEST_K, "tests"], cwd=str(ROOT), capture_output=True,
+                         text=True, timeout=300).stdout
+    ids = [line for line in out.splitlines() if "::" in line]
+    assert len(ids) > 100 and sum("[cupy" in i for i in ids) > 100
+    assert "tests/test_hebbian.py::test_parity_cupy" in ids
+    assert not [i for i in ids if i.startswith("tests/test_gpucheck.py")]
 
 
 def test_time_limit_interrupts():

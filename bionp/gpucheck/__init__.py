@@ -22,8 +22,10 @@ rewritten after every phase):
     tiled to 60,000 rows.  An epoch that would not fit the time left is timed on a
     prefix of the data and scaled (``extrapolated_from`` says how many samples ran).
 ``tests``
-    pytest on the test cases parametrised for the backend under test (``-k "cupy or
-    gpu"``), in a subprocess with a timeout.
+    pytest on the test cases parametrised for the backend under test (``-k "(cupy or
+    gpu) and not test_gpucheck"``), in a subprocess with a timeout; each test's outcome
+    is logged as it finishes (:mod:`bionp.gpucheck.pytest_log`), so a run stopped at
+    its budget still reports what ran.
 
 Without CuPy or a visible GPU the check prints one line saying what it skipped and
 exits 0.  ``--backend-under-test strict --quick`` runs every phase on the strict CPU
@@ -54,6 +56,9 @@ PHASES = ("parity", "timings", "tests")
 #: Seconds per phase; with start-up they stay under 8 minutes in all.
 DEFAULT_BUDGETS = {"parity": 90.0, "timings": 200.0, "tests": 150.0}
 SCHEMA = "bionp.gpu-check/1"
+#: pytest's -k for the tests phase: the CuPy-parametrised cases and the GPU tests, not this
+#: check's own tests (whose module name matches "gpu").
+PYTEST_K = "(cupy or gpu) and not test_gpucheck"
 
 
 # ----------------------------------------------------------------------------------
@@ -117,8 +122,8 @@ def _phase_tests(opts, entry, deadline):
     if not tests.is_dir():
         entry["note"] = f"no tests folder next to the package ({tests}): run from a source tree"
         return True
-    expr = opts.pytest_k or ("cupy or gpu" if opts.backend_under_test == "cupy"
-                             else opts.backend_under_test)
+    expr = opts.pytest_k or (PYTEST_K if opts.backend_under_test == "cupy"
+                             else f"{opts.backend_under_test} and not test_gpucheck")
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "tests.jsonl")
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -242,7 +247,7 @@ def add_arguments(p) -> None:
     p.add_argument("--parity-only", nargs="+", default=None, metavar="NAME",
                    help="only these parity scenarios (or prefixes)")
     p.add_argument("--pytest-k", default=None,
-                   help="pytest -k expression (default: 'cupy or gpu', or the backend's name)")
+                   help=f"pytest -k expression (default: {PYTEST_K!r}, or the backend's name)")
 
 
 def _budgets(items) -> dict:
