@@ -95,6 +95,9 @@ def test_report_schema_on_strict(tmp_path, capsys):
             assert r[side]["seconds_per_epoch"] > 0 and r[side]["samples"] == 4000
         assert r["speedup"] == pytest.approx(r["cpu"]["seconds_per_epoch"] / r["device"]["seconds_per_epoch"])
         assert r["meets_target"] is None  # the GPU targets say nothing about strict
+        assert r["steps_per_epoch"] == 4000 // r["batch"]
+        assert r["cpu"]["ms_per_step"] == pytest.approx(
+            1e3 * r["cpu"]["seconds_per_epoch"] / r["steps_per_epoch"])
     assert tim["results"][0]["target_speedup"] == 10.0
 
     tests = report["phases"]["tests"]

@@ -162,7 +162,9 @@ def phase_timings(opts, entry, deadline):
     names = list(WORKLOADS)
     runs_left = 2 * len(names)
     for name in names:
-        res = {"name": name, "what": WORKLOADS[name][0], "target_speedup": TARGETS.get(name)}
+        batch = WORKLOADS[name][2]
+        res = {"name": name, "what": WORKLOADS[name][0], "batch": batch,
+               "steps_per_epoch": sizes["n_samples"] // batch, "target_speedup": TARGETS.get(name)}
         entry["results"].append(res)
         for side, b in (("cpu", "numpy"), ("device", opts.backend_under_test)):
             left = deadline - time.monotonic()
@@ -181,6 +183,9 @@ def phase_timings(opts, entry, deadline):
         cpu_s = res["cpu"].get("seconds_per_epoch")
         dev_s = res["device"].get("seconds_per_epoch")
         res["speedup"] = cpu_s / dev_s if cpu_s and dev_s else None
+        for side, s in (("cpu", cpu_s), ("device", dev_s)):  # per step: a miss's first clue
+            if s:
+                res[side]["ms_per_step"] = 1e3 * s / res["steps_per_epoch"]
         tgt = res["target_speedup"]
         res["meets_target"] = (None if tgt is None or res["speedup"] is None
                                or opts.backend_under_test != "cupy" else res["speedup"] >= tgt)
