@@ -27,6 +27,17 @@ rewritten after every phase):
     is logged as it finishes (:mod:`bionp.gpucheck.pytest_log`), so a run stopped at
     its budget still reports what ran.
 
+The report (``schema`` ``bionp.gpu-check/1``): ``machine`` (versions, GPU name, CPU
+cores), ``budgets_s``, ``passed``, ``seconds`` and ``phases.<name>`` with ``status``
+(``passed``, ``failed``, ``timeout``, ``error`` + ``error``/``traceback``),
+``seconds``, ``budget_s`` and: for ``parity`` the :func:`bionp.parity.run_checks` rows,
+``errors``, ``skipped`` and a ``summary`` (worst relative difference per dtype); for
+``timings`` one result per workload (``cpu``/``device``: ``seconds_per_epoch``,
+``ms_per_step``, ``extrapolated_from``; ``speedup``, ``target_speedup``,
+``meets_target``); for ``tests`` ``counts``, ``failed`` test ids and the output's tail.
+The exit status is 0 when every phase passed (a missed speed target is reported, not
+failed), 1 otherwise, 2 for bad options.
+
 Without CuPy or a visible GPU the check prints one line saying what it skipped and
 exits 0.  ``--backend-under-test strict --quick`` runs every phase on the strict CPU
 stand-in with small sizes: how the test-suite checks this module without a GPU.
