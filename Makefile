@@ -5,13 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 OUT    ?= results/demo
 
-.PHONY: help install test test-fast demo parity gpu-test bench clean
+.PHONY: help install test test-fast demo parity gpu-check gpu-test bench clean
 
 help:
 	@echo "make test      create .venv, install bionp[dev], run the test-suite"
 	@echo "make demo      run the main demo on the bundled data (writes $(OUT)/)"
 	@echo "make parity    python -m bionp parity (NumPy vs CuPy, or vs the strict stand-in)"
-	@echo "make gpu-test  CuPy tests + parity, with the machine's own python (GPU machines)"
+	@echo "make gpu-check the device check (CuPy tests, parity, CPU/GPU timings -> results/gpu-check.json)"
+	@echo "               with the machine's own python, nothing installed; run it first on a GPU machine"
+	@echo "make gpu-test  alias of gpu-check"
 	@echo "make bench     run the benchmarks (JSON on stdout)"
 
 $(STAMP): pyproject.toml
@@ -34,10 +36,12 @@ demo: $(STAMP)
 parity: $(STAMP)
 	$(PY) -m bionp parity
 
-# On a machine with CuPy and a GPU but nothing installed: run from the tree.
-gpu-test:
-	PYTHONPATH=. python3 -m pytest -q -k "cupy or gpu" tests
-	PYTHONPATH=. python3 -m bionp parity --backends cupy
+# On a machine with CuPy and a GPU but nothing installed: run from the tree (< 8 minutes;
+# one line and exit 0 where there is no GPU).
+gpu-check:
+	PYTHONPATH=. python3 -m bionp gpu-check
+
+gpu-test: gpu-check
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b; done

@@ -16,7 +16,7 @@ The library is built in layers; a module imports only from its own layer or belo
 (function-local imports included), and ``tests/test_architecture.py`` reads the imports
 and keeps it so::
 
-    faces      cli, parity/ (scenarios), sweep/, experiment, dendritic.compare
+    faces      cli, gpucheck/, parity/ (scenarios), sweep/, experiment, dendritic.compare
        |
     training   train (Trainer), checkpoint, evaluation_data, metrics, robustness,
                hebbian.classifier
@@ -29,7 +29,8 @@ and keeps it so::
        |
     random     random (the counter-based generator)
        |
-    backend    backend, _strict, _kernels, validation, progress, plot (leaf helpers)
+    backend    backend, _errors, _surface, _strict, _kernels, validation, progress, plot
+               (leaf helpers)
 
 A package's ``__init__`` sits at the layer of the highest module it re-exports.
 """

@@ -19,6 +19,14 @@ backend runs bionp's code on the CPU with arrays that refuse all of these:
   is the explicit upload.
 * ``xp.random`` does not exist: every random draw in bionp must come from
   :class:`bionp.random.Generator`.
+* Only CuPy's API is there: a module attribute, function keyword, ufunc keyword or
+  method, or array method or method keyword that the pinned CuPy release lacks raises
+  ``AttributeError`` / ``TypeError`` naming CuPy's equivalent where there is one
+  (:mod:`bionp._surface`, which reads ``bionp/_cupy_surface.json``).  Semantic
+  differences that names cannot show are listed in :mod:`bionp.backend`; two of them
+  are enforced here: ``argpartition``/``partition`` return each side of ``kth`` in
+  reverse of NumPy's order (a valid partition, as CuPy's, but not NumPy's), and a
+  ufunc's ``out=`` that partly overlaps an input is refused (CuPy does not copy).
 * Reductions return 0-d arrays, never NumPy scalars (as CuPy does).
 
 It is stricter than CuPy where CuPy allows an implicit, synchronising host
@@ -37,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from bionp.backend import MixedBackendError
+from bionp import _surface
+from bionp._errors import MixedBackendError
 
 __all__ = ["StrictArray", "call_host", "xp"]
 
@@ -110,8 +119,12 @@ class StrictArray:
             return out
         return np.array(self._a, order=order, copy=True)
 
-    def item(self, *args):
-        return self._a.item(*args)
+    def item(self):
+        """The one element as a Python number (CuPy's ``item`` takes no index)."""
+        if self._a.size != 1:
+            raise ValueError(f"can only convert an array of size 1 to a Python scalar, got shape "
+                             f"{self._a.shape}; CuPy's ndarray.item takes no index")
+        return self._a.item()
 
     def tolist(self):
         return self._a.tolist()
@@ -223,10 +236,14 @@ class StrictArray:
             raise AttributeError(name)
         if name in StrictArray._BLOCKED:
             raise AttributeError(f"strict-backend arrays do not expose {name!r} (host memory access)")
+        entry = _surface.member(("ndarray",), name)
+        if entry is None:
+            raise _surface.attribute_error(("ndarray",), name)
         attr = getattr(self._a, name)
         if callable(attr):
             @functools.wraps(attr)
             def method(*args, **kwargs):
+                _surface.check_keywords(f"ndarray.{name}", entry, kwargs, f"cupy.ndarray.{name}")
                 return _call(attr, f"ndarray.{name}", args, kwargs)
 
             return method
@@ -282,21 +299,68 @@ for _n in ("neg", "pos", "abs", "invert"):
     setattr(StrictArray, f"__{_n}__", _unary(f"__{_n}__"))
 
 
-class _StrictUfunc:
-    """A NumPy ufunc that takes and returns strict arrays (``at``, ``reduce``, … too)."""
+def _check_overlap(op: str, args, out) -> None:
+    """Refuse an ``out`` that partly overlaps an input: NumPy copies the input first,
+    CuPy's kernels read and write the same memory in no fixed order (undefined
+    result).  An ``out`` that is exactly an input (``out=a``) is fine on both."""
+    outs = out if isinstance(out, tuple) else (out,)
+    for o in outs:
+        if type(o) is not StrictArray:
+            continue
+        for i, a in enumerate(args):
+            if type(a) is StrictArray and _surface.partly_overlap(a._a, o._a):
+                raise ValueError(
+                    f"{op}: out= partly overlaps input {i} (same memory, another view); NumPy "
+                    "copies the input first but CuPy does not, so the result would be undefined "
+                    "on the GPU. Write into a separate buffer, or use the input itself as out")
 
-    def __init__(self, ufunc: np.ufunc):
+
+class _StrictUfunc:
+    """A NumPy ufunc that takes and returns strict arrays, with the keywords and methods
+    (``at``, ``reduce``, …) of CuPy's ufunc of the same name (``entry``: its record in
+    :mod:`bionp._surface`; CuPy's ``matmul`` is a gufunc without methods)."""
+
+    def __init__(self, ufunc: np.ufunc, entry: dict | None = None):
         self._u = ufunc
         self.__name__ = ufunc.__name__
         self.__doc__ = ufunc.__doc__
+        entry = entry or {"kind": "ufunc"}
+        spec = _surface.surface()["ufunc"]
+        if entry["kind"] == "gufunc":
+            self._call_entry = {"params": entry["call_keywords"], "varkw": False}
+            self._members = frozenset()
+        else:
+            self._call_entry = {"params": spec["call_keywords"], "varkw": False}
+            self._members = frozenset(spec["attributes"])
+        self._methods = spec["methods"]
 
     def __call__(self, *args, **kwargs):
+        _surface.check_keywords(f"xp.{self.__name__}", self._call_entry, kwargs,
+                                f"cupy.{self.__name__}")
+        if kwargs.get("out") is not None:
+            _check_overlap(f"xp.{self.__name__}", args, kwargs["out"])
         return _call(self._u, f"xp.{self.__name__}", args, kwargs)
 
     def __getattr__(self, name):
-        attr = getattr(self._u, name)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._members:
+            raise AttributeError(
+                f"xp.{self.__name__}.{name} is not available on the strict backend: CuPy "
+                f"{_surface.cupy_version()}'s cupy.{self.__name__} has no {name!r}"
+                + (f" (it has: {', '.join(sorted(self._members))})" if self._members else ""))
+        attr = getattr(self._u, name, None)
+        if name == "name":
+            return self.__name__
         if callable(attr):
-            return lambda *a, **k: _call(attr, f"{self.__name__}.{name}", a, k)
+            entry = self._methods.get(name, {"params": None})
+            op = f"xp.{self.__name__}.{name}"
+
+            def method(*a, **k):
+                _surface.check_keywords(op, entry, k, f"cupy.{self.__name__}.{name}")
+                return _call(attr, op, a, k)
+
+            return method
         return attr
 
     def __repr__(self):
@@ -305,9 +369,11 @@ class _StrictUfunc:
 
 def _upload(fn, name):
     """asarray/array: host arrays are allowed (the explicit upload)."""
+    entry = _surface.member((), name.split(".")[-1])
 
     @functools.wraps(fn)
     def upload(obj, *args, **kwargs):
+        _surface.check_keywords(name, entry, kwargs, f"cupy.{name.split('.')[-1]}")
         if type(obj) is StrictArray:
             obj = obj._a
         elif type(obj) in (list, tuple):
@@ -317,7 +383,10 @@ def _upload(fn, name):
     return upload
 
 
-def _namespace(name: str, source: types.ModuleType) -> types.ModuleType:
+def _namespace(name: str, source: types.ModuleType,
+               section: tuple[str, ...] = ()) -> types.ModuleType:
+    """A module of strict wrappers of ``source``'s names that CuPy's module ``section``
+    (``()``: ``cupy``; ``("linalg",)``: ``cupy.linalg``) has too, with CuPy's keywords."""
     mod = types.ModuleType(name, f"strict stand-in for {source.__name__}")
     cache: dict[str, Any] = {}
 
@@ -331,17 +400,32 @@ def _namespace(name: str, source: types.ModuleType) -> types.ModuleType:
                 "xp.random is not available on the strict backend: every random draw in bionp "
                 "must come from bionp.random.Generator (same numbers on NumPy and CuPy)"
             )
-        obj = getattr(source, attr)
+        entry = _surface.member(section, attr)
+        if entry is None:
+            raise _surface.attribute_error(section, attr)
+        dotted = ".".join((*section, attr))
+        try:
+            obj = getattr(source, attr)
+        except AttributeError:
+            raise AttributeError(
+                f"xp.{dotted} exists in CuPy but not in NumPy {np.__version__}, which computes "
+                "for the strict backend; reach it through a branch in bionp/backend.py"
+            ) from None
         if isinstance(obj, np.ufunc):
-            out = _StrictUfunc(obj)
+            out = _StrictUfunc(obj, entry)
         elif isinstance(obj, types.ModuleType):
-            out = _namespace(f"{name}.{attr}", obj)
+            out = _namespace(f"{name}.{attr}", obj, (*section, attr))
         elif isinstance(obj, type) or not callable(obj):
             out = obj
         else:
-            op = f"xp.{attr}"
+            op = f"xp.{dotted}"
+            if entry["kind"] == "ufunc":  # a NumPy function that is a ufunc in CuPy
+                entry = {"params": _surface.surface()["ufunc"]["call_keywords"], "varkw": False}
+            elif entry["kind"] == "gufunc":
+                entry = {"params": entry["call_keywords"], "varkw": False}
 
-            def out(*args, _fn=obj, _op=op, **kwargs):
+            def out(*args, _fn=obj, _op=op, _entry=entry, **kwargs):
+                _surface.check_keywords(_op, _entry, kwargs, f"cupy.{dotted}")
                 return _call(_fn, _op, args, kwargs)
 
             functools.update_wrapper(out, obj)
@@ -352,7 +436,43 @@ def _namespace(name: str, source: types.ModuleType) -> types.ModuleType:
     return mod
 
 
+def _partition_fn(name: str):
+    fn = getattr(np, name)
+
+    entry = _surface.member((), name)
+
+    def part(a, kth, axis=-1, **kwargs):
+        _surface.check_keywords(f"xp.{name}", entry, kwargs, f"cupy.{name}")
+        a, kth = _unwrap(a, f"xp.{name}"), _unwrap(kth, f"xp.{name}")
+        out = fn(a, kth, axis=axis)
+        _surface.reverse_sides(out, kth, axis)
+        return StrictArray(out)
+
+    part.__name__ = part.__qualname__ = name
+    part.__doc__ = f"NumPy's {name}, each side of ``kth`` in another order (CuPy's may differ)."
+    return part
+
+
+def _argpartition_method(self, kth, axis=-1, **kwargs):
+    _surface.check_keywords("ndarray.argpartition", _surface.member(("ndarray",), "argpartition"),
+                            kwargs, "cupy.ndarray.argpartition")
+    return xp.argpartition(self, kth, axis=axis)
+
+
+def _partition_method(self, kth, axis=-1, **kwargs):
+    """In place, as ``ndarray.partition`` on NumPy and CuPy."""
+    _surface.check_keywords("ndarray.partition", _surface.member(("ndarray",), "partition"),
+                            kwargs, "cupy.ndarray.partition")
+    self._a.partition(_unwrap(kth, "ndarray.partition"), axis=axis)
+    _surface.reverse_sides(self._a, kth, axis)
+
+
+StrictArray.argpartition = _argpartition_method
+StrictArray.partition = _partition_method
+
 xp = _namespace("bionp._strict.xp", np)
+xp.argpartition = _partition_fn("argpartition")
+xp.partition = _partition_fn("partition")
 xp.ndarray = StrictArray
 xp.asarray = _upload(np.asarray, "xp.asarray")
 xp.array = _upload(np.array, "xp.array")

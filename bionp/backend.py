@@ -23,6 +23,51 @@ Host/device transfers are always explicit: :func:`asarray` puts an array on the
 active backend, :func:`asnumpy` brings one back to the host, :func:`to_scalar`
 reads one number.  Arrays of two backends meeting in one call raise
 :class:`MixedBackendError`; bionp never copies silently.
+
+CuPy's API, as the strict stand-in enforces it
+----------------------------------------------
+The strict backend refuses every module attribute, function keyword, ufunc keyword
+and array method that the pinned CuPy release lacks (``bionp/_cupy_surface.json``,
+regenerated from CuPy by ``tools/generate_cupy_surface.py``), naming CuPy's
+equivalent where there is one.  Where NumPy and CuPy need different calls, the branch
+lives here (e.g. :func:`take_rows`).  What the names alone cannot show, and bionp's
+code therefore respects by construction:
+
+* **argpartition / partition**: CuPy has no ``kind=`` and orders the elements inside
+  each side of ``kth`` differently from NumPy's introselect (ties included).  Use only
+  the partition property (the ``kth`` element in place, nothing larger before it,
+  nothing smaller after it), never the order within a side; sort the selected few
+  when an order is needed.  Strict returns each side in reverse of NumPy's order, so
+  code relying on it fails there.
+* **out= on ufuncs**: CuPy's ufuncs take ``out``, ``dtype`` and ``casting`` only (no
+  ``where=``, ``order=``, ``subok=``; ``matmul`` is a gufunc without ``reduce``).
+  ``out`` must be a device array of the result's shape; CuPy does not guard against
+  an ``out`` that partly overlaps an input (NumPy copies first), so the result of
+  e.g. ``add(a[1:], a[:-1], out=a[1:])`` is undefined there (strict refuses it).
+  Identical in/out (``out=a`` with ``a`` an input) is fine on both.
+* **0-d results**: reductions and single-element indexing return 0-d device arrays on
+  CuPy, never Python/NumPy scalars (strict does the same).  Turning one into a number
+  (``float(x)``, ``if x:``, ``int(x)``) is a host synchronisation: use
+  :func:`to_scalar` where it is meant, and keep the arithmetic on arrays otherwise.
+  A 0-d array also takes part in type promotion as an array: scale float32 arrays by
+  Python floats or by 0-d arrays of their own dtype.
+* **scatter-add**: ``a[idx] += v`` adds once per distinct index on both libraries
+  (buffered); accumulating repeated indices needs ``add.at`` (NumPy, CuPy) or
+  ``cupyx.scatter_add``.  On the GPU these (and ``bincount`` with weights) add with
+  atomics in no fixed order, so float results can differ in the last bits from run to
+  run; parity tolerances allow for it, exact reproducibility needs a formulation by
+  sorting or a matrix product.
+* **errstate**: CuPy reports no floating-point errors: no overflow/divide/invalid
+  warnings, ``numpy.errstate`` does nothing on device arrays, and ``cupyx.errstate``
+  only governs linear-algebra checks.  Detect non-finite values explicitly
+  (``isfinite``), never by a warning; ``numpy.errstate`` around host-only NumPy code
+  (as in :mod:`bionp.nn.activations`) stays correct on every backend.
+* **integer overflow**: integer arithmetic wraps silently on CuPy, and integer division
+  by zero gives 0 without a warning; NumPy raises ``OverflowError`` when a Python int
+  does not fit the array's integer dtype (NEP 50) and warns on division by zero.
+  Unsigned 64-bit arithmetic that relies on wrap-around (the Philox generator in
+  :mod:`bionp.random`) uses ``uint64`` arrays and ``uint64`` scalars only, so both
+  libraries wrap the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +80,9 @@ import types
 from typing import Any, Iterator
 
 import numpy as np
+
+# defined below this module (bionp._strict raises them too); public here and as bionp.<name>
+from bionp._errors import BackendError, BackendUnavailableError, MixedBackendError
 
 __all__ = [
     "BACKENDS",
@@ -69,18 +117,6 @@ __all__ = [
 #: Names accepted by :func:`use` and :func:`backend`.
 BACKENDS = ("numpy", "cupy", "strict")
 _DTYPES = ("float32", "float64")
-
-
-class BackendError(RuntimeError):
-    """A backend was asked for something it cannot do."""
-
-
-class BackendUnavailableError(BackendError):
-    """The requested backend (CuPy) is not installed or has no visible GPU."""
-
-
-class MixedBackendError(TypeError):
-    """Arrays from two different backends met in one call."""
 
 
 # --------------------------------------------------------------------------
@@ -622,11 +658,12 @@ def take_rows(xp: types.ModuleType, a, indices, out):
 
     NumPy buffers ``take(..., out=...)`` unless ``mode`` is not ``"raise"``, so the
     indices (which must be valid) are taken with ``mode="clip"`` there; CuPy's ``take``
-    writes into ``out`` directly.
+    has no ``mode`` and writes into ``out`` directly, and the strict stand-in makes
+    CuPy's call.
     """
-    if module_name(xp) == "cupy":
-        return xp.take(a, indices, axis=0, out=out)
-    return xp.take(a, indices, axis=0, out=out, mode="clip")
+    if xp is np:
+        return xp.take(a, indices, axis=0, out=out, mode="clip")
+    return xp.take(a, indices, axis=0, out=out)
 
 
 def device_info() -> dict[str, Any]:

@@ -7,6 +7,9 @@ Sub-commands
 ``parity``
     Run every registered rule/layer on NumPy and on CuPy (or the strict CPU
     stand-in when no GPU is visible) from the same seed and compare.
+``gpu-check``
+    The prepared device check (:mod:`bionp.gpucheck`): CuPy tests, the parity table
+    and CPU/GPU epoch timings in one JSON report; one line and exit 0 without a GPU.
 ``sweep FILE.toml|FILE.json``
     Run the parameter sweep a sweep file describes (see ``bionp.sweep.sweepfile``),
     resuming from its result store; ``--metric NAME`` prints mean ± std per config
@@ -94,6 +97,12 @@ def _cmd_parity(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_gpu_check(args) -> int:
+    from bionp import gpucheck
+
+    return gpucheck.run_from_args(args)
+
+
 def _cmd_sweep(args) -> int:
     from bionp import sweep
 
@@ -163,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the registered checks and exit")
     p.add_argument("--json", action="store_true", help="print JSON (for machines) instead of a table")
     p.set_defaults(func=_cmd_parity)
+
+    from bionp import gpucheck
+
+    p = sub.add_parser(
+        "gpu-check",
+        help="the prepared device check: CuPy tests, parity table, CPU/GPU timings (JSON report)",
+        description="On a GPU machine, in under 8 minutes: the CuPy test cases, every parity "
+        "scenario in float32 and float64, and epoch timings against NumPy on this machine's "
+        "CPU, each phase under its own time budget; writes one JSON report and prints a table. "
+        "Without CuPy or a GPU it prints one line and exits 0.",
+    )
+    gpucheck.add_arguments(p)
+    p.set_defaults(func=_cmd_gpu_check)
 
     p = sub.add_parser(
         "sweep",

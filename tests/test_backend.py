@@ -277,3 +277,34 @@ def test_take_rows_writes_into_out(xp):
     out = xp.empty((5, 3))
     B.take_rows(xp, a, bnp.asarray(np.array([3, 0, 0, 2, 1])), out)
     np.testing.assert_array_equal(bnp.asnumpy(out), np.arange(12.0).reshape(4, 3)[[3, 0, 0, 2, 1]])
+
+
+def _bionp_imports(module):
+    """Every bionp module ``module``'s source imports (top-level and function-local)."""
+    import ast
+
+    tree = ast.parse(open(module.__file__).read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {n for n in found if n.split(".")[0] == "bionp"}
+
+
+def test_backend_and_strict_do_not_import_each_other():
+    """The error types live below both (bionp._errors): backend -> _strict -> _errors, no cycle."""
+    strict, errors = importlib.import_module("bionp._strict"), importlib.import_module("bionp._errors")
+    surface = importlib.import_module("bionp._surface")
+    assert _bionp_imports(strict) == {"bionp", "bionp._surface", "bionp._errors",
+                                      "bionp._errors.MixedBackendError"}
+    assert _bionp_imports(surface) == {"bionp._errors", "bionp._errors.BackendError"}
+    assert _bionp_imports(errors) == set()
+    assert "bionp._strict" in str(_bionp_imports(B))  # the one direction kept
+    for name in ("BackendError", "BackendUnavailableError", "MixedBackendError"):
+        cls = getattr(errors, name)
+        assert getattr(bnp, name) is getattr(B, name) is cls
+        assert cls.__module__ == "bionp.backend" and f"bionp.backend.{name}" in repr(cls)
+    assert strict.MixedBackendError is bnp.MixedBackendError
