@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backend", ("bionp._version", "bionp.backend", "bionp._strict", "bionp._kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
-    ("random", ("bionp", "bionp.random")),
+    ("random", ("bionp", "bionp.random", "bionp.random.*")),
     ("data", ("bionp.data", "bionp.data.*")),
     ("nn", ("bionp.nn", "bionp.nn.*")),
     ("rules", ("bionp.rules", "bionp.rules.*", "bionp.optim", "bionp.plasticity",
