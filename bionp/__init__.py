@@ -26,7 +26,7 @@ and keeps it so::
        |
     data       data/ (readers, registry, preprocessing, batches)
        |
-    random     random/ (the counter-based generator: philox core, Generator, threads)
+    random     random (the counter-based generator)
        |
     backend    backend, _strict, _kernels, validation, progress, plot (leaf helpers)
 

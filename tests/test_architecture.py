@@ -217,7 +217,8 @@ def test_function_local_and_relative_imports_are_seen(tmp_path):
 @pytest.mark.parametrize("module, layer", [
     ("bionp.backend", "backend"), ("bionp.nn.layers", "nn"), ("bionp.dendritic.layer", "rules"),
     ("bionp.dendritic.compare", "faces"), ("bionp.parity.rules", "faces"),
-    ("bionp.hebbian.classifier", "training"),
+    ("bionp.hebbian.classifier", "training"), ("bionp.hebbian.readout", "rules"),
+    ("bionp.random.philox", "random"), ("bionp.nn.noisy.functional", "nn"),
 ])
 def test_layer_assignment(module, layer):
     assert layer_of(module) == layer
