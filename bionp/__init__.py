@@ -16,7 +16,7 @@ The library is built in layers; a module imports only from its own layer or belo
 (function-local imports included), and ``tests/test_architecture.py`` reads the imports
 and keeps it so::
 
-    faces      cli, parity/ (scenarios), sweep/, experiment, dendritic.compare
+    faces      cli, parity/ (scenarios), sweep/, experiment, studies/ (comparisons, grids)
        |
     training   train (Trainer, checkpoints), metrics, robustness, hebbian.classifier
        |
@@ -79,8 +79,8 @@ __all__ = [
 
 _LAZY_SUBMODULES = frozenset({
     "cli", "data", "dendritic", "experiment", "hebbian", "metrics", "nn", "optim", "parity",
-    "plasticity", "plot", "progress", "robustness", "rules", "sweep", "testing", "train",
-    "validation",
+    "plasticity", "plot", "progress", "robustness", "rules", "studies", "sweep", "testing",
+    "train", "validation",
 })
 
 

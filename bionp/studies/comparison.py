@@ -511,7 +511,7 @@ class _TuningTask:
                                 preprocess=self.preprocess)
         from bionp.sweep import cached
 
-        key = ("bionp.dendritic.compare", self.backend, self.dtype, self.dataset, self.subset,
+        key = ("bionp.studies.tuning", self.backend, self.dtype, self.dataset, self.subset,
                None if self.data_root is None else os.fspath(self.data_root), self.preprocess)
         return cached(key, lambda: load_dataset(self.dataset, subset=self.subset,
                                                 data_root=self.data_root, seed=0,
