@@ -190,7 +190,7 @@ def test_tuning_task_pickles_for_dask_workers():
     and loads a named data set itself."""
     import pickle
 
-    from bionp.studies.comparison import _TuningTask
+    from bionp.studies.tuning import _TuningTask
 
     task = _TuningTask(_factory784, "fashion-mnist-small", 1, 32, "adam", "backprop",
                        "cross_entropy", 300, None, None, "numpy", "float32",
