@@ -16,7 +16,8 @@ The library is built in layers; a module imports only from its own layer or belo
 (function-local imports included), and ``tests/test_architecture.py`` reads the imports
 and keeps it so::
 
-    faces      cli, gpucheck/, parity/ (scenarios), sweep/, experiment, dendritic.compare
+    faces      cli, gpucheck/, parity/ (scenarios), sweep/, experiment, studies/ (comparisons,
+               grids)
        |
     training   train (Trainer), checkpoint, evaluation_data, metrics, robustness,
                hebbian.classifier
@@ -80,9 +81,9 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = frozenset({
-    "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian", "metrics", "nn", "optim", "parity",
-    "plasticity", "plot", "progress", "robustness", "rules", "sweep", "testing", "train",
-    "validation",
+    "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian",
+    "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress", "robustness", "rules",
+    "studies", "sweep", "testing", "train", "validation",
 })
 
 

@@ -46,12 +46,11 @@ from bionp import experiment, nn
 from bionp.dendritic import (
     DendriticLayer,
     calculate_eigenvalues,
-    compare_models,
-    hyperparameter_tuning,
     plot_dendritic_weights_full_model,
     plot_dendritic_weights_single_image,
     plot_eigenvalue_spectrum,
 )
+from bionp.studies import compare_models, hyperparameter_tuning
 
 MODELS = ("dendritic", "dendritic_static", "dendritic_probabilistic", "vanilla")
 PRESETS = {
@@ -247,7 +246,7 @@ def run_grid(args, data):
 def main(argv=None):
     args = parse_args(argv)
     experiment.setup(args)
-    from bionp.dendritic.compare import load_dataset
+    from bionp.studies import load_dataset
 
     x_tr, y_tr, x_te, y_te = experiment.load_data(args)
     data = load_dataset((x_tr, y_tr, x_te, y_te), preprocess=PREPROCESS[args.preprocess])

@@ -24,18 +24,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "bionp._strict", "bionp._kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
-    ("random", ("bionp", "bionp.random")),
+    ("random", ("bionp", "bionp.random", "bionp.random.*")),
     ("data", ("bionp.data", "bionp.data.*")),
     ("nn", ("bionp.nn", "bionp.nn.*")),
     ("rules", ("bionp.rules", "bionp.rules.*", "bionp.optim", "bionp.plasticity",
-               "bionp.plasticity.*", "bionp.hebbian.*", "bionp.dendritic.*")),
+               "bionp.plasticity.*", "bionp.hebbian.*", "bionp.dendritic",
+               "bionp.dendritic.*")),
     ("training", ("bionp.train", "bionp.checkpoint", "bionp.evaluation_data", "bionp.metrics",
-                  "bionp.robustness", "bionp.hebbian",
-                  "bionp.hebbian.classifier")),
+                  "bionp.robustness", "bionp.hebbian", "bionp.hebbian.classifier")),
     ("faces", ("bionp.cli", "bionp.__main__", "bionp.experiment", "bionp.gpucheck",
-               "bionp.gpucheck.*", "bionp.parity",
-               "bionp.parity.*", "bionp.sweep", "bionp.sweep.*", "bionp.dendritic",
-               "bionp.dendritic.compare")),
+               "bionp.gpucheck.*", "bionp.parity", "bionp.parity.*", "bionp.sweep",
+               "bionp.sweep.*", "bionp.studies", "bionp.studies.*")),
 ]
 LAYER_NAMES = [name for name, _ in LAYERS]
 
@@ -221,8 +220,10 @@ def test_function_local_and_relative_imports_are_seen(tmp_path):
 
 @pytest.mark.parametrize("module, layer", [
     ("bionp.backend", "backend"), ("bionp.nn.layers", "nn"), ("bionp.dendritic.layer", "rules"),
-    ("bionp.dendritic.compare", "faces"), ("bionp.parity.rules", "faces"),
-    ("bionp.hebbian.classifier", "training"),
+    ("bionp.studies.comparison", "faces"), ("bionp.dendritic", "rules"),
+    ("bionp.parity.rules", "faces"),
+    ("bionp.hebbian.classifier", "training"), ("bionp.hebbian.readout", "rules"),
+    ("bionp.random.philox", "random"), ("bionp.nn.noisy.functional", "nn"),
 ])
 def test_layer_assignment(module, layer):
     assert layer_of(module) == layer

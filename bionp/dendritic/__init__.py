@@ -6,9 +6,11 @@
 * synaptic resampling of the weakest (or probabilistically chosen) synapses
   (:mod:`bionp.dendritic.resampling`);
 * parameter counts, eigenvalue spectra and weight plots
-  (:mod:`bionp.dendritic.analysis`; matplotlib/scipy imported when called);
-* :func:`compare_models` and :func:`hyperparameter_tuning` — train and compare
-  models, grid search through :mod:`bionp.sweep` (:mod:`bionp.dendritic.compare`).
+  (:mod:`bionp.dendritic.analysis`; matplotlib/scipy imported when called).
+
+Comparing trained models and grid searches are experiments, not part of the
+model: :func:`bionp.studies.compare_models` and
+:func:`bionp.studies.hyperparameter_tuning` (formerly here).
 """
 
 from bionp.dendritic.analysis import (
@@ -17,13 +19,6 @@ from bionp.dendritic.analysis import (
     plot_dendritic_weights_full_model,
     plot_dendritic_weights_single_image,
     plot_eigenvalue_spectrum,
-)
-from bionp.dendritic.compare import (
-    Comparison,
-    ModelConfig,
-    TuningResult,
-    compare_models,
-    hyperparameter_tuning,
 )
 from bionp.dendritic.hooks import after_step, trainer_callback
 from bionp.dendritic.layer import DendriticLayer
@@ -36,16 +31,11 @@ from bionp.dendritic.resampling import (
 )
 
 __all__ = [
-    "Comparison",
     "DendriticLayer",
-    "ModelConfig",
-    "TuningResult",
     "after_step",
     "calculate_eigenvalues",
-    "compare_models",
     "count_parameters",
     "draw_unconnected_inputs",
-    "hyperparameter_tuning",
     "plot_dendritic_weights_full_model",
     "plot_dendritic_weights_single_image",
     "plot_eigenvalue_spectrum",
@@ -55,3 +45,15 @@ __all__ = [
     "reset_optimizer_state",
     "trainer_callback",
 ]
+
+#: Names that lived here before the studies (experiments) moved to :mod:`bionp.studies`.
+_MOVED_TO_STUDIES = frozenset({"Comparison", "ModelConfig", "TuningResult", "compare_models",
+                               "hyperparameter_tuning"})
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_STUDIES:
+        raise AttributeError(f"bionp.dendritic.{name} moved to bionp.studies (comparisons and grid "
+                             f"searches are experiments, not part of the dendritic model): use "
+                             f"`from bionp.studies import {name}`")
+    raise AttributeError(f"module 'bionp.dendritic' has no attribute {name!r}")

@@ -4,18 +4,12 @@
   (optionally with Dale's principle on its inputs);
 * :class:`HebbianStack` — layers trained one after the other, each on the
   previous layer's features;
-* :class:`BioClassifier` — the paper's supervised readout on the frozen features;
+* :class:`BioClassifier` — the paper's supervised readout on the frozen features
+  (its losses and gradients as functions: :mod:`bionp.hebbian.readout`);
 * :func:`draw_weights` — the learned weights as an image grid (grey or RGB).
 """
 
-from bionp.hebbian.classifier import (
-    BioClassifier,
-    power_loss,
-    power_loss_grad,
-    random_features_baseline,
-    readout_forward,
-    readout_gradients,
-)
+from bionp.hebbian.classifier import BioClassifier, random_features_baseline
 from bionp.hebbian.krotov_hopfield import (
     KrotovHopfield,
     competition,
@@ -24,6 +18,7 @@ from bionp.hebbian.krotov_hopfield import (
     power_weights,
 )
 from bionp.hebbian.plotting import draw_weights
+from bionp.hebbian.readout import power_loss, power_loss_grad, readout_forward, readout_gradients
 from bionp.hebbian.stack import HebbianStack, layer_features
 
 __all__ = [

@@ -1,36 +1,14 @@
-r"""bionp's random numbers: a counter-based Philox4x64-10 generator on ``xp``.
+r"""The :class:`Generator` of :mod:`bionp.random`: seeding, state and distributions.
 
-Every random draw in bionp comes from :class:`Generator`.  A counter-based
-generator computes block :math:`i` of the stream as a pure function of the key
-and the counter :math:`c_0 + i`,
-
-.. math::
-
-    (r_{4i}, r_{4i+1}, r_{4i+2}, r_{4i+3}) = \mathrm{Philox4x64\text{-}10}_k(c_0 + i),
-
-so a draw of ``n`` numbers is one vectorised evaluation over ``i = 1 … ⌈n/4⌉``
-and needs no sequential state.  The function is written once in 64-bit
-unsigned array arithmetic (the high half of a 64×64-bit product is assembled
-from 32-bit pieces), so the same seed gives the **same bits** on NumPy, on the
-strict stand-in and on CuPy.  On NumPy the blocks come from NumPy's compiled
-Philox (:func:`bionp.backend.philox_raw_fast`), which the tests check against
-the array implementation bit for bit.
-
-Philox4x64-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
-SC 2011): ten rounds of
-
-.. math::
-
-    (x_0, x_1, x_2, x_3) \leftarrow
-    (\mathrm{hi}(M_1 x_2) \oplus x_1 \oplus k_0,\ \mathrm{lo}(M_1 x_2),\
-     \mathrm{hi}(M_0 x_0) \oplus x_3 \oplus k_1,\ \mathrm{lo}(M_0 x_0)),
-
-with the key bumped by the Weyl constants :math:`(W_0, W_1)` between rounds.
+The generator's state is a key and a counter; every draw evaluates whole
+blocks of the Philox4x64-10 stream (:mod:`bionp.random.philox`) and turns
+their words into numbers.
 
 Seeding follows NumPy: the key is ``SeedSequence(seed).generate_state(2,
 uint64)``, so ``Generator(s)`` produces exactly the raw stream of
 ``numpy.random.Philox(s)``; :meth:`Generator.spawn` uses
-``SeedSequence.spawn`` for independent children.
+``SeedSequence.spawn`` for independent children, and :func:`named_stream`
+``SeedSequence(seed, spawn_key=(crc32(name),))``.
 
 Conversions
 -----------
@@ -50,9 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,87 +37,15 @@ from bionp.backend import (
     get_array_module,
     get_xp,
     is_array,
-    philox_raw_fast,
     philox_fast_available,
-    philox_uniform_fast,
     resolve_dtype,
     to_scalar,
 )
+from bionp.random.philox import _mulhilo, _per_block, _raw_blocks, _uniform_range
+from bionp.random.threads import _PIECE, _run_chunks
 from bionp.validation import check_finite
 
-__all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10",
-           "get_num_threads", "set_num_threads"]
-
-_M0 = 0xD2E7470EE14C6C93
-_M1 = 0xCA5A826395121157
-_W0 = 0x9E3779B97F4A7C15
-_W1 = 0xBB67AE8584CAA73B
-_MASK64 = (1 << 64) - 1
-_MASK32 = 0xFFFFFFFF
-
-
-def _mulhilo(xp, a, m: int):
-    """High and low 64-bit halves of ``a * m`` for uint64 array ``a`` and constant ``m``."""
-    u32 = xp.uint64(32)
-    mask = xp.uint64(_MASK32)
-    m_lo = xp.uint64(m & _MASK32)
-    m_hi = xp.uint64(m >> 32)
-    a_lo = a & mask
-    a_hi = a >> u32
-    ll = a_lo * m_lo
-    lh = a_lo * m_hi
-    hl = a_hi * m_lo
-    hh = a_hi * m_hi
-    # middle column, with the carries out of 64 bits kept apart
-    mid = (ll >> u32) + (lh & mask) + (hl & mask)
-    hi = hh + (lh >> u32) + (hl >> u32) + (mid >> u32)
-    lo = a * xp.uint64(m)
-    return hi, lo
-
-
-def philox4x64_10(xp, counters: Sequence[Any], key: tuple[int, int]):
-    """Philox4x64-10 of four uint64 counter arrays under ``key``; returns 4 arrays.
-
-    Parameters
-    ----------
-    xp : module
-        Array module (``numpy``, ``cupy`` or the strict stand-in).
-    counters : 4 uint64 arrays of one shape
-        Words 0..3 of each counter.
-    key : (int, int)
-        The two 64-bit key words.
-    """
-    x0, x1, x2, x3 = counters
-    k0, k1 = key[0] & _MASK64, key[1] & _MASK64
-    for r in range(10):
-        if r:
-            k0 = (k0 + _W0) & _MASK64
-            k1 = (k1 + _W1) & _MASK64
-        hi0, lo0 = _mulhilo(xp, x0, _M0)
-        hi1, lo1 = _mulhilo(xp, x2, _M1)
-        x0, x1, x2, x3 = hi1 ^ x1 ^ xp.uint64(k0), lo1, hi0 ^ x3 ^ xp.uint64(k1), lo0
-    return x0, x1, x2, x3
-
-
-def _raw_blocks(xp, key: tuple[int, int], counter: int, n_blocks: int):
-    """uint64 array of ``4 * n_blocks`` words: blocks at counters ``counter+1 …``."""
-    fast = philox_raw_fast(xp, key, counter, n_blocks)
-    if fast is not None:
-        return fast
-    out = xp.empty((n_blocks, 4), dtype=xp.uint64)
-    start = counter + 1
-    done = 0
-    while done < n_blocks:  # one pass per 2**64 blocks: words 1..3 constant within it
-        c = (start + done) % (1 << 256)
-        w0 = c & _MASK64
-        m = min(n_blocks - done, (1 << 64) - w0)
-        lo = xp.arange(m, dtype=xp.uint64) + xp.uint64(w0)
-        hi_words = [xp.full(m, (c >> (64 * j)) & _MASK64, dtype=xp.uint64) for j in (1, 2, 3)]
-        r = philox4x64_10(xp, [lo, *hi_words], key)
-        for j in range(4):
-            out[done:done + m, j] = r[j]
-        done += m
-    return out.reshape(-1)
+__all__ = ["Generator", "default_rng", "check_rng", "named_stream"]
 
 
 def _size_tuple(size) -> tuple[int, ...]:
@@ -506,107 +410,6 @@ class Generator:
             idx = xp.minimum(xp.searchsorted(cdf, u, side="right"), n - 1)
         idx = idx.reshape(shape)
         return idx if pool is None else pool[idx]
-
-
-# -- pieces and threads (NumPy) ---------------------------------------------------------
-_PIECE = 1 << 15  # elements per piece of work: small enough to stay in cache
-_THREADED_MIN = 1 << 17  # below this many elements one thread does everything
-_num_threads = None
-_pool = None
-_pool_threads = 0
-_pool_pid = None  # a forked child must not reuse its parent's pool (its threads are gone)
-_pool_lock = threading.Lock()
-
-
-def _default_threads() -> int:
-    env = os.environ.get("BIONP_NUM_THREADS")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"BIONP_NUM_THREADS must be a positive int, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"BIONP_NUM_THREADS must be a positive int, got {env!r}")
-        return n
-    try:
-        return max(1, min(len(os.sched_getaffinity(0)), 8))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, min(os.cpu_count() or 1, 8))
-
-
-def get_num_threads() -> int:
-    """Threads the NumPy backend uses for large draws (``BIONP_NUM_THREADS``, else the
-    CPUs available, at most 8)."""
-    global _num_threads
-    if _num_threads is None:
-        _num_threads = _default_threads()
-    return _num_threads
-
-
-def set_num_threads(n: int) -> None:
-    """Set the threads used for large draws on NumPy; the numbers drawn do not change."""
-    global _num_threads
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"number of threads must be a positive int, got {n!r}")
-    _num_threads = int(n)
-
-
-def _per_block(dt) -> int:
-    """Uniforms per Philox block: 4 float64 (one per word), 8 float32 (two per word)."""
-    return 4 if np.dtype(dt) == np.float64 else 8
-
-
-def _uniform_range(xp, key, counter: int, out, start: int) -> None:
-    """``out[i]`` = uniform number ``start + i`` of the stream whose first block is
-    ``counter + 1`` (compiled kernel); a ``start`` inside a block draws that block
-    into a scratch array and keeps its tail."""
-    per_block = _per_block(out.dtype)
-    block, offset = divmod(start, per_block)
-    if offset:
-        head = min(per_block - offset, out.shape[0])
-        scratch = xp.empty(per_block, dtype=out.dtype)
-        philox_uniform_fast(xp, key, counter + block, scratch)
-        out[:head] = scratch[offset:offset + head]
-        out = out[head:]
-        block += 1
-    if out.shape[0]:
-        philox_uniform_fast(xp, key, counter + block, out)
-
-
-def _run_chunks(fn, n: int) -> None:
-    """``fn(a, b)`` over ``[0, n)`` cut into one contiguous chunk per thread (a single
-    call below ``_THREADED_MIN`` elements or with one thread)."""
-    threads = get_num_threads() if n >= _THREADED_MIN else 1
-    if threads == 1 or n == 0:
-        if n:
-            fn(0, n)
-        return
-    step = -(-n // threads)
-    bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
-    _run_pieces(lambda ab: fn(*ab), bounds)
-
-
-def _run_pieces(fn, starts) -> None:
-    """``fn(start)`` for every start; in a thread pool when there are several and
-    threads are enabled (NumPy's ufuncs and Philox release the GIL)."""
-    global _pool, _pool_threads, _pool_pid
-    starts = list(starts)
-    threads = get_num_threads()
-    if len(starts) <= 1 or threads == 1:
-        for a in starts:
-            fn(a)
-        return
-    with _pool_lock:
-        if _pool is None or _pool_threads != threads or _pool_pid != os.getpid():
-            from concurrent.futures import ThreadPoolExecutor
-
-            if _pool is not None and _pool_pid == os.getpid():
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bionp-random")
-            _pool_threads, _pool_pid = threads, os.getpid()
-        pool = _pool
-    for f in [pool.submit(fn, a) for a in starts]:
-        f.result()
 
 
 def _check_out(out, shape, dt, xp) -> None:

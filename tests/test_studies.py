@@ -1,4 +1,4 @@
-"""compare_models and hyperparameter_tuning: tables, statistics over seeds, plots, grid errors."""
+"""bionp.studies: compare_models, hyperparameter_tuning: tables, seed statistics, plots, grids."""
 
 import os
 
@@ -7,7 +7,8 @@ import pytest
 
 import bionp as bnp
 from bionp import nn, optim
-from bionp.dendritic import ModelConfig, compare_models, count_parameters, hyperparameter_tuning
+from bionp.dendritic import count_parameters
+from bionp.studies import ModelConfig, compare_models, hyperparameter_tuning
 from bionp.sweep import SweepConfigError
 
 
@@ -189,7 +190,7 @@ def test_tuning_task_pickles_for_dask_workers():
     and loads a named data set itself."""
     import pickle
 
-    from bionp.dendritic.compare import _TuningTask
+    from bionp.studies.tuning import _TuningTask
 
     task = _TuningTask(_factory784, "fashion-mnist-small", 1, 32, "adam", "backprop",
                        "cross_entropy", 300, None, None, "numpy", "float32",
@@ -223,3 +224,20 @@ def test_compare_dendritic_networks_under_several_rules(xp):
     # FA given by name and by a callable draw the same feedback from the same seed
     assert res.runs["feedback_alignment"]["test_accuracy_per_seed"] == \
         res.runs["fa_callable"]["test_accuracy_per_seed"]
+
+
+def test_studies_left_the_dendritic_package():
+    """Comparisons and grids are faces (bionp.studies): bionp.dendritic no longer has them and
+    says where they went."""
+    import bionp.dendritic
+    import bionp.studies
+
+    assert bionp.studies.compare_models is compare_models
+    assert bnp.studies.hyperparameter_tuning is hyperparameter_tuning
+    for name in ("compare_models", "hyperparameter_tuning", "ModelConfig", "Comparison",
+                 "TuningResult"):
+        assert name not in bionp.dendritic.__all__
+        with pytest.raises(AttributeError, match=f"from bionp.studies import {name}"):
+            getattr(bionp.dendritic, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        bionp.dendritic.nothing  # noqa: B018

@@ -1,4 +1,4 @@
-r"""Noisy weights: fresh Gaussian weight noise at every training step, and learnable noise.
+r"""Noisy weights: fresh Gaussian weight noise at every training step.
 
 A noisy layer computes its output with perturbed weights
 
@@ -23,7 +23,9 @@ plain layer's backward pass returns for its weights):
 
 and the delta sent to the layer below is :math:`\delta W_{\mathrm{eff}}` (the
 weights the forward pass used; feedback alignment and Kolen–Pollack send it
-through their own :math:`B` instead).
+through their own :math:`B` instead).  :func:`~bionp.nn.noisy.noisy_weight`
+(:mod:`bionp.nn.noisy.functional`) computes :math:`W_{\mathrm{eff}}`; this
+module holds the layers around it.
 
 **The bias is not perturbed**: the noise models synaptic (weight) noise, as in
 the seed; noise on a bias would be additive noise on the pre-activation, a
@@ -35,65 +37,6 @@ training :math:`\sigma`; a number uses that :math:`\sigma`.  Each noisy
 evaluation draws a fresh :math:`\varepsilon` from the layer's generator.  To
 measure robustness to test-time weight noise of *any* network (noisy layers
 or a plain :class:`~bionp.nn.MLP`) use :func:`bionp.robustness.robustness_curve`.
-
-Learnable noise variance
-------------------------
-:class:`LearnableNoiseDense` learns :math:`s = \log\sigma^2` (one per layer,
-the seed's choice, initialised at :math:`-6`, i.e. :math:`\sigma = e^{-3}
-\approx 0.05`; or one per weight, ``per_weight=True``), with
-
-.. math::
-
-    \sigma = \operatorname{clamp}\big(e^{s/2}, \sigma_{\min}, \sigma_{\max}\big)
-           = e^{\tilde s/2}, \qquad
-    \tilde s = \operatorname{clamp}(s,\ 2\log\sigma_{\min},\ 2\log\sigma_{\max}),
-
-(default bounds ``(1e-6, 0.1)``; the clamp is applied to :math:`s`, which is
-the same function and makes the clamp edge an exact number).  Its gradient,
-inside the range and 0 outside:
-
-.. math::
-
-    \frac{\partial L}{\partial s} = \tfrac12\,\sigma \sum_{ij} \varepsilon_{ij}\, G_{ij}
-    \quad (\text{additive}), \qquad
-    \frac{\partial L}{\partial s} = \tfrac12\,\sigma \sum_{ij} W_{ij}\,\varepsilon_{ij}\, G_{ij}
-    \quad (\text{multiplicative})
-
-(per weight: the same without the sum).  **At the clamp edge** (:math:`s`
-exactly :math:`2\log\sigma_{\min}` or :math:`2\log\sigma_{\max}`) the clamp
-has no derivative; bionp returns the one-sided derivative **from inside the
-range** (the range is closed), so a variance sitting on a bound can be moved
-back in.  The one-sided derivative from outside is 0 (tested both ways).
-
-Optional regulariser (``sigma_reg=λ``): :math:`R = -\lambda\,\overline{\log\sigma}
-= -\tfrac{\lambda}{2}\,\overline{\tilde s}` (the mean over the layer's
-log-variance entries), the :math:`\sigma`-dependent part of the KL divergence of
-a Gaussian weight posterior from a fixed prior.  Training lowers the loss by
-lowering :math:`\sigma` (noise hurts the fit); :math:`R` rewards noise and
-keeps it from collapsing to :math:`\sigma_{\min}`.  Its gradient
-:math:`-\lambda / (2 n_s)` per entry (0 outside the clamp range) is added to
-``grads["log_var"]`` by :meth:`~LearnableNoiseDense.backward`; the loss a rule
-reports does not include :math:`R` (:meth:`~LearnableNoiseDense.regularization`
-gives its value).
-
-Learning rules
---------------
-The layers follow bionp's layer protocol, so :class:`~bionp.rules.Backprop`,
-:class:`~bionp.rules.FeedbackAlignment`,
-:class:`~bionp.rules.DirectFeedbackAlignment` and
-:class:`~bionp.rules.KolenPollack` train them through
-:class:`~bionp.nn.Sequential` (the rule's backward pass hands each layer its
-cache).  They make no sense with the perturbation rules:
-:class:`~bionp.rules.WeightPerturbation` estimates the gradient from loss
-differences of *evaluation* passes, in which training noise is off (so the
-noise never acts and :math:`\log\sigma^2`, which the evaluation does not
-depend on, gets a pure-noise estimate); with evaluation noise on, the
-difference of two independently perturbed passes would be dominated by the
-weight noise itself.  :class:`~bionp.rules.NodePerturbation` perturbs the
-activities of Dense layers and has no notion of a weight-noise parameter.
-Weight decay (in the optimiser or Kolen–Pollack's :math:`\lambda`) also acts on
-``log_var`` and pulls it toward 0, i.e. :math:`\sigma` toward 1 (clamped at
-:math:`\sigma_{\max}`): train learnable-noise layers without it.
 
 Buffers
 -------
@@ -109,57 +52,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
-import numbers
 
 from bionp.backend import get_array_module
 from bionp.nn.layers import Dense
+from bionp.nn.noisy.functional import check_noise_mode, check_sigma, noisy_weight
 from bionp.random import check_rng
 
-__all__ = ["NOISE_MODES", "NoisyWeights", "NoisyDense", "LearnableNoiseDense", "NoiseCache",
-           "noisy_weight", "check_sigma", "check_noise_mode", "check_sigma_bounds"]
-
-NOISE_MODES = ("additive", "multiplicative")
-
-
-# --------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------
-
-def check_noise_mode(mode) -> str:
-    """``mode`` if it is one of :data:`NOISE_MODES`, else ``ValueError``."""
-    if mode not in NOISE_MODES:
-        raise ValueError(f"noise mode must be one of {NOISE_MODES}, got {mode!r}")
-    return mode
-
-
-def check_sigma(value, name: str = "sigma") -> float:
-    """``float(value)`` if it is a finite number >= 0, else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative finite number, got "
-                        f"{type(value).__name__} {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if v < 0:
-        raise ValueError(f"{name} must be >= 0 (a standard deviation), got {v}")
-    return v
-
-
-def check_sigma_bounds(bounds) -> tuple[float, float]:
-    """``(lo, hi)`` with ``0 < lo < hi`` finite, else a clear error."""
-    try:
-        lo, hi = bounds
-    except (TypeError, ValueError):
-        raise TypeError(f"sigma_bounds must be a pair (min, max), got {bounds!r}") from None
-    lo = check_sigma(lo, "sigma_bounds[0]")
-    hi = check_sigma(hi, "sigma_bounds[1]")
-    if lo <= 0:
-        raise ValueError(f"sigma_bounds[0] must be > 0 (log σ² is the parameter), got {lo}")
-    if not lo < hi:
-        raise ValueError(f"sigma_bounds must be (min, max) with min < max, got ({lo}, {hi}); "
-                         "are they reversed?")
-    return lo, hi
+__all__ = ["NoisyWeights", "NoisyDense", "NoiseCache"]
 
 
 def _check_eval_noise(value):
@@ -169,30 +68,6 @@ def _check_eval_noise(value):
     if value is True:
         return True
     return check_sigma(value, "eval_noise")
-
-
-# --------------------------------------------------------------------------
-# functional core
-# --------------------------------------------------------------------------
-
-def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
-    r""":math:`W + \sigma\varepsilon` or :math:`W \odot (1 + \sigma\varepsilon)`.
-
-    ``sigma`` is a number or an array broadcastable to ``W`` (per-weight σ);
-    ``out`` (shape of ``W``) receives the result.
-    """
-    xp = get_array_module(W, eps)
-    if out is None:
-        out = xp.empty_like(W)
-    if isinstance(sigma, numbers.Real):
-        sigma = W.dtype.type(sigma)
-    xp.multiply(eps, sigma, out=out)
-    if mode == "additive":
-        out += W
-    else:
-        out += W.dtype.type(1)
-        out *= W
-    return out
 
 
 def _normal_has_out(rng) -> bool:
@@ -499,138 +374,3 @@ class NoisyDense(NoisyWeights):
     def __repr__(self) -> str:
         return (f"NoisyDense({self.in_features}, {self.out_features}, sigma={self._sigma:g}, "
                 f"mode={self.mode!r})")
-
-
-class LearnableNoiseDense(NoisyDense):
-    """Dense layer whose weight-noise variance is learned: parameter ``"log_var"`` = log σ².
-
-    Parameters
-    ----------
-    in_features, out_features : int
-    log_var_init : float, default -6.0
-        Initial :math:`\\log\\sigma^2` (the seed's; σ = e^{-3} ≈ 0.0498).
-    per_weight : bool, default False
-        One log-variance per weight (shape of ``W``) instead of one per layer (shape ``(1,)``).
-    sigma_bounds : (float, float), default (1e-6, 0.1)
-        Clamp of σ (module docstring); ``0 < min < max``.
-    sigma_reg : float >= 0, default 0
-        Weight λ of the regulariser :math:`R = -\\lambda\\,\\overline{\\log\\sigma}`.
-    mode, eval_noise, rng, noise_rng, **dense_kwargs : see :class:`NoisyDense`
-        ``eval_noise=True`` evaluates with the learned σ.
-
-    Attributes
-    ----------
-    log_var : array ``(1,)`` or ``(out_features, in_features)``
-    """
-
-    def __init__(self, in_features: int, out_features: int, log_var_init: float = -6.0,
-                 per_weight: bool = False, sigma_bounds=(1e-6, 0.1), sigma_reg: float = 0.0,
-                 mode: str = "additive", eval_noise=None, rng=None, noise_rng=None,
-                 **dense_kwargs):
-        if isinstance(log_var_init, bool) or not isinstance(log_var_init, numbers.Real) \
-                or not math.isfinite(log_var_init):
-            raise ValueError(f"log_var_init must be a finite number (log σ²), got {log_var_init!r}")
-        self.sigma_bounds = check_sigma_bounds(sigma_bounds)
-        self.sigma_reg = check_sigma(sigma_reg, "sigma_reg")
-        self.per_weight = bool(per_weight)
-        self.log_var_init = float(log_var_init)
-        super().__init__(in_features, out_features, sigma=0.0, mode=mode, eval_noise=eval_noise,
-                         rng=rng, noise_rng=noise_rng, **dense_kwargs)
-        W = self.layer.W
-        xp = get_array_module(W)
-        shape = tuple(W.shape) if self.per_weight else (1,)
-        self.log_var = xp.full(shape, self.log_var_init, dtype=W.dtype)
-        lo, hi = self.sigma_bounds
-        self._s_lo = 2.0 * math.log(lo)
-        self._s_hi = 2.0 * math.log(hi)
-        self._sigma_buf = None
-
-    def params(self) -> dict:
-        p = dict(self.layer.params())
-        p["log_var"] = self.log_var
-        return p
-
-    def _inner_params(self, p, W_eff):
-        inner = {k: v for k, v in p.items() if k != "log_var"}
-        inner["W"] = W_eff
-        return inner
-
-    # -- σ ----------------------------------------------------------------------------------
-    @property
-    def sigma(self):
-        """Current σ = clamp(exp(½ log σ²)) as an array (``(1,)`` or the shape of ``W``)."""
-        return self._sigma_of(self.log_var)
-
-    @sigma.setter
-    def sigma(self, value) -> None:
-        raise AttributeError("the σ of a LearnableNoiseDense is derived from its parameter "
-                             "log_var; set layer.log_var[...] = 2 * log(σ) instead")
-
-    def _sigma_of(self, s, out=None):
-        xp = get_array_module(s)
-        dt = s.dtype.type
-        out = xp.clip(s, dt(self._s_lo), dt(self._s_hi), out=out)
-        out *= dt(0.5)
-        return xp.exp(out, out=out)
-
-    def _current_sigma(self, params, training: bool = False):
-        s = params["log_var"]
-        if s.shape != self.log_var.shape:
-            raise ValueError(f"log_var must have shape {tuple(self.log_var.shape)}, "
-                             f"got {tuple(s.shape)}")
-        if self.per_weight and training:
-            return self._sigma_of(s, out=self._buffer("_sigma_buf", s))
-        return self._sigma_of(s)
-
-    def _inside(self, s):
-        """True where the clamp is inactive (the closed range), False outside."""
-        dt = s.dtype.type
-        return (s >= dt(self._s_lo)) & (s <= dt(self._s_hi))
-
-    def sigma_values(self) -> list:
-        """σ as plain floats (one per layer, or per weight flattened) — for logging."""
-        from bionp.backend import asnumpy
-
-        return [float(v) for v in asnumpy(self.sigma).reshape(-1)]
-
-    def regularization(self, params=None):
-        """Value of :math:`R = -\\tfrac{\\lambda}{2}\\,\\overline{\\tilde s}` (0-d array)."""
-        s = self._merged(params)["log_var"]
-        xp = get_array_module(s)
-        dt = s.dtype.type
-        return -dt(0.5 * self.sigma_reg) * xp.mean(xp.clip(s, dt(self._s_lo), dt(self._s_hi)))
-
-    # -- gradients ----------------------------------------------------------------------------
-    def _extra_grads(self, grads, G, cache) -> None:
-        xp = get_array_module(G)
-        eps, sigma = cache.eps, cache.sigma
-        s = cache.log_var
-        dt = G.dtype.type
-        if self.per_weight:
-            g = xp.multiply(eps, G)
-            if self.mode == "multiplicative":
-                g *= cache.W
-        elif self.mode == "additive":
-            g = xp.vdot(eps.reshape(-1), G.reshape(-1)).reshape(1)
-        else:
-            tmp = xp.multiply(eps, G, out=self._buffer("_tmp_buf", G))
-            g = xp.vdot(tmp.reshape(-1), cache.W.reshape(-1)).reshape(1)
-        g = g.astype(s.dtype, copy=False)
-        g *= sigma
-        g *= dt(0.5)
-        if self.sigma_reg:
-            g -= dt(0.5 * self.sigma_reg / s.size)
-        xp.multiply(g, self._inside(s), out=g)
-        grads["log_var"] = g
-
-    def get_config(self) -> dict:
-        cfg = self.layer.get_config()
-        cfg.update(log_var_init=self.log_var_init, per_weight=self.per_weight,
-                   sigma_bounds=list(self.sigma_bounds), sigma_reg=self.sigma_reg, mode=self.mode,
-                   eval_noise=self._eval_noise)
-        return cfg
-
-    def __repr__(self) -> str:
-        kind = "per weight" if self.per_weight else "per layer"
-        return (f"LearnableNoiseDense({self.in_features}, {self.out_features}, {kind}, "
-                f"mode={self.mode!r}, sigma_bounds={self.sigma_bounds})")

@@ -1,0 +1,160 @@
+r"""The functional core of the noisy-weight layers: pure functions on arrays.
+
+Noisy weights (:class:`~bionp.nn.noisy.NoisyWeights`), with
+:math:`\varepsilon_{ij} \sim \mathcal N(0, 1)`:
+
+.. math::
+
+    W_{\mathrm{eff}} = W + \sigma\,\varepsilon \quad (\text{additive}), \qquad
+    W_{\mathrm{eff}} = W \odot (1 + \sigma\,\varepsilon) \quad (\text{multiplicative}).
+
+Learnable variance (:class:`~bionp.nn.noisy.LearnableNoiseDense`), parameter
+:math:`s = \log\sigma^2` clamped to :math:`[s_{lo}, s_{hi}] = [2\log\sigma_{\min},
+2\log\sigma_{\max}]`, with :math:`G = \partial L/\partial W_{\mathrm{eff}}`:
+
+.. math::
+
+    \sigma = e^{\tilde s/2}, \quad \tilde s = \operatorname{clamp}(s, s_{lo}, s_{hi}), \qquad
+    \frac{\partial L}{\partial s} = \tfrac12\,\sigma \sum_{ij} \varepsilon_{ij}\, G_{ij}
+    \ (\text{additive}), \quad
+    \tfrac12\,\sigma \sum_{ij} W_{ij}\,\varepsilon_{ij}\, G_{ij}\ (\text{multiplicative})
+
+(per weight: without the sum), inside the closed range and 0 outside; the
+regulariser :math:`R = -\tfrac{\lambda}{2}\,\overline{\tilde s}` adds
+:math:`-\lambda/(2 n_s)` per entry.  The argument checks the layers share are
+here too.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from bionp.backend import get_array_module
+
+__all__ = ["NOISE_MODES", "noisy_weight", "check_sigma", "check_noise_mode",
+           "check_sigma_bounds", "sigma_from_log_var", "inside_clamp", "log_var_regularization",
+           "log_var_grad"]
+
+NOISE_MODES = ("additive", "multiplicative")
+
+
+# --------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------
+
+def check_noise_mode(mode) -> str:
+    """``mode`` if it is one of :data:`NOISE_MODES`, else ``ValueError``."""
+    if mode not in NOISE_MODES:
+        raise ValueError(f"noise mode must be one of {NOISE_MODES}, got {mode!r}")
+    return mode
+
+
+def check_sigma(value, name: str = "sigma") -> float:
+    """``float(value)`` if it is a finite number >= 0, else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative finite number, got "
+                        f"{type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0 (a standard deviation), got {v}")
+    return v
+
+
+def check_sigma_bounds(bounds) -> tuple[float, float]:
+    """``(lo, hi)`` with ``0 < lo < hi`` finite, else a clear error."""
+    try:
+        lo, hi = bounds
+    except (TypeError, ValueError):
+        raise TypeError(f"sigma_bounds must be a pair (min, max), got {bounds!r}") from None
+    lo = check_sigma(lo, "sigma_bounds[0]")
+    hi = check_sigma(hi, "sigma_bounds[1]")
+    if lo <= 0:
+        raise ValueError(f"sigma_bounds[0] must be > 0 (log σ² is the parameter), got {lo}")
+    if not lo < hi:
+        raise ValueError(f"sigma_bounds must be (min, max) with min < max, got ({lo}, {hi}); "
+                         "are they reversed?")
+    return lo, hi
+
+
+# --------------------------------------------------------------------------
+# noisy weights
+# --------------------------------------------------------------------------
+
+def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
+    r""":math:`W + \sigma\varepsilon` or :math:`W \odot (1 + \sigma\varepsilon)`.
+
+    ``sigma`` is a number or an array broadcastable to ``W`` (per-weight σ);
+    ``out`` (shape of ``W``) receives the result.
+    """
+    xp = get_array_module(W, eps)
+    if out is None:
+        out = xp.empty_like(W)
+    if isinstance(sigma, numbers.Real):
+        sigma = W.dtype.type(sigma)
+    xp.multiply(eps, sigma, out=out)
+    if mode == "additive":
+        out += W
+    else:
+        out += W.dtype.type(1)
+        out *= W
+    return out
+
+
+# --------------------------------------------------------------------------
+# learnable variance
+# --------------------------------------------------------------------------
+
+def sigma_from_log_var(s, s_lo: float, s_hi: float, out=None):
+    r""":math:`\sigma = e^{\tilde s/2}` with :math:`\tilde s = \operatorname{clamp}(s, s_{lo},
+    s_{hi})`, in ``s``'s dtype; ``out`` (shape of ``s``) receives the result."""
+    xp = get_array_module(s)
+    dt = s.dtype.type
+    out = xp.clip(s, dt(s_lo), dt(s_hi), out=out)
+    out *= dt(0.5)
+    return xp.exp(out, out=out)
+
+
+def inside_clamp(s, s_lo: float, s_hi: float):
+    """True where the clamp is inactive (the closed range), False outside."""
+    dt = s.dtype.type
+    return (s >= dt(s_lo)) & (s <= dt(s_hi))
+
+
+def log_var_regularization(s, sigma_reg: float, s_lo: float, s_hi: float):
+    r""":math:`R = -\tfrac{\lambda}{2}\,\overline{\tilde s}` (0-d array), :math:`\lambda` =
+    ``sigma_reg``."""
+    xp = get_array_module(s)
+    dt = s.dtype.type
+    return -dt(0.5 * sigma_reg) * xp.mean(xp.clip(s, dt(s_lo), dt(s_hi)))
+
+
+def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_weight: bool,
+                 W=None, sigma_reg: float = 0.0, scratch=None):
+    r""":math:`\partial (L + R)/\partial s` from :math:`G = \partial L/\partial W_{\mathrm{eff}}`
+    (module docstring), shape of ``s``; 0 outside the clamp range.
+
+    ``eps``, ``sigma`` and ``W`` are those of the forward pass (``W`` for the
+    multiplicative mode); ``scratch`` (shape of ``G``) holds :math:`\varepsilon \odot G`
+    of the per-layer multiplicative case.
+    """
+    xp = get_array_module(G)
+    dt = G.dtype.type
+    if per_weight:
+        g = xp.multiply(eps, G)
+        if mode == "multiplicative":
+            g *= W
+    elif mode == "additive":
+        g = xp.vdot(eps.reshape(-1), G.reshape(-1)).reshape(1)
+    else:
+        tmp = xp.multiply(eps, G, out=scratch)
+        g = xp.vdot(tmp.reshape(-1), W.reshape(-1)).reshape(1)
+    g = g.astype(s.dtype, copy=False)
+    g *= sigma
+    g *= dt(0.5)
+    if sigma_reg:
+        g -= dt(0.5 * sigma_reg / s.size)
+    xp.multiply(g, inside_clamp(s, s_lo, s_hi), out=g)
+    return g

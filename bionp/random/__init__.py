@@ -1,0 +1,36 @@
+r"""bionp's random numbers: a counter-based Philox4x64-10 generator on ``xp``.
+
+Every random draw in bionp comes from :class:`Generator`.  A counter-based
+generator computes block :math:`i` of the stream as a pure function of the key
+and the counter :math:`c_0 + i`,
+
+.. math::
+
+    (r_{4i}, r_{4i+1}, r_{4i+2}, r_{4i+3}) = \mathrm{Philox4x64\text{-}10}_k(c_0 + i),
+
+so a draw of ``n`` numbers is one vectorised evaluation and needs no sequential
+state, and the same seed gives the **same bits** on NumPy, on the strict
+stand-in and on CuPy.  Seeding follows NumPy: ``Generator(s)`` produces exactly
+the raw stream of NumPy's ``Philox`` bit generator seeded with ``s``.
+
+The package holds three things, each in its module:
+
+* :mod:`bionp.random.philox` — the counter core: :func:`philox4x64_10` (the
+  ten rounds in 64-bit array arithmetic) and the blocks of a stream;
+* :mod:`bionp.random.generator` — :class:`Generator` (seeding, state,
+  ``spawn``, and the distributions: uniform, normal, laplace, integers,
+  permutation, choice), :func:`default_rng`, :func:`check_rng`,
+  :func:`named_stream`;
+* :mod:`bionp.random.threads` — :func:`get_num_threads` /
+  :func:`set_num_threads`: large draws on NumPy are filled by several threads,
+  with the same numbers for any thread count.
+"""
+
+from __future__ import annotations
+
+from bionp.random.generator import Generator, check_rng, default_rng, named_stream
+from bionp.random.philox import philox4x64_10
+from bionp.random.threads import get_num_threads, set_num_threads
+
+__all__ = ["Generator", "default_rng", "check_rng", "named_stream", "philox4x64_10",
+           "get_num_threads", "set_num_threads"]
