@@ -19,12 +19,20 @@ layer was asked for evaluation noise, nothing kept).
 
 Layer protocol
 --------------
-``in_features``, ``out_features``, ``dtype``; ``params()`` (the trainable
-arrays themselves, in a dict: ``{"W", "b"}`` for a dense layer); ``n_params``;
-``forward(x, params=None)``; ``forward_cache(x, params=None) -> (z, cache)``;
-``backward(x, delta, cache=None, feedback=None, need_input_grad=True) ->
-(grads, delta_in)`` with ``delta`` = :math:`\partial L/\partial z` (the
-batch-mean :math:`1/N` inside) and ``grads`` keyed like ``params()``.
+``params()`` (the trainable arrays themselves, in a dict: ``{"W", "b"}`` for a dense
+layer, ``{}`` for a parameter-free layer such as pooling or :class:`~bionp.nn.Flatten`);
+``n_params``; ``dtype`` (None for parameter-free layers); ``forward(x, params=None)``;
+``forward_cache(x, params=None) -> (z, cache)``; ``backward(x, delta, cache=None,
+feedback=None, need_input_grad=True) -> (grads, delta_in)`` with ``delta`` =
+:math:`\partial L/\partial z` (the batch-mean :math:`1/N` inside) and ``grads`` keyed
+like ``params()``.
+
+Shapes are per sample.  A layer either has ``output_shape_for(input_shape)`` (returns
+its per-sample output shape, or raises ``ValueError`` saying why the input does not fit;
+no state changes) and ``build(input_shape)`` (the same, then records ``input_shape`` /
+``output_shape``: the network calls it once every layer has been checked), or it is a
+flat layer with ``in_features``/``out_features`` (input ``(in_features,)``, output
+``(out_features,)``).  Images are NCHW: per-sample ``(C, H, W)``.
 Optional: ``state_dict()``/``load_state_dict()`` for state that is not a
 parameter (saved in :class:`~bionp.train.Trainer` checkpoints) and
 ``after_update()`` (called after every optimiser step through
@@ -89,6 +97,77 @@ def is_dense_like(layer) -> bool:
     return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
 
 
+def _prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def _output_shape(layer, shape):
+    """Per-sample output shape of ``layer`` for input ``shape`` (``ValueError`` if it does not
+    fit); flat layers without ``output_shape_for`` take ``(in_features,)``."""
+    fn = getattr(layer, "output_shape_for", None)
+    if callable(fn):
+        return tuple(fn(shape))
+    if tuple(shape) != (layer.in_features,):
+        raise ValueError(f"{layer!r} takes {layer.in_features} inputs, got shape {tuple(shape)}")
+    return (layer.out_features,)
+
+
+def _first_input_shape(layers, input_shape):
+    if input_shape is not None:
+        if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+            input_shape = (input_shape,)
+        try:
+            shape = tuple(int(s) for s in input_shape)
+        except TypeError:
+            shape = ()
+        if not shape or any(s < 1 for s in shape):
+            raise ValueError(f"input_shape must be a tuple of positive ints (per sample, e.g. "
+                             f"(1, 28, 28)), got {input_shape!r}")
+        return shape
+    first = layers[0]
+    own = getattr(first, "input_shape", None)
+    if own is not None:
+        return tuple(own)
+    n = getattr(first, "in_features", None)
+    if n is None:
+        raise ValueError(
+            f"the first layer ({first!r}) does not fix the size of its input: give the "
+            "per-sample input shape, e.g. Sequential([...], input_shape=(1, 28, 28))")
+    return (int(n),)
+
+
+def _layer_shapes(layers, input_shape) -> list:
+    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed)."""
+    shapes = [_first_input_shape(layers, input_shape)]
+    for i, layer in enumerate(layers):
+        shape = shapes[-1]
+        flat_layer = not callable(getattr(layer, "output_shape_for", None))
+        if flat_layer and len(shape) > 1:
+            raise ValueError(
+                f"layer {i} ({layer!r}) takes flat inputs but gets per-sample shape {shape}; "
+                f"put a Flatten() before it (it gives {_prod(shape)} features)")
+        if flat_layer and i > 0 and shape[0] != layer.in_features:
+            prev = layers[i - 1]
+            how = ""
+            if len(shapes[-2]) > 1:
+                how = f" (its input {shapes[-2]} flattened)"
+            raise ValueError(
+                f"layer {i} ({layer!r}) takes {layer.in_features} inputs but layer "
+                f"{i - 1} ({prev!r}) gives {shape[0]}{how}")
+        try:
+            shapes.append(_output_shape(layer, shape))
+        except ValueError as exc:
+            raise ValueError(f"layer {i}: {exc}") from None
+    if len(shapes[-1]) != 1:
+        raise ValueError(f"the last layer ({layers[-1]!r}) gives per-sample shape {shapes[-1]}; "
+                         "a network's output must be flat (batch, classes): end with Flatten() "
+                         "and a Dense layer")
+    return shapes
+
+
 def _checked_activations(activations) -> list:
     """Activation objects for the names/objects given, one per layer; only the last (the
     output activation) may be one that is not elementwise (softmax)."""
@@ -119,23 +198,23 @@ class Sequential:
     dtype : the layers' common float dtype
     """
 
-    def __init__(self, layers, activations=None):
+    def __init__(self, layers, activations=None, input_shape=None):
         layers = list(layers)
         if not layers:
             raise ValueError("a Sequential network needs at least one layer")
         for i, layer in enumerate(layers):
             missing = [m for m in _LAYER_METHODS if not callable(getattr(layer, m, None))]
-            if missing or not hasattr(layer, "in_features") or not hasattr(layer, "out_features"):
+            shaped = callable(getattr(layer, "output_shape_for", None))
+            if missing or not (shaped or (hasattr(layer, "in_features")
+                                          and hasattr(layer, "out_features"))):
                 raise TypeError(
                     f"layer {i} ({type(layer).__name__}) does not follow bionp's layer protocol: "
-                    f"it lacks {missing or ['in_features/out_features']} (see bionp.nn.network)")
-        for i in range(1, len(layers)):
-            if layers[i].in_features != layers[i - 1].out_features:
-                raise ValueError(
-                    f"layer {i} ({layers[i]!r}) takes {layers[i].in_features} inputs but layer "
-                    f"{i - 1} ({layers[i - 1]!r}) gives {layers[i - 1].out_features}")
-        dtypes = {resolve_dtype(getattr(layer, "dtype", None)) for layer in layers}
-        if len(dtypes) != 1:
+                    f"it lacks {missing or ['output_shape_for or in_features/out_features']} "
+                    "(see bionp.nn.network)")
+        shapes = _layer_shapes(layers, input_shape)
+        dtypes = {resolve_dtype(layer.dtype) for layer in layers
+                  if getattr(layer, "dtype", None) is not None}
+        if len(dtypes) > 1:
             raise ValueError(f"all layers must have the same dtype, got {sorted(d.name for d in dtypes)}")
         if activations is None:
             activations = ["identity"] * len(layers)
@@ -144,15 +223,30 @@ class Sequential:
             raise ValueError(f"activations must have one entry per layer ({len(layers)}), "
                              f"got {len(activations)}")
         acts = _checked_activations(activations)
+        for layer, shape in zip(layers, shapes):  # every check passed: record the shapes
+            build = getattr(layer, "build", None)
+            if callable(build):
+                build(shape)
         self.layers = layers
         self.activations = acts
-        self.dtype = dtypes.pop()
+        self.shapes = shapes
+        self.dtype = dtypes.pop() if dtypes else resolve_dtype(None)
 
     # -- shape -------------------------------------------------------------------------
     @property
     def sizes(self) -> list:
-        """Widths ``[in_features, out_0, out_1, …]``."""
-        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+        """Widths ``[in_features, out_0, out_1, …]`` (each per-sample shape's size)."""
+        return [_prod(s) for s in self.shapes]
+
+    @property
+    def input_shape(self) -> tuple:
+        """Per-sample input shape: ``(in_features,)`` or an image's ``(C, H, W)``."""
+        return self.shapes[0]
+
+    @property
+    def output_shape(self) -> tuple:
+        """Per-sample output shape ``(out_features,)``."""
+        return self.shapes[-1]
 
     @property
     def n_layers(self) -> int:
@@ -160,11 +254,11 @@ class Sequential:
 
     @property
     def in_features(self) -> int:
-        return self.layers[0].in_features
+        return _prod(self.shapes[0])
 
     @property
     def out_features(self) -> int:
-        return self.layers[-1].out_features
+        return self.shapes[-1][0]
 
     @property
     def n_params(self) -> int:
@@ -179,28 +273,44 @@ class Sequential:
         return [layer.params() for layer in self.layers]
 
     def _reference_array(self):
-        return next(iter(self.layers[0].params().values()))
+        """The first parameter array (None for a network without parameters)."""
+        for layer in self.layers:
+            for v in layer.params().values():
+                return v
+        return None
 
     # -- input checks ------------------------------------------------------------------
     def check_input(self, x):
         """Validate ``x`` and return it in the network's dtype.
 
-        Raises ``ValueError`` (not 2-D, wrong width, NaN/Inf, with counts),
-        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another
-        backend than the weights).
+        ``x`` has shape ``(batch, *input_shape)``; for a network of images, flat rows
+        ``(batch, C*H*W)`` (what :func:`bionp.data.load` gives) are also taken and reshaped
+        (a view).  Raises ``ValueError`` (wrong rank or shape, NaN/Inf, with counts),
+        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another backend
+        than the weights).
         """
+        want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
         if not is_array(x):
             raise TypeError(
-                f"x must be an array of the active backend with shape (batch, {self.in_features}), "
+                f"x must be an array of the active backend with shape {want}, "
                 f"got {type(x).__name__}; convert it with bionp.asarray(x)"
             )
-        check_same_backend(x, self._reference_array(), names=("x", "the network's weights"))
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
+        ref = self._reference_array()
+        if ref is not None:
+            check_same_backend(x, ref, names=("x", "the network's weights"))
+        shape = tuple(x.shape)
+        if len(self.input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
+            x = x.reshape((shape[0],) + self.input_shape)
+        elif shape[1:] != self.input_shape:
+            if len(self.input_shape) == 1:
+                hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
+                raise ValueError(
+                    f"x must have shape {want} for this network "
+                    f"(sizes {self.sizes}); got {shape}{hint}"
+                )
             raise ValueError(
-                f"x must have shape (batch, {self.in_features}) for this network "
-                f"(sizes {self.sizes}); got {tuple(x.shape)}{hint}"
-            )
+                f"x must have shape {want} (or flat rows (batch, {self.in_features})) for this "
+                f"network; got {shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         check_finite(x, "x", "clean or mask them before calling the network")
@@ -208,14 +318,14 @@ class Sequential:
 
     def prepare_target(self, target, n_samples: int):
         """Validate ``target`` for ``n_samples`` samples; float ``(N, out)`` (labels one-hot)."""
-        if is_array(target):
-            check_same_backend(target, self._reference_array(),
-                               names=("target", "the network's weights"))
+        ref = self._reference_array()
+        if is_array(target) and ref is not None:
+            check_same_backend(target, ref, names=("target", "the network's weights"))
         return prepare_target(target, n_samples, self.out_features, self.dtype)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, x):
-        """Evaluation output :math:`a_{L-1}` for input ``x`` of shape ``(batch, in_features)``."""
+        """Evaluation output :math:`a_{L-1}` for input ``x`` of shape ``(batch, *input_shape)``."""
         x = self.check_input(x)
         return self._forward(x, None)
 

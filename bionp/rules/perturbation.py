@@ -111,6 +111,14 @@ def rademacher(rng, shape, sigma, dtype, xp):
     return out.reshape(shape)
 
 
+def _first_array(params):
+    """The first parameter array of a list of per-layer dicts (some may be empty)."""
+    for p in params:
+        for v in p.values():
+            return v
+    raise ValueError("the network has no parameters to perturb")
+
+
 def _fused(net, loss_fn) -> bool:
     return net.activations[-1].name == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
 
@@ -161,7 +169,7 @@ class WeightPerturbation(Rule):
     def _perturbed_buffers(self, params):
         """The perturbed parameters, allocated once per network layout (reused)."""
         shapes = [{k: (tuple(v.shape), v.dtype) for k, v in p.items()} for p in params]
-        first = next(iter(params[0].values()))
+        first = _first_array(params)
         if self._buffers is None or self._buffers[0] != shapes or \
                 get_array_module(next(iter(self._buffers[1][0].values()))) \
                 is not get_array_module(first):
@@ -169,11 +177,23 @@ class WeightPerturbation(Rule):
             self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
         return self._buffers[1]
 
+    @staticmethod
+    def _check_layers(net):
+        for l, layer in enumerate(getattr(net, "layers", [])):
+            if getattr(layer, "stateful_training", False):
+                raise ValueError(
+                    f"WeightPerturbation compares the loss of the training pass with the loss "
+                    f"of perturbed passes, but layer {l} ({layer!r}) normalises with batch "
+                    "statistics and updates running statistics on every training pass, so the "
+                    "perturbed passes would not be the same function of the parameters; train "
+                    "networks with batch norm with Backprop, FeedbackAlignment, KolenPollack or "
+                    "DirectFeedbackAlignment")
+
     def _draw(self, params, xp):
         """The noise of every parameter, drawn parameter by parameter (layer order, each
         layer's arrays in its ``params()`` order) into one flat array; returns the flat
         array (scaled in place into the gradient) and its per-parameter views."""
-        dtype = next(iter(params[0].values())).dtype
+        dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         flat = xp.empty(total, dtype=dtype)
         views, o = [], 0
@@ -198,6 +218,7 @@ class WeightPerturbation(Rule):
         return get_array_module(a).mean(per_sample_prepared(loss_fn, a, t))
 
     def gradients(self, net, x, target, loss_fn) -> list:
+        self._check_layers(net)
         cache, t = self._prepare(net, x, target, loss_fn)
         x = cache.inputs[0]
         xp = get_array_module(x)
