@@ -13,7 +13,7 @@ Contract::
     loss = bionp.nn.MSELoss()(out, target) # 0-d array; also CrossEntropyLoss
 """
 
-from bionp.nn import init
+from bionp.nn import init, models
 from bionp.nn.activations import (
     ACTIVATIONS, Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, get_activation,
 )
@@ -33,5 +33,5 @@ __all__ = [
     "CrossEntropyLoss", "Dense", "Flatten", "MaxPool2d", "ForwardCache", "Identity",
     "LOSSES", "LeakyReLU", "LearnableNoiseDense", "Loss", "MLP", "MSELoss", "NoisyDense",
     "NoisyWeights", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "get_activation",
-    "get_loss", "init", "is_dense_like", "output_delta", "output_loss", "prepare_target",
+    "get_loss", "init", "is_dense_like", "models", "output_delta", "output_loss", "prepare_target",
 ]
