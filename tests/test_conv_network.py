@@ -216,3 +216,54 @@ def test_training_with_optimiser_trainer_and_checkpoint(xp, tmp_path):
         assert set(now) == set(saved)
         for k in saved:
             assert_equal(now[k], saved[k])
+
+
+@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "wp"])
+def test_conv_training_same_numbers_on_cpu_backends(rule_name):
+    """30 SGD updates of a small conv net (float32): NumPy and the strict stand-in agree bit
+    for bit (weights, batch-norm statistics, feedback matrices)."""
+    make = {"backprop": lambda: rules.Backprop(),
+            "fa": lambda: rules.FeedbackAlignment(rng=2),
+            "kp": lambda: rules.KolenPollack(weight_decay=0.01, rng=2),
+            "dfa": lambda: rules.DirectFeedbackAlignment(rng=2),
+            "wp": lambda: rules.WeightPerturbation(sigma=0.01, antithetic=True, rng=2)}[rule_name]
+    res = {}
+    for name in ("numpy", "strict"):
+        with bnp.backend(name):
+            net = _convnet(batchnorm=rule_name != "wp", dtype="float32")
+            x, y = _data(n=32, dtype="float32")
+            rule, opt = make(), optim.SGD(net, lr=0.05, momentum=0.9)
+            for i in range(30):
+                sl = slice((i % 4) * 8, (i % 4 + 1) * 8)
+                grads = rule.gradients(net, x[sl], y[sl], nn.CrossEntropyLoss())
+                opt.step(grads)
+                rule.after_step(net, opt)
+            arrays = [v for layer in net.layers for v in
+                      (layer.state_dict() if hasattr(layer, "state_dict") else
+                       layer.params()).values()]
+            arrays += [B for B in (getattr(rule, "B", None) or []) if B is not None]
+            res[name] = [bnp.asnumpy(a) for a in arrays]
+    assert len(res["numpy"]) == len(res["strict"]) >= 6
+    for a, b in zip(res["numpy"], res["strict"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plasticity_transforms_on_a_conv_net(xp):
+    """Elementwise bio transformations act on conv kernels and skip parameter-free layers;
+    the row/column ones (Dale, synaptic scaling) refuse 4-D kernels with a message."""
+    from bionp import plasticity as bio
+
+    net = _convnet(dtype="float32")
+    x, y = _data(n=8, dtype="float32")
+    tx = bio.chain(bio.fuzzy_learning_rates(0.16, rng=2), bio.crystallize(), bio.l1_reg(1e-3))
+    tx.init(net.parameters())
+    raw = rules.Backprop().gradients(net, x, y, nn.CrossEntropyLoss())
+    before = [{k: v.copy() for k, v in g.items()} for g in raw]
+    g = tx.update(net.parameters(), raw)
+    assert [sorted(d) for d in g] == [sorted(layer.params()) for layer in net.layers]
+    assert relative_error(g[0]["W"], before[0]["W"]) > 0  # the kernel's gradient was changed
+    assert tuple(g[0]["W"].shape) == (3, 2, 3, 3)
+    for t, what in ((bio.enforce_dales_principle(rng=1), "Dale's principle"),
+                    (bio.scale_grad(), "scale_grad")):
+        with pytest.raises(ValueError, match=f"{what}.*layer 0 'W' has shape \\(3, 2, 3, 3\\)"):
+            bio.chain(t).init(net.parameters())
