@@ -172,7 +172,7 @@ def test_perturbation_rules_on_conv_nets(xp):
     x, y = _data()
     loss = nn.CrossEntropyLoss()
     bp = rules.Backprop().gradients(net, x, y, loss)
-    wp = rules.WeightPerturbation(sigma=1e-3, n_samples=400, antithetic=True, rng=4)
+    wp = rules.WeightPerturbation(sigma=1e-3, n_samples=300, antithetic=True, rng=4)
     g = wp.gradients(net, x, y, loss)
     flat = lambda gs: np.concatenate([bnp.asnumpy(d[k]).ravel() for d in gs for k in sorted(d)])
     a, b = flat(g), flat(bp)
@@ -185,8 +185,16 @@ def test_perturbation_rules_on_conv_nets(xp):
                                          "normalises with batch statistics"):
         rules.WeightPerturbation(rng=0).gradients(bn_net, x, y, loss)
     assert_equal(bn_net.layers[3].running_mean, before)  # refused before any state change
-    with pytest.raises(ValueError, match="NodePerturbation .* layer 0 \\(Conv2d"):
-        rules.NodePerturbation(rng=0).gradients(net, x, y, loss)
+    npr = rules.NodePerturbation(sigma=1e-3, n_samples=100, rng=5)
+    a = flat(npr.gradients(net, x, y, loss))
+    assert a.shape == b.shape
+    assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.5  # unbiased to first order
+    with pytest.raises(ValueError, match="NodePerturbation .* layer 3 \\(BatchNorm2d\\(4\\)\\) is "
+                                         "not known"):
+        rules.NodePerturbation(rng=0).gradients(bn_net, x, y, loss)
+    with pytest.raises(ValueError, match="estimator='tutorial'.*layer 0 \\(Conv2d"):
+        rules.NodePerturbation(estimator="tutorial", rng=0).gradients(net, x, y, loss)
+    assert_equal(bn_net.layers[3].running_mean, before)
 
 
 def test_training_with_optimiser_trainer_and_checkpoint(xp, tmp_path):
@@ -218,7 +226,7 @@ def test_training_with_optimiser_trainer_and_checkpoint(xp, tmp_path):
             assert_equal(now[k], saved[k])
 
 
-@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "wp"])
+@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "wp", "np"])
 def test_conv_training_same_numbers_on_cpu_backends(rule_name):
     """30 SGD updates of a small conv net (float32): NumPy and the strict stand-in agree bit
     for bit (weights, batch-norm statistics, feedback matrices)."""
@@ -226,11 +234,12 @@ def test_conv_training_same_numbers_on_cpu_backends(rule_name):
             "fa": lambda: rules.FeedbackAlignment(rng=2),
             "kp": lambda: rules.KolenPollack(weight_decay=0.01, rng=2),
             "dfa": lambda: rules.DirectFeedbackAlignment(rng=2),
-            "wp": lambda: rules.WeightPerturbation(sigma=0.01, antithetic=True, rng=2)}[rule_name]
+            "wp": lambda: rules.WeightPerturbation(sigma=0.01, antithetic=True, rng=2),
+            "np": lambda: rules.NodePerturbation(sigma=0.01, rng=2)}[rule_name]
     res = {}
     for name in ("numpy", "strict"):
         with bnp.backend(name):
-            net = _convnet(batchnorm=rule_name != "wp", dtype="float32")
+            net = _convnet(batchnorm=rule_name not in ("wp", "np"), dtype="float32")
             x, y = _data(n=32, dtype="float32")
             rule, opt = make(), optim.SGD(net, lr=0.05, momentum=0.9)
             for i in range(30):

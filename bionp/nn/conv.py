@@ -137,6 +137,8 @@ class Conv2d:
     """
 
     dense_like = False
+    #: forward() is the training pass's function of (x, params): no noise, no batch state
+    pure_forward = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, init="he_uniform", init_scale: float = 0.1, rng=None,

@@ -40,6 +40,8 @@ class _Pool2d:
     """Shared protocol of the pooling layers: no parameters, NCHW in and out."""
 
     dense_like = False
+    #: forward() is the training pass's function of (x, params): no noise, no batch state
+    pure_forward = True
     dtype = None
     n_params = 0
 

@@ -21,6 +21,8 @@ class Flatten:
     """``(N, d1, d2, …) -> (N, d1*d2*…)`` (module docstring)."""
 
     dense_like = False
+    #: forward() is the training pass's function of (x, params): no noise, no batch state
+    pure_forward = True
     dtype = None
     n_params = 0
 
