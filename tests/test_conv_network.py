@@ -190,7 +190,7 @@ def test_perturbation_rules_on_conv_nets(xp):
     assert a.shape == b.shape
     assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.5  # unbiased to first order
     with pytest.raises(ValueError, match="NodePerturbation .* layer 3 \\(BatchNorm2d\\(4\\)\\) is "
-                                         "not known"):
+                                         "not such a layer"):
         rules.NodePerturbation(rng=0).gradients(bn_net, x, y, loss)
     with pytest.raises(ValueError, match="estimator='tutorial'.*layer 0 \\(Conv2d"):
         rules.NodePerturbation(estimator="tutorial", rng=0).gradients(net, x, y, loss)

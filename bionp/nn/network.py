@@ -53,6 +53,7 @@ from bionp.backend import check_same_backend, get_array_module, is_array, resolv
 from bionp.nn.activations import get_activation
 from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
+from bionp.nn.shapes import layer_shapes, prod
 from bionp.random import check_rng
 from bionp.validation import check_finite
 
@@ -95,77 +96,6 @@ def is_dense_like(layer) -> bool:
     per-sample gradient moments assume)."""
     keys = set(layer.params())
     return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
-
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
-
-
-def _output_shape(layer, shape):
-    """Per-sample output shape of ``layer`` for input ``shape`` (``ValueError`` if it does not
-    fit); flat layers without ``output_shape_for`` take ``(in_features,)``."""
-    fn = getattr(layer, "output_shape_for", None)
-    if callable(fn):
-        return tuple(fn(shape))
-    if tuple(shape) != (layer.in_features,):
-        raise ValueError(f"{layer!r} takes {layer.in_features} inputs, got shape {tuple(shape)}")
-    return (layer.out_features,)
-
-
-def _first_input_shape(layers, input_shape):
-    if input_shape is not None:
-        if isinstance(input_shape, int) and not isinstance(input_shape, bool):
-            input_shape = (input_shape,)
-        try:
-            shape = tuple(int(s) for s in input_shape)
-        except TypeError:
-            shape = ()
-        if not shape or any(s < 1 for s in shape):
-            raise ValueError(f"input_shape must be a tuple of positive ints (per sample, e.g. "
-                             f"(1, 28, 28)), got {input_shape!r}")
-        return shape
-    first = layers[0]
-    own = getattr(first, "input_shape", None)
-    if own is not None:
-        return tuple(own)
-    n = getattr(first, "in_features", None)
-    if n is None:
-        raise ValueError(
-            f"the first layer ({first!r}) does not fix the size of its input: give the "
-            "per-sample input shape, e.g. Sequential([...], input_shape=(1, 28, 28))")
-    return (int(n),)
-
-
-def _layer_shapes(layers, input_shape) -> list:
-    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed)."""
-    shapes = [_first_input_shape(layers, input_shape)]
-    for i, layer in enumerate(layers):
-        shape = shapes[-1]
-        flat_layer = not callable(getattr(layer, "output_shape_for", None))
-        if flat_layer and len(shape) > 1:
-            raise ValueError(
-                f"layer {i} ({layer!r}) takes flat inputs but gets per-sample shape {shape}; "
-                f"put a Flatten() before it (it gives {_prod(shape)} features)")
-        if flat_layer and i > 0 and shape[0] != layer.in_features:
-            prev = layers[i - 1]
-            how = ""
-            if len(shapes[-2]) > 1:
-                how = f" (its input {shapes[-2]} flattened)"
-            raise ValueError(
-                f"layer {i} ({layer!r}) takes {layer.in_features} inputs but layer "
-                f"{i - 1} ({prev!r}) gives {shape[0]}{how}")
-        try:
-            shapes.append(_output_shape(layer, shape))
-        except ValueError as exc:
-            raise ValueError(f"layer {i}: {exc}") from None
-    if len(shapes[-1]) != 1:
-        raise ValueError(f"the last layer ({layers[-1]!r}) gives per-sample shape {shapes[-1]}; "
-                         "a network's output must be flat (batch, classes): end with Flatten() "
-                         "and a Dense layer")
-    return shapes
 
 
 def _checked_activations(activations) -> list:
@@ -211,7 +141,7 @@ class Sequential:
                     f"layer {i} ({type(layer).__name__}) does not follow bionp's layer protocol: "
                     f"it lacks {missing or ['output_shape_for or in_features/out_features']} "
                     "(see bionp.nn.network)")
-        shapes = _layer_shapes(layers, input_shape)
+        shapes = layer_shapes(layers, input_shape)
         dtypes = {resolve_dtype(layer.dtype) for layer in layers
                   if getattr(layer, "dtype", None) is not None}
         if len(dtypes) > 1:
@@ -236,7 +166,7 @@ class Sequential:
     @property
     def sizes(self) -> list:
         """Widths ``[in_features, out_0, out_1, …]`` (each per-sample shape's size)."""
-        return [_prod(s) for s in self.shapes]
+        return [prod(s) for s in self.shapes]
 
     @property
     def input_shape(self) -> tuple:
@@ -254,7 +184,7 @@ class Sequential:
 
     @property
     def in_features(self) -> int:
-        return _prod(self.shapes[0])
+        return prod(self.shapes[0])
 
     @property
     def out_features(self) -> int:

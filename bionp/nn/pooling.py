@@ -155,7 +155,7 @@ class MaxPool2d(_Pool2d):
         dx = xp.zeros(x.shape, dtype=delta.dtype)
         kw = self.kernel_size[1]
         for u, v, sl in self._windows(x, tuple(delta.shape[2:])):
-            dx[sl] += xp.where(arg == u * kw + v, delta, delta.dtype.type(0))
+            dx[sl] += delta * (arg == u * kw + v)
         return {}, dx
 
 

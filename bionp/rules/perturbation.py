@@ -393,11 +393,11 @@ class NodePerturbation(Rule):
                     "and flatten layers) or WeightPerturbation")
             if not getattr(layer, "pure_forward", False):
                 raise ValueError(
-                    f"NodePerturbation perturbs each layer's units and needs the noisy pass to be "
-                    f"the clean pass's function of the parameters plus the noise, but layer {l} "
-                    f"({layer!r}) is not known to be (it may draw noise or, like batch norm, use "
-                    "batch statistics and update running statistics); use dense, convolution, "
-                    "pooling and flatten layers, or train with Backprop/FeedbackAlignment")
+                    f"NodePerturbation perturbs the units of dense, convolution, pooling and "
+                    f"flatten layers, whose noisy pass is the clean pass's function of the "
+                    f"parameters plus the noise, but layer {l} ({layer!r}) is not such a layer "
+                    "(it may draw its own noise or, like batch norm, use batch statistics and "
+                    "update running statistics); use WeightPerturbation or Backprop")
 
     def gradients(self, net, x, target, loss_fn) -> list:
         self._check_layers(net)
