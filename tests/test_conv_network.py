@@ -1,6 +1,8 @@
 """Networks of shaped layers: the generalised layer protocol, whole-network gradchecks,
 every rule on conv nets (or its refusal), optimiser and checkpoints."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,10 @@ def test_shapes_sizes_and_flat_input(xp):
     assert tuple(out.shape) == (6, 3)
     # flat rows (what bionp.data.load gives) are read as images
     assert_equal(net.forward(x.reshape(6, -1)), out)
+    cfg = net.get_config()
+    assert cfg["input_shape"] == [2, 12, 12]
+    assert [c["type"] for c in cfg["layers"]][:2] == ["Conv2d", "MaxPool2d"]
+    json.dumps(cfg)
     # MLP unchanged
     mlp = nn.MLP([5, 4, 2], rng=0)
     assert mlp.shapes == [(5,), (4,), (2,)] and mlp.sizes == [5, 4, 2]

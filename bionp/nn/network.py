@@ -115,16 +115,24 @@ class Sequential:
     ----------
     layers : sequence of layers
         Objects following the layer protocol (module docstring): :class:`~bionp.nn.Dense`,
-        :class:`~bionp.dendritic.DendriticLayer`, the noisy layers, …; each layer's
-        ``in_features`` must equal the previous one's ``out_features``.
+        :class:`~bionp.dendritic.DendriticLayer`, the noisy layers, the image layers
+        (:class:`~bionp.nn.Conv2d`, pooling, :class:`~bionp.nn.Flatten`, batch norm); each
+        layer must take the previous one's per-sample output shape (a dense layer's
+        ``in_features`` its ``out_features``), and the last must give a flat output.
     activations : sequence of str or Activation, optional
         One per layer, the last being the output activation; default ``"identity"``
-        everywhere.  Hidden activations must be elementwise.
+        everywhere.  Hidden activations must be elementwise (they act on images too);
+        give ``"identity"`` after layers that need none (pooling, flatten).
+    input_shape : tuple of int, optional
+        Per-sample input shape, e.g. ``(1, 32, 32)`` for images (NCHW).  Needed when the
+        first layer does not fix it (a convolution); default ``(layers[0].in_features,)``.
 
     Attributes
     ----------
     layers : list
     activations : list of Activation, one per layer (the last is the output activation)
+    shapes : list of tuple
+        Per-sample shapes ``[input, out_0, out_1, …]``.
     dtype : the layers' common float dtype
     """
 
@@ -342,6 +350,7 @@ class Sequential:
                         **(layer.get_config() if hasattr(layer, "get_config") else {})}
                        for layer in self.layers],
             "activations": [a.get_config() for a in self.activations],
+            "input_shape": list(self.input_shape),
         }
 
     def copy(self):
