@@ -2,13 +2,15 @@
 
 Full Fashion-MNIST (60,000 training images padded to 32x32; random data of that shape if
 the dataset is not found, see ``BIONP_DATA``), float32, batch 128, SGD with momentum,
-cross-entropy.  Also the seconds of one step's parts for backprop (forward pass, backward
+cross-entropy.  ``--model resnet20``: ResNet-20 on CIFAR-10 (random images of its shape
+where the files are not found; backprop only: the other rules refuse residual blocks).
+Also the seconds of one step's parts for backprop (forward pass, backward
 pass, optimiser step) and the process's peak resident memory.
 
 A first version: no PyTorch comparison yet (issue 18 asks for one in the same run).
 
-Usage: python benchmarks/conv.py [--rules backprop fa kp dfa] [--epochs 1] [--subset N]
-       [--batch-size 128] [--dtype float32]
+Usage: python benchmarks/conv.py [--model lenet|resnet20] [--rules backprop fa kp dfa]
+       [--epochs 1] [--subset N] [--batch-size 128] [--dtype float32]
 """
 
 from __future__ import annotations
@@ -38,18 +40,26 @@ RULES = {
 }
 
 
-def _images(subset):
+def _images(subset, model="lenet"):
+    name, shape = (("cifar10", (3, 32, 32)) if model == "resnet20"
+                   else ("fashion-mnist", (1, 28, 28)))
     try:
-        x, y = data.load_images("fashion-mnist", split="train", size=32)
-        source = "fashion-mnist"
+        x, y = data.load_images(name, split="train", size=32)
+        source = name
     except data.DataError:  # not found: random images of the same shape
         g = bnp.random.Generator(0)
-        x = data.pad_images(g.uniform(0, 1, (60_000, 1, 28, 28)), 2)
-        y = g.integers(0, 10, 60_000)
+        n = subset or (50_000 if name == "cifar10" else 60_000)
+        x = g.uniform(0, 1, (n,) + shape)
+        x = data.pad_images(x, (32 - shape[1]) // 2) if shape[1] < 32 else x
+        y = g.integers(0, 10, n)
         source = "random"
     if subset:
         x, y = x[:subset], y[:subset]
     return x, y, source
+
+
+MODELS = {"lenet": lambda: nn.models.lenet(rng=0),
+          "resnet20": lambda: nn.models.resnet20(rng=0)}
 
 
 def _epoch(net, rule, opt, loss, x, y, batch_size, order):
@@ -84,6 +94,7 @@ def _parts(net, loss, x, y, batch_size, repeats=20):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="lenet", choices=sorted(MODELS))
     p.add_argument("--rules", nargs="+", default=["backprop"], choices=sorted(RULES))
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--subset", type=int, default=0)
@@ -91,15 +102,15 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = p.parse_args(argv)
     bnp.set_dtype(args.dtype)
-    x, y, source = _images(args.subset)
+    x, y, source = _images(args.subset, args.model)
     x = x.astype(args.dtype)
     loss = nn.CrossEntropyLoss()
     order = bnp.random.Generator(3).permutation(len(y))
     out = {"config": vars(args), "data": source, "n_train": int(len(y)),
            "backend": bnp.get_xp().__name__, "runs": {}}
-    out["step_parts_seconds"] = _parts(nn.models.lenet(rng=0), loss, x, y, args.batch_size)
+    out["step_parts_seconds"] = _parts(MODELS[args.model](), loss, x, y, args.batch_size)
     for name in args.rules:
-        net = nn.models.lenet(rng=0)
+        net = MODELS[args.model]()
         rule = RULES[name]()
         opt = optim.SGD(net, lr=0.01, momentum=0.9)
         secs = [_epoch(net, rule, opt, loss, x, y, args.batch_size, order)

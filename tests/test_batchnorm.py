@@ -1,4 +1,5 @@
-"""BatchNorm1d/2d: training-mode gradcheck, running statistics, evaluation pass, state, bad input."""
+"""BatchNorm1d/2d: training-mode gradcheck, running statistics, evaluation pass, state,
+bad input."""
 
 import numpy as np
 import pytest

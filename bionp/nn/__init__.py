@@ -27,10 +27,12 @@ from bionp.nn.network import MLP, ForwardCache, Sequential, is_dense_like
 from bionp.nn.noisy import LearnableNoiseDense, NoisyDense, NoisyWeights
 from bionp.nn.pooling import AvgPool2d, MaxPool2d
 from bionp.nn.reshape import Flatten
+from bionp.nn.residual import ResidualBlock
 
 __all__ = [
     "ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d",
-    "CrossEntropyLoss", "Dense", "Flatten", "MaxPool2d", "ForwardCache", "Identity",
+    "CrossEntropyLoss", "Dense", "Flatten", "MaxPool2d", "ResidualBlock", "ForwardCache",
+    "Identity",
     "LOSSES", "LeakyReLU", "LearnableNoiseDense", "Loss", "MLP", "MSELoss", "NoisyDense",
     "NoisyWeights", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "get_activation",
     "get_loss", "init", "is_dense_like", "models", "output_delta", "output_loss", "prepare_target",

@@ -34,7 +34,8 @@ def window_count(layer, size: int, kernel: int, stride: int, padding: int, axis:
     if size + 2 * padding < kernel:
         pad = f" padded by {padding} on each side" if padding else ""
         raise ValueError(
-            f"{layer!r}: the input's {axis} is {size}{pad}, smaller than the kernel ({kernel}), so no window fits; "
+            f"{layer!r}: the input's {axis} is {size}{pad}, smaller than the kernel ({kernel}), "
+            "so no window fits; "
             f"give an input at least {kernel - 2 * padding} pixels high/wide, or a smaller kernel")
     return (size + 2 * padding - kernel) // stride + 1
 

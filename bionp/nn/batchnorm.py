@@ -188,7 +188,8 @@ class _BatchNorm:
         return z, (x_hat, inv)
 
     def backward(self, x, delta, feedback=None, need_input_grad=True, cache=None):
-        """Gradients of ``gamma``/``beta`` and :math:`\\partial L/\\partial x` (module docstring)."""
+        """Gradients of ``gamma``/``beta`` and :math:`\\partial L/\\partial x` (module
+        docstring)."""
         if feedback is not None:
             raise ValueError(f"{self!r} sends the error back through its own per-channel "
                              "scale; its feedback must be None")

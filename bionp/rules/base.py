@@ -195,9 +195,13 @@ class ErrorPropagationRule(Rule):
         return {}
 
     def gradients(self, net, x, target, loss_fn) -> list:
+        self._check_net(net)
+        # feedback matrices first: a network the rule cannot train is refused before the
+        # training pass moves any state (batch norm's running statistics)
+        propagation = self._propagation(net)
         cache, t = self._prepare(net, x, target, loss_fn)
         delta = net.output_delta(cache, t, loss_fn)
-        return self._backward(net, cache, delta, **self._propagation(net))
+        return self._backward(net, cache, delta, **propagation)
 
     def per_sample_deltas(self, net, x, target, loss_fn):
         if not all(is_dense_like(layer) for layer in net.layers):

@@ -69,6 +69,12 @@ def _feedforward_weights(net, rule_name):
         if not params or getattr(layer, "feedback_free", False):
             out.append(None)
             continue
+        if getattr(layer, "composite", False):
+            raise ValueError(
+                f"{rule_name} needs a feedback matrix for every weight inside layer {l} "
+                f"({layer!r}), which holds several (its parameters: {sorted(params)}); rules "
+                "with feedback matrices do not reach inside such blocks yet: train it with "
+                "Backprop")
         W = params.get("W")
         if W is None or getattr(W, "ndim", 0) < 2:
             raise ValueError(
@@ -152,6 +158,12 @@ def _direct_shapes(net) -> list:
         if not layer.params():
             out.append(None)
             continue
+        if getattr(layer, "composite", False):
+            raise ValueError(
+                f"DirectFeedbackAlignment sends the output error to every weight layer through "
+                f"its own matrix, but layer {l} ({layer!r}) holds several weights and would "
+                "pass the error between them by backprop; such blocks are not supported by "
+                "DFA yet: train it with Backprop")
         size = layer.out_features
         if shapes is not None:
             size = 1
