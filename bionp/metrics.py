@@ -87,7 +87,8 @@ def cosine_similarity(g_rule, g_true, include_bias: bool = True) -> list:
     """Per-layer cosine similarity of two gradient lists (``[{"W", "b"}, ...]``), as floats.
 
     A single dict or array pair is also accepted (returns a one-element list).
-    A layer where either gradient is all zero gives ``nan``.
+    A layer where either gradient is all zero gives ``nan``, and so does a layer without
+    parameters (pooling, flatten: both dicts empty).
     """
     if isinstance(g_rule, dict) or hasattr(g_rule, "shape"):
         g_rule, g_true = [g_rule], [g_true]
@@ -97,6 +98,9 @@ def cosine_similarity(g_rule, g_true, include_bias: bool = True) -> list:
     for a, b in zip(g_rule, g_true):
         a = a if isinstance(a, dict) else {"W": a}
         b = b if isinstance(b, dict) else {"W": b}
+        if not a and not b:  # a parameter-free layer
+            out.append(float("nan"))
+            continue
         fa, fb = _flat(a, include_bias), _flat(b, include_bias)
         if fa.shape != fb.shape:
             raise ValueError(f"gradients have different sizes ({fa.shape[0]} and {fb.shape[0]})")

@@ -124,3 +124,22 @@ def test_compare_to_backprop_reference(xp):
     fa = FeedbackAlignment(rng=0)
     cos = compare_to_backprop(fa, net, x, y, MSELoss(), reference=fa)
     assert cos == pytest.approx([1.0, 1.0], abs=1e-6)
+
+
+def test_alignment_on_a_conv_net_skips_parameter_free_layers(xp):
+    """Pooling and flatten layers have no gradient: nan; the output layer of FA is exact."""
+    import math
+
+    import bionp as bnp
+    from bionp import metrics, nn, rules
+
+    net = nn.models.lenet(rng=0)
+    x = bnp.random.Generator(0).normal(0, 1, (8, 1, 32, 32), dtype="float32", xp=xp)
+    y = xp.arange(8) % 10
+    cos = metrics.compare_to_backprop(rules.FeedbackAlignment(rng=1), net, x, y,
+                                      nn.CrossEntropyLoss())
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert len(cos) == len(kinds)
+    for c, kind in zip(cos, kinds):
+        assert math.isnan(c) == (kind in ("MaxPool2d", "AvgPool2d", "Flatten")), (kind, c)
+    assert cos[-1] == pytest.approx(1.0, abs=1e-5)

@@ -21,6 +21,8 @@ locate        search order and cache folder
 loading       :func:`load`: find → verify → cache (``.npy``, memory-mapped) → backend
 download      the optional torchvision fetch
 preprocess    one-hot, standardise, unit-norm rows, flatten, stratified subsets, splits
+images        NCHW images: load_images (padded to 32x32), per-channel standardisation,
+              random crop + flip augmentation
 batching      :class:`BatchIterator` / :func:`iterate_batches`
 """
 
@@ -32,6 +34,14 @@ from bionp.data.errors import (
     DatasetNotFoundError,
     UnknownDatasetError,
     UnsafePickleError,
+)
+from bionp.data.images import (
+    apply_channel_stats,
+    as_images,
+    load_images,
+    pad_images,
+    random_crop_flip,
+    standardize_channels,
 )
 from bionp.data.loading import load, load_uint8
 from bionp.data.locate import cache_dir
@@ -46,6 +56,12 @@ from bionp.data.preprocess import (
 from bionp.data.registry import DATASET_NAMES, load_info
 
 __all__ = [
+    "apply_channel_stats",
+    "as_images",
+    "load_images",
+    "pad_images",
+    "random_crop_flip",
+    "standardize_channels",
     "BatchIterator",
     "ChecksumError",
     "DATASET_NAMES",

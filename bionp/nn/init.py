@@ -1,5 +1,8 @@
 r"""Weight initialisers for a matrix of shape ``(fan_out, fan_in)``.
 
+For a convolution kernel ``(out, in, kh, kw)`` the fans are ``in*kh*kw`` and
+``out*kh*kw`` (as in PyTorch).
+
 =================  ==========================================================
 ``normal``         :math:`\mathcal N(0, s^2)`, ``s = scale`` (the Microlearning
                    tutorial's scheme, ``s = 0.1``)
@@ -31,7 +34,10 @@ def _fans(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) == 1:
         return shape[0], shape[0]
-    return shape[-1], shape[0]
+    receptive = 1
+    for s in shape[2:]:  # a convolution kernel (out, in, kh, kw): each weight sees kh*kw
+        receptive *= s
+    return shape[1] * receptive, shape[0] * receptive
 
 
 def normal(shape, scale: float = 0.1, rng=None, dtype=None):

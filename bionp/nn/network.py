@@ -19,12 +19,20 @@ layer was asked for evaluation noise, nothing kept).
 
 Layer protocol
 --------------
-``in_features``, ``out_features``, ``dtype``; ``params()`` (the trainable
-arrays themselves, in a dict: ``{"W", "b"}`` for a dense layer); ``n_params``;
-``forward(x, params=None)``; ``forward_cache(x, params=None) -> (z, cache)``;
-``backward(x, delta, cache=None, feedback=None, need_input_grad=True) ->
-(grads, delta_in)`` with ``delta`` = :math:`\partial L/\partial z` (the
-batch-mean :math:`1/N` inside) and ``grads`` keyed like ``params()``.
+``params()`` (the trainable arrays themselves, in a dict: ``{"W", "b"}`` for a dense
+layer, ``{}`` for a parameter-free layer such as pooling or :class:`~bionp.nn.Flatten`);
+``n_params``; ``dtype`` (None for parameter-free layers); ``forward(x, params=None)``;
+``forward_cache(x, params=None) -> (z, cache)``; ``backward(x, delta, cache=None,
+feedback=None, need_input_grad=True) -> (grads, delta_in)`` with ``delta`` =
+:math:`\partial L/\partial z` (the batch-mean :math:`1/N` inside) and ``grads`` keyed
+like ``params()``.
+
+Shapes are per sample.  A layer either has ``output_shape_for(input_shape)`` (returns
+its per-sample output shape, or raises ``ValueError`` saying why the input does not fit;
+no state changes) and ``build(input_shape)`` (the same, then records ``input_shape`` /
+``output_shape``: the network calls it once every layer has been checked), or it is a
+flat layer with ``in_features``/``out_features`` (input ``(in_features,)``, output
+``(out_features,)``).  Images are NCHW: per-sample ``(C, H, W)``.
 Optional: ``state_dict()``/``load_state_dict()`` for state that is not a
 parameter (saved in :class:`~bionp.train.Trainer` checkpoints) and
 ``after_update()`` (called after every optimiser step through
@@ -45,6 +53,7 @@ from bionp.backend import check_same_backend, get_array_module, is_array, resolv
 from bionp.nn.activations import get_activation
 from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
+from bionp.nn.shapes import layer_shapes, prod
 from bionp.random import check_rng
 from bionp.validation import check_finite, check_float_dtype
 
@@ -106,36 +115,44 @@ class Sequential:
     ----------
     layers : sequence of layers
         Objects following the layer protocol (module docstring): :class:`~bionp.nn.Dense`,
-        :class:`~bionp.dendritic.DendriticLayer`, the noisy layers, …; each layer's
-        ``in_features`` must equal the previous one's ``out_features``.
+        :class:`~bionp.dendritic.DendriticLayer`, the noisy layers, the image layers
+        (:class:`~bionp.nn.Conv2d`, pooling, :class:`~bionp.nn.Flatten`, batch norm); each
+        layer must take the previous one's per-sample output shape (a dense layer's
+        ``in_features`` its ``out_features``), and the last must give a flat output.
     activations : sequence of str or Activation, optional
         One per layer, the last being the output activation; default ``"identity"``
-        everywhere.  Hidden activations must be elementwise.
+        everywhere.  Hidden activations must be elementwise (they act on images too);
+        give ``"identity"`` after layers that need none (pooling, flatten).
+    input_shape : tuple of int, optional
+        Per-sample input shape, e.g. ``(1, 32, 32)`` for images (NCHW).  Needed when the
+        first layer does not fix it (a convolution); default ``(layers[0].in_features,)``.
 
     Attributes
     ----------
     layers : list
     activations : list of Activation, one per layer (the last is the output activation)
+    shapes : list of tuple
+        Per-sample shapes ``[input, out_0, out_1, …]``.
     dtype : the layers' common float dtype
     """
 
-    def __init__(self, layers, activations=None):
+    def __init__(self, layers, activations=None, input_shape=None):
         layers = list(layers)
         if not layers:
             raise ValueError("a Sequential network needs at least one layer")
         for i, layer in enumerate(layers):
             missing = [m for m in _LAYER_METHODS if not callable(getattr(layer, m, None))]
-            if missing or not hasattr(layer, "in_features") or not hasattr(layer, "out_features"):
+            shaped = callable(getattr(layer, "output_shape_for", None))
+            if missing or not (shaped or (hasattr(layer, "in_features")
+                                          and hasattr(layer, "out_features"))):
                 raise TypeError(
                     f"layer {i} ({type(layer).__name__}) does not follow bionp's layer protocol: "
-                    f"it lacks {missing or ['in_features/out_features']} (see bionp.nn.network)")
-        for i in range(1, len(layers)):
-            if layers[i].in_features != layers[i - 1].out_features:
-                raise ValueError(
-                    f"layer {i} ({layers[i]!r}) takes {layers[i].in_features} inputs but layer "
-                    f"{i - 1} ({layers[i - 1]!r}) gives {layers[i - 1].out_features}")
-        dtypes = {resolve_dtype(getattr(layer, "dtype", None)) for layer in layers}
-        if len(dtypes) != 1:
+                    f"it lacks {missing or ['output_shape_for or in_features/out_features']} "
+                    "(see bionp.nn.network)")
+        shapes = layer_shapes(layers, input_shape)
+        dtypes = {resolve_dtype(layer.dtype) for layer in layers
+                  if getattr(layer, "dtype", None) is not None}
+        if len(dtypes) > 1:
             raise ValueError(f"all layers must have the same dtype, got {sorted(d.name for d in dtypes)}")
         if activations is None:
             activations = ["identity"] * len(layers)
@@ -144,15 +161,30 @@ class Sequential:
             raise ValueError(f"activations must have one entry per layer ({len(layers)}), "
                              f"got {len(activations)}")
         acts = _checked_activations(activations)
+        for layer, shape in zip(layers, shapes):  # every check passed: record the shapes
+            build = getattr(layer, "build", None)
+            if callable(build):
+                build(shape)
         self.layers = layers
         self.activations = acts
-        self.dtype = dtypes.pop()
+        self.shapes = shapes
+        self.dtype = dtypes.pop() if dtypes else resolve_dtype(None)
 
     # -- shape -------------------------------------------------------------------------
     @property
     def sizes(self) -> list:
-        """Widths ``[in_features, out_0, out_1, …]``."""
-        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+        """Widths ``[in_features, out_0, out_1, …]`` (each per-sample shape's size)."""
+        return [prod(s) for s in self.shapes]
+
+    @property
+    def input_shape(self) -> tuple:
+        """Per-sample input shape: ``(in_features,)`` or an image's ``(C, H, W)``."""
+        return self.shapes[0]
+
+    @property
+    def output_shape(self) -> tuple:
+        """Per-sample output shape ``(out_features,)``."""
+        return self.shapes[-1]
 
     @property
     def n_layers(self) -> int:
@@ -160,11 +192,11 @@ class Sequential:
 
     @property
     def in_features(self) -> int:
-        return self.layers[0].in_features
+        return prod(self.shapes[0])
 
     @property
     def out_features(self) -> int:
-        return self.layers[-1].out_features
+        return self.shapes[-1][0]
 
     @property
     def n_params(self) -> int:
@@ -179,29 +211,45 @@ class Sequential:
         return [layer.params() for layer in self.layers]
 
     def _reference_array(self):
-        return next(iter(self.layers[0].params().values()))
+        """The first parameter array (None for a network without parameters)."""
+        for layer in self.layers:
+            for v in layer.params().values():
+                return v
+        return None
 
     # -- input checks ------------------------------------------------------------------
     def check_input(self, x):
         """Validate ``x`` and return it in the network's dtype.
 
-        Raises ``ValueError`` (not 2-D, wrong width, NaN/Inf, with counts),
-        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another
-        backend than the weights).
+        ``x`` has shape ``(batch, *input_shape)``; for a network of images, flat rows
+        ``(batch, C*H*W)`` (what :func:`bionp.data.load` gives) are also taken and reshaped
+        (a view).  Raises ``ValueError`` (wrong rank or shape, NaN/Inf, with counts),
+        ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another backend
+        than the weights).
         """
+        want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
         if not is_array(x):
             raise TypeError(
-                f"x must be an array of the active backend with shape (batch, {self.in_features}), "
+                f"x must be an array of the active backend with shape {want}, "
                 f"got {type(x).__name__}; convert it with bionp.asarray(x)"
             )
-        check_same_backend(x, self._reference_array(), names=("x", "the network's weights"))
+        ref = self._reference_array()
+        if ref is not None:
+            check_same_backend(x, ref, names=("x", "the network's weights"))
         check_float_dtype(x, "x")
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
+        shape = tuple(x.shape)
+        if len(self.input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
+            x = x.reshape((shape[0],) + self.input_shape)
+        elif shape[1:] != self.input_shape:
+            if len(self.input_shape) == 1:
+                hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
+                raise ValueError(
+                    f"x must have shape {want} for this network "
+                    f"(sizes {self.sizes}); got {shape}{hint}"
+                )
             raise ValueError(
-                f"x must have shape (batch, {self.in_features}) for this network "
-                f"(sizes {self.sizes}); got {tuple(x.shape)}{hint}"
-            )
+                f"x must have shape {want} (or flat rows (batch, {self.in_features})) for this "
+                f"network; got {shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         check_finite(x, "x", "clean or mask them before calling the network")
@@ -209,14 +257,14 @@ class Sequential:
 
     def prepare_target(self, target, n_samples: int):
         """Validate ``target`` for ``n_samples`` samples; float ``(N, out)`` (labels one-hot)."""
-        if is_array(target):
-            check_same_backend(target, self._reference_array(),
-                               names=("target", "the network's weights"))
+        ref = self._reference_array()
+        if is_array(target) and ref is not None:
+            check_same_backend(target, ref, names=("target", "the network's weights"))
         return prepare_target(target, n_samples, self.out_features, self.dtype)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, x):
-        """Evaluation output :math:`a_{L-1}` for input ``x`` of shape ``(batch, in_features)``."""
+        """Evaluation output :math:`a_{L-1}` for input ``x`` of shape ``(batch, *input_shape)``."""
         x = self.check_input(x)
         return self._forward(x, None)
 
@@ -303,6 +351,7 @@ class Sequential:
                         **(layer.get_config() if hasattr(layer, "get_config") else {})}
                        for layer in self.layers],
             "activations": [a.get_config() for a in self.activations],
+            "input_shape": list(self.input_shape),
         }
 
     def copy(self):

@@ -146,10 +146,13 @@ class Rule:
         r"""Backward sweep from the output delta.
 
         ``feedback[l]`` replaces ``W[l]`` when sending the delta of layer ``l`` to
-        layer ``l-1`` (FA/KP).  ``direct[l]`` (DFA) sends the *output* delta
-        straight to hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`.
-        Each layer's ``backward`` gets the cache of its own forward pass
-        (``cache.caches[l]``: e.g. the weight noise it drew).
+        layer ``l-1`` (FA/KP; None where the layer's own backward is used: layers without
+        weights, batch norm).  ``direct[l]`` (DFA) sends the *output* delta straight to
+        hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`, reshaped to the
+        layer's output shape; ``direct[l]`` is None for layers without parameters, which
+        then get no delta at all.  Each layer's ``backward`` gets the cache of its own
+        forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
+        sent below the last layer (from the input) that has parameters.
         Returns the per-layer gradients, or with ``grads=False`` the per-layer
         deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
         dense-like layers only).
@@ -159,24 +162,39 @@ class Rule:
         n = len(net.layers)
         out = [None] * n
         layer_caches = getattr(cache, "caches", None) or [None] * n
+        # lowest layer that has parameters: nothing needs a delta below it
+        lowest = next((l for l, layer in enumerate(net.layers) if layer.params()), n)
         delta_out = delta
         for l in range(n - 1, -1, -1):
             layer = net.layers[l]
-            need = l > 0 and direct is None
+            need = l > lowest and direct is None
             M = None if feedback is None else feedback[l]
-            if grads:
+            d_in = None
+            if delta is None:  # DFA: a layer without parameters gets no signal
+                out[l] = {}
+            elif grads:
                 out[l], d_in = layer.backward(cache.inputs[l], delta, cache=layer_caches[l],
                                               feedback=M, need_input_grad=need)
             else:
                 out[l] = delta
-                d_in = None
                 if need:
                     d_in = get_array_module(delta).matmul(delta, layer.W if M is None else M)
             if l > 0:
                 if direct is not None:
-                    d_in = get_array_module(delta_out).matmul(delta_out, direct[l - 1])
+                    D = direct[l - 1]
+                    if D is None or l - 1 < lowest:
+                        delta = None
+                        continue
+                    d_in = get_array_module(delta_out).matmul(delta_out, D)
+                    d_in = d_in.reshape(cache.pre[l - 1].shape)
+                elif not need:
+                    delta = None
+                    continue
                 act = net.activations[l - 1]
                 delta = act.vjp(cache.pre[l - 1], cache.post[l - 1], d_in)
+        for l in range(n):
+            if out[l] is None:
+                out[l] = {}
         return out
 
     # -- per-sample gradients (for the gradient SNR in bionp.metrics) -----------------------
@@ -204,9 +222,13 @@ class ErrorPropagationRule(Rule):
         return {}
 
     def gradients(self, net, x, target, loss_fn) -> list:
+        self._check_net(net)
+        # feedback matrices first: a network the rule cannot train is refused before the
+        # training pass moves any state (batch norm's running statistics)
+        propagation = self._propagation(net)
         cache, t = self._prepare(net, x, target, loss_fn)
         delta = net.output_delta(cache, t, loss_fn)
-        return self._backward(net, cache, delta, **self._propagation(net))
+        return self._backward(net, cache, delta, **propagation)
 
     def per_sample_deltas(self, net, x, target, loss_fn):
         if not all(is_dense_like(layer) for layer in net.layers):

@@ -26,6 +26,18 @@ layer through its own fixed random matrix :math:`D_l` of shape
 
     \delta_l = f'_l(z_l) \odot (e D_l), \qquad l < L-1 .
 
+Convolutional networks
+----------------------
+For a convolution :math:`B_l` has the kernel's shape ``(out, in, kh, kw)`` and stands in
+for it in the transposed convolution that sends :math:`\delta_l` back
+(:mod:`bionp.nn.conv`).  Pooling and flatten layers have no weights: the error passes
+through their exact backward pass (routing to the maxima, spreading over the windows,
+reshaping).  Batch norm uses its own per-channel scale :math:`\gamma` in its backward
+pass (it is not a weight matrix; biotorch leaves it alone too).  DFA's :math:`D_l` maps
+the output error to the whole flattened output map of layer :math:`l`
+(``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``; layers without
+parameters get no signal.
+
 Both return :math:`+\hat g \approx \partial L/\partial\theta` of the
 batch-mean loss (descent :math:`\theta \leftarrow \theta - \mathrm{lr}\,g`);
 tutorial η ≡ ``lr = η N / 2`` as for backprop (:mod:`bionp.rules.base`).
@@ -43,19 +55,32 @@ __all__ = ["FeedbackAlignment", "DirectFeedbackAlignment"]
 
 
 def _feedforward_weights(net, rule_name):
-    """``[None, W_1, …, W_{L-1}]``: the matrices that feedback matrices stand in for.
+    """``[None, W_1, …]``: the weights that feedback matrices stand in for (None where none
+    is needed).
 
-    Layer 0 sends no delta back, so it may be any layer (e.g. dendritic); the others
-    need a weight matrix ``W`` of shape ``(out, in)``.
+    Layer 0 sends no delta back, so it may be any layer (e.g. dendritic).  Layers without
+    parameters (pooling, flatten) and batch norm (``feedback_free``: its backward uses its
+    own per-channel scale) need none.  Every other layer needs a weight ``W`` (dense
+    ``(out, in)``, convolution ``(out, in, kh, kw)``).
     """
     out = [None]
     for l, layer in enumerate(net.layers[1:], start=1):
-        W = layer.params().get("W")
-        if W is None or tuple(W.shape) != (layer.out_features, layer.in_features):
+        params = layer.params()
+        if not params or getattr(layer, "feedback_free", False):
+            out.append(None)
+            continue
+        if getattr(layer, "composite", False):
+            raise ValueError(
+                f"{rule_name} needs a feedback matrix for every weight inside layer {l} "
+                f"({layer!r}), which holds several (its parameters: {sorted(params)}); rules "
+                "with feedback matrices do not reach inside such blocks yet: train it with "
+                "Backprop")
+        W = params.get("W")
+        if W is None or getattr(W, "ndim", 0) < 2:
             raise ValueError(
                 f"{rule_name} sends the error back through a random matrix in place of each "
-                f"layer's W (out, in), but layer {l} ({layer!r}) has no such W (its parameters: "
-                f"{sorted(layer.params())}); put such a layer first (it needs no feedback) or "
+                f"layer's weights W, but layer {l} ({layer!r}) has no such W (its parameters: "
+                f"{sorted(params)}); put such a layer first (it needs no feedback) or "
                 "train the network with Backprop")
         out.append(W)
     return out
@@ -94,7 +119,8 @@ class FeedbackAlignment(ErrorPropagationRule):
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
         weights = _feedforward_weights(net, type(self).__name__)
-        self.B = [None] + [initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
+        self.B = [None] + [None if W is None else
+                           initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
                            for W in weights[1:]]
         return self
 
@@ -102,7 +128,7 @@ class FeedbackAlignment(ErrorPropagationRule):
         if self.B is None:
             self.initialize(net)
         weights = _feedforward_weights(net, type(self).__name__)
-        want = [None] + [tuple(W.shape) for W in weights[1:]]
+        want = [None if W is None else tuple(W.shape) for W in weights]
         have = [None if B is None else tuple(B.shape) for B in self.B]
         if want != have:
             raise ValueError(
@@ -111,7 +137,8 @@ class FeedbackAlignment(ErrorPropagationRule):
                 "use one rule object per network (or call rule.initialize(net) to redraw B)"
             )
         for l in range(1, len(self.B)):
-            check_same_backend(self.B[l], weights[l], names=(f"B[{l}]", f"W[{l}]"))
+            if self.B[l] is not None:
+                check_same_backend(self.B[l], weights[l], names=(f"B[{l}]", f"W[{l}]"))
         return self.B
 
     def _propagation(self, net) -> dict:
@@ -119,6 +146,31 @@ class FeedbackAlignment(ErrorPropagationRule):
 
     def get_config(self) -> dict:
         return {"name": self.name, "init": self.init, "scale": self.scale}
+
+
+def _direct_shapes(net) -> list:
+    """Shapes of DFA's matrices: ``(n_out, size of layer l's output)`` for each hidden layer
+    with parameters, None for the others and the output layer."""
+    n_out = net.out_features
+    shapes = getattr(net, "shapes", None)
+    out = []
+    for l, layer in enumerate(net.layers[:-1]):
+        if not layer.params():
+            out.append(None)
+            continue
+        if getattr(layer, "composite", False):
+            raise ValueError(
+                f"DirectFeedbackAlignment sends the output error to every weight layer through "
+                f"its own matrix, but layer {l} ({layer!r}) holds several weights and would "
+                "pass the error between them by backprop; such blocks are not supported by "
+                "DFA yet: train it with Backprop")
+        size = layer.out_features
+        if shapes is not None:
+            size = 1
+            for s in shapes[l + 1]:
+                size *= int(s)
+        out.append((n_out, size))
+    return out + [None]
 
 
 class DirectFeedbackAlignment(ErrorPropagationRule):
@@ -132,7 +184,10 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     ----------
     D : list or None
         Aligned with ``net.layers``: ``D[l]`` has shape ``(n_out, out_features_l)``
-        for hidden layers; ``D[-1]`` is None.
+        for hidden layers (``out_features_l`` the size of layer ``l``'s per-sample output,
+        e.g. ``C*H'*W'`` for a convolution: the error reaches the whole feature map);
+        ``D[l]`` is None for layers without parameters (pooling, flatten: they need no
+        signal) and for the output layer.
     """
 
     name = "direct_feedback_alignment"
@@ -147,18 +202,15 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer."""
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
-        n_out = net.layers[-1].out_features
-        self.D = [
-            initialize(self.init, (n_out, layer.out_features), scale, self._rng, net.dtype)
-            for layer in net.layers[:-1]
-        ] + [None]
+        self.D = [None if shape is None else
+                  initialize(self.init, shape, scale, self._rng, net.dtype)
+                  for shape in _direct_shapes(net)]
         return self
 
     def _direct(self, net):
         if self.D is None:
             self.initialize(net)
-        n_out = net.layers[-1].out_features
-        want = [(n_out, layer.out_features) for layer in net.layers[:-1]] + [None]
+        want = _direct_shapes(net)
         have = [None if D is None else tuple(D.shape) for D in self.D]
         if want != have:
             raise ValueError(

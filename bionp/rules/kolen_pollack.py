@@ -72,6 +72,11 @@ from bionp.validation import check_real
 __all__ = ["KolenPollack"]
 
 
+def _present(B) -> list:
+    """The feedback matrices that exist (layers >= 1 with weights)."""
+    return [b for b in B[1:] if b is not None]
+
+
 class KolenPollack(FeedbackAlignment):
     """Kolen–Pollack: FA whose feedback ``B`` gets the same update as ``W``, both decaying.
 
@@ -134,8 +139,11 @@ class KolenPollack(FeedbackAlignment):
         lam = self.weight_decay
         if not lam:
             return None
-        return [None] + [{k: v * v.dtype.type(lam) for k, v in layer.params().items()}
-                         for layer in net.layers[1:]]
+        # layers with a feedback matrix decay; pooling, flatten and batch norm have none
+        B = self.B if self.B is not None else [None] + [True] * (len(net.layers) - 1)
+        return [None] + [None if b is None else
+                         {k: v * v.dtype.type(lam) for k, v in layer.params().items()}
+                         for b, layer in zip(B[1:], net.layers[1:])]
 
     def error_gradients(self, net, x, target, loss_fn) -> list:
         """:math:`\\delta_l^\\top a_{l-1}` (and the bias sums) without the decay; unlike
@@ -144,10 +152,15 @@ class KolenPollack(FeedbackAlignment):
 
     def gradients(self, net, x, target, loss_fn) -> list:
         raw = super().gradients(net, x, target, loss_fn)
-        self._feedback_grads = [None] + [g["W"] for g in raw[1:]]
+        # layers with a feedback matrix (weights W); pooling, flatten, batch norm have none
+        self._feedback_grads = [None] + [None if B is None else g["W"]
+                                         for B, g in zip(self.B[1:], raw[1:])]
         lam = self.weight_decay
         out = [raw[0]]
         for l in range(1, len(raw)):
+            if self.B[l] is None:
+                out.append(raw[l])
+                continue
             p = net.layers[l].params()
             out.append({k: g + p[k] * p[k].dtype.type(lam) if lam else g.copy()
                         for k, g in raw[l].items()})
@@ -164,6 +177,8 @@ class KolenPollack(FeedbackAlignment):
             lr = float(lr) * self.feedback_lr_scale
         for l in range(1, len(self.B)):
             B = self.B[l]
+            if B is None:
+                continue
             if self.weight_decay:
                 B *= B.dtype.type(1.0 - lr * self.weight_decay)
             B -= self._feedback_grads[l] * B.dtype.type(lr)
@@ -184,9 +199,9 @@ class KolenPollack(FeedbackAlignment):
             return
         mirror = self._mirror
         if mirror is None or type(mirror) is not type(optimizer) or any(
-                p["W"] is not B for p, B in zip(mirror.params, self.B[1:])):
+                p["W"] is not B for p, B in zip(mirror.params, _present(self.B))):
             try:
-                mirror = type(optimizer)([{"W": B} for B in self.B[1:]],
+                mirror = type(optimizer)([{"W": B} for B in _present(self.B)],
                                          **optimizer.hyperparameters())
             except (AttributeError, TypeError) as exc:
                 raise TypeError(
@@ -201,6 +216,8 @@ class KolenPollack(FeedbackAlignment):
         grads = []
         for l in range(1, len(self.B)):
             g = self._feedback_grads[l]
+            if g is None:
+                continue
             if lam:
                 g = g + self.B[l] * self.B[l].dtype.type(lam)
             grads.append({"W": g})

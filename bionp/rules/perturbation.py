@@ -38,7 +38,11 @@ With per-sample losses :math:`\Delta\ell_n = \ell_n(\text{noisy}) - \ell_n(\text
     \hat g_{W_l} = \delta_l^\top a_{l-1}, \qquad \hat g_{b_l} = \textstyle\sum_n\delta_{l,n},
 
 one matmul per layer (no ``(batch, out, in)`` temporary); :math:`z_l, a_{l-1}` are the
-clean forward pass's; with :math:`K` samples :math:`h_l` is averaged.  This
+clean forward pass's; with :math:`K` samples :math:`h_l` is averaged.  For a convolution
+the noise is added to every unit of its output map and :math:`\hat g` is the layer's own
+weight gradient of :math:`\delta_l` (:mod:`bionp.nn.conv`: :math:`\Delta X^\top`); pooling
+and flatten layers have nothing to learn and get no noise.  Batch norm is refused (its
+training pass depends on the batch and updates running statistics).  This
 estimator (``estimator="unbiased"``) is unbiased to first order in :math:`\sigma`.
 
 ``estimator="tutorial"`` reproduces the tutorial's update exactly:
@@ -111,6 +115,14 @@ def rademacher(rng, shape, sigma, dtype, xp):
     return out.reshape(shape)
 
 
+def _first_array(params):
+    """The first parameter array of a list of per-layer dicts (some may be empty)."""
+    for p in params:
+        for v in p.values():
+            return v
+    raise ValueError("the network has no parameters to perturb")
+
+
 def _fused(net, loss_fn) -> bool:
     return net.activations[-1].name == "softmax" and isinstance(loss_fn, CrossEntropyLoss)
 
@@ -160,7 +172,7 @@ class WeightPerturbation(Rule):
     def _perturbed_buffers(self, params):
         """The perturbed parameters, allocated once per network layout (reused)."""
         shapes = [{k: (tuple(v.shape), v.dtype) for k, v in p.items()} for p in params]
-        first = next(iter(params[0].values()))
+        first = _first_array(params)
         if self._buffers is None or self._buffers[0] != shapes or \
                 get_array_module(next(iter(self._buffers[1][0].values()))) \
                 is not get_array_module(first):
@@ -168,11 +180,23 @@ class WeightPerturbation(Rule):
             self._buffers = (shapes, [{k: xp.empty_like(v) for k, v in p.items()} for p in params])
         return self._buffers[1]
 
+    @staticmethod
+    def _check_layers(net):
+        for l, layer in enumerate(getattr(net, "layers", [])):
+            if getattr(layer, "stateful_training", False):
+                raise ValueError(
+                    f"WeightPerturbation compares the loss of the training pass with the loss "
+                    f"of perturbed passes, but layer {l} ({layer!r}) normalises with batch "
+                    "statistics and updates running statistics on every training pass, so the "
+                    "perturbed passes would not be the same function of the parameters; train "
+                    "networks with batch norm with Backprop, FeedbackAlignment, KolenPollack or "
+                    "DirectFeedbackAlignment")
+
     def _draw(self, params, xp):
         """The noise of every parameter, drawn parameter by parameter (layer order, each
         layer's arrays in its ``params()`` order) into one flat array; returns the flat
         array (scaled in place into the gradient) and its per-parameter views."""
-        dtype = next(iter(params[0].values())).dtype
+        dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         flat = xp.empty(total, dtype=dtype)
         views, o = [], 0
@@ -197,6 +221,7 @@ class WeightPerturbation(Rule):
         return get_array_module(a).mean(per_sample_prepared(loss_fn, a, t))
 
     def gradients(self, net, x, target, loss_fn) -> list:
+        self._check_layers(net)
         cache, t = self._prepare(net, x, target, loss_fn)
         x = cache.inputs[0]
         xp = get_array_module(x)
@@ -268,9 +293,16 @@ class NodePerturbation(Rule):
         n = len(net.layers)
         for l, (layer, act) in enumerate(zip(net.layers, net.activations)):
             inputs.append(a)
-            z = xp.matmul(a, layer.W.T)
-            if layer.b is not None:
-                z += layer.b
+            if is_dense_like(layer):
+                z = xp.matmul(a, layer.W.T)
+                if layer.b is not None:
+                    z += layer.b
+            else:  # convolution, pooling, flatten: the same function as the clean pass
+                z = layer.forward(a)
+                if not layer.params():  # nothing to learn here: no noise on these units
+                    a = act.forward(z)
+                    xis.append(None)
+                    continue
             xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype)
             # softmax + cross-entropy: the loss reads the logits, so the noise goes there
             a = z if (fused and l == n - 1) else act.forward(z, out=z)
@@ -292,17 +324,19 @@ class NodePerturbation(Rule):
             inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused)
             dl = per_sample_prepared(loss_fn, out, t) - clean
             dl *= dl.dtype.type(inv)
-            dl = dl[:, None]
             if self.estimator == "unbiased":
                 terms = xis
                 for xi in terms:
-                    xi *= dl  # the noise is not needed afterwards: reuse its buffer
+                    if xi is not None:  # the noise is not needed afterwards: reuse its buffer
+                        xi *= dl.reshape((-1,) + (1,) * (xi.ndim - 1))
                 if acc is None:
                     acc = terms
                 else:
                     for a_, t_ in zip(acc, terms):
-                        a_ += t_
+                        if a_ is not None:
+                            a_ += t_
             else:
+                dl = dl[:, None]
                 gs = []
                 for l in range(n):
                     if l < n - 1:
@@ -325,6 +359,8 @@ class NodePerturbation(Rule):
         if self.n_samples > 1:
             s = 1.0 / self.n_samples
             for a_ in acc:
+                if a_ is None:
+                    continue
                 if isinstance(a_, dict):
                     for k in a_:
                         a_[k] *= a_[k].dtype.type(s)
@@ -336,20 +372,31 @@ class NodePerturbation(Rule):
         n = len(net.layers)
         deltas = []
         for l in range(n):
-            if fused and l == n - 1:
+            if acc[l] is None:
+                deltas.append(None)
+            elif fused and l == n - 1:
                 deltas.append(acc[l])
             else:
                 deltas.append(net.activations[l].vjp(cache.pre[l], cache.post[l], acc[l]))
         return deltas
 
-    @staticmethod
-    def _check_layers(net):
+    def _check_layers(self, net):
         for l, layer in enumerate(getattr(net, "layers", [])):
-            if not is_dense_like(layer):
+            if is_dense_like(layer):
+                continue
+            if self.estimator == "tutorial":
                 raise ValueError(
-                    f"NodePerturbation perturbs the units of dense layers (z = x W^T + b) and "
-                    f"forms W's update from them, but layer {l} ({layer!r}) is not such a layer; "
-                    "use WeightPerturbation (it perturbs any parameters) or Backprop")
+                    f"NodePerturbation(estimator='tutorial') forms W's update from the noisy "
+                    f"activities of dense layers (z = x W^T + b), but layer {l} ({layer!r}) is "
+                    "not such a layer; use estimator='unbiased' (it takes convolution, pooling "
+                    "and flatten layers) or WeightPerturbation")
+            if not getattr(layer, "pure_forward", False):
+                raise ValueError(
+                    f"NodePerturbation perturbs the units of dense, convolution, pooling and "
+                    f"flatten layers, whose noisy pass is the clean pass's function of the "
+                    f"parameters plus the noise, but layer {l} ({layer!r}) is not such a layer "
+                    "(it may draw its own noise or, like batch norm, use batch statistics and "
+                    "update running statistics); use WeightPerturbation or Backprop")
 
     def gradients(self, net, x, target, loss_fn) -> list:
         self._check_layers(net)
@@ -361,15 +408,25 @@ class NodePerturbation(Rule):
         grads = []
         inv_n = 1.0 / cache.inputs[0].shape[0]
         for l, delta in enumerate(self._deltas(net, cache, acc, fused)):
+            layer = net.layers[l]
+            if delta is None:
+                grads.append({})
+                continue
             delta *= delta.dtype.type(inv_n)
+            if not is_dense_like(layer):  # e.g. a convolution: its own weight gradient
+                grads.append(layer.backward(cache.inputs[l], delta, cache=cache.caches[l],
+                                            need_input_grad=False)[0])
+                continue
             g = {"W": xp.matmul(delta.T, cache.inputs[l])}
-            if net.layers[l].b is not None:
+            if layer.b is not None:
                 g["b"] = xp.sum(delta, axis=0)
             grads.append(g)
         return grads
 
     def per_sample_deltas(self, net, x, target, loss_fn):
         self._check_layers(net)
+        if not all(is_dense_like(layer) for layer in net.layers):
+            return None  # the metrics then take each sample as its own batch
         if self.estimator == "tutorial" and self.n_samples > 1:
             return None
         cache, t = self._prepare(net, x, target, loss_fn)
