@@ -66,7 +66,8 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
 import numpy as np  # noqa: E402
 
 import bionp as bnp  # noqa: E402
-from bionp.backend import device_info, sparse_rows_dot_available, synchronize  # noqa: E402
+from bionp.backend import device_info, synchronize  # noqa: E402
+from bionp.kernels import sparse_rows_dot_available
 from bionp.dendritic import DendriticLayer  # noqa: E402
 
 

@@ -30,7 +30,7 @@ and keeps it so::
        |
     random     random (the counter-based generator)
        |
-    backend    backend, _errors, _surface, _strict, _kernels, validation, progress, plot
+    backend    backend, kernels, _errors, _surface, _strict, _kernels, validation, progress, plot
                (leaf helpers)
 
 A package's ``__init__`` sits at the layer of the highest module it re-exports.
@@ -82,7 +82,7 @@ __all__ = [
 
 _LAZY_SUBMODULES = frozenset({
     "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian",
-    "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress", "robustness", "rules",
+    "kernels", "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress", "robustness", "rules",
     "studies", "sweep", "testing", "train", "validation",
 })
 

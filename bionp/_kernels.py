@@ -21,8 +21,8 @@ only: NaN and Inf keep their meaning), so results differ from a sequential sum b
 rounding.  Every index is checked against ``n_cols`` (an out-of-range index raises
 ``IndexError`` instead of reading or writing outside the arrays).
 
-Used through :func:`bionp.backend.sparse_rows_matmul` and
-:func:`bionp.backend.sparse_rows_dot` on NumPy and the strict stand-in when Numba is
+Used through :func:`bionp.kernels.sparse_rows_matmul` and
+:func:`bionp.kernels.sparse_rows_dot` on NumPy and the strict stand-in when Numba is
 installed (``pip install bionp[fast]``) and ``BIONP_NUMBA`` is not ``0``; compiled on
 first use (about a second per dtype) and cached on disk by Numba.  This module
 imports Numba only when :func:`load` is called.

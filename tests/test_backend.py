@@ -10,6 +10,7 @@ import pytest
 import bionp as bnp
 
 B = importlib.import_module("bionp.backend")
+K = importlib.import_module("bionp.kernels")
 
 
 def test_default_is_numpy_float32():
@@ -176,19 +177,19 @@ def test_sparse_rows_matmul_against_dense(cpu_xp, host_kernels, dtype, per_row):
     S[np.arange(rows)[:, None], idx] = w
     X = bnp.asnumpy(g.normal(0, 1, (n_cols, m), dtype=dtype))
     E = bnp.asnumpy(g.normal(0, 1, (rows, m), dtype=dtype))
-    assert B.sparse_rows_matmul_available(cpu_xp)
+    assert K.sparse_rows_matmul_available(cpu_xp)
     dev = {k: bnp.asarray(v) for k, v in dict(w=w, idx=idx, X=X, E=E).items()}
-    y = B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["X"])
-    yt = B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"], transpose=True)
+    y = K.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["X"])
+    yt = K.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"], transpose=True)
     assert bnp.get_array_module(y) is cpu_xp and y.dtype == np.dtype(dtype)
     tol = 1e-5 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(bnp.asnumpy(y), S @ X, rtol=tol, atol=tol)
     np.testing.assert_allclose(bnp.asnumpy(yt), S.T @ E, rtol=tol, atol=tol)
     with pytest.raises(ValueError, match=r"dense must have shape \(17, m\)"):
-        B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"])
+        K.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, dev["E"])
     if cpu_xp is not np:
         with pytest.raises(bnp.MixedBackendError):
-            B.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, X)
+            K.sparse_rows_matmul(cpu_xp, dev["w"], dev["idx"], n_cols, X)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -201,8 +202,8 @@ def test_sparse_rows_dot_is_the_sampled_product(cpu_xp, host_kernels, dtype, per
     D = bnp.asnumpy(g.normal(0, 1, (n, m), dtype=dtype))
     E = bnp.asnumpy(g.normal(0, 1, (rows, m), dtype=dtype))
     dev = {k: bnp.asarray(v) for k, v in dict(idx=idx, D=D, E=E).items()}
-    P = B.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"])
-    assert B.sparse_rows_dot_available(cpu_xp) == (host_kernels == "compiled")
+    P = K.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"])
+    assert K.sparse_rows_dot_available(cpu_xp) == (host_kernels == "compiled")
     if host_kernels != "compiled":
         assert P is None
         return
@@ -212,10 +213,10 @@ def test_sparse_rows_dot_is_the_sampled_product(cpu_xp, host_kernels, dtype, per
     np.testing.assert_allclose(bnp.asnumpy(P), np.take_along_axis(E @ D.T, idx, axis=1),
                                rtol=tol, atol=tol)
     with pytest.raises(ValueError, match="sparse_rows_dot"):
-        B.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"][:, :5])
+        K.sparse_rows_dot(cpu_xp, dev["idx"], dev["D"], dev["E"][:, :5])
     if cpu_xp is not np:
         with pytest.raises(bnp.MixedBackendError):
-            B.sparse_rows_dot(cpu_xp, dev["idx"], D, dev["E"])
+            K.sparse_rows_dot(cpu_xp, dev["idx"], D, dev["E"])
 
 
 def test_compiled_kernels_refuse_out_of_range_indices():
@@ -233,11 +234,11 @@ def test_compiled_kernels_refuse_out_of_range_indices():
         idx2[1, 0], idx2[2, 4] = bad, 4  # in a group of four
         for ix in (idx, idx2):
             with pytest.raises(IndexError, match="out of range"):
-                B.sparse_rows_matmul(np, w, ix, 7, np.ones((7, 2), np.float32))
+                K.sparse_rows_matmul(np, w, ix, 7, np.ones((7, 2), np.float32))
             with pytest.raises(IndexError, match="out of range"):
-                B.sparse_rows_matmul(np, w, ix, 7, np.ones((3, 2), np.float32), transpose=True)
+                K.sparse_rows_matmul(np, w, ix, 7, np.ones((3, 2), np.float32), transpose=True)
             with pytest.raises(IndexError, match="out of range"):
-                B.sparse_rows_dot(np, ix, np.ones((7, 2), np.float32), np.ones((3, 2), np.float32))
+                K.sparse_rows_dot(np, ix, np.ones((7, 2), np.float32), np.ones((3, 2), np.float32))
 
 
 def test_compiled_kernels_switch(monkeypatch):
@@ -245,14 +246,14 @@ def test_compiled_kernels_switch(monkeypatch):
     from bionp import _kernels
 
     monkeypatch.setenv("BIONP_NUMBA", "0")
-    assert not _kernels.available() and not B.sparse_rows_dot_available(np)
-    assert B.sparse_rows_dot(np, np.zeros((1, 1), np.int64), np.ones((1, 2)), np.ones((1, 2))) \
+    assert not _kernels.available() and not K.sparse_rows_dot_available(np)
+    assert K.sparse_rows_dot(np, np.zeros((1, 1), np.int64), np.ones((1, 2)), np.ones((1, 2))) \
         is None
     monkeypatch.setenv("BIONP_NUMBA", "1")
     monkeypatch.setitem(_kernels._state, "kernels", None)  # as if Numba were not installed
     assert not _kernels.available()
     w = np.ones((1, 2), np.float32)
-    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, np.array([[0, 2]]), 3,
+    np.testing.assert_allclose(K.sparse_rows_matmul(np, w, np.array([[0, 2]]), 3,
                                                     np.arange(6.0, dtype=np.float32).reshape(3, 2)),
                                [[4.0, 6.0]])
 
@@ -260,22 +261,22 @@ def test_compiled_kernels_switch(monkeypatch):
 def test_sparse_rows_matmul_public_scipy_fallback(monkeypatch):
     """Without SciPy's kernels under their private names, the public CSR product is used."""
     monkeypatch.setenv("BIONP_NUMBA", "0")
-    monkeypatch.setitem(B._csr_state, "kernels", None)
+    monkeypatch.setitem(K._csr_state, "kernels", None)
     rng = np.random.default_rng(0)
     w = rng.normal(size=(3, 2)).astype(np.float32)
     idx = np.array([[0, 4], [3, 1], [2, 0]])
     S = np.zeros((3, 5), np.float32)
     S[np.arange(3)[:, None], idx] = w
     X = rng.normal(size=(5, 4)).astype(np.float32)
-    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, idx, 5, X), S @ X, rtol=1e-6)
-    np.testing.assert_allclose(B.sparse_rows_matmul(np, w, idx, 5, S @ X, transpose=True),
+    np.testing.assert_allclose(K.sparse_rows_matmul(np, w, idx, 5, X), S @ X, rtol=1e-6)
+    np.testing.assert_allclose(K.sparse_rows_matmul(np, w, idx, 5, S @ X, transpose=True),
                                S.T @ (S @ X), rtol=1e-5)
 
 
 def test_take_rows_writes_into_out(xp):
     a = bnp.asarray(np.arange(12.0).reshape(4, 3))
     out = xp.empty((5, 3))
-    B.take_rows(xp, a, bnp.asarray(np.array([3, 0, 0, 2, 1])), out)
+    K.take_rows(xp, a, bnp.asarray(np.array([3, 0, 0, 2, 1])), out)
     np.testing.assert_array_equal(bnp.asnumpy(out), np.arange(12.0).reshape(4, 3)[[3, 0, 0, 2, 1]])
 
 

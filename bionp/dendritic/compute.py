@@ -10,13 +10,13 @@ Two compute paths give the same numbers (to rounding):
     work ∝ ``batch · D · n`` (``D = N·M`` dendrites).  With Numba installed (the
     ``[fast]`` extra) NumPy and the strict stand-in compute all three products —
     the dendrite sums, :math:`\partial L/\partial w` (the product :math:`\epsilon^\top
-    x` sampled at the synapses, :func:`bionp.backend.sparse_rows_dot`) and
+    x` sampled at the synapses, :func:`bionp.kernels.sparse_rows_dot`) and
     :math:`\partial L/\partial x` — with the compiled kernels of :mod:`bionp._kernels`,
     which read the rows of ``x.T`` in place and gather nothing (at the seed's size and
     batch 128 a training step's three products take ~0.5× the time of the formulation
     below; the seed's model then trains at ~0.9× the vanilla MLP's epoch).  Otherwise,
     where the backend has a compiled sparse kernel (NumPy and the strict stand-in:
-    SciPy's CSR products, :func:`bionp.backend.sparse_rows_matmul`) the dendrite sums
+    SciPy's CSR products, :func:`bionp.kernels.sparse_rows_matmul`) the dendrite sums
     :math:`S x^\top` of an evaluation and :math:`\partial L/\partial x = (S^\top
     \epsilon^\top)^\top` are products with the sparse ``(D, in_dim)`` matrix :math:`S`
     of the synapses, which never materialise the gathered inputs.  A training
@@ -55,8 +55,8 @@ from __future__ import annotations
 
 import copy as _copy
 
-from bionp.backend import (
-    check_same_backend,
+from bionp.backend import check_same_backend
+from bionp.kernels import (
     sparse_rows_dot,
     sparse_rows_dot_available,
     sparse_rows_matmul,

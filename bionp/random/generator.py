@@ -37,10 +37,10 @@ from bionp.backend import (
     get_array_module,
     get_xp,
     is_array,
-    philox_fast_available,
     resolve_dtype,
     to_scalar,
 )
+from bionp.kernels import philox_fast_available
 from bionp.random.philox import _mulhilo, _per_block, _raw_blocks, _uniform_range
 from bionp.random.threads import _PIECE, _run_chunks
 from bionp.validation import check_finite

@@ -22,7 +22,7 @@ The function is written once in 64-bit unsigned array arithmetic (the high half
 of a 64×64-bit product is assembled from 32-bit pieces, :func:`_mulhilo`), so
 the same key and counter give the **same bits** on NumPy, on the strict stand-in
 and on CuPy.  On NumPy the blocks come from NumPy's compiled Philox
-(:func:`bionp.backend.philox_raw_fast`, :func:`bionp.backend.philox_uniform_fast`),
+(:func:`bionp.kernels.philox_raw_fast`, :func:`bionp.kernels.philox_uniform_fast`),
 which the tests check against the array implementation bit for bit.
 """
 
@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bionp.backend import philox_raw_fast, philox_uniform_fast
+from bionp.kernels import philox_raw_fast, philox_uniform_fast
 
 __all__ = ["philox4x64_10"]
 
