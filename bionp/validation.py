@@ -9,7 +9,8 @@ import numpy as np
 
 from bionp.backend import get_array_module, is_array, to_scalar
 
-__all__ = ["check_finite", "check_float_dtype", "check_number", "check_real", "check_samples"]
+__all__ = ["check_finite", "check_float_dtype", "check_number", "check_real", "check_samples",
+           "check_state_shapes"]
 
 
 def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> None:
@@ -119,3 +120,18 @@ def check_number(name, value, *, low=None, low_open=False, integer=False, hint="
     if low is not None and (value <= low if low_open else value < low):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}{hint}")
     return value
+
+
+def check_state_shapes(owner, own: dict, state: dict) -> None:
+    """Raise ``ValueError`` unless ``state`` has every key of ``own`` with the same shape.
+
+    Called by ``load_state_dict`` before anything is written, so that a state of another
+    configuration changes nothing; the message names ``owner`` (its ``repr``).
+    """
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise ValueError(f"{owner!r}: state lacks {missing}")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ValueError(f"{owner!r}: {k} must have shape {tuple(v.shape)}, "
+                             f"got {tuple(state[k].shape)}")

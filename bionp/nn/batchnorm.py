@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from bionp.backend import check_same_backend, get_array_module, get_xp, is_array, resolve_dtype
 from bionp.nn._spatial import shape_tuple
+from bionp.validation import check_state_shapes
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -227,13 +228,7 @@ class _BatchNorm:
     def load_state_dict(self, state: dict) -> None:
         """Copy a :meth:`state_dict` in place (shapes checked before anything is written)."""
         own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        if missing:
-            raise ValueError(f"{self!r}: state lacks {missing}")
-        for k, v in own.items():
-            if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f"{self!r}: {k} must have shape {tuple(v.shape)}, "
-                                 f"got {tuple(state[k].shape)}")
+        check_state_shapes(self, own, state)
         for k, v in own.items():
             xp = get_array_module(v)
             v[...] = xp.asarray(state[k], dtype=v.dtype) if is_array(state[k]) else state[k]

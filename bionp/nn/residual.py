@@ -33,6 +33,7 @@ from bionp.nn.batchnorm import BatchNorm2d
 from bionp.nn.conv import Conv2d
 from bionp.nn.shapes import prod
 from bionp.random import check_rng
+from bionp.validation import check_state_shapes
 
 __all__ = ["ResidualBlock"]
 
@@ -236,13 +237,7 @@ class ResidualBlock:
 
     def load_state_dict(self, state: dict) -> None:
         own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        if missing:
-            raise ValueError(f"{self!r}: state lacks {missing}")
-        for k, v in own.items():
-            if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f"{self!r}: {k} must have shape {tuple(v.shape)}, got "
-                                 f"{tuple(state[k].shape)}")
+        check_state_shapes(self, own, state)
         for name, part in self._parts():
             if hasattr(part, "load_state_dict"):
                 part.load_state_dict(self._sub(state, name))
