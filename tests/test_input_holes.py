@@ -190,3 +190,14 @@ def test_check_float_dtype_accepts_floats_only():
     for dt in (np.int64, np.uint8, bool, np.complex128, object):
         with pytest.raises(TypeError):
             check_float_dtype(np.zeros(2, dtype=dt), "data")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Conv2d(1, 2, 3, rng=0), lambda: nn.MaxPool2d(2), lambda: nn.AvgPool2d(2),
+    lambda: nn.Flatten(), lambda: nn.BatchNorm2d(1),
+])
+@pytest.mark.parametrize("dtype", ["complex64", "int8", "bool"])
+def test_image_layers_refuse_non_float_input(xp, make, dtype):
+    layer = make()
+    with pytest.raises(TypeError, match="x (is complex|has dtype)"):
+        layer.forward(xp.ones((2, 1, 8, 8), dtype=dtype))

@@ -7,6 +7,8 @@ by :math:`p` on both sides fits :math:`\\lfloor (H + 2p - k)/s \\rfloor + 1` tim
 
 from __future__ import annotations
 
+from bionp.validation import check_float_dtype
+
 __all__ = ["pair", "nonnegative_pair", "window_count", "check_image", "shape_tuple"]
 
 
@@ -55,7 +57,10 @@ def shape_tuple(shape) -> tuple:
 
 
 def check_image(layer, x, channels=None):
-    """Validate a batch of images for ``layer``: ``(N, C, H, W)``, ``C == channels`` if given."""
+    """Validate a batch of images for ``layer``: real floats, ``(N, C, H, W)``, ``C ==
+    channels`` if given."""
+    if hasattr(x, "dtype"):
+        check_float_dtype(x, "x")
     ndim = getattr(x, "ndim", None)
     if ndim != 4:
         c = "C" if channels is None else channels

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from bionp.backend import check_same_backend, get_array_module, get_xp, is_array, resolve_dtype
 from bionp.nn._spatial import shape_tuple
-from bionp.validation import check_state_shapes
+from bionp.validation import check_float_dtype, check_state_shapes
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -119,6 +119,8 @@ class _BatchNorm:
         return self._expected().replace("batch, ", "")
 
     def _check_x(self, x):
+        if hasattr(x, "dtype"):
+            check_float_dtype(x, "x")
         if getattr(x, "ndim", None) != self._ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r} expects inputs of shape {self._expected()}, got "
                              f"{tuple(getattr(x, 'shape', ()))}")

@@ -13,6 +13,7 @@ passes are reshapes (views when the input is contiguous).
 from __future__ import annotations
 
 from bionp.nn._spatial import shape_tuple
+from bionp.validation import check_float_dtype
 
 __all__ = ["Flatten"]
 
@@ -55,6 +56,8 @@ class Flatten:
         return out
 
     def _check_x(self, x):
+        if hasattr(x, "dtype"):
+            check_float_dtype(x, "x")
         if getattr(x, "ndim", 0) < 2:
             raise ValueError(f"Flatten expects a batch of shape (batch, ...), got "
                              f"{tuple(getattr(x, 'shape', ()))}")
