@@ -39,7 +39,9 @@ those of the ``numpy`` backend.
 
 from __future__ import annotations
 
+import collections
 import functools
+import sys
 import types
 from typing import Any
 
@@ -100,6 +102,26 @@ def call_host(fn, op: str, *args, **kwargs):
     return _call(fn, op, args, kwargs)
 
 
+#: Explicit device-to-host transfers (``get``, ``item``, ``tolist``: what ``asnumpy`` and
+#: ``to_scalar`` do), counted so that tests can bound the host synchronisations of a
+#: training step (each one stalls a GPU): ``count`` in total, ``sites`` by the first caller
+#: outside the backend modules ("file:line").
+host_syncs: dict = {"count": 0, "sites": collections.Counter()}
+
+_BACKEND_FILES = ("_strict.py", "backend.py", "kernels.py")
+
+
+def _count_sync() -> None:
+    host_syncs["count"] += 1
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.endswith(_BACKEND_FILES):
+        frame = frame.f_back
+    if frame is not None:
+        path = frame.f_code.co_filename.replace("\\", "/")
+        short = path.split("/bionp/", 1)[-1] if "/bionp/" in path else path.rsplit("/", 1)[-1]
+        host_syncs["sites"][f"{short}:{frame.f_lineno}"] += 1
+
+
 class StrictArray:
     """An ndarray in a box that behaves like a device array (see module docs)."""
 
@@ -114,6 +136,7 @@ class StrictArray:
     # -- explicit transfers ------------------------------------------------
     def get(self, stream=None, order="C", out=None) -> np.ndarray:
         """Host copy (CuPy's ``ndarray.get``)."""
+        _count_sync()
         if out is not None:
             np.copyto(out, self._a)
             return out
@@ -121,12 +144,14 @@ class StrictArray:
 
     def item(self):
         """The one element as a Python number (CuPy's ``item`` takes no index)."""
+        _count_sync()
         if self._a.size != 1:
             raise ValueError(f"can only convert an array of size 1 to a Python scalar, got shape "
                              f"{self._a.shape}; CuPy's ndarray.item takes no index")
         return self._a.item()
 
     def tolist(self):
+        _count_sync()
         return self._a.tolist()
 
     # -- implicit transfers are refused ----------------------------------

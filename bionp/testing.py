@@ -5,14 +5,17 @@ These are public so that users testing their own rules can use them too.
 
 from __future__ import annotations
 
-from typing import Callable
+import collections
+import contextlib
+import dataclasses
+from typing import Callable, Iterator
 
 import numpy as np
 
 from bionp.backend import asnumpy, get_array_module, to_scalar
 
-__all__ = ["assert_allclose", "assert_equal", "network_gradient_errors", "numerical_gradient",
-           "relative_error"]
+__all__ = ["HostSyncs", "assert_allclose", "assert_equal", "count_host_syncs",
+           "network_gradient_errors", "numerical_gradient", "relative_error"]
 
 
 def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, err_msg=""):
@@ -70,3 +73,37 @@ def network_gradient_errors(net, x, target, loss_fn, grads, eps: float = 1e-6) -
             num = numerical_gradient(lambda: net.loss(x, target, loss_fn), p, eps=eps)
             errors[(l, k)] = relative_error(grads[l][k], num)
     return errors
+
+
+@dataclasses.dataclass
+class HostSyncs:
+    """Device-to-host transfers counted by :func:`count_host_syncs`: ``count`` in total and
+    ``sites``, a ``collections.Counter`` by calling line (``"train.py:412"``)."""
+
+    count: int = 0
+    sites: dict = dataclasses.field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def count_host_syncs() -> Iterator[HostSyncs]:
+    """Count the explicit device-to-host transfers (``asnumpy``, ``to_scalar``, ``.get()``,
+    ``.item()``) made on the strict stand-in inside the block.
+
+    On a GPU each one waits for every queued kernel, so a training step should make only
+    the ones its design needs; the strict backend counts them so that CPU tests can bound
+    them (implicit transfers, ``float(a)`` or ``if a:``, are refused there outright)::
+
+        with bnp.backend("strict"), count_host_syncs() as syncs:
+            trainer.fit(x, y, epochs=1)
+        assert syncs.count <= steps + 5, syncs.sites
+    """
+    from bionp import _strict  # noqa: PLC0415  (the stand-in is loaded only when used)
+
+    start = _strict.host_syncs["count"]
+    before = collections.Counter(_strict.host_syncs["sites"])
+    result = HostSyncs()
+    try:
+        yield result
+    finally:
+        result.count = _strict.host_syncs["count"] - start
+        result.sites = collections.Counter(_strict.host_syncs["sites"]) - before

@@ -27,6 +27,12 @@ plasticity chain or network is refused.
 
 If the loss becomes NaN or infinite, training stops, the weights of the last
 finite step are restored, and :attr:`History.stopped` says what happened.
+
+Host synchronisations (each one stalls a GPU): ``fit`` checks its data's values once
+(NaN/Inf, labels in range: two reads) and trains inside
+:func:`bionp.validation.data_checked`, so that a step reads one number, its loss; an
+epoch adds one (are the weights finite?) and the reads of its evaluation.
+``tests/test_host_syncs.py`` counts them on the strict stand-in for every rule.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ from bionp.checkpoint import (
 )
 from bionp.evaluation_data import check_rows, evaluation_data, labels_from_target
 from bionp.progress import progress_enabled
+from bionp.nn.losses import check_target
 from bionp.random import check_rng
+from bionp.validation import check_finite, data_checked
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
            "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
@@ -386,7 +394,23 @@ class Trainer:
                           "(epochs= counts the epochs to train in this call, until_epoch= the "
                           "total)", UserWarning, stacklevel=2)
             return self.history
-        return self._run(x, target, xp, until_epoch, n_batches, train_labels, evaluation)
+        self._check_values(x, target, evaluation)
+        with data_checked():  # the batches are slices of what was just checked
+            return self._run(x, target, xp, until_epoch, n_batches, train_labels, evaluation)
+
+    def _check_values(self, x, target, evaluation) -> None:
+        """The value checks layers and losses would repeat on every batch (NaN/Inf, labels
+        in range), once for the whole data: one host read each instead of two per step."""
+        fix = "clean or mask them before training"
+        check_finite(x, "x", fix)
+        n_out = getattr(self.net, "out_features", None)
+        if n_out is not None:
+            check_target(target, n_out)
+        if evaluation is not None:
+            x_test, _, target_test = evaluation
+            check_finite(x_test, "x_test", fix)
+            if target_test is not None and n_out is not None:
+                check_target(target_test, n_out, "target_test")
 
     def _run(self, x, target, xp, goal, n_batches, train_labels, evaluation) -> History:
         n, bs = x.shape[0], self.batch_size
@@ -482,8 +506,7 @@ class Trainer:
                 saved[k][...] = v
 
     def _weights_finite(self, xp) -> bool:
-        for layer in self.net.layers:
-            for v in layer.params().values():
-                if not bool(to_scalar(xp.all(xp.isfinite(v)))):
-                    return False
-        return True
+        """Whether every parameter is finite: one host read for the whole network."""
+        flags = [xp.all(xp.isfinite(v)) for layer in self.net.layers
+                 for v in layer.params().values()]
+        return not flags or bool(to_scalar(xp.all(xp.stack(flags))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 
@@ -10,7 +12,32 @@ import numpy as np
 from bionp.backend import get_array_module, is_array, to_scalar
 
 __all__ = ["check_finite", "check_float_dtype", "check_number", "check_real", "check_samples",
-           "check_state_shapes"]
+           "check_state_shapes", "data_already_checked", "data_checked"]
+
+_DATA_CHECKED = contextvars.ContextVar("bionp_data_checked", default=False)
+
+
+@contextlib.contextmanager
+def data_checked():
+    """Inside this block, batches are slices of data a caller validated as a whole.
+
+    :class:`bionp.train.Trainer` checks its training and evaluation data once per ``fit``
+    (finite values, labels in range) and trains inside this block, where networks, layers
+    and losses skip their per-call finiteness and label-range checks.  Each of those checks
+    reads a number back to the host, which on a GPU waits for every queued kernel: a
+    training step then synchronises once (for its loss) instead of three times.  Shape,
+    dtype and backend checks, which cost nothing on the device, stay on.
+    """
+    token = _DATA_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _DATA_CHECKED.reset(token)
+
+
+def data_already_checked() -> bool:
+    """Whether the caller is inside :func:`data_checked`."""
+    return _DATA_CHECKED.get()
 
 
 def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> None:

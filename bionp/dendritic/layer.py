@@ -60,7 +60,7 @@ from bionp.backend import check_same_backend, get_xp, is_array, resolve_dtype, t
 from bionp.dendritic.compute import ACTIVATIONS, DendriticComputePaths
 from bionp.dendritic.resampling import resample_probabilistic, resample_weakest
 from bionp.random import check_rng
-from bionp.validation import check_finite, check_float_dtype
+from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = ["ACTIVATIONS", "DendriticLayer"]
 
@@ -383,7 +383,8 @@ class DendriticLayer(DendriticComputePaths):
         check_float_dtype(x, "x")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        check_finite(x, "x", "clean or mask them before the dendritic layer")
+        if not data_already_checked():  # the Trainer checks its data once per fit
+            check_finite(x, "x", "clean or mask them before the dendritic layer")
         return xp, x
 
     # -- resampling ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 from __future__ import annotations
 
 from bionp.backend import asnumpy, check_same_backend, get_array_module
-from bionp.validation import check_finite, check_float_dtype
+from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = [
     "Loss", "MSELoss", "CrossEntropyLoss", "get_loss", "LOSSES",
@@ -63,13 +63,8 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
                 f"target has {shape[0]} labels but x has {n_samples} samples; pass one label "
                 "per row of x"
             )
-        if check_labels and n_samples:
-            lo, hi = (int(v) for v in asnumpy(xp.stack([xp.min(target), xp.max(target)])))
-            if lo < 0 or hi >= n_outputs:
-                raise ValueError(
-                    f"class labels must lie in [0, {n_outputs}) for a network with {n_outputs} "
-                    f"outputs; got labels from {lo} to {hi}"
-                )
+        if check_labels and n_samples and not data_already_checked():
+            check_label_range(target, n_outputs, xp)
         onehot = xp.zeros((n_samples, n_outputs), dtype=dtype)
         onehot[xp.arange(n_samples), target] = 1
         return onehot
@@ -81,8 +76,32 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
         )
     if target.dtype != dtype:
         target = target.astype(dtype)
-    _check_finite(xp, target, "target")
+    if not data_already_checked():
+        _check_finite(xp, target, "target")
     return target
+
+
+def check_label_range(labels, n_outputs: int, xp=None) -> None:
+    """``ValueError`` unless every integer label lies in ``[0, n_outputs)`` (one host read)."""
+    if xp is None:
+        xp = get_array_module(labels)
+    if not labels.size:
+        return
+    lo, hi = (int(v) for v in asnumpy(xp.stack([xp.min(labels), xp.max(labels)])))
+    if lo < 0 or hi >= n_outputs:
+        raise ValueError(
+            f"class labels must lie in [0, {n_outputs}) for a network with {n_outputs} "
+            f"outputs; got labels from {lo} to {hi}"
+        )
+
+
+def check_target(target, n_outputs: int, what: str = "target") -> None:
+    """The checks :func:`prepare_target` makes on values, for a whole data set at once:
+    integer labels in range, float targets finite (shapes are checked per batch)."""
+    if target.dtype.kind in "iu" and target.ndim == 1:
+        check_label_range(target, n_outputs)
+    elif target.dtype.kind == "f":
+        check_finite(target, what, "clean or mask them before training")
 
 
 def _is_prepared(out, t) -> bool:

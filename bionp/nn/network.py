@@ -55,7 +55,7 @@ from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
 from bionp.nn.shapes import layer_shapes, prod
 from bionp.random import check_rng
-from bionp.validation import check_finite, check_float_dtype
+from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = ["Sequential", "MLP", "ForwardCache"]
 
@@ -252,7 +252,8 @@ class Sequential:
                 f"network; got {shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        check_finite(x, "x", "clean or mask them before calling the network")
+        if not data_already_checked():  # the Trainer checks its data once per fit
+            check_finite(x, "x", "clean or mask them before calling the network")
         return x
 
     def prepare_target(self, target, n_samples: int):
