@@ -19,7 +19,7 @@ and keeps it so::
     faces      cli, gpucheck/, parity/ (scenarios), sweep/, experiment, studies/ (comparisons,
                grids)
        |
-    training   train (Trainer), checkpoint, evaluation_data, metrics, robustness,
+    training   train (Trainer), history, checkpoint, evaluation_data, metrics, robustness,
                hebbian.classifier
        |
     rules      rules/, optim, plasticity/, hebbian/ (models), dendritic/ (layer, resampling)
@@ -82,8 +82,8 @@ __all__ = [
 
 _LAZY_SUBMODULES = frozenset({
     "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian",
-    "kernels", "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress", "robustness", "rules",
-    "studies", "sweep", "testing", "train", "validation",
+    "history", "kernels", "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress",
+    "robustness", "rules", "studies", "sweep", "testing", "train", "validation",
 })
 
 

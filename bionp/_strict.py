@@ -39,15 +39,14 @@ those of the ``numpy`` backend.
 
 from __future__ import annotations
 
-import collections
 import functools
-import sys
 import types
 from typing import Any
 
 import numpy as np
 
 from bionp import _surface
+from bionp._host_syncs import _count_sync
 from bionp._errors import MixedBackendError
 
 __all__ = ["StrictArray", "call_host", "xp"]
@@ -100,26 +99,6 @@ def call_host(fn, op: str, *args, **kwargs):
     back: how :mod:`bionp.backend` runs a compiled NumPy/SciPy kernel on this backend.
     Host (NumPy) arrays among the arguments are refused as everywhere else."""
     return _call(fn, op, args, kwargs)
-
-
-#: Explicit device-to-host transfers (``get``, ``item``, ``tolist``: what ``asnumpy`` and
-#: ``to_scalar`` do), counted so that tests can bound the host synchronisations of a
-#: training step (each one stalls a GPU): ``count`` in total, ``sites`` by the first caller
-#: outside the backend modules ("file:line").
-host_syncs: dict = {"count": 0, "sites": collections.Counter()}
-
-_BACKEND_FILES = ("_strict.py", "backend.py", "kernels.py")
-
-
-def _count_sync() -> None:
-    host_syncs["count"] += 1
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.endswith(_BACKEND_FILES):
-        frame = frame.f_back
-    if frame is not None:
-        path = frame.f_code.co_filename.replace("\\", "/")
-        short = path.split("/bionp/", 1)[-1] if "/bionp/" in path else path.rsplit("/", 1)[-1]
-        host_syncs["sites"][f"{short}:{frame.f_lineno}"] += 1
 
 
 class StrictArray:

@@ -97,13 +97,13 @@ def count_host_syncs() -> Iterator[HostSyncs]:
             trainer.fit(x, y, epochs=1)
         assert syncs.count <= steps + 5, syncs.sites
     """
-    from bionp import _strict  # noqa: PLC0415  (the stand-in is loaded only when used)
+    from bionp._host_syncs import host_syncs  # noqa: PLC0415
 
-    start = _strict.host_syncs["count"]
-    before = collections.Counter(_strict.host_syncs["sites"])
+    start = host_syncs["count"]
+    before = collections.Counter(host_syncs["sites"])
     result = HostSyncs()
     try:
         yield result
     finally:
-        result.count = _strict.host_syncs["count"] - start
-        result.sites = collections.Counter(_strict.host_syncs["sites"]) - before
+        result.count = host_syncs["count"] - start
+        result.sites = collections.Counter(host_syncs["sites"]) - before

@@ -37,7 +37,6 @@ epoch adds one (are the weights finite?) and the reads of its evaluation.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import warnings
@@ -55,35 +54,14 @@ from bionp.checkpoint import (
     state_arrays,
 )
 from bionp.evaluation_data import check_rows, evaluation_data, labels_from_target
-from bionp.progress import progress_enabled
+from bionp.history import History
 from bionp.nn.losses import check_target
+from bionp.progress import progress_enabled
 from bionp.random import check_rng
 from bionp.validation import check_finite, data_checked
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
            "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
-
-
-@dataclasses.dataclass
-class History:
-    """What happened during training (all plain Python numbers, JSON-able)."""
-
-    loss: list = dataclasses.field(default_factory=list)           # per update
-    epoch_loss: list = dataclasses.field(default_factory=list)     # mean training loss per epoch
-    train_accuracy: list = dataclasses.field(default_factory=list)  # per epoch, %
-    test_accuracy: list = dataclasses.field(default_factory=list)   # per epoch, %
-    test_loss: list = dataclasses.field(default_factory=list)       # per epoch
-    epoch_seconds: list = dataclasses.field(default_factory=list)   # per epoch (training only)
-    diagnostics: dict = dataclasses.field(default_factory=dict)     # name -> per-epoch values
-    stopped: str | None = None                                      # why training stopped early
-    epochs_done: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------

@@ -20,7 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "bionp"
 #: Patterns are module names; ``name.*`` matches the package's modules (not ``name`` itself).
 #: The most specific pattern wins (an exact name over ``pkg.*``).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("backend", ("bionp._version", "bionp._errors", "bionp._surface", "bionp.backend",
+    ("backend", ("bionp._version", "bionp._errors", "bionp._surface", "bionp._host_syncs",
+                 "bionp.backend",
                  "bionp.kernels",
                  "bionp._strict", "bionp._kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
@@ -31,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("rules", ("bionp.rules", "bionp.rules.*", "bionp.optim", "bionp.plasticity",
                "bionp.plasticity.*", "bionp.hebbian.*", "bionp.dendritic",
                "bionp.dendritic.*")),
-    ("training", ("bionp.train", "bionp.checkpoint", "bionp.evaluation_data", "bionp.metrics",
+    ("training", ("bionp.train", "bionp.history", "bionp.checkpoint", "bionp.evaluation_data",
+                  "bionp.metrics",
                   "bionp.robustness", "bionp.hebbian", "bionp.hebbian.classifier")),
     ("faces", ("bionp.cli", "bionp.__main__", "bionp.experiment", "bionp.gpucheck",
                "bionp.gpucheck.*", "bionp.parity", "bionp.parity.*", "bionp.sweep",
