@@ -237,7 +237,7 @@ def format_summary(rows: list[dict]) -> str:
     for g in summarize(rows):
         n_bad = len(g["failed_checks"])
         status = "PASS" if n_bad == 0 else "FAIL " + ", ".join(g["failed_checks"])
-        lines.append(f"{g['group']:<11s} vs {g['backend']:<7s} {g['n_checks'] - n_bad:>3d}/"
-                     f"{g['n_checks']:<3d} checks  {g['arrays']:>4d} arrays  max rel diff "
-                     f"{g['max_rel_diff']:.2e}  {status}")
+        passed = f"{g['n_checks'] - n_bad}/{g['n_checks']}"
+        lines.append(f"{g['group']:<16s} vs {g['backend']:<7s} {passed:>7s} checks  "
+                     f"{g['arrays']:>4d} arrays  max rel diff {g['max_rel_diff']:.2e}  {status}")
     return "\n".join(lines)
