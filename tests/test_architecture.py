@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "bionp"
 #: The most specific pattern wins (an exact name over ``pkg.*``).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backend", ("bionp._version", "bionp._errors", "bionp._surface", "bionp.backend",
-                 "bionp._strict", "bionp._kernels",
+                 "bionp._strict", "bionp._kernels", "bionp._conv_kernels", "bionp.backend_conv",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
     ("random", ("bionp", "bionp.random", "bionp.random.*")),
