@@ -71,6 +71,21 @@ def host_kernels(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["compiled", "plain"])
+def conv_kernels(request, monkeypatch):
+    """The image layers' compiled kernels (bionp.backend_conv; skipped without Numba) or
+    their plain array code, selected through BIONP_NUMBA for the test's duration."""
+    from bionp import _conv_kernels
+
+    if request.param == "compiled":
+        monkeypatch.setenv("BIONP_NUMBA", "1")
+        if not _conv_kernels.available():
+            pytest.skip(NO_NUMBA)
+    else:
+        monkeypatch.setenv("BIONP_NUMBA", "0")
+    return request.param
+
+
 @pytest.fixture
 def gpu_xp():
     """CuPy, or skip."""

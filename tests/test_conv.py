@@ -41,7 +41,7 @@ def _pair(v):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_conv_forward_equals_explicit_loop(xp, cfg):
+def test_conv_forward_equals_explicit_loop(conv_kernels, xp, cfg):
     cin, cout, k, s, p = cfg
     layer = nn.Conv2d(cin, cout, k, stride=s, padding=p, rng=1, dtype="float64")
     layer.b[...] = bnp.random.Generator(3).normal(0, 1, (cout,), dtype="float64")
@@ -54,7 +54,7 @@ def test_conv_forward_equals_explicit_loop(xp, cfg):
     assert layer.output_shape_for((cin, 7, 8)) == ref.shape[1:]
 
 
-def test_conv_forward_equals_scipy_correlate(xp):
+def test_conv_forward_equals_scipy_correlate(conv_kernels, xp):
     signal = pytest.importorskip("scipy.signal")
     layer = nn.Conv2d(3, 2, 5, padding=2, rng=4, dtype="float64")
     x = bnp.random.Generator(5).normal(0, 1, (2, 3, 9, 9), dtype="float64")
@@ -68,7 +68,7 @@ def test_conv_forward_equals_scipy_correlate(xp):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_conv_gradcheck_float64(xp, cfg):
+def test_conv_gradcheck_float64(conv_kernels, xp, cfg):
     cin, cout, k, s, p = cfg
     layer = nn.Conv2d(cin, cout, k, stride=s, padding=p, rng=6, dtype="float64")
     g = bnp.random.Generator(7)
@@ -89,7 +89,7 @@ def test_conv_gradcheck_float64(xp, cfg):
     assert relative_error(grads2["W"], grads["W"]) == 0 and relative_error(dx2, dx) == 0
 
 
-def test_im2col_col2im_are_adjoint(xp):
+def test_im2col_col2im_are_adjoint(conv_kernels, xp):
     g = bnp.random.Generator(8)
     x = g.normal(0, 1, (2, 3, 6, 5), dtype="float64")
     kernel, stride, padding = (3, 2), (2, 1), (1, 2)

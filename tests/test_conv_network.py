@@ -87,7 +87,7 @@ def test_construction_errors_change_nothing():
     assert conv.input_shape is None  # nothing was built by a failed construction
 
 
-def test_network_gradcheck_backprop_float64(xp):
+def test_network_gradcheck_backprop_float64(conv_kernels, xp):
     """Backprop through conv, max-pool, strided padded conv, batch norm (training mode),
     average pool, flatten and dense with softmax cross-entropy: <= 1e-6 relative."""
     net = _convnet()
@@ -99,7 +99,7 @@ def test_network_gradcheck_backprop_float64(xp):
     assert max(errors.values()) <= 1e-6, errors
 
 
-def test_input_gradient_of_the_network_float64(xp):
+def test_input_gradient_of_the_network_float64(conv_kernels, xp):
     """dL/dx through the whole network (conv col2im included) against central differences."""
     from bionp.testing import numerical_gradient
 

@@ -23,7 +23,7 @@ def _reference(x, kernel, stride, op):
 
 @pytest.mark.parametrize("cls, op", [(nn.MaxPool2d, np.max), (nn.AvgPool2d, np.mean)])
 @pytest.mark.parametrize("kernel, stride", POOLS)
-def test_pool_forward_and_gradcheck(xp, cls, op, kernel, stride):
+def test_pool_forward_and_gradcheck(conv_kernels, xp, cls, op, kernel, stride):
     layer = cls(kernel, stride)
     g = bnp.random.Generator(1)
     x = g.normal(0, 1, (2, 3, 7, 8), dtype="float64")  # continuous: no ties
@@ -40,14 +40,14 @@ def test_pool_forward_and_gradcheck(xp, cls, op, kernel, stride):
     assert relative_error(layer.backward(x, R)[1], dx) == 0  # recomputed cache: same numbers
 
 
-def test_maxpool_ties_go_to_the_first_maximum(xp):
+def test_maxpool_ties_go_to_the_first_maximum(conv_kernels, xp):
     x = bnp.asarray(np.array([[[[1.0, 3.0], [3.0, 3.0]]]]))
     layer = nn.MaxPool2d(2)
     _, dx = layer.backward(x, bnp.asarray(np.array([[[[5.0]]]])))
     np.testing.assert_array_equal(bnp.asnumpy(dx), [[[[0.0, 5.0], [0.0, 0.0]]]])
 
 
-def test_overlapping_maxpool_adds_gradients_of_shared_maxima(xp):
+def test_overlapping_maxpool_adds_gradients_of_shared_maxima(conv_kernels, xp):
     # stride 1, kernel 2 on a row whose middle entry is every window's maximum
     x = bnp.asarray(np.array([[[[0.0, 9.0, 1.0]]]]))
     layer = nn.MaxPool2d((1, 2), stride=1)

@@ -32,11 +32,15 @@ shape (``feedback=``) for rules that do not transport weights (feedback alignmen
 Kolen–Pollack).  col2im is the adjoint of im2col: every patch entry is added back to
 the input pixel it was read from (overlapping windows add up; the padding is cut off).
 Three GEMMs per step; the patch gathering and col2im are :math:`k_h k_w` strided copies
-each (loops over kernel offsets, never over samples).
+each (loops over kernel offsets, never over samples).  On NumPy and the strict stand-in
+with Numba, :mod:`bionp.backend_conv` runs im2col, col2im and the move of the GEMM's
+output to NCHW (bias added in the same pass) as compiled single-pass kernels that give the
+same numbers (``BIONP_NUMBA=0`` turns them off); the array code here is the definition.
 """
 
 from __future__ import annotations
 
+from bionp import backend_conv
 from bionp.backend import check_same_backend, get_array_module, get_xp, resolve_dtype
 from bionp.nn._spatial import check_image, nonnegative_pair, pair, shape_tuple, window_count
 from bionp.nn.init import initialize
@@ -60,6 +64,9 @@ def im2col(x, kernel, stride=(1, 1), padding=(0, 0)):
     :math:`x_{n,c,s_h i+u-p_h,s_w j+v-p_w}` (zero in the padding).
     """
     xp = get_array_module(x)
+    fast = backend_conv.im2col(xp, x, kernel, stride, padding)
+    if fast is not None:
+        return fast
     n, c, h, w, oh, ow = _geometry(x.shape, kernel, stride, padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if ph or pw:
@@ -79,6 +86,9 @@ def col2im(cols, x_shape, kernel, stride=(1, 1), padding=(0, 0)):
     r"""Adjoint of :func:`im2col`: sum the entries of ``cols`` ``(C*kh*kw, N*H'*W')`` back
     into an array of ``x_shape`` (NCHW), each onto the pixel it was read from."""
     xp = get_array_module(cols)
+    fast = backend_conv.col2im(xp, cols, x_shape, kernel, stride, padding)
+    if fast is not None:
+        return fast
     n, c, h, w, oh, ow = _geometry(x_shape, kernel, stride, padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     cols = cols.reshape(c, kh, kw, n, oh, ow)
@@ -103,6 +113,9 @@ def conv2d(x, W, b=None, stride=(1, 1), padding=(0, 0), cols=None):
     o = int(W.shape[0])
     z = xp.matmul(W.reshape(o, -1), cols)                      # (O, N*H'*W'): one GEMM
     if b is not None:
+        fast = backend_conv.conv_output(xp, z, b, (n, o, oh, ow))
+        if fast is not None:
+            return fast, cols
         z += b[:, None]
     z = xp.ascontiguousarray(z.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
     return z, cols

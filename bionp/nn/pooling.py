@@ -26,10 +26,16 @@ whole gradient goes to the *first* of them in row-major window order (smallest
 :math:`u`, then smallest :math:`v`), as ``argmax`` picks it; the others get none.  This
 is one valid subgradient; at a tie the function is not differentiable, so finite
 differences there do not match any choice.
+
+On NumPy and the strict stand-in with Numba, max-pooling's forward pass (maximum and
+argmax in one pass) and backward scatter run as compiled kernels of
+:mod:`bionp.backend_conv` with the same numbers and the same tie rule (``BIONP_NUMBA=0``
+turns them off); the array code here is the definition.
 """
 
 from __future__ import annotations
 
+from bionp import backend_conv
 from bionp.backend import get_array_module
 from bionp.nn._spatial import check_image, pair, shape_tuple, window_count
 
@@ -125,6 +131,9 @@ class MaxPool2d(_Pool2d):
         """:math:`z` of shape ``(N, C, H', W')``."""
         out_hw = self._check_x(x)[1:]
         xp = get_array_module(x)
+        fast = backend_conv.maxpool_forward(xp, x, self.kernel_size, self.stride, out_hw)
+        if fast is not None:
+            return fast[0]
         z = None
         for _, _, sl in self._windows(x, out_hw):
             if z is None:
@@ -138,6 +147,9 @@ class MaxPool2d(_Pool2d):
         window's first maximum."""
         out_hw = self._check_x(x)[1:]
         xp = get_array_module(x)
+        fast = backend_conv.maxpool_forward(xp, x, self.kernel_size, self.stride, out_hw)
+        if fast is not None:
+            return fast
         stacked = xp.stack([x[sl] for _, _, sl in self._windows(x, out_hw)])
         arg = xp.argmax(stacked, axis=0)
         z = xp.max(stacked, axis=0)
@@ -152,6 +164,10 @@ class MaxPool2d(_Pool2d):
             return {}, None
         xp = get_array_module(x)
         arg = self.forward_cache(x)[1] if cache is None else cache
+        fast = backend_conv.maxpool_backward(xp, delta, arg, x.shape, self.kernel_size,
+                                             self.stride)
+        if fast is not None:
+            return {}, fast
         dx = xp.zeros(x.shape, dtype=delta.dtype)
         kw = self.kernel_size[1]
         for u, v, sl in self._windows(x, tuple(delta.shape[2:])):
