@@ -4,7 +4,7 @@ Contract::
 
     rule = bionp.rules.Backprop()   # FeedbackAlignment, DirectFeedbackAlignment,
                                     # KolenPollack, SignSymmetry (uSF, brSF, frSF),
-                                    # WeightPerturbation, NodePerturbation
+                                    # WeightMirror, WeightPerturbation, NodePerturbation
     grads = rule.gradients(net, x, target, loss_fn)   # [{"W": ..., "b": ...}, ...]
     optimizer.step(grads)                             # θ -= lr · g
     rule.after_step(net, optimizer)                   # KP updates B here; no-op otherwise
@@ -21,6 +21,7 @@ from bionp.rules.feedback_alignment import DirectFeedbackAlignment, FeedbackAlig
 from bionp.rules.kolen_pollack import KolenPollack
 from bionp.rules.perturbation import NodePerturbation, WeightPerturbation
 from bionp.rules.sign_symmetry import SignSymmetry
+from bionp.rules.weight_mirror import WeightMirror
 
 RULES = {
     "backprop": Backprop,
@@ -30,6 +31,7 @@ RULES = {
     "weight_perturbation": WeightPerturbation,
     "node_perturbation": NodePerturbation,
     "sign_symmetry": SignSymmetry,
+    "weight_mirror": WeightMirror,
 }
 
 #: names for a rule with its settings: the three sign-symmetry variants
@@ -54,4 +56,5 @@ def get_rule(name, **kwargs) -> Rule:
 
 
 __all__ = ["ALIASES", "Backprop", "DirectFeedbackAlignment", "FeedbackAlignment", "KolenPollack",
-           "NodePerturbation", "RULES", "Rule", "SignSymmetry", "WeightPerturbation", "get_rule"]
+           "NodePerturbation", "RULES", "Rule", "SignSymmetry", "WeightMirror", "WeightPerturbation",
+           "get_rule"]
