@@ -37,6 +37,10 @@ RULES = {
     "fa": lambda: rules.FeedbackAlignment(rng=1),
     "kp": lambda: rules.KolenPollack(rng=1),
     "dfa": lambda: rules.DirectFeedbackAlignment(rng=1),
+    "usf": lambda: rules.SignSymmetry("usf"),
+    "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
+    "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
+    "weight_mirror": lambda: rules.WeightMirror(rng=1),
 }
 
 

@@ -52,7 +52,13 @@ def _paper_update_conv(B, W, xi, eta, lam, stride, pad):
         for j in range(y.shape[3]):
             patch = xp_[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
             G += np.einsum("no,ncab->ocab", y[:, :, i, j], patch)
-    return B + eta / xi.shape[0] * G - lam * B
+    # pairs per weight: images x the output positions where the tap meets the input
+    valid = np.pad(np.ones(xi.shape[2:]), pad)
+    counts = np.zeros((kh, kw))
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            counts += valid[i * stride:i * stride + kh, j * stride:j * stride + kw]
+    return B + eta * G / (xi.shape[0] * counts) - lam * B
 
 
 def test_mirror_update_is_the_papers_formula_dense(xp):
@@ -83,7 +89,8 @@ def test_mirror_update_is_the_papers_formula_conv(xp):
     g = Generator(0)
     g.set_state(rule.state_dict()["rng"])
     rule.update_after_step(net, None, 0.1)
-    xi2 = _host(g.normal(0.0, 0.5, (3, 3, 5, 5), dtype="float64"))
+    # the conv layer's output has 4x4 positions: ceil(3 / 16) = 1 noise image per step
+    xi2 = _host(g.normal(0.0, 0.5, (1, 3, 5, 5), dtype="float64"))
     xi5 = _host(g.normal(0.0, 0.5, (3, 16), dtype="float64"))
     want2 = _paper_update_conv(B0[2], _host(net.layers[2].W), xi2, 0.3, 0.1, 2, 2)
     W5 = _host(net.layers[5].W)
@@ -91,6 +98,16 @@ def test_mirror_update_is_the_papers_formula_conv(xp):
     np.testing.assert_allclose(_host(rule.B[2]), want2, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(_host(rule.B[5]), want5, rtol=1e-12, atol=1e-15)
     assert rule.B[1] is None and rule.B[3] is None and rule.B[4] is None
+
+
+def test_conv_B_comes_to_mirror_W_at_W_scale(xp):
+    from bionp import metrics
+
+    net = _convnet()
+    rule = WeightMirror(decay=0.05, mirror_batch_size=64, warmup_steps=150, rng=1).initialize(net)
+    ang, ratio = metrics.layer_alignment(rule, net), metrics.weight_ratio(rule, net)
+    assert ang[2] < 10 and ang[5] < 10, ang
+    assert abs(ratio[2] - 1) < 0.15 and abs(ratio[5] - 1) < 0.15, ratio
 
 
 def test_B_comes_to_mirror_W(xp):

@@ -39,10 +39,18 @@ just updated.
 
 Convolutional layers: :math:`\xi_l` has the layer's per-sample input shape
 ``(C, H, W)``, :math:`y_l` is the convolution of the noise with :math:`W_l` (no bias)
-and :math:`\sum_n y_n \xi_n^\top` is the layer's own weight gradient for input
-:math:`\xi` and output delta :math:`y` (the correlation of the two maps), so the same
-update holds for a kernel ``(out, in, kh, kw)``.  Pooling, flatten and batch norm have
-no ``B``.
+and the sum runs over the pairs of noise patch and response at the :math:`P_l = H'W'`
+output positions (it is the layer's own weight gradient for input :math:`\xi` and
+output delta :math:`y`, the correlation of the two maps).  Each weight's sum is divided
+by the number of pairs it saw, :math:`m\,c_k`, with :math:`c_k \le P_l` the positions
+where kernel tap :math:`k` falls on the input rather than on zero padding (the weight
+gradient of an input of ones and a delta of ones; :math:`c = 1` for a dense layer):
+the same fixed point :math:`B_l^\ast = (\eta\sigma^2/\lambda) W_l` for a kernel
+``(out, in, kh, kw)``, with or without padding (dividing by :math:`mP_l` would shrink
+the border taps of a padded kernel).  Since every image gives :math:`P_l` samples per weight, a
+conv layer draws only :math:`m_l = \lceil m / P_l \rceil` noise images per step (a dense
+layer :math:`m`), so every layer averages about ``mirror_batch_size`` samples per step.
+Pooling, flatten and batch norm have no ``B``.
 
 State: ``B`` and the generator (noise); a checkpoint resumes bit-identically.
 """
@@ -53,7 +61,7 @@ from bionp.backend import get_array_module, to_scalar
 from bionp.rules.feedback_alignment import FeedbackAlignment
 from bionp.validation import check_finite, check_number, check_real
 
-__all__ = ["WeightMirror", "mirror_update"]
+__all__ = ["WeightMirror", "mirror_update", "pair_counts"]
 
 
 def _response(layer, xi):
@@ -65,21 +73,43 @@ def _response(layer, xi):
     return layer.forward(xi, params=over)
 
 
-def mirror_update(layer, B, xi, lr: float, decay: float):
-    r"""One mirror step of one layer: :math:`(1-\lambda)B + \frac{\eta}{m}\sum_n y_n\xi_n^\top`
-    with :math:`y = W\xi` (a new array; ``B`` is left alone).
+def mirror_update(layer, B, xi, lr: float, decay: float, counts=None):
+    r"""One mirror step of one layer: :math:`(1-\lambda)B + \frac{\eta}{mP}\sum_{n,p}
+    y_{n,p}\xi_{n,p}^\top` with :math:`y = W\xi` (a new array; ``B`` is left alone).
 
-    ``xi`` is ``(m, *input_shape)``; for a dense layer :math:`\sum_n y_n\xi_n^\top =
-    y^\top \xi`, for a convolution the correlation of the maps (the layer's weight
-    gradient for input ``xi`` and delta ``y``).
+    ``xi`` is ``(m, *input_shape)``; for a dense layer (:math:`P = 1`)
+    :math:`\sum_n y_n\xi_n^\top = y^\top \xi`, for a convolution the correlation of the
+    maps over the :math:`P = H'W'` output positions (the layer's weight gradient for input
+    ``xi`` and delta ``y``), each weight's sum divided by the number of pairs it saw
+    (``counts``, :func:`pair_counts`; computed when not given).
     """
     y = _response(layer, xi)
     grads, _ = layer.backward(xi, y, need_input_grad=False)
     G = grads["W"]
     m = int(xi.shape[0])
     out = B * B.dtype.type(1.0 - decay)
-    out += G * G.dtype.type(lr / m)
+    if counts is None:
+        counts = pair_counts(layer, tuple(xi.shape[1:]), B.dtype)
+    if counts is None:  # a dense layer: one pair per image
+        out += G * G.dtype.type(lr / m)
+    else:
+        G *= G.dtype.type(lr / m)
+        G /= counts
+        out += G
     return out
+
+
+def pair_counts(layer, input_shape, dtype):
+    """Per weight, the output positions where it meets the input rather than padding
+    (``W``'s shape; the weight gradient of ones), or ``None`` for a dense layer (1 each)."""
+    if len(input_shape) < 2:
+        return None
+    xp = get_array_module(layer.params()["W"])
+    ones = xp.ones((1,) + tuple(input_shape), dtype=dtype)
+    out_shape = (1,) + tuple(layer.output_shape_for(tuple(input_shape)))
+    counts = layer.backward(ones, xp.ones(out_shape, dtype=dtype), need_input_grad=False)[0]["W"]
+    xp.maximum(counts, 1, out=counts)  # a tap that never meets the input gets no update
+    return counts
 
 
 class WeightMirror(FeedbackAlignment):
@@ -174,9 +204,10 @@ class WeightMirror(FeedbackAlignment):
                 layer = net.layers[l]
                 W = layer.params()["W"]
                 in_shape = tuple(shapes[l]) if shapes is not None else (int(W.shape[1]),)
-                xi = self._rng.normal(0.0, self.noise, (self.mirror_batch_size,) + in_shape,
-                                      dtype=W.dtype)
-                new[l] = mirror_update(layer, new[l], xi, eta, lam)
+                xi = self._rng.normal(0.0, self.noise, (self._images(layer, shapes, l),)
+                                      + in_shape, dtype=W.dtype)
+                new[l] = mirror_update(layer, new[l], xi, eta, lam,
+                                       self._counts(layer, l, in_shape, W.dtype))
         xp = get_array_module(*[b for b in new if b is not None])
         for l, b in enumerate(new):
             if b is None:
@@ -190,6 +221,25 @@ class WeightMirror(FeedbackAlignment):
         for l, b in enumerate(new):  # in place: optimisers or views holding B see the update
             if b is not None:
                 B[l][...] = b
+
+    def _counts(self, layer, l, in_shape, dtype):
+        """:func:`pair_counts` of layer ``l``, computed once per shape."""
+        cache = self.__dict__.setdefault("_pair_counts", {})
+        key = (l, in_shape, str(dtype), get_array_module(layer.params()["W"]).__name__)
+        if key not in cache:
+            cache[key] = pair_counts(layer, in_shape, dtype)
+        return cache[key]
+
+    def _images(self, layer, shapes, l) -> int:
+        """Noise images per step for layer ``l``: ``ceil(m / P)`` with ``P`` its output
+        positions per image (1 for a dense layer)."""
+        m = self.mirror_batch_size
+        if shapes is None or len(shapes[l + 1]) < 2:
+            return m
+        positions = 1
+        for s in shapes[l + 1][1:]:
+            positions *= int(s)
+        return max(1, -(-m // positions))
 
     def update_after_step(self, net, grads, lr) -> None:
         """The mirror phase after an update: ``mirror_steps`` mirror steps (``lr`` unused)."""
