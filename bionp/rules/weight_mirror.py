@@ -74,7 +74,7 @@ def _response(layer, xi):
 
 
 def mirror_update(layer, B, xi, lr: float, decay: float, counts=None):
-    r"""One mirror step of one layer: :math:`(1-\lambda)B + \frac{\eta}{mP}\sum_{n,p}
+    r"""One mirror step of one layer: :math:`(1-\lambda)B + \frac{\eta}{m c}\odot\sum_{n,p}
     y_{n,p}\xi_{n,p}^\top` with :math:`y = W\xi` (a new array; ``B`` is left alone).
 
     ``xi`` is ``(m, *input_shape)``; for a dense layer (:math:`P = 1`)
