@@ -85,7 +85,8 @@ def parse_args(argv=None):
     ap.add_argument("--wm-decay", type=float, default=5e-3,
                     help="weight mirror: decay of B per mirror step (mirror lr = decay/noise^2)")
     ap.add_argument("--wm-noise", type=float, default=0.1, help="weight mirror: noise std")
-    ap.add_argument("--wm-steps", type=int, default=1, help="weight mirror: mirror steps per update")
+    ap.add_argument("--wm-steps", type=int, default=1,
+                    help="weight mirror: mirror steps per update")
     ap.add_argument("--wm-batch", type=int, default=64, help="weight mirror: noise draws per step")
     ap.add_argument("--wm-warmup", type=int, default=500,
                     help="weight mirror: mirror steps before training")
@@ -182,8 +183,9 @@ def main(argv=None):
             runs[name]["weight_ratio"] = list(h.diagnostics["weight_ratio"])
         wb = runs[name].get("layer_alignment")
         row = {"rule": name, "angle@0 (out)": round(_degrees(alignment_0[-1]), 1),
-               "W-B angle@1 (max, l>=1)": round(max(a for a in wb[min(1, len(wb) - 1)] if a == a), 1)
-               if wb else float("nan"),
+               "W-B angle@1 (max, l>=1)":
+                   round(max(a for a in wb[min(1, len(wb) - 1)] if a == a), 1)
+                   if wb else float("nan"),
                "final acc %": h.test_accuracy[-1] if h.test_accuracy else float("nan"),
                "best acc %": runs[name]["best_test_accuracy"] or float("nan"),
                "s/epoch": float(np.mean(h.epoch_seconds)) if h.epoch_seconds else float("nan")}

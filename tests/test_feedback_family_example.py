@@ -20,7 +20,8 @@ def test_compare_rules_accepts_the_feedback_family(tmp_path):
         ang, ratio = run["layer_alignment"], run["weight_ratio"]
         assert len(ang) == len(ratio) == 2 and len(ang[0]) == 3   # epochs 0, 1; three layers
         assert math.isnan(ang[0][0]) and all(0 <= a < 90 for a in ang[1][1:]), (name, ang)
-    # the weight mirror has mirrored W before training (600 warm-up steps: e^-3 of the random start left)
+    # the weight mirror has mirrored W before training (600 warm-up steps:
+    # e^-3 of the random start is left)
     assert max(runs["weight_mirror"]["layer_alignment"][0][1:]) < 12
     # xavier-scaled signs: ||B|| / ||W|| is not 1 (the default 'norm' would make it 1)
     assert all(abs(r - 1) > 0.05 for r in runs["usf"]["weight_ratio"][0][1:])

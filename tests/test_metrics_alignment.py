@@ -69,7 +69,8 @@ def test_conv_layers_without_feedback_read_nan(xp):
     assert 0 < ang[2] < 90
 
 
-@pytest.mark.parametrize("make", [lambda: SignSymmetry("brsf", rng=2), lambda: FeedbackAlignment(rng=2),
+@pytest.mark.parametrize("make", [lambda: SignSymmetry("brsf", rng=2),
+                                  lambda: FeedbackAlignment(rng=2),
                                   lambda: WeightMirror(warmup_steps=5, rng=2),
                                   lambda: KolenPollack(rng=2)])
 def test_trainer_diagnostics_leave_training_unchanged(xp, make):

@@ -159,7 +159,8 @@ def test_conv_net_trains_and_checkpoint_resumes_bit_identically(xp, tmp_path, va
 
 
 def test_bad_input_changes_nothing(xp):
-    with pytest.raises(ValueError, match=r"variant must be one of \['usf', 'brsf', 'frsf'\].*'bsf'"):
+    with pytest.raises(ValueError,
+                       match=r"variant must be one of \['usf', 'brsf', 'frsf'\].*'bsf'"):
         SignSymmetry("bsf")
     for bad in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="scale"):
