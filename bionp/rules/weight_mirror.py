@@ -212,8 +212,7 @@ class WeightMirror(FeedbackAlignment):
         for l, b in enumerate(new):
             if b is None:
                 continue
-            flat = b.reshape(-1)
-            if not bool(to_scalar(xp.isfinite(xp.dot(flat, flat)))):
+            if not bool(to_scalar(xp.all(xp.isfinite(b)))):
                 self._rng.set_state(saved)
                 raise ValueError(f"WeightMirror: the mirror step of layer {l} gives a feedback "
                                  "matrix with NaN or Inf (overflow: lower mirror_lr or noise); "
