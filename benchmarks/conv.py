@@ -91,6 +91,10 @@ RULES = {
     "fa": lambda: rules.FeedbackAlignment(rng=1),
     "kp": lambda: rules.KolenPollack(rng=1),
     "dfa": lambda: rules.DirectFeedbackAlignment(rng=1),
+    "usf": lambda: rules.SignSymmetry("usf"),
+    "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
+    "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
+    "weight_mirror": lambda: rules.WeightMirror(rng=1),
 }
 #: DFA diverges at 0.01 on LeNet (non-finite activations would time other code paths)
 LR = {"dfa": 1e-4}

@@ -31,6 +31,24 @@ Cosine similarity and angle
 gradients (``W`` and, by default, ``b``), and the angle
 :math:`\arccos(\cos)` in degrees.
 
+Feedback matrices against the weights
+-------------------------------------
+For the rules that send the error back through a matrix :math:`B_l` in place of
+:math:`W_l` (feedback alignment, Kolen-Pollack, sign symmetry, weight mirrors; backprop
+with :math:`B_l = W_l`), per layer :math:`l \ge 1` with weights:
+
+.. math::
+
+    \text{layer alignment} = \arccos\frac{\langle B_l, W_l\rangle_F}
+        {\|B_l\|_F\,\|W_l\|_F} \;\text{(degrees)}, \qquad
+    \text{weight ratio} = \frac{\|B_l\|_F}{\|W_l\|_F}
+
+(biotorch's "layer alignment" and "weight ratio"; Akrout et al. 2019 plot the first).
+:func:`layer_alignment` and :func:`weight_ratio` cost two dot products per layer and
+change no state, so they can be logged every epoch: :func:`alignment_diagnostics` gives
+them as Trainer diagnostics.  Layers without a feedback matrix (the first, pooling,
+batch norm) read ``nan``.
+
 What the diagnostics measure
 ----------------------------
 :func:`compare_to_backprop`, :func:`angle_to_backprop`, :func:`gradient_snr` and
@@ -51,7 +69,8 @@ from bionp.backend import get_array_module, to_scalar
 
 __all__ = ["accuracy", "gradient_snr", "gradient_moments", "cosine_similarity",
            "alignment_angle", "compare_to_backprop", "angle_to_backprop", "rule_gradients",
-           "robustness_curve"]
+           "robustness_curve", "feedback_matrices", "layer_alignment", "weight_ratio",
+           "alignment_diagnostics"]
 
 
 def accuracy(out_or_logits, labels) -> float:
@@ -234,6 +253,76 @@ def gradient_snr(rule, net, x, target, loss_fn, chunk_size: int = 250, epsilon: 
             count += ratio.size
         out.append(total / count)
     return out
+
+
+def feedback_matrices(rule, net) -> list:
+    """The matrices ``rule`` sends the error back through, aligned with ``net.layers``
+    (``None`` where none), without changing the rule's state.
+
+    Sign symmetry: :meth:`~bionp.rules.SignSymmetry.current_feedback` (those of the next
+    update).  Feedback alignment, Kolen-Pollack, weight mirrors: ``rule.B`` (drawn by
+    ``rule.initialize(net)`` first if the rule has not been used yet: the draw the first
+    update would make).  Backprop: the weights themselves.
+    """
+    if hasattr(rule, "current_feedback"):
+        return list(rule.current_feedback(net))
+    if hasattr(rule, "B"):
+        if rule.B is None:
+            rule.initialize(net)
+        B = list(rule.B)
+        if len(B) != len(net.layers):
+            raise ValueError(f"{type(rule).__name__} holds {len(B)} feedback matrices, the "
+                             f"network has {len(net.layers)} layers: use one rule per network")
+        return B
+    if getattr(rule, "name", None) == "backprop":
+        return [None] + [layer.params().get("W") if layer.params() else None
+                         for layer in net.layers[1:]]
+    raise TypeError(f"{type(rule).__name__} has no feedback matrices standing in for the "
+                    "weights (layer alignment needs FeedbackAlignment, KolenPollack, "
+                    "SignSymmetry, WeightMirror or Backprop)")
+
+
+def _pairs(rule, net):
+    B = feedback_matrices(rule, net)
+    out = []
+    for b, layer in zip(B, net.layers):
+        W = layer.params().get("W") if b is not None else None
+        if b is not None and tuple(b.shape) != tuple(W.shape):
+            raise ValueError(f"a feedback matrix of shape {tuple(b.shape)} stands for weights "
+                             f"of shape {tuple(W.shape)}")
+        out.append((b, W))
+    return out
+
+
+def layer_alignment(rule, net) -> list:
+    """Per-layer angle in degrees between each feedback matrix :math:`B_l` and the weights
+    :math:`W_l` it stands in for (``nan`` where a layer has none; module docstring)."""
+    return [float("nan") if b is None else alignment_angle({"W": b}, {"W": W})[0]
+            for b, W in _pairs(rule, net)]
+
+
+def weight_ratio(rule, net) -> list:
+    """Per-layer :math:`\\|B_l\\|_F / \\|W_l\\|_F` (``nan`` where a layer has no
+    feedback matrix or zero weights)."""
+    out = []
+    for b, W in _pairs(rule, net):
+        if b is None:
+            out.append(float("nan"))
+            continue
+        fb, fw = _flat({"W": b}, True), _flat({"W": W}, True)
+        xp = get_array_module(fb, fw)
+        nw = math.sqrt(to_scalar(xp.dot(fw, fw)))
+        out.append(math.sqrt(to_scalar(xp.dot(fb, fb))) / nw if nw > 0 else float("nan"))
+    return out
+
+
+def alignment_diagnostics(prefix: str = "") -> dict:
+    """Trainer diagnostics ``{"layer_alignment": fn, "weight_ratio": fn}`` (names with
+    ``prefix``), each ``fn(trainer, epoch)`` a per-layer list of the trainer's rule and
+    network: ``Trainer(..., diagnostics=metrics.alignment_diagnostics(),
+    diagnostics_at_start=True)`` records them at initialisation and after every epoch."""
+    return {f"{prefix}layer_alignment": lambda tr, epoch: layer_alignment(tr.rule, tr.net),
+            f"{prefix}weight_ratio": lambda tr, epoch: weight_ratio(tr.rule, tr.net)}
 
 
 def __getattr__(name):

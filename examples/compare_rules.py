@@ -5,8 +5,9 @@ cross-entropy on softmax outputs, SGD with Nesterov momentum and a cosine
 learning-rate decay, inputs standardised with training-set statistics, the full
 Fashion-MNIST training set, and accuracy on the full test set after every
 epoch — for backprop, feedback alignment, direct feedback alignment and
-Kolen-Pollack (and, with ``--rules``, the perturbation rules, which need far
-more updates than this budget gives them).
+Kolen-Pollack (and, with ``--rules``: sign-concordant feedback ``usf``, ``brsf``,
+``frsf`` (``--sf-scale``), weight mirrors ``weight_mirror`` (``--wm-*``), and the
+perturbation rules, which need far more updates than this budget gives them).
 
 Kolen-Pollack's ``B`` is stepped by a copy of the optimiser (``feedback_optimizer=
 "mirror"``), with decay 3e-3 on ``W`` and ``B`` of the layers above the first, so that
@@ -23,6 +24,16 @@ per layer, at initialisation (epoch 0) and after each epoch; ``cosine_similarity
 in ``results.json`` is epoch ``e``, ``alignment_angle`` the same in degrees).  The
 updates compared are the rules' error-driven ones: Kolen-Pollack's decay is left out
 (:mod:`bionp.metrics`), so its output layer reads 0 degrees at initialisation.
+
+For the rules that send the error back through a matrix ``B`` in place of ``W``
+(backprop, FA, KP, uSF/brSF/frSF, weight mirrors) ``results.json`` also holds
+``layer_alignment[e][l]``, the angle between ``B_l`` and ``W_l`` in degrees, and
+``weight_ratio[e][l]`` = ``||B_l|| / ||W_l||`` (:func:`bionp.metrics.layer_alignment`,
+logged as Trainer diagnostics at epoch 0 and after each epoch), and
+``OUT/feedback_angle.png`` plots the angle per layer over training: the shape of Akrout
+et al.'s (2019) figure (FA stays far from ``W``; KP and weight mirrors come within a few
+degrees; sign symmetry sits at the angle of ``sign(W)`` to ``W``).  The Fashion-MNIST
+784-256-256-10 setting of issue 19: ``--hidden 256 256``.
 """
 
 from __future__ import annotations
@@ -36,7 +47,10 @@ from bionp import experiment, metrics, nn, optim, plot, rules
 from bionp.train import Trainer
 
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
-         "weight_perturbation", "node_perturbation")
+         "usf", "brsf", "frsf", "weight_mirror", "weight_perturbation", "node_perturbation")
+#: rules whose backward pass uses a matrix in place of W (their W-B angle is recorded)
+FEEDBACK_RULES = ("backprop", "feedback_alignment", "kolen_pollack", "usf", "brsf", "frsf",
+                  "weight_mirror")
 DEFAULT_RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack")
 
 
@@ -65,6 +79,17 @@ def parse_args(argv=None):
                     help="how B is updated: 'mirror' = a copy of the optimiser (B gets the "
                          "update W gets, momentum included); 'sgd' = a plain step at the "
                          "optimiser's lr")
+    ap.add_argument("--sf-scale", default="norm",
+                    help="scale of sign-symmetric feedback (usf/brsf/frsf): 'norm' (||B|| = ||W|| "
+                         "per layer), 'xavier' (biotorch's scaling factor), 'unit' or a number")
+    ap.add_argument("--wm-decay", type=float, default=5e-3,
+                    help="weight mirror: decay of B per mirror step (mirror lr = decay/noise^2)")
+    ap.add_argument("--wm-noise", type=float, default=0.1, help="weight mirror: noise std")
+    ap.add_argument("--wm-steps", type=int, default=1,
+                    help="weight mirror: mirror steps per update")
+    ap.add_argument("--wm-batch", type=int, default=64, help="weight mirror: noise draws per step")
+    ap.add_argument("--wm-warmup", type=int, default=500,
+                    help="weight mirror: mirror steps before training")
     ap.add_argument("--align-samples", type=int, default=1000,
                     help="test images used for the cosine similarity to backprop")
     return ap.parse_args(argv)
@@ -77,9 +102,24 @@ def make_rule(name, seed, args):
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=seed),
         "kolen_pollack": lambda: rules.KolenPollack(weight_decay=args.kp_decay,
                                                     feedback_optimizer=args.kp_feedback, rng=seed),
+        "usf": lambda: rules.SignSymmetry("usf", scale=_scale(args.sf_scale)),
+        "brsf": lambda: rules.SignSymmetry("brsf", scale=_scale(args.sf_scale), rng=seed),
+        "frsf": lambda: rules.SignSymmetry("frsf", scale=_scale(args.sf_scale), rng=seed),
+        "weight_mirror": lambda: rules.WeightMirror(
+            mirror_steps=args.wm_steps, noise=args.wm_noise, decay=args.wm_decay,
+            mirror_batch_size=args.wm_batch, warmup_steps=args.wm_warmup,
+            init=args.feedback_init, rng=seed),
         "weight_perturbation": lambda: rules.WeightPerturbation(sigma=1e-3, n_samples=1, rng=seed),
         "node_perturbation": lambda: rules.NodePerturbation(sigma=1e-2, rng=seed),
     }[name]()
+
+
+def _scale(text):
+    """``--sf-scale``: a name or a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _degrees(cosine):
@@ -121,10 +161,13 @@ def main(argv=None):
             return [float(c) for c in metrics.compare_to_backprop(rule, net, x_al, y_al, loss_fn,
                                                                   reference=reference)]
 
+        diagnostics = {"cosine_similarity": alignment}
+        if name in FEEDBACK_RULES:  # the W-B angle and norm ratio per layer (cheap)
+            diagnostics.update(metrics.alignment_diagnostics())
         trainer = Trainer(net, rule, opt, loss_fn, batch_size=args.batch_size,
                           rng=bnp.random.named_stream(args.seed, "batches"),
                           progress=False if args.quiet else None, schedule=schedule,
-                          diagnostics={"cosine_similarity": alignment},
+                          diagnostics=diagnostics,
                           diagnostics_at_start=True)  # index 0: the untrained network
         h = trainer.fit(x_tr, y_tr, epochs=args.epochs, x_test=x_te, labels_test=y_te, target_test=y_te)
         cosines = list(h.diagnostics["cosine_similarity"])
@@ -135,7 +178,14 @@ def main(argv=None):
                       "alignment_angle": [[_degrees(c) for c in layer] for layer in cosines],
                       "best_test_accuracy": max(h.test_accuracy) if h.test_accuracy else None,
                       "stopped": h.stopped, "learning_rate": base_lr}
+        if name in FEEDBACK_RULES:
+            runs[name]["layer_alignment"] = list(h.diagnostics["layer_alignment"])
+            runs[name]["weight_ratio"] = list(h.diagnostics["weight_ratio"])
+        wb = runs[name].get("layer_alignment")
         row = {"rule": name, "angle@0 (out)": round(_degrees(alignment_0[-1]), 1),
+               "W-B angle@1 (max, l>=1)":
+                   round(max(a for a in wb[min(1, len(wb) - 1)] if a == a), 1)
+                   if wb else float("nan"),
                "final acc %": h.test_accuracy[-1] if h.test_accuracy else float("nan"),
                "best acc %": runs[name]["best_test_accuracy"] or float("nan"),
                "s/epoch": float(np.mean(h.epoch_seconds)) if h.epoch_seconds else float("nan")}
@@ -151,7 +201,17 @@ def main(argv=None):
     plot.plot_curves({k: [c[0] for c in v["cosine_similarity"]] for k, v in runs.items()},
                      f"{args.out}/alignment.png", ylabel="cosine similarity to backprop (first layer)",
                      title="Alignment with backprop", x_start=0)
-    print(f"\nwrote {args.out}/results.json and 3 figures")
+    figures = 3
+    angles = {f"{k} (layer {l})": [e[l] for e in v["layer_alignment"]]
+              for k, v in runs.items() if "layer_alignment" in v and k != "backprop"
+              for l in range(1, len(v["layer_alignment"][0]))
+              if v["layer_alignment"][0][l] == v["layer_alignment"][0][l]}
+    if angles:  # the shape of Akrout et al.'s figure: the W-B angle per layer over training
+        plot.plot_curves(angles, f"{args.out}/feedback_angle.png",
+                         ylabel="angle between B and W (degrees)",
+                         title="Feedback alignment with the weights, per layer", x_start=0)
+        figures += 1
+    print(f"\nwrote {args.out}/results.json and {figures} figures")
     return runs
 
 

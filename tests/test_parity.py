@@ -14,7 +14,9 @@ from bionp.cli import main
 #: modules kept every name).
 EXPECTED = {
     "data.batch_iterator", "dendritic.layer", "dendritic.layer_dense",
-    "dendritic.layer_probabilistic", "dendritic.sequential_trainer", "hebbian.classifier",
+    "dendritic.layer_probabilistic", "dendritic.sequential_trainer", "feedback_family.brsf",
+    "feedback_family.frsf", "feedback_family.usf", "feedback_family.weight_mirror",
+    "hebbian.classifier",
     "hebbian.krotov_hopfield", "nn.learnable_noise_dense", "nn.noisy_dense", "optim.adam",
     "plasticity.chain", "random.generator", "rules.backprop", "rules.direct_feedback_alignment",
     "rules.feedback_alignment", "rules.kolen_pollack", "rules.node_perturbation",

@@ -3,7 +3,8 @@
 Contract::
 
     rule = bionp.rules.Backprop()   # FeedbackAlignment, DirectFeedbackAlignment,
-                                    # KolenPollack, WeightPerturbation, NodePerturbation
+                                    # KolenPollack, SignSymmetry (uSF, brSF, frSF),
+                                    # WeightMirror, WeightPerturbation, NodePerturbation
     grads = rule.gradients(net, x, target, loss_fn)   # [{"W": ..., "b": ...}, ...]
     optimizer.step(grads)                             # θ -= lr · g
     rule.after_step(net, optimizer)                   # KP updates B here; no-op otherwise
@@ -19,6 +20,8 @@ from bionp.rules.base import Rule
 from bionp.rules.feedback_alignment import DirectFeedbackAlignment, FeedbackAlignment
 from bionp.rules.kolen_pollack import KolenPollack
 from bionp.rules.perturbation import NodePerturbation, WeightPerturbation
+from bionp.rules.sign_symmetry import SignSymmetry
+from bionp.rules.weight_mirror import WeightMirror
 
 RULES = {
     "backprop": Backprop,
@@ -27,6 +30,15 @@ RULES = {
     "kolen_pollack": KolenPollack,
     "weight_perturbation": WeightPerturbation,
     "node_perturbation": NodePerturbation,
+    "sign_symmetry": SignSymmetry,
+    "weight_mirror": WeightMirror,
+}
+
+#: names for a rule with its settings: the three sign-symmetry variants
+ALIASES = {
+    "usf": (SignSymmetry, {"variant": "usf"}),
+    "brsf": (SignSymmetry, {"variant": "brsf"}),
+    "frsf": (SignSymmetry, {"variant": "frsf"}),
 }
 
 
@@ -35,10 +47,14 @@ def get_rule(name, **kwargs) -> Rule:
     if isinstance(name, Rule):
         return name
     key = str(name).lower().replace("-", "_")
+    if key in ALIASES:
+        cls, preset = ALIASES[key]
+        return cls(**{**preset, **kwargs})
     if key not in RULES:
-        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(RULES)}")
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join([*RULES, *ALIASES])}")
     return RULES[key](**kwargs)
 
 
-__all__ = ["Backprop", "DirectFeedbackAlignment", "FeedbackAlignment", "KolenPollack",
-           "NodePerturbation", "RULES", "Rule", "WeightPerturbation", "get_rule"]
+__all__ = ["ALIASES", "Backprop", "DirectFeedbackAlignment", "FeedbackAlignment", "KolenPollack",
+           "NodePerturbation", "RULES", "Rule", "SignSymmetry", "WeightMirror", "WeightPerturbation",
+           "get_rule"]

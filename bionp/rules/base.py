@@ -221,6 +221,12 @@ class ErrorPropagationRule(Rule):
         or ``{"direct": D}``."""
         return {}
 
+    def _diagnostic_propagation(self, net) -> dict:
+        """What the diagnostics (:meth:`per_sample_deltas`) propagate with: by default
+        :meth:`_propagation`; rules that draw feedback every update (brSF) return the draw
+        the next update would use without advancing their generator."""
+        return self._propagation(net)
+
     def gradients(self, net, x, target, loss_fn) -> list:
         self._check_net(net)
         # feedback matrices first: a network the rule cannot train is refused before the
@@ -236,4 +242,5 @@ class ErrorPropagationRule(Rule):
         cache, t = self._prepare(net, x, target, loss_fn)
         delta = net.output_delta(cache, t, loss_fn)
         delta *= delta.dtype.type(delta.shape[0])  # undo the 1/N: each sample its own batch
-        return cache.inputs, self._backward(net, cache, delta, grads=False, **self._propagation(net))
+        return cache.inputs, self._backward(net, cache, delta, grads=False,
+                                            **self._diagnostic_propagation(net))

@@ -59,7 +59,8 @@ def make_rule(spec, rng=None, **kwargs):
     from bionp import rules
 
     if isinstance(spec, str):
-        cls = rules.RULES.get(spec.lower().replace("-", "_"))
+        key = spec.lower().replace("-", "_")
+        cls = rules.RULES.get(key) or rules.ALIASES.get(key, (None,))[0]
         if cls is not None and "rng" in inspect.signature(cls).parameters:
             kwargs.setdefault("rng", rng)
         return rules.get_rule(spec, **kwargs)

@@ -1,0 +1,295 @@
+r"""Sign-concordant feedback: uSF, brSF and frSF (Liao, Leibo & Poggio 2016; Moskovitz,
+Litwin-Kumar & Abbott 2018).
+
+Feedback alignment (:mod:`bionp.rules.feedback_alignment`) with feedback matrices that
+share the **signs** of the forward weights but not their magnitudes.  Layer
+:math:`l \ge 1` sends the error back through
+
+.. math::
+
+    \delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l B_l), \qquad
+    g_{W_l} = \delta_l^\top a_{l-1}, \qquad g_{b_l} = \textstyle\sum_n \delta_{l,n},
+
+with, recomputed from the current :math:`W_l` before every update,
+
+=========  ==========================================================================
+``usf``    :math:`B_l = c_l\,\operatorname{sign}(W_l)` (uniform sign-concordant
+           feedback: every magnitude the same)
+``brsf``   :math:`B_l = c_l\,|R_l| \odot \operatorname{sign}(W_l)`,
+           :math:`R_l \sim \mathcal N(0, 1)` **redrawn for every update** (batchwise
+           random magnitudes)
+``frsf``   the same with :math:`R_l` drawn once and **fixed** (fixed random magnitudes)
+=========  ==========================================================================
+
+(Liao et al.'s Table 1 names them uSF, BM/brSF and FM/frSF; Moskovitz et al. scale
+``sign(W)`` to keep the backward signals of the size backprop's would have.)
+:math:`\operatorname{sign}(0) = 0`: a zero weight sends nothing back.
+
+The scale :math:`c_l` (``scale=``):
+
+``"norm"`` (default)
+    :math:`c_l = \|W_l\|_F / \|S_l\|_F` with :math:`S_l` the unscaled matrix: ``B`` has
+    the Frobenius norm of ``W`` in every layer and every update (Moskovitz et al.'s
+    remedy for the exploding backward pass of unit signs), so the deltas keep
+    backprop's size.  ``metrics.weight_ratio`` reads 1.
+``"xavier"``
+    :math:`c_l = \sqrt{2/(n_{in} + n_{out})}` (biotorch's ``scaling_factor`` option,
+    from Xiao et al. 2018; fans as in :mod:`bionp.nn.init`, ``in*kh*kw`` and
+    ``out*kh*kw`` for a convolution).
+``"unit"``
+    :math:`c_l = 1`: Liao et al.'s plain ``sign(W)`` (and ``|R| ⊙ sign(W)``).
+a positive number ``c``
+    :math:`c_l = c` in every layer.
+
+With ``variant="usf", scale="unit"`` the backward pass is exactly feedback alignment
+with ``B = sign(W)``.
+
+Convolutional networks: ``W`` and ``B`` are ``(out, in, kh, kw)`` kernels and ``B``
+stands in for ``W`` in the transposed convolution; pooling, flatten and batch norm
+need no ``B`` (``None``), as for :class:`~bionp.rules.FeedbackAlignment`.
+
+State: the generator (brSF draws every update) and frSF's fixed :math:`|R_l|`
+(``state_dict``); a checkpoint resumes bit-identically.  ``rule.B`` holds the matrices
+of the last update; :meth:`SignSymmetry.current_feedback` gives those the next update
+would use without changing any state (for the diagnostics of :mod:`bionp.metrics`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from bionp.backend import check_same_backend, get_array_module, to_scalar
+from bionp.random import Generator, check_rng
+from bionp.rules.base import ErrorPropagationRule
+from bionp.rules.feedback_alignment import _feedforward_weights
+from bionp.validation import check_real
+
+__all__ = ["SignSymmetry", "VARIANTS", "SCALES"]
+
+#: the variants and their meaning
+VARIANTS = {"usf": "uniform magnitudes, B = c sign(W)",
+            "brsf": "random magnitudes redrawn every update, B = c |R| sign(W)",
+            "frsf": "fixed random magnitudes, B = c |R| sign(W)"}
+#: the named scales of B
+SCALES = ("norm", "xavier", "unit")
+
+
+def _xavier(shape) -> float:
+    receptive = 1
+    for s in shape[2:]:
+        receptive *= int(s)
+    return math.sqrt(2.0 / (int(shape[1]) * receptive + int(shape[0]) * receptive))
+
+
+def sign_feedback(W, magnitude=None, scale="norm"):
+    r"""One layer's :math:`B = c\,(|R| \odot) \operatorname{sign}(W)` (a new array).
+
+    ``magnitude`` is :math:`|R|` (``None`` for uSF); ``scale`` as in the module docstring.
+    Raises ``ValueError`` if the result is not finite (a NaN or Inf in ``W`` or ``R``).
+    """
+    xp = get_array_module(W)
+    B = xp.sign(W)
+    if magnitude is not None:
+        B *= magnitude
+    flat = B.reshape(-1)
+    sq = float(to_scalar(xp.dot(flat, flat)))
+    if not math.isfinite(sq):
+        raise ValueError(f"sign-symmetric feedback of a weight of shape {tuple(W.shape)} is "
+                         "not finite (the weights or the magnitudes hold NaN or Inf)")
+    if scale == "norm":
+        w = W.reshape(-1)
+        nw = math.sqrt(float(to_scalar(xp.dot(w, w))))
+        c = nw / math.sqrt(sq) if sq > 0 else 1.0
+    elif scale == "xavier":
+        c = _xavier(W.shape)
+    elif scale == "unit":
+        c = 1.0
+    else:
+        c = float(scale)
+    if c != 1.0:
+        B *= B.dtype.type(c)
+    return B
+
+
+class SignSymmetry(ErrorPropagationRule):
+    """Sign-concordant feedback (uSF, brSF, frSF; module docstring for the maths).
+
+    Parameters
+    ----------
+    variant : {"usf", "brsf", "frsf"}, default ``"usf"``
+    scale : {"norm", "xavier", "unit"} or float > 0, default ``"norm"``
+        The factor :math:`c_l` on ``B`` (module docstring).
+    rng : int, Generator or None
+        Draws the magnitudes :math:`R` (brSF: every update; frSF: once).
+
+    Attributes
+    ----------
+    B : list or None
+        The feedback matrices of the last update (``B[0]`` and layers without weights:
+        None).
+    R : list or None
+        frSF's fixed magnitudes :math:`|R_l|` (``None`` for the other variants).
+    """
+
+    name = "sign_symmetry"
+
+    def __init__(self, variant: str = "usf", scale="norm", rng=None):
+        if not isinstance(variant, str) or variant.lower() not in VARIANTS:
+            known = "; ".join(f"{k!r}: {v}" for k, v in VARIANTS.items())
+            raise ValueError(f"variant must be one of {list(VARIANTS)} ({known}), "
+                             f"got {variant!r}")
+        self.variant = variant.lower()
+        if isinstance(scale, str):
+            if scale.lower() not in SCALES:
+                raise ValueError(f"scale must be one of {list(SCALES)} or a positive number, "
+                                 f"got {scale!r}")
+            self.scale = scale.lower()
+        else:
+            self.scale = check_real("scale", scale, low=0, low_open=True)
+        self._rng = check_rng(rng)
+        self.B = None
+        self.R = None
+        self._shapes = None
+
+    # -- setup ----------------------------------------------------------------------------
+    def initialize(self, net):
+        """Record ``net``'s weight shapes (and draw frSF's fixed magnitudes); returns self."""
+        self._check_net(net)
+        weights = _feedforward_weights(net, type(self).__name__)
+        self._shapes = [None if W is None else tuple(W.shape) for W in weights]
+        self.B = None
+        if self.variant == "frsf":
+            xp = get_array_module(*[W for W in weights if W is not None]) \
+                if any(W is not None for W in weights) else None
+            R = [None]
+            for W in weights[1:]:
+                if W is None:
+                    R.append(None)
+                    continue
+                r = self._rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype)
+                xp.abs(r, out=r)
+                R.append(r)
+            self.R = R
+        return self
+
+    def _weights(self, net):
+        """The weights ``B`` stands in for, after checking the network and the backend."""
+        self._check_net(net)
+        weights = _feedforward_weights(net, type(self).__name__)
+        want = [None if W is None else tuple(W.shape) for W in weights]
+        if self._shapes is not None and want != self._shapes:
+            raise ValueError(
+                f"SignSymmetry was initialised for a network whose weights have shapes "
+                f"{self._shapes[1:]}, but this network's weights have shapes {want[1:]}; use one "
+                "rule object per network (or call rule.initialize(net))")
+        if self.R is not None:
+            for l, (r, W) in enumerate(zip(self.R, weights)):
+                if r is not None:
+                    check_same_backend(r, W, names=(f"R[{l}]", f"W[{l}]"))
+        return weights
+
+    def _compute(self, weights, rng):
+        out = [None]
+        for l, W in enumerate(weights[1:], start=1):
+            if W is None:
+                out.append(None)
+                continue
+            if self.variant == "brsf":
+                mag = rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype)
+                get_array_module(mag).abs(mag, out=mag)
+            elif self.variant == "frsf":
+                mag = self.R[l]
+            else:
+                mag = None
+            try:
+                out.append(sign_feedback(W, mag, self.scale))
+            except ValueError as exc:
+                raise ValueError(f"SignSymmetry({self.variant!r}), layer {l}: {exc}; nothing "
+                                 "was changed") from None
+        return out
+
+    def current_feedback(self, net) -> list:
+        """The ``B`` the next update would use, computed from the current weights without
+        changing any state (brSF draws from a copy of the generator)."""
+        if self._shapes is None:
+            if self.variant == "frsf":
+                rng = Generator(0)
+                rng.set_state(self._rng.get_state())
+                twin = SignSymmetry(self.variant, self.scale, rng=rng).initialize(net)
+                return twin.current_feedback(net)
+        weights = self._weights(net)
+        rng = None
+        if self.variant == "brsf":
+            rng = Generator(0)
+            rng.set_state(self._rng.get_state())
+        return self._compute(weights, rng)
+
+    def _feedback(self, net):
+        if self._shapes is None:
+            self.initialize(net)
+        weights = self._weights(net)
+        saved = self._rng.get_state() if self.variant == "brsf" else None
+        try:
+            B = self._compute(weights, self._rng)
+        except ValueError:
+            if saved is not None:
+                self._rng.set_state(saved)  # nothing changed: not even the generator
+            raise
+        self.B = B
+        return B
+
+    def _propagation(self, net) -> dict:
+        return {"feedback": self._feedback(net)}
+
+    def error_gradients(self, net, x, target, loss_fn) -> list:
+        """The update :meth:`gradients` would return, with :meth:`current_feedback`: the
+        diagnostics (:mod:`bionp.metrics`) measure it without drawing brSF's magnitudes
+        from the training generator."""
+        propagation = self._diagnostic_propagation(net)
+        cache, t = self._prepare(net, x, target, loss_fn)
+        delta = net.output_delta(cache, t, loss_fn)
+        return self._backward(net, cache, delta, **propagation)
+
+    def _diagnostic_propagation(self, net) -> dict:
+        return {"feedback": self.current_feedback(net)}
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The generator state, frSF's magnitudes and the weight shapes the rule was built for."""
+        out = {"rng": self._rng.get_state()}
+        if self.R is not None:
+            out["R"] = self.R
+        if self._shapes is not None:
+            out["shapes"] = [None if s is None else list(s) for s in self._shapes]
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`; a non-finite or misshapen ``R`` is refused before
+        anything changes."""
+        R = state.get("R")
+        shapes = state.get("shapes")
+        if self.variant == "frsf" and shapes is not None and R is None:
+            raise ValueError("an frSF state needs its fixed magnitudes 'R'; got none")
+        if R is not None:
+            if shapes is None or len(R) != len(shapes):
+                raise ValueError(f"state 'R' has {len(R)} entries but 'shapes' "
+                                 f"{None if shapes is None else len(shapes)}")
+            for l, (r, s) in enumerate(zip(R, shapes)):
+                if (r is None) != (s is None) or (r is not None and list(r.shape) != list(s)):
+                    raise ValueError(f"state 'R[{l}]' has shape "
+                                     f"{None if r is None else tuple(r.shape)}, expected "
+                                     f"{None if s is None else tuple(s)}")
+                if r is not None:
+                    xp = get_array_module(r)
+                    if not bool(to_scalar(xp.all(xp.isfinite(r)))):
+                        raise ValueError(f"state 'R[{l}]' holds NaN or Inf: refused, nothing "
+                                         "was changed")
+        if "rng" in state:
+            self._rng.set_state(state["rng"])
+        self.R = None if R is None else list(R)
+        self._shapes = None if shapes is None else [None if s is None else tuple(s)
+                                                     for s in shapes]
+        self.B = None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "variant": self.variant, "scale": self.scale}
