@@ -50,6 +50,9 @@ def test_bad_feedback_init_refused_early():
         rules.FeedbackAlignment(init="he_unifrom")
     with pytest.raises(ValueError, match="unknown initialiser"):
         rules.KolenPollack(init="bogus")
+    # DFA's D has another shape than any W: drawn by name only
+    with pytest.raises(ValueError, match="unknown initialiser 'like_weights'"):
+        rules.DirectFeedbackAlignment(init="like_weights")
 
     net = nn.MLP([4, 3, 2], rng=0)
     layer = net.layers[1]

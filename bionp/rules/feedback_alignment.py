@@ -106,9 +106,8 @@ class FeedbackAlignment(ErrorPropagationRule):
         Initialiser of ``B`` (:mod:`bionp.nn.init`; for a kernel ``(out, in, kh, kw)`` the
         fans are ``in*kh*kw`` and ``out*kh*kw``), or ``"like_weights"``: each ``B[l]``
         drawn as layer ``l`` drew its ``W`` (its own ``init`` and ``init_scale``, e.g. He
-        or Xavier by each kernel's fans), as biotorch draws its feedback weights.  On
-        LeNet ``B ~ N(0, 0.1^2)`` is too large for the first convolution's fan-in of 25
-        and too small for the dense layers' (``examples/conv_rules.py``).
+        or Xavier by each kernel's fans), as biotorch draws its feedback weights (what it
+        changes on LeNet: ``examples/conv_rules.py``).
     scale : float or None
         Scale for ``normal``/``uniform``; ``None`` takes the network's
         ``init_scale`` (as the tutorial draws ``B`` like ``W``).
@@ -216,6 +215,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     name = "direct_feedback_alignment"
 
     def __init__(self, init="normal", scale=None, rng=None):
+        get_initializer(init)  # an unknown name is refused here, with the known ones
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
