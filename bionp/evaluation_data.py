@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bionp.backend import get_array_module, to_scalar
 
-__all__ = ["labels_from_target", "check_rows", "evaluation_data"]
+__all__ = ["labels_from_target", "check_rows", "check_samples_shape", "evaluation_data"]
 
 
 def labels_from_target(target, name: str):
@@ -78,3 +78,21 @@ def evaluation_data(x_test, target_test, labels_test, validation_data):
             raise ValueError(f"cannot measure test accuracy: {why}; pass labels_test= with "
                              "the test set's integer class labels")
     return x_test, labels_test, target_test
+
+
+def check_samples_shape(net, x, name: str = "x") -> None:
+    """Refuse ``x`` unless it is flat rows ``(N, features)`` or, for a network with a shaped
+    ``input_shape`` (images ``(C, H, W)``), samples of that shape ``(N, C, H, W)``."""
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) == 2:
+        return
+    want = tuple(int(s) for s in getattr(net, "input_shape", ()) or ())
+    if len(want) > 1:
+        if shape[1:] == want:
+            return
+        dims = ", ".join(str(s) for s in want)
+        raise ValueError(f"{name} must have shape (samples, {dims}) for this network (its "
+                         f"input_shape is {want}) or be flat rows (samples, features), "
+                         f"got shape {shape}")
+    raise ValueError(f"{name} must be 2-D (samples, features), got shape {shape}"
+                     + (" (flatten images with x.reshape(len(x), -1))" if len(shape) > 2 else ""))

@@ -53,7 +53,12 @@ from bionp.checkpoint import (
     save_checkpoint,
     state_arrays,
 )
-from bionp.evaluation_data import check_rows, evaluation_data, labels_from_target
+from bionp.evaluation_data import (
+    check_rows,
+    check_samples_shape,
+    evaluation_data,
+    labels_from_target,
+)
 from bionp.history import History
 from bionp.nn.losses import check_target
 from bionp.progress import progress_enabled
@@ -298,7 +303,8 @@ class Trainer:
 
         Parameters
         ----------
-        x : (N, n_in) array
+        x : (N, n_in) array, or (N, *input_shape) for a network with a shaped ``input_shape``
+            (images ``(N, C, H, W)`` for a convolutional network; flat rows work too)
         target : (N, n_out) or (N,) array — whatever ``loss_fn`` expects
         labels : (N,) int array, optional
             For the training accuracy (``history.train_accuracy``); by default derived
@@ -323,8 +329,7 @@ class Trainer:
             (:class:`~bionp.checkpoint.CheckpointMismatchError`) with nothing changed.
         """
         xp = get_array_module(x, target, *self.net.parameters()[0].values())
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D (samples, features), got shape {tuple(x.shape)}")
+        check_samples_shape(self.net, x)
         n = x.shape[0]
         if target.shape[0] != n:
             raise ValueError(f"x has {n} samples but target has {target.shape[0]}")
@@ -344,6 +349,8 @@ class Trainer:
         else:
             train_labels = labels_from_target(target, "target")[0]
         evaluation = evaluation_data(x_test, target_test, labels_test, validation_data)
+        if evaluation is not None:
+            check_samples_shape(self.net, evaluation[0], "x_test")
         bs = self.batch_size
         n_batches = n // bs if self.drop_last else -(-n // bs)
         if n_batches == 0:

@@ -46,7 +46,7 @@ tutorial η ≡ ``lr = η N / 2`` as for backprop (:mod:`bionp.rules.base`).
 from __future__ import annotations
 
 from bionp.backend import check_same_backend
-from bionp.nn.init import initialize
+from bionp.nn.init import get_initializer, initialize
 from bionp.random import check_rng
 from bionp.rules.base import ErrorPropagationRule
 from bionp.validation import check_real
@@ -86,13 +86,28 @@ def _feedforward_weights(net, rule_name):
     return out
 
 
+def _like_weights(layer, W, l, rng):
+    """``B[l]`` drawn with layer ``l``'s own initialiser and scale (``init="like_weights"``)."""
+    init = getattr(layer, "init", None)
+    if init is None:
+        raise ValueError(
+            f"init='like_weights' draws B[{l}] as layer {l} drew its weights, but layer {l} "
+            f"({layer!r}) does not say how (no 'init' attribute); give an initialiser by name, "
+            "e.g. init='xavier_uniform'")
+    return initialize(init, tuple(W.shape), getattr(layer, "init_scale", 0.1), rng, W.dtype)
+
+
 class FeedbackAlignment(ErrorPropagationRule):
     """Feedback alignment: fixed random feedback matrices ``B[l]`` in the backward pass.
 
     Parameters
     ----------
     init : str, default ``"normal"``
-        Initialiser of ``B`` (:mod:`bionp.nn.init`).
+        Initialiser of ``B`` (:mod:`bionp.nn.init`; for a kernel ``(out, in, kh, kw)`` the
+        fans are ``in*kh*kw`` and ``out*kh*kw``), or ``"like_weights"``: each ``B[l]``
+        drawn as layer ``l`` drew its ``W`` (its own ``init`` and ``init_scale``, e.g. He
+        or Xavier by each kernel's fans), as biotorch draws its feedback weights (what it
+        changes on LeNet: ``examples/conv_rules.py``).
     scale : float or None
         Scale for ``normal``/``uniform``; ``None`` takes the network's
         ``init_scale`` (as the tutorial draws ``B`` like ``W``).
@@ -109,6 +124,8 @@ class FeedbackAlignment(ErrorPropagationRule):
     name = "feedback_alignment"
 
     def __init__(self, init="normal", scale=None, rng=None):
+        if init != "like_weights":
+            get_initializer(init)  # an unknown name is refused here, with the known ones
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
@@ -119,6 +136,11 @@ class FeedbackAlignment(ErrorPropagationRule):
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
         weights = _feedforward_weights(net, type(self).__name__)
+        if self.init == "like_weights":
+            self.B = [None] + [None if W is None else _like_weights(layer, W, l, self._rng)
+                               for l, (layer, W) in enumerate(zip(net.layers[1:], weights[1:]),
+                                                              start=1)]
+            return self
         self.B = [None] + [None if W is None else
                            initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
                            for W in weights[1:]]
@@ -193,6 +215,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     name = "direct_feedback_alignment"
 
     def __init__(self, init="normal", scale=None, rng=None):
+        get_initializer(init)  # an unknown name is refused here, with the known ones
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)

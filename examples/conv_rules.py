@@ -1,0 +1,336 @@
+"""LeNet trained by every supervised learning rule: test accuracy and alignment with backprop.
+
+biotorch's LeNet (``bionp.nn.models.lenet``: conv5-6, max-pool 2, conv5-16, max-pool 2,
+conv5-120, fc 84, fc classes; ReLU after the convolutions) on Fashion-MNIST padded to
+32x32 (default) or CIFAR-10 (``--data cifar10``, where its files exist), images
+standardised per channel with the training set's statistics, cross-entropy, SGD with
+momentum 0.9, batch 128, one learning rate per rule (:data:`RULES`; ``--lr`` sets one for
+all), for backprop, feedback alignment (FA), direct feedback alignment (DFA),
+Kolen-Pollack (KP), weight perturbation (WP) and node perturbation (NP).
+
+Every (rule, seed) is one task of a :func:`bionp.sweep.run` sweep: in this process one
+after the other by default, on a Dask cluster with ``--scheduler local`` /
+``tcp://HOST:PORT``.  ``--seeds N`` runs each rule from N seeds and reports the mean ±
+std (ddof=1) of the final test accuracy.  Finished tasks are appended to ``--store``
+(default ``OUT/sweep.jsonl``): the same command after an interruption runs only what is
+missing (delete the store to start over after changing the code).
+
+Weights: Xavier uniform (``--init``; biotorch's), fans of a kernel ``(out, in, kh, kw)``
+being ``in*kh*kw`` and ``out*kh*kw``.  Feedback matrices: FA and KP draw each ``B[l]`` as
+layer ``l`` drew ``W[l]`` (``--feedback-init like_weights``, as biotorch draws its
+feedback weights like its forward ones); DFA's ``D[l]`` (``(classes, size of layer l's
+output map)``) are ``N(0, 0.1^2)`` (``--dfa-init``).  See TUNING below.
+
+Writes ``OUT/results.json`` (per rule: ``test_accuracy`` per epoch (mean over seeds),
+``test_accuracy_std``, ``test_accuracy_per_seed``, ``test_error`` (final, %),
+``alignment_angle[e][l]``: the angle in degrees between the rule's update and backprop's
+for layer ``l`` after ``e`` epochs (``e = 0``: the untrained network), ``null`` for layers
+without parameters (pooling, flatten)), ``OUT/accuracy.png`` (test accuracy per epoch per
+rule, ± std over seeds) and ``OUT/alignment.png`` (one panel per layer with weights: the
+angle to backprop per epoch per rule).
+
+TUNING
+------
+Short runs (the first 10,000 training images, 2 epochs, batch 128, SGD momentum 0.9,
+no weight decay, the first 2,000 test images, one seed): backprop at
+lr 0.01 reaches 82.1 %.  FA is unstable at lr 0.01 whatever ``B`` (KP too, in earlier
+measurements): the mean training loss of an epoch climbs to 4e5-6e13 within two epochs
+with ``B ~ N(0, 0.1^2)``, with ``B`` drawn like a He-initialised ``W`` and with Xavier
+``W`` and ``B`` (biotorch's choice; its LeNet FA configuration uses lr 0.001, DFA 0.0001).
+With Adam (lr 0.001) FA's loss climbs too (8.9 after two epochs).  At lr 0.001 FA trains: 61.1 % (``B ~ N(0,
+0.1^2)``), 63.6 % (Xavier ``B``), 66.1 % (``B`` like ``W``, He: the default here); DFA at
+lr 0.001: 62.7 % (``D ~ N(0, 0.1^2)``, the default here), 50.9 % (Xavier ``D``), 15.2 %
+at lr 0.0001.  At initialisation the rules' updates have backprop's magnitude (per-layer
+norms within a factor 3 for every ``B`` tried), so the instability is the dynamics of
+unaligned updates at a large step, not the scale of ``B``.
+
+On the full training set FA with He ``W`` and ``B`` like ``W`` (lr 0.001, weight decay
+1e-4) also blew up in one of two orders of the data: the loss rose from the first updates
+(4.4 -> 5-17 by update 100) while the norm of the output layer's ``W`` grew 4.4 -> 8.1,
+and passed 1,000 at update 144 (the mean loss of the first epoch was 3.7e7).  Biotorch's
+Xavier ``W`` (logits of std 0.1 at initialisation instead of 2; loss 2.3 instead of 4.4)
+with ``B`` drawn like it trains stably at lr 0.001 (loss 1.16 at update 350), hence the
+defaults here.  DFA with He ``W`` (lr 0.001, full data) peaked after 2 epochs (78.2 %) and
+then drifted off (72.4, 64.9, 65.1 %; mean loss 26.9 in epoch 5).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import bionp as bnp
+from bionp import experiment, sweep
+
+
+class RuleSpec(NamedTuple):
+    """One row of the rule table: how to build the rule and its default learning rate."""
+
+    label: str
+    make: Callable  # (options, rng) -> rule; options: the task's config as attributes
+    lr: float       # SGD learning rate (momentum 0.9, batch 128) used unless --lr is given
+
+
+def _rules():
+    from bionp import rules
+
+    return rules
+
+
+#: The rules this example trains; adding a rule is one line here.
+RULES = {
+    "backprop": RuleSpec("backprop", lambda o, rng: _rules().Backprop(), lr=0.01),
+    "fa": RuleSpec("feedback alignment", lambda o, rng: _rules().FeedbackAlignment(
+        init=o.feedback_init, rng=rng), lr=0.001),
+    "dfa": RuleSpec("direct feedback alignment", lambda o, rng: _rules().DirectFeedbackAlignment(
+        init=o.dfa_init, rng=rng), lr=1e-4),
+    "kp": RuleSpec("Kolen-Pollack", lambda o, rng: _rules().KolenPollack(
+        weight_decay=o.kp_decay, init=o.feedback_init, rng=rng), lr=0.001),
+    "wp": RuleSpec("weight perturbation", lambda o, rng: _rules().WeightPerturbation(
+        sigma=o.sigma, antithetic=True, rng=rng), lr=3e-5),
+    "np": RuleSpec("node perturbation", lambda o, rng: _rules().NodePerturbation(
+        sigma=o.sigma, rng=rng), lr=1e-4),
+}
+DEFAULT_RULES = tuple(RULES)
+
+
+def parse_args(argv=None):
+    ap = experiment.example_parser(__doc__.splitlines()[0], epochs=10, data="fashion-mnist",
+                                   seed=0, out="results/conv_rules")
+    ap.add_argument("--rules", nargs="+", choices=tuple(RULES), default=list(DEFAULT_RULES),
+                    help="rules to train")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per rule (mean ± std reported)")
+    ap.add_argument("--batch-size", type=int, default=128, help="minibatch size")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="SGD learning rate for every rule (default: each rule's own, RULES)")
+    ap.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    ap.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay")
+    ap.add_argument("--init", default="xavier_uniform",
+                    choices=("xavier_uniform", "xavier_normal", "he_uniform", "he_normal"),
+                    help="initialiser of LeNet's weights (biotorch's: xavier_uniform; with "
+                         "he_uniform FA blows up at lr 0.001, see TUNING)")
+    ap.add_argument("--feedback-init", default="like_weights",
+                    choices=("like_weights", "he_uniform", "he_normal", "xavier_uniform",
+                             "xavier_normal", "normal"),
+                    help="initialiser of FA/KP's B ('like_weights': as each layer drew W; "
+                         "'normal': N(0, 0.1^2))")
+    ap.add_argument("--dfa-init", default="normal",
+                    choices=("normal", "he_uniform", "he_normal", "xavier_uniform",
+                             "xavier_normal"),
+                    help="initialiser of DFA's D ('normal': N(0, 0.1^2))")
+    ap.add_argument("--kp-decay", type=float, default=3e-3,
+                    help="Kolen-Pollack's decay of W and B (per unit of lr)")
+    ap.add_argument("--sigma", type=float, default=1e-3, help="perturbation SD (WP, NP)")
+    ap.add_argument("--test-size", type=int, default=None,
+                    help="evaluate on this many test images (default: all)")
+    ap.add_argument("--align-samples", type=int, default=500,
+                    help="test images used for the angle to backprop")
+    ap.add_argument("--scheduler", default="serial",
+                    help="'serial' (default: in this process), 'local' (a local Dask cluster), "
+                         "tcp://HOST:PORT or a Dask scheduler-file .json")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes of a local cluster")
+    ap.add_argument("--store", default=None, help="result store (default: OUT/sweep.jsonl)")
+    args = ap.parse_args(argv)
+    for name in ("seeds", "batch_size", "align_samples"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.epochs < 1:
+        ap.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.test_size is not None and args.test_size < 1:
+        ap.error(f"--test-size must be >= 1, got {args.test_size}")
+    if args.lr is not None and args.lr <= 0:
+        ap.error(f"--lr must be > 0, got {args.lr}")
+    return args
+
+
+def load_images(config):
+    """``(x_train, y_train, x_test, y_test)``: NCHW, 32x32, standardised per channel."""
+    from bionp import data
+
+    root = config["data_root"]
+    x, y = data.load_images(config["data"], split="train", root=root, size=32)
+    xt, yt = data.load_images(config["data"], split="test", root=root, size=32)
+    if config["subset"] is not None and config["subset"] < x.shape[0]:
+        x, y = data.stratified_subset(x, y, config["subset"], rng=config["data_seed"])
+    if config["test_size"] is not None and config["test_size"] < xt.shape[0]:
+        idx = bnp.random.Generator(config["data_seed"]).choice(xt.shape[0], config["test_size"],
+                                                                replace=False)
+        xt, yt = xt[idx], yt[idx]
+    x, xt, _ = data.standardize_channels(x, xt)
+    return x, y, xt, yt
+
+
+def _angles(cosines):
+    """Cosines per layer -> degrees; ``None`` where there is none (layers without weights)."""
+    return [None if c != c else math.degrees(math.acos(max(-1.0, min(1.0, c)))) for c in cosines]
+
+
+def train(config, seed):
+    """One task: LeNet trained by one rule from one seed; metrics per epoch."""
+    from types import SimpleNamespace
+
+    from bionp import metrics, nn, optim
+    from bionp.train import Trainer
+
+    bnp.use(config["backend"])
+    bnp.set_dtype(config["dtype"])
+    key = ("conv_rules", config["backend"], config["dtype"], config["data"], config["data_root"],
+           config["subset"], config["test_size"], config["data_seed"])
+    x, y, xt, yt = sweep.cached(key, lambda: load_images(config))
+    net_rng, rule_rng, order_rng = bnp.random.Generator(seed).spawn(3)
+    net = nn.models.lenet(in_channels=int(x.shape[1]), n_classes=10, init=config["init"],
+                          rng=net_rng)
+    rule = RULES[config["rule"]].make(SimpleNamespace(**config), rule_rng)
+    opt = optim.SGD(net, lr=config["lr"], momentum=config["momentum"],
+                    weight_decay=config["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss()
+    x_al, y_al = xt[:config["align_samples"]], yt[:config["align_samples"]]
+    reference = _rules().Backprop()
+
+    def alignment(trainer, epoch):
+        return _angles([float(c) for c in metrics.compare_to_backprop(
+            rule, net, x_al, y_al, loss_fn, reference=reference)])
+
+    trainer = Trainer(net, rule, opt, loss_fn, batch_size=config["batch_size"], rng=order_rng,
+                      progress=False, diagnostics={"alignment_angle": alignment},
+                      diagnostics_at_start=True)
+    h = trainer.fit(x, y, epochs=config["epochs"], x_test=xt, labels_test=yt, target_test=yt,
+                    labels=False)
+    return {"test_accuracy": list(h.test_accuracy), "test_loss": list(h.test_loss),
+            "epoch_loss": list(h.epoch_loss), "epoch_seconds": list(h.epoch_seconds),
+            "alignment_angle": h.diagnostics["alignment_angle"], "stopped": h.stopped,
+            "layers": [type(layer).__name__ for layer in net.layers]}
+
+
+train.params = ("rule", "lr", "backend", "dtype", "data", "data_root", "subset", "test_size",
+                "data_seed", "batch_size", "momentum", "weight_decay", "init", "feedback_init",
+                "dfa_init", "kp_decay", "sigma", "epochs", "align_samples")
+
+
+def _mean_std(rows):
+    """Mean and std (ddof=1; 0 for one row) over seeds of equal-length per-epoch lists."""
+    a = np.asarray(rows, dtype=np.float64)
+    std = a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1:])
+    return a.mean(axis=0), std
+
+
+def summarize(records, rule_names):
+    """Per rule: per-epoch means, stds and per-seed values of the seeds' metrics."""
+    runs = {}
+    for name in rule_names:
+        group = [r for r in records if r["config"]["rule"] == name]
+        if not group:
+            continue
+        m = [r["metrics"] for r in group]
+        n_ep = min(len(v["test_accuracy"]) for v in m)  # a diverged seed stops early
+        acc = [v["test_accuracy"][:n_ep] for v in m]
+        mean, std = _mean_std(acc) if n_ep else (np.zeros(0), np.zeros(0))
+        angles = np.array([[[np.nan if a is None else a for a in layer]
+                            for layer in v["alignment_angle"][:n_ep + 1]] for v in m],
+                          dtype=np.float64)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean_angle = np.nanmean(angles, axis=0)
+        final = [a[-1] for a in acc if a]
+        runs[name] = {
+            "label": RULES[name].label, "learning_rate": group[0]["config"]["lr"],
+            "test_accuracy": mean.tolist(), "test_accuracy_std": std.tolist(),
+            "test_accuracy_per_seed": acc,
+            "test_error": (100.0 - float(np.mean(final))) if final else None,
+            "final_test_accuracy_mean": float(np.mean(final)) if final else None,
+            "final_test_accuracy_std": (float(np.std(final, ddof=1)) if len(final) > 1 else 0.0),
+            "test_loss": _mean_std([v["test_loss"][:n_ep] for v in m])[0].tolist(),
+            "epoch_seconds": _mean_std([v["epoch_seconds"][:n_ep] for v in m])[0].tolist(),
+            "alignment_angle": [[None if c != c else float(c) for c in layer]
+                                for layer in mean_angle.tolist()],
+            "layers": m[0]["layers"], "seeds": [r["seed"] for r in group],
+            "stopped": [v["stopped"] for v in m],
+        }
+    return runs
+
+
+def plot_alignment(runs, path):
+    """One panel per layer with weights: angle to backprop per epoch, one line per rule."""
+    from bionp import plot
+
+    names = [n for n in runs if n != "backprop" and runs[n]["alignment_angle"]]
+    if not names:
+        return None
+    first = runs[names[0]]
+    layers = [i for i, a in enumerate(first["alignment_angle"][0]) if a is not None]
+    plt = plot.pyplot()
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.2), squeeze=False,
+                             sharey=True)
+    for ax, l in zip(axes[0], layers):
+        for n in names:
+            v = [np.nan if e[l] is None else e[l] for e in runs[n]["alignment_angle"]]
+            ax.plot(range(len(v)), v, marker="o" if len(v) <= 30 else None, label=n)
+        ax.set_title(f"layer {l} ({first['layers'][l]})")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("angle to backprop (degrees)")
+    axes[0][-1].legend(fontsize="small")
+    return plot.save_figure(fig, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    experiment.setup(args)
+    store = args.store or os.path.join(args.out, "sweep.jsonl")
+    data_root = os.path.abspath(args.data_root) if args.data_root else None
+    defaults = {"backend": args.backend, "dtype": args.dtype, "data": args.data,
+                "data_root": data_root, "subset": args.subset, "test_size": args.test_size,
+                "data_seed": args.seed, "batch_size": args.batch_size, "momentum": args.momentum,
+                "weight_decay": args.weight_decay, "init": args.init,
+                "feedback_init": args.feedback_init, "dfa_init": args.dfa_init,
+                "kp_decay": args.kp_decay, "sigma": args.sigma, "epochs": args.epochs,
+                "align_samples": args.align_samples}
+    configs = [{"rule": r, "lr": args.lr if args.lr is not None else RULES[r].lr}
+               for r in args.rules]
+    serial = args.scheduler == "serial"
+    records = sweep.run(train, configs, defaults=defaults, repeats=args.seeds, rng=args.seed,
+                        store=store, scheduler=args.scheduler, n_workers=args.workers,
+                        blas_threads=None if serial else 1,
+                        progress=False if args.quiet else None, verbose=not args.quiet)
+    ok = [r for r in records if r["status"] == "ok"]
+    for r in records:
+        if r["status"] != "ok":
+            print(f"FAILED {r['config']['rule']} repeat {r['repeat']}: {r['error']}")
+    if not ok:
+        raise SystemExit(f"every task failed; see the tracebacks in {store}")
+    runs = summarize(ok, args.rules)
+    table = []
+    for name, run in runs.items():
+        last = run["alignment_angle"][-1] if run["alignment_angle"] else []
+        table.append({
+            "rule": name, "lr": run["learning_rate"], "seeds": len(run["seeds"]),
+            "test acc %": (f"{run['final_test_accuracy_mean']:.2f} ± "
+                           f"{run['final_test_accuracy_std']:.2f}"),
+            "test err %": run["test_error"],
+            "angle (deg, per weight layer)": " ".join(f"{a:.0f}" for a in last if a is not None),
+            "s/epoch": float(np.mean(run["epoch_seconds"])) if run["epoch_seconds"] else math.nan,
+        })
+    print()
+    print(experiment.format_table(table))
+    experiment.write_results(args.out, vars(args), runs, store=store)
+    from bionp import plot
+
+    plot.plot_curves({k: v["test_accuracy"] for k, v in runs.items()},
+                     os.path.join(args.out, "accuracy.png"),
+                     errors={k: v["test_accuracy_std"] for k, v in runs.items()},
+                     ylabel="test accuracy (%)",
+                     title=f"LeNet on {args.data}: test accuracy (mean ± std over "
+                           f"{args.seeds} seed{'s' if args.seeds > 1 else ''})")
+    plot_alignment(runs, os.path.join(args.out, "alignment.png"))
+    print(f"\nwrote {args.out}/results.json, accuracy.png, alignment.png; records in {store}")
+    return runs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""examples/conv_rules.py: LeNet by every rule on the bundled subset, through bionp.sweep,
+with tiny settings; results.json, figures, mean ± std over seeds, resume from the store."""
+
+import json
+
+import pytest
+
+from _examples import load_example
+
+TINY = ["--data", "fashion-mnist-small", "--subset", "128", "--epochs", "1", "--batch-size",
+        "64", "--test-size", "100", "--align-samples", "32", "--quiet"]
+WEIGHT_LAYERS = [0, 2, 4, 6, 7]  # LeNet: conv, pool, conv, pool, conv, flatten, dense, dense
+
+
+@pytest.fixture(scope="module")
+def example():
+    return load_example("conv_rules")
+
+
+def _png(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_every_rule_one_seed(example, tmp_path, capsys):
+    out = tmp_path / "all"
+    example.main(TINY + ["--out", str(out)])
+    printed = capsys.readouterr().out
+    doc = json.loads((out / "results.json").read_text())
+    assert {"config", "backend", "dtype", "versions", "runs"} <= set(doc)
+    assert list(doc["runs"]) == list(example.RULES) == ["backprop", "fa", "dfa", "kp", "wp", "np"]
+    for name, run in doc["runs"].items():
+        assert name in printed
+        assert len(run["test_accuracy"]) == 1 and 0.0 <= run["test_accuracy"][0] <= 100.0
+        assert run["learning_rate"] == example.RULES[name].lr and len(run["seeds"]) == 1
+        assert run["test_error"] == pytest.approx(100.0 - run["test_accuracy"][-1])
+        assert run["stopped"] == [None]
+        # angles before training (index 0) and after the epoch; None for pooling and flatten
+        assert len(run["alignment_angle"]) == 2
+        for angles in run["alignment_angle"]:
+            assert len(angles) == 8
+            assert [l for l, a in enumerate(angles) if a is not None] == WEIGHT_LAYERS
+            assert all(0.0 <= angles[l] <= 180.0 for l in WEIGHT_LAYERS)
+    bp0 = doc["runs"]["backprop"]["alignment_angle"][0]
+    assert max(bp0[l] for l in WEIGHT_LAYERS) < 0.1  # backprop vs itself
+    assert doc["runs"]["fa"]["alignment_angle"][0][0] > 30  # random B: far from backprop
+    # the output layer's update is backprop's for the error-propagation rules
+    for name in ("fa", "dfa", "kp"):
+        assert doc["runs"][name]["alignment_angle"][0][7] < 0.1
+    _png(out / "accuracy.png")
+    _png(out / "alignment.png")
+
+
+def test_seeds_mean_std_and_resume(example, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    argv = TINY + ["--rules", "backprop", "fa", "--seeds", "2", "--out", str(out)]
+    runs = example.main(argv)
+    assert set(runs) == {"backprop", "fa"}
+    for run in runs.values():
+        per_seed = run["test_accuracy_per_seed"]
+        assert len(per_seed) == 2 and len(set(run["seeds"])) == 2
+        import numpy as np
+
+        assert run["final_test_accuracy_mean"] == pytest.approx(np.mean([s[-1] for s in per_seed]))
+        assert run["final_test_accuracy_std"] == pytest.approx(np.std([s[-1] for s in per_seed],
+                                                                      ddof=1))
+    assert "±" in capsys.readouterr().out
+    lines = (out / "sweep.jsonl").read_text().splitlines()
+    # a rerun finds every task in the store and trains nothing
+    again = example.main(argv)
+    assert (out / "sweep.jsonl").read_text().splitlines() == lines
+    assert again["fa"]["test_accuracy_per_seed"] == runs["fa"]["test_accuracy_per_seed"]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--lr", "-1"], "--lr must be > 0"),
+    (["--rules", "sgd"], "invalid choice"),
+])
+def test_bad_options(example, argv, match, capsys):
+    with pytest.raises(SystemExit):
+        example.parse_args(argv)
+    assert match in capsys.readouterr().err
+
+
+def test_rule_table_is_one_line_per_rule(example):
+    """Adding a rule is one RuleSpec in RULES: the CLI's choices and defaults follow it."""
+    spec = example.RuleSpec("another", lambda o, rng: example._rules().Backprop(), lr=0.02)
+    example.RULES["another"] = spec
+    try:
+        args = example.parse_args(["--rules", "another"])
+        assert args.rules == ["another"]
+    finally:
+        del example.RULES["another"]
