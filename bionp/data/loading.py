@@ -37,7 +37,12 @@ from bionp.data import download as _download
 from bionp.data import locate as _locate
 from bionp.data.bundled_subset import load_bundled
 from bionp.data.cifar import read_cifar_binary_batch, read_cifar_python_batch
-from bionp.data.errors import ChecksumError, DataFormatError, DatasetNotFoundError
+from bionp.data.errors import (
+    ChecksumError,
+    DataFormatError,
+    DatasetNotFoundError,
+    DataRootError,
+)
 from bionp.data.idx import md5_hex, parse_idx, read_payload_and_md5
 from bionp.data.registry import DatasetSpec, check_split, get_spec
 
@@ -238,6 +243,17 @@ def _not_found(spec, split, searched, cache, why_no_download) -> DatasetNotFound
     return DatasetNotFoundError("\n".join(lines))
 
 
+def _not_in_root(spec, split, root: Path) -> DatasetNotFoundError:
+    files = spec.files[split] if spec.kind != "cifar10" else spec.files["python"][split]
+    return DatasetNotFoundError(
+        f"root={str(root)!r} does not hold dataset {spec.name!r} ({split} split): looked in {root}"
+        f" and its sub-folders {', '.join(spec.folders)} for {', '.join(f.name for f in files)}"
+        + (" (or their .gz)" if spec.kind == "idx" else " (or the binary version's .bin files)")
+        + ". Put the files there, or leave root=None to search BIONP_DATA and the cache"
+        " (and download when allowed)."
+    )
+
+
 def load_uint8(name: str, split: str = "train", root=None, download=None, cache_dir=None):
     """The split as stored: uint8 images ``(N, H, W)`` / ``(N, C, H, W)``, uint8 labels (host).
 
@@ -246,13 +262,21 @@ def load_uint8(name: str, split: str = "train", root=None, download=None, cache_
     """
     spec = get_spec(name)
     check_split(split)
+    root = _locate.check_root(root)
     if spec.kind == "bundled":
+        if root is not None:
+            raise DataRootError(
+                f"{spec.name!r} is bundled with bionp and read from no folder, but root={str(root)!r}"
+                " was given: leave root=None (or name a dataset read from files, e.g. 'fashion-mnist')"
+            )
         return load_bundled(split)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _locate.cache_dir()
     allowed = _download.download_allowed(download)
     src, searched = _locate.find_source(spec, split, root, cache)
     man_path = _manifest_path(cache, spec.name, split)
     man = _read_manifest(man_path)
+    if src is None and root is not None:  # the folder the user named lacks the files: refuse
+        raise _not_in_root(spec, split, root)
     if src is None:
         if man is not None:  # offline reuse of a complete, earlier verified copy
             got = _open_cached(spec, man, cache / spec.name)
@@ -306,7 +330,10 @@ def load(
         test, class-balanced) and needs no file and no network.
     split : {"train", "test"}
     root : path-like, optional
-        Folder searched first (see :mod:`bionp.data.locate` for the order).
+        Folder holding the files (or a sub-folder named after the dataset).
+        When given it is the only place searched: a missing folder, a file, or
+        a folder without the split's files is refused (no fallback to
+        ``BIONP_DATA``, the cache or a download).  Not for the bundled subset.
     download : bool or None
         Whether torchvision may download missing files; ``None`` means yes
         unless the environment sets ``BIONP_OFFLINE=1``.
@@ -328,6 +355,8 @@ def load(
     ------
     UnknownDatasetError
         Unknown name or split (the message lists the valid ones).
+    DataRootError
+        ``root`` is not a path, names a file, or is given for the bundled subset.
     DatasetNotFoundError
         The files are nowhere and cannot be downloaded (the message lists the ways to get them).
     DataFormatError, ChecksumError, UnsafePickleError
