@@ -39,7 +39,7 @@ from typing import Callable
 
 import numpy as np
 
-from bionp.backend import asarray, asnumpy, get_array_module, to_scalar
+from bionp.backend import asarray, asnumpy, get_array_module, is_array, to_scalar
 from bionp.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -51,6 +51,7 @@ from bionp.checkpoint import (
 from bionp.evaluation_data import check_rows, evaluation_data, labels_from_target
 from bionp.progress import progress_enabled
 from bionp.random import check_rng
+from bionp.validation import check_samples
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
            "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
@@ -336,12 +337,16 @@ class Trainer:
             was written, inside an epoch too); a checkpoint of another setup is refused
             (:class:`~bionp.checkpoint.CheckpointMismatchError`) with nothing changed.
         """
+        check_samples(x, "x")  # all of x and target checked before the first update
+        if not is_array(target):
+            raise TypeError(f"target must be an array (labels or one row per sample), got "
+                            f"{type(target).__name__}")
         xp = get_array_module(x, target, *self.net.parameters()[0].values())
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D (samples, features), got shape {tuple(x.shape)}")
         n = x.shape[0]
-        if target.shape[0] != n:
-            raise ValueError(f"x has {n} samples but target has {target.shape[0]}")
+        if target.ndim < 1 or target.shape[0] != n:
+            raise ValueError(f"x has {n} samples but target has shape {tuple(target.shape)}")
+        self.net.check_input(x)  # shape, dtype, backend, NaN/Inf
+        self.net.prepare_target(target, n)
         for name, value in (("epochs", epochs), ("until_epoch", until_epoch)):
             if value is not None:
                 _check_count(name, value, least=0)

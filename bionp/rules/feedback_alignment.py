@@ -46,7 +46,7 @@ tutorial η ≡ ``lr = η N / 2`` as for backprop (:mod:`bionp.rules.base`).
 from __future__ import annotations
 
 from bionp.backend import check_same_backend
-from bionp.nn.init import initialize
+from bionp.nn.init import get_initializer, initialize
 from bionp.random import check_rng
 from bionp.rules.base import ErrorPropagationRule
 from bionp.validation import check_real
@@ -109,10 +109,14 @@ class FeedbackAlignment(ErrorPropagationRule):
     name = "feedback_alignment"
 
     def __init__(self, init="normal", scale=None, rng=None):
+        get_initializer(init)  # an unknown name is refused now, not at the first draw
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
         self.B = None
+
+    def _draws_pending(self) -> bool:
+        return self.B is None
 
     def initialize(self, net):
         """Draw ``B[l]`` (shape of ``W[l]``, ``l >= 1``) for ``net``; returns ``self``."""
@@ -193,10 +197,14 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     name = "direct_feedback_alignment"
 
     def __init__(self, init="normal", scale=None, rng=None):
+        get_initializer(init)
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
         self.D = None
+
+    def _draws_pending(self) -> bool:
+        return self.D is None
 
     def initialize(self, net):
         """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer."""
