@@ -161,10 +161,11 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
     try:
         images = np.load(folder / man["images"], mmap_mode="r", allow_pickle=False)
         labels = np.load(folder / man["labels"], mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
+    except Exception:  # noqa: BLE001 - any damage (a bad header raises even SyntaxError): rebuild
         return None
     if (
-        images.dtype != np.uint8
+        not all(_whole(a) for a in (images, labels))
+        or images.dtype != np.uint8
         or labels.dtype != np.uint8
         or images.shape[1:] != spec.shape
         or labels.shape != (images.shape[0],)
@@ -173,12 +174,18 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
     return images, labels
 
 
+def _whole(a) -> bool:
+    """A memory-mapped ``.npy`` is exactly header + data long (a damaged header can shift it)."""
+    name = getattr(a, "filename", None)
+    return name is None or os.path.getsize(name) == a.offset + a.nbytes
+
+
 def _npy_matches(path: Path, arr: np.ndarray) -> bool:
     try:
         old = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - damaged in any way: rewrite it
         return False
-    return old.dtype == arr.dtype and old.shape == arr.shape
+    return old.dtype == arr.dtype and old.shape == arr.shape and _whole(old)
 
 
 def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man):
@@ -188,6 +195,8 @@ def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man
     names = {"images": f"{split}-{key}-images.npy", "labels": f"{split}-{key}-labels.npy"}
     for what, arr in (("images", images), ("labels", labels)):
         if not _npy_matches(folder / names[what], arr):  # absent or damaged: (re)write it
+            if (folder / names[what]).is_dir():  # an (empty) folder in the copy's place
+                os.rmdir(folder / names[what])
             _atomic_write(folder, names[what], lambda f, a=arr: np.save(f, a, allow_pickle=False))
     man = {
         "format": _MANIFEST_FORMAT,

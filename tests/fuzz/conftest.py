@@ -12,7 +12,7 @@ import tally
 
 _LONG = os.environ.get("BIONP_FUZZ", "") == "long"
 #: bad values drawn per (entry point, argument); valid values: a quarter of it
-EXAMPLES = int(os.environ.get("BIONP_FUZZ_EXAMPLES", 800 if _LONG else 28))
+EXAMPLES = int(os.environ.get("BIONP_FUZZ_EXAMPLES", 800 if _LONG else 32))
 
 settings.register_profile(
     "bionp-fuzz", max_examples=EXAMPLES, deadline=None, database=None, derandomize=not _LONG,
@@ -26,10 +26,12 @@ def pytest_terminal_summary(terminalreporter):
 
     w = terminalreporter.write_line
     n_args = sum(len(e.args) for e in entry_points.ENTRIES)
+    failed = len(terminalreporter.stats.get("failed", []))
     w("")
     w("bionp bad-input suite: "
       f"{len(tally.BAD)} of {len(entry_points.ENTRIES)} entry points ({n_args} arguments) run; "
       f"{sum(tally.BAD.values())} generated bad calls, all refused (ValueError/TypeError or a "
       f"bionp error naming the argument, state unchanged); {sum(tally.VALID.values())} valid "
-      f"calls accepted; {sum(tally.FILES.values())} corrupt files refused "
-      f"({', '.join(f'{k}: {v}' for k, v in sorted(tally.FILES.items()))})")
+      f"calls accepted; {sum(tally.FILES.values())} corrupt files refused or (cache) rebuilt "
+      f"({', '.join(f'{k}: {v}' for k, v in sorted(tally.FILES.items()))})"
+      + (f"; {failed} FAILED test(s) above" if failed else ""))

@@ -232,7 +232,7 @@ ENTRIES: list[Entry] = [
         Arg("strength", "real", lo=0, valid_span=1)], covers=("SynapticScaling",)),
     Entry("plasticity.VolumeDependentLR", _kw(plasticity.VolumeDependentLR), [
         Arg("base_lr", "real", lo=0, lo_open=True, valid_span=1),
-        Arg("stability", "real", lo=0, lo_open=True, valid_span=5),
+        Arg("stability", "real", lo=0, valid_span=5),
         Arg("lr_variability", "real", lo=0, valid_span=1),
         Arg("redraw_every", "int", lo=1, valid_span=100)], covers=("VolumeDependentLR",)),
     Entry("plasticity.WeightSplitting", lambda c, kw: plasticity.WeightSplitting(c["d"], **kw), [
@@ -278,7 +278,7 @@ ENTRIES += [
         c["net"], kw.get("x", c["x"]), kw.get("target", c["t"]), nn.MSELoss()), [
         Arg("x", "floats", shape=lambda c: (8, 6), free=()),
         Arg("target", "floats", shape=lambda c: (8, 3), free=(), checks=(
-            "rank", "shape", "dtype", "nonfinite", "empty", "type"))], ctx=_fit_ctx, covers=("MSELoss",)),
+            "rank", "shape", "nonfinite", "empty", "type"))], ctx=_fit_ctx, covers=("MSELoss",)),
     Entry("Optimizer.step", lambda c, kw: c["opt"].step(kw["grads"]), [
         Arg("grads", "grads", names=("gradient",))], ctx=_fit_ctx, covers=("Optimizer.step",)),
     Entry("KrotovHopfield.partial_fit",

@@ -139,9 +139,9 @@ def bad_root():
 def bad_file(store=False):
     return st.sampled_from(([] if store else [_TMP / "nowhere.npz", str(_TMP / "nowhere")]) + [
                             _TMP / "a_folder",
-                            _TMP / "a_folder.npz", _TMP / "a_file.txt"]
+                            _TMP / "a_folder.npz"]
                            + ([] if store else [_TMP / "empty.bin", _TMP / "text.json",
-                                                _TMP / "garbage.npz"]))
+                                                _TMP / "garbage.npz", _TMP / "a_file.txt"]))
 
 
 def bad_grid():

@@ -99,7 +99,7 @@ def _walk(obj, path, out, seen, depth=0):
     if obj is None or isinstance(obj, (bool, numbers.Number, str, bytes)):
         out[path] = obj if not (isinstance(obj, float) and obj != obj) else "nan"
         return
-    seen.add(id(obj))
+    seen[id(obj)] = obj  # kept alive: a temporary's id must not be reused during the walk
     if isinstance(obj, dict):
         for k, v in list(obj.items()):
             _walk(v, f"{path}[{k!r}]", out, seen, depth + 1)
@@ -115,7 +115,7 @@ def _walk(obj, path, out, seen, depth=0):
 
 def snapshot(ctx) -> dict:
     out: dict = {}
-    _walk(ctx, "ctx", out, set())
+    _walk(ctx, "ctx", out, {})
     return out
 
 
