@@ -11,8 +11,9 @@ ones, for the other side of the boundary) from its ``kind``:
 ``dtype``  ``"float32"``/``"float64"`` (or ``None`` when ``none_ok``)
 ``floats`` a float array of shape ``shape(ctx)`` (``ranks``: other ranks accepted)
 ``labels`` int labels ``(n,)`` in ``0 … n_classes - 1``
-``path``   a folder or file of the kind the entry reads
-``object`` anything of a named type (``valid``/``bad`` strategies given in the row)
+``root``   a dataset folder (``data.load``); ``file``: a checkpoint / store / sweep file
+``size``   a draw's size; ``grads``: an optimiser's gradients; ``grid``/``configs``: sweep
+           parameter grids and config lists; ``gstate``: a ``Generator.get_state()`` dict
 
 ``ctx`` is built afresh for every example (a small network, optimiser,
 generator ...); ``call(ctx, kw)`` calls the entry with ``defaults(ctx)`` updated
