@@ -5,10 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 OUT    ?= results/demo
 
-.PHONY: help install test test-fast demo parity gpu-check gpu-test bench clean
+.PHONY: help install test test-fast fuzz demo parity gpu-check gpu-test bench clean
 
 help:
 	@echo "make test      create .venv, install bionp[dev], run the test-suite"
+	@echo "make fuzz      the generated bad-input suite, long: ~150,000 bad calls (tests/fuzz)"
 	@echo "make demo      run the main demo on the bundled data (writes $(OUT)/)"
 	@echo "make parity    python -m bionp parity (NumPy vs CuPy, or vs the strict stand-in)"
 	@echo "make gpu-check the device check (CuPy tests, parity, CPU/GPU timings -> results/gpu-check.json)"
@@ -29,6 +30,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" -x -q
+
+# tests/fuzz with 800 bad values per argument instead of 32 (BIONP_FUZZ_EXAMPLES=N to choose)
+fuzz: $(STAMP)
+	BIONP_FUZZ=long $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) examples/demo.py --out $(OUT)

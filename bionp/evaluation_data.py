@@ -9,8 +9,11 @@ which class each row is (integer labels, one-hot rows).
 from __future__ import annotations
 
 from bionp.backend import get_array_module, to_scalar
+from bionp.nn.losses import check_target
+from bionp.validation import check_finite
 
-__all__ = ["labels_from_target", "check_rows", "check_samples_shape", "evaluation_data"]
+__all__ = ["labels_from_target", "check_rows", "check_samples_shape", "check_values",
+           "evaluation_data"]
 
 
 def labels_from_target(target, name: str):
@@ -96,3 +99,13 @@ def check_samples_shape(net, x, name: str = "x") -> None:
                          f"got shape {shape}")
     raise ValueError(f"{name} must be 2-D (samples, features), got shape {shape}"
                      + (" (flatten images with x.reshape(len(x), -1))" if len(shape) > 2 else ""))
+
+
+def check_values(net, x, target, x_name: str = "x", target_name: str = "target") -> None:
+    """The value checks that layers and losses would repeat on every batch (NaN/Inf, labels
+    in range), made once for a whole data set: one host read each instead of two per step
+    (the Trainer then trains inside :func:`bionp.validation.data_checked`)."""
+    check_finite(x, x_name, "clean or mask them before training")
+    n_out = getattr(net, "out_features", None)
+    if target is not None and n_out is not None:
+        check_target(target, n_out, target_name)

@@ -21,7 +21,7 @@ allocated once, so a step allocates nothing of parameter size.
 from __future__ import annotations
 
 from bionp.backend import check_same_backend, get_array_module, is_array
-from bionp.validation import check_real
+from bionp.validation import check_float_dtype, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -82,6 +82,10 @@ class Optimizer:
                     f"expected {sorted(p)}; was the optimiser created for another network?"
                 )
             for k in p:
+                if not is_array(g[k]):
+                    raise TypeError(f"gradient {i}.{k} must be an array of the parameters' "
+                                    f"backend, got {type(g[k]).__name__}")
+                check_float_dtype(g[k], f"gradient {i}.{k}")
                 if tuple(g[k].shape) != tuple(p[k].shape):
                     raise ValueError(
                         f"gradient {i}.{k} has shape {tuple(g[k].shape)}, expected "

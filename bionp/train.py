@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from bionp.backend import asarray, asnumpy, get_array_module, to_scalar
+from bionp.backend import asarray, asnumpy, get_array_module, is_array, to_scalar
 from bionp.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
@@ -56,14 +56,14 @@ from bionp.checkpoint import (
 from bionp.evaluation_data import (
     check_rows,
     check_samples_shape,
+    check_values,
     evaluation_data,
     labels_from_target,
 )
 from bionp.history import History
-from bionp.nn.losses import check_target
 from bionp.progress import progress_enabled
 from bionp.random import check_rng
-from bionp.validation import check_finite, data_checked
+from bionp.validation import data_checked
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
            "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
@@ -328,11 +328,25 @@ class Trainer:
             was written, inside an epoch too); a checkpoint of another setup is refused
             (:class:`~bionp.checkpoint.CheckpointMismatchError`) with nothing changed.
         """
+        if not is_array(x):  # all of x and target are checked before the first update
+            raise TypeError(f"x must be an array of the active backend, got {type(x).__name__}; "
+                            "convert it with bionp.asarray(x)")
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"x must hold one or more samples (batch, ...), got shape "
+                             f"{tuple(x.shape)}")
+        if not is_array(target):
+            raise TypeError(f"target must be an array (labels or one row per sample), got "
+                            f"{type(target).__name__}")
         xp = get_array_module(x, target, *self.net.parameters()[0].values())
         check_samples_shape(self.net, x)
         n = x.shape[0]
-        if target.shape[0] != n:
-            raise ValueError(f"x has {n} samples but target has {target.shape[0]}")
+        if target.ndim < 1 or target.shape[0] != n:
+            raise ValueError(f"x has {n} samples but target has shape {tuple(target.shape)}")
+        with data_checked():  # shape, dtype, backend here; the values once, for all of x
+            self.net.check_input(x)
+        check_values(self.net, x, target)
+        with data_checked():
+            self.net.prepare_target(target, n)
         for name, value in (("epochs", epochs), ("until_epoch", until_epoch)):
             if value is not None:
                 _check_count(name, value, least=0)
@@ -379,23 +393,11 @@ class Trainer:
                           "(epochs= counts the epochs to train in this call, until_epoch= the "
                           "total)", UserWarning, stacklevel=2)
             return self.history
-        self._check_values(x, target, evaluation)
+        if evaluation is not None:
+            check_values(self.net, evaluation[0], evaluation[2], "x_test", "target_test")
         with data_checked():  # the batches are slices of what was just checked
             return self._run(x, target, xp, until_epoch, n_batches, train_labels, evaluation)
 
-    def _check_values(self, x, target, evaluation) -> None:
-        """The value checks layers and losses would repeat on every batch (NaN/Inf, labels
-        in range), once for the whole data: one host read each instead of two per step."""
-        fix = "clean or mask them before training"
-        check_finite(x, "x", fix)
-        n_out = getattr(self.net, "out_features", None)
-        if n_out is not None:
-            check_target(target, n_out)
-        if evaluation is not None:
-            x_test, _, target_test = evaluation
-            check_finite(x_test, "x_test", fix)
-            if target_test is not None and n_out is not None:
-                check_target(target_test, n_out, "target_test")
 
     def _run(self, x, target, xp, goal, n_batches, train_labels, evaluation) -> History:
         n, bs = x.shape[0], self.batch_size

@@ -142,7 +142,7 @@ def check_number(name, value, *, low=None, low_open=False, integer=False, hint="
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an int" if integer else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r}{hint}")
-    if not np.isfinite(value):
+    if not isinstance(value, numbers.Integral) and not math.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}{hint}")
     if low is not None and (value <= low if low_open else value < low):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}{hint}")

@@ -309,7 +309,7 @@ def test_malicious_cifar_batch_leaves_cache_untouched(data_env, monkeypatch, tmp
 # ------------------------------------------------------------------ not found / offline / download
 def test_not_found_lists_the_ways(data_env, tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError) as info:
-        bnp.data.load("fashion-mnist", root=tmp_path / "nowhere")
+        bnp.data.load("fashion-mnist")
     msg = str(info.value)
     for needle in (
         "root=",
@@ -319,10 +319,46 @@ def test_not_found_lists_the_ways(data_env, tmp_path, monkeypatch):
         "bionp[datasets]",
         "BIONP_OFFLINE",
         "fashion-mnist-small",
-        str(tmp_path / "nowhere"),
         "train-images-idx3-ubyte",
     ):
         assert needle in msg, needle
+
+
+def test_root_named_is_used_or_refused(data_env, monkeypatch, tmp_path):
+    """A root the user named is never passed over for BIONP_DATA or the cache (issue 24)."""
+    from bionp.data import DataRootError
+
+    elsewhere = tmp_path / "elsewhere"
+    md5s = write_mnist_like(elsewhere / "mnist")
+    patch_files(monkeypatch, "mnist", md5s)
+    monkeypatch.setenv("BIONP_DATA", str(elsewhere))
+    bnp.data.load("mnist")  # found through BIONP_DATA, and cached
+    before = snapshot(data_env)
+    a_file = tmp_path / "afile.txt"
+    a_file.write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (tmp_path / "nowhere", DatasetNotFoundError, "no such folder"),
+        (str(tmp_path / "nowhere"), DatasetNotFoundError, "no such folder"),
+        (a_file, DataRootError, "is a file, not a folder"),
+        (tmp_path / "empty", DatasetNotFoundError, "does not hold dataset 'mnist'"),
+        (3, DataRootError, "root must be the path of a folder"),
+        ("", DataRootError, "root must be the path of a folder"),
+    ]
+    for root, exc, msg in cases:
+        for fn in (bnp.data.load, bnp.data.load_uint8, bnp.data.load_images):
+            with pytest.raises(exc, match=msg) as info:
+                fn("mnist", root=root)
+            assert "root" in str(info.value)
+            if not isinstance(root, int) and str(root):
+                assert str(root) in str(info.value)
+    assert snapshot(data_env) == before  # nothing written, nothing removed
+    with pytest.raises(DataRootError, match="bundled"):
+        bnp.data.load("fashion-mnist-small", root=tmp_path / "empty")
+    with pytest.raises(DatasetNotFoundError, match="no such folder"):
+        bnp.data.load("fashion-mnist-small", root=tmp_path / "nowhere")
+    x, _ = bnp.data.load("mnist", root=elsewhere)  # a good root is used
+    assert x.shape == (30, 784)
 
 
 def test_without_torchvision_error_and_no_import(data_env, monkeypatch):

@@ -55,7 +55,7 @@ def test_standardize_uses_train_statistics_only(xp):
     assert_allclose(apply_standardize(xt, stats), xts, rtol=0)
     with pytest.raises(ValueError, match="feature shape"):
         standardize(x, x[:, :2])
-    with pytest.raises(ValueError, match="float array"):
+    with pytest.raises(TypeError, match="x_train has dtype int64 where floats are expected"):
         standardize(xp.zeros((3, 2), dtype=xp.int64))
 
 

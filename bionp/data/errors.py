@@ -9,6 +9,7 @@ __all__ = [
     "UnknownDatasetError",
     "DatasetNotFoundError",
     "DataFormatError",
+    "DataRootError",
     "ChecksumError",
     "UnsafePickleError",
 ]
@@ -36,3 +37,7 @@ class ChecksumError(DataFormatError):
 
 class UnsafePickleError(DataFormatError, pickle.UnpicklingError):
     """A pickled CIFAR batch asked for something the restricted unpickler refuses."""
+
+
+class DataRootError(DataError, ValueError):
+    """The ``root=`` folder named by the user cannot be used (a file, or not a path at all)."""

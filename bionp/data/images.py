@@ -19,7 +19,9 @@ import numbers
 
 from bionp.backend import check_same_backend, get_array_module
 from bionp.data.loading import load
+from bionp.data.preprocess import check_data
 from bionp.random import check_rng
+from bionp.validation import check_real
 
 __all__ = ["load_images", "as_images", "pad_images", "standardize_channels",
            "apply_channel_stats", "random_crop_flip"]
@@ -113,6 +115,8 @@ def standardize_channels(x_train, x_test=None, *, eps: float = 1e-8):
         them to more images with :func:`apply_channel_stats`.
     """
     _check_images(x_train, "x_train")
+    check_data(x_train, "x_train", floats=True)
+    eps = check_real("eps", eps, low=0)
     xp = get_array_module(x_train) if x_test is None else \
         check_same_backend(x_train, x_test, names=("x_train", "x_test"))
     if x_train.dtype.kind != "f":

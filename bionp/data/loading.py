@@ -37,7 +37,12 @@ from bionp.data import download as _download
 from bionp.data import locate as _locate
 from bionp.data.bundled_subset import load_bundled
 from bionp.data.cifar import read_cifar_binary_batch, read_cifar_python_batch
-from bionp.data.errors import ChecksumError, DataFormatError, DatasetNotFoundError
+from bionp.data.errors import (
+    ChecksumError,
+    DataFormatError,
+    DatasetNotFoundError,
+    DataRootError,
+)
 from bionp.data.idx import md5_hex, parse_idx, read_payload_and_md5
 from bionp.data.registry import DatasetSpec, check_split, get_spec
 
@@ -156,10 +161,11 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
     try:
         images = np.load(folder / man["images"], mmap_mode="r", allow_pickle=False)
         labels = np.load(folder / man["labels"], mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
+    except Exception:  # noqa: BLE001 - any damage (a bad header raises even SyntaxError): rebuild
         return None
     if (
-        images.dtype != np.uint8
+        not all(_whole(a) for a in (images, labels))
+        or images.dtype != np.uint8
         or labels.dtype != np.uint8
         or images.shape[1:] != spec.shape
         or labels.shape != (images.shape[0],)
@@ -168,12 +174,18 @@ def _open_cached(spec: DatasetSpec, man, folder: Path):
     return images, labels
 
 
+def _whole(a) -> bool:
+    """A memory-mapped ``.npy`` is exactly header + data long (a damaged header can shift it)."""
+    name = getattr(a, "filename", None)
+    return name is None or os.path.getsize(name) == a.offset + a.nbytes
+
+
 def _npy_matches(path: Path, arr: np.ndarray) -> bool:
     try:
         old = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - damaged in any way: rewrite it
         return False
-    return old.dtype == arr.dtype and old.shape == arr.shape
+    return old.dtype == arr.dtype and old.shape == arr.shape and _whole(old)
 
 
 def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man):
@@ -183,6 +195,8 @@ def _write_cache(spec, split, cache: Path, src, images, labels, digests, old_man
     names = {"images": f"{split}-{key}-images.npy", "labels": f"{split}-{key}-labels.npy"}
     for what, arr in (("images", images), ("labels", labels)):
         if not _npy_matches(folder / names[what], arr):  # absent or damaged: (re)write it
+            if (folder / names[what]).is_dir():  # an (empty) folder in the copy's place
+                os.rmdir(folder / names[what])
             _atomic_write(folder, names[what], lambda f, a=arr: np.save(f, a, allow_pickle=False))
     man = {
         "format": _MANIFEST_FORMAT,
@@ -238,6 +252,17 @@ def _not_found(spec, split, searched, cache, why_no_download) -> DatasetNotFound
     return DatasetNotFoundError("\n".join(lines))
 
 
+def _not_in_root(spec, split, root: Path) -> DatasetNotFoundError:
+    files = spec.files[split] if spec.kind != "cifar10" else spec.files["python"][split]
+    return DatasetNotFoundError(
+        f"root={str(root)!r} does not hold dataset {spec.name!r} ({split} split): looked in {root}"
+        f" and its sub-folders {', '.join(spec.folders)} for {', '.join(f.name for f in files)}"
+        + (" (or their .gz)" if spec.kind == "idx" else " (or the binary version's .bin files)")
+        + ". Put the files there, or leave root=None to search BIONP_DATA and the cache"
+        " (and download when allowed)."
+    )
+
+
 def load_uint8(name: str, split: str = "train", root=None, download=None, cache_dir=None):
     """The split as stored: uint8 images ``(N, H, W)`` / ``(N, C, H, W)``, uint8 labels (host).
 
@@ -246,13 +271,21 @@ def load_uint8(name: str, split: str = "train", root=None, download=None, cache_
     """
     spec = get_spec(name)
     check_split(split)
+    root = _locate.check_root(root)
     if spec.kind == "bundled":
+        if root is not None:
+            raise DataRootError(
+                f"{spec.name!r} is bundled with bionp and read from no folder, but root={str(root)!r}"
+                " was given: leave root=None (or name a dataset read from files, e.g. 'fashion-mnist')"
+            )
         return load_bundled(split)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _locate.cache_dir()
     allowed = _download.download_allowed(download)
     src, searched = _locate.find_source(spec, split, root, cache)
     man_path = _manifest_path(cache, spec.name, split)
     man = _read_manifest(man_path)
+    if src is None and root is not None:  # the folder the user named lacks the files: refuse
+        raise _not_in_root(spec, split, root)
     if src is None:
         if man is not None:  # offline reuse of a complete, earlier verified copy
             got = _open_cached(spec, man, cache / spec.name)
@@ -306,7 +339,10 @@ def load(
         test, class-balanced) and needs no file and no network.
     split : {"train", "test"}
     root : path-like, optional
-        Folder searched first (see :mod:`bionp.data.locate` for the order).
+        Folder holding the files (or a sub-folder named after the dataset).
+        When given it is the only place searched: a missing folder, a file, or
+        a folder without the split's files is refused (no fallback to
+        ``BIONP_DATA``, the cache or a download).  Not for the bundled subset.
     download : bool or None
         Whether torchvision may download missing files; ``None`` means yes
         unless the environment sets ``BIONP_OFFLINE=1``.
@@ -328,6 +364,8 @@ def load(
     ------
     UnknownDatasetError
         Unknown name or split (the message lists the valid ones).
+    DataRootError
+        ``root`` is not a path, names a file, or is given for the bundled subset.
     DatasetNotFoundError
         The files are nowhere and cannot be downloaded (the message lists the ways to get them).
     DataFormatError, ChecksumError, UnsafePickleError

@@ -3,7 +3,9 @@
 Search order used by :func:`bionp.data.load` (the first place holding every
 file of the requested split wins):
 
-1. the ``root=`` argument;
+1. the ``root=`` argument -- when given, it is the only place searched: a
+   folder the user named is used or refused (:func:`check_root`), never
+   silently passed over for another copy;
 2. the folders in the environment variable ``BIONP_DATA`` (several may be
    joined with ``os.pathsep``);
 3. the cache directory (:func:`cache_dir`), where downloads are kept;
@@ -35,9 +37,12 @@ import dataclasses
 import os
 from pathlib import Path
 
+from bionp.data.errors import DatasetNotFoundError, DataRootError
 from bionp.data.registry import DatasetSpec, FileSpec
 
-__all__ = ["SYSTEM_DATA_DIRS", "cache_dir", "search_locations", "find_source", "Source"]
+__all__ = [
+    "SYSTEM_DATA_DIRS", "cache_dir", "check_root", "search_locations", "find_source", "Source",
+]
 
 #: Folders of Debian's ``dataset-*`` packages (``dpkg -L dataset-fashion-mnist``
 #: lists ``/usr/share/datasets/fashion-mnist/*.gz``).
@@ -57,11 +62,47 @@ def cache_dir() -> Path:
     return base / "bionp"
 
 
+def check_root(root) -> Path | None:
+    """``root`` as a :class:`~pathlib.Path` of an existing folder (``None`` stays ``None``).
+
+    Raises
+    ------
+    DataRootError
+        ``root`` is not a path (``TypeError``-like use: an int, a list ...) or names a file.
+    DatasetNotFoundError
+        ``root`` names nothing.
+    """
+    if root is None:
+        return None
+    if isinstance(root, bytes):
+        root = os.fsdecode(root)
+    if not isinstance(root, (str, os.PathLike)) or (isinstance(root, str) and not root.strip()):
+        raise DataRootError(
+            f"root must be the path of a folder holding the dataset files (str or os.PathLike),"
+            f" got {type(root).__name__} {root!r}"
+        )
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"root={str(root)!r}: no such folder ({path}). Pass the folder holding the dataset"
+            " files, or leave root=None to search BIONP_DATA, the cache and the system folders."
+        )
+    if not path.is_dir():
+        raise DataRootError(
+            f"root={str(root)!r} is a file, not a folder: pass the folder that holds the dataset"
+            " files (or a sub-folder named after the dataset)"
+        )
+    return path
+
+
 def search_locations(root=None, cache: Path | None = None) -> list[tuple[str, Path]]:
-    """``(label, folder)`` pairs in the order they are searched."""
+    """``(label, folder)`` pairs in the order they are searched.
+
+    A ``root`` given is the only place (checked by :func:`check_root`).
+    """
     out: list[tuple[str, Path]] = []
     if root is not None:
-        out.append(("root argument", Path(root).expanduser()))
+        return [("root argument", check_root(root))]
     for part in os.environ.get("BIONP_DATA", "").split(os.pathsep):
         if part.strip():
             out.append(("BIONP_DATA", Path(part.strip()).expanduser()))

@@ -25,10 +25,12 @@ from bionp.backend import (
     asnumpy,
     check_same_backend,
     get_array_module,
+    is_array,
     resolve_dtype,
     to_scalar,
 )
 from bionp.random import check_rng
+from bionp.validation import check_finite, check_float_dtype, check_real
 
 __all__ = [
     "one_hot",
@@ -41,7 +43,25 @@ __all__ = [
 ]
 
 
+def check_data(x, name="x", min_ndim=1, ndim=None, floats=False):
+    """Refuse a non-array, a wrong rank, no samples and (``floats``) non-float or NaN/Inf data."""
+    if not is_array(x):
+        raise TypeError(f"{name} must be an array of the active backend, got "
+                        f"{type(x).__name__}; convert with bionp.asarray({name})")
+    if x.ndim < min_ndim or (ndim is not None and x.ndim != ndim):
+        want = f"{ndim}-d" if ndim is not None else f"at least {min_ndim}-d"
+        raise ValueError(f"{name} must be {want} (samples first), got shape {tuple(x.shape)}")
+    if floats:
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): no statistics to take")
+        check_float_dtype(x, name)
+        check_finite(x, name)
+
+
 def _check_xy(x, y):
+    check_data(x, "x")
+    if not is_array(y):
+        raise TypeError(f"y must be an array of labels, got {type(y).__name__}")
     xp = check_same_backend(x, y, names=("x", "y"))
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-d array of labels, got shape {tuple(y.shape)}")
@@ -63,6 +83,8 @@ def one_hot(y, n_classes: int | None = None, *, dtype=None):
 
     ``n_classes`` defaults to ``max(y) + 1``; labels outside ``0 … n_classes-1`` are an error.
     """
+    if not is_array(y):
+        raise TypeError(f"y must be an array of integer labels, got {type(y).__name__}")
     xp = get_array_module(y)
     if y.ndim != 1:
         raise ValueError(f"one_hot needs a 1-d array of integer labels, got shape {tuple(y.shape)}")
@@ -89,15 +111,13 @@ def standardize(x_train, x_test=None, *, eps: float = 1e-8):
         ``s`` is 1 where the training standard deviation is ``<= eps``) — apply
         them to more data with :func:`apply_standardize`.
     """
+    check_data(x_train, "x_train", min_ndim=2, floats=True)
     xp = (
         get_array_module(x_train)
         if x_test is None
         else check_same_backend(x_train, x_test, names=("x_train", "x_test"))
     )
-    if x_train.ndim < 2 or x_train.shape[0] < 1:
-        raise ValueError(f"x_train must be (N, ...) with N >= 1, got shape {tuple(x_train.shape)}")
-    if x_train.dtype.kind != "f":
-        raise ValueError(f"standardize needs a float array, got {x_train.dtype}; convert first")
+    eps = check_real("eps", eps, low=0)
     if x_test is not None and x_test.shape[1:] != x_train.shape[1:]:
         raise ValueError(
             f"x_test's feature shape {tuple(x_test.shape[1:])} differs from "
@@ -124,13 +144,11 @@ def apply_standardize(x, stats):
 
 def normalize_rows(x, *, eps: float = 0.0):
     """Rows scaled to unit Euclidean norm; rows with norm ``<= eps`` (zero rows) stay as they are."""
+    check_data(x, "x", ndim=2)
+    check_float_dtype(x, "x")
+    check_finite(x, "x")
+    eps = check_real("eps", eps, low=0)
     xp = get_array_module(x)
-    if x.ndim != 2:
-        raise ValueError(
-            f"normalize_rows needs a 2-d (N, D) array, got shape {tuple(x.shape)}; flatten first"
-        )
-    if x.dtype.kind != "f":
-        raise ValueError(f"normalize_rows needs a float array, got {x.dtype}")
     norms = xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
     norms = xp.where(norms > eps, norms, xp.ones_like(norms))
     return x / norms

@@ -228,6 +228,8 @@ class BioClassifier:
         self.epochs = int(epochs)
         self.feature_scaling = feature_scaling
         self.init_std = float(init_std)
+        if rng is not None and not isinstance(rng, Generator):
+            check_rng(rng)  # a bad seed is refused here, not at fit()
         self.rng = rng
         self.precompute = precompute
         self.progress = progress

@@ -7,6 +7,8 @@ by :math:`p` on both sides fits :math:`\\lfloor (H + 2p - k)/s \\rfloor + 1` tim
 
 from __future__ import annotations
 
+import numbers
+
 from bionp.validation import check_float_dtype
 
 __all__ = ["pair", "nonnegative_pair", "window_count", "check_image", "shape_tuple"]
@@ -14,13 +16,14 @@ __all__ = ["pair", "nonnegative_pair", "window_count", "check_image", "shape_tup
 
 def pair(name: str, value, minimum: int = 1) -> tuple:
     """``value`` (an int or a pair of ints) as a pair ``(h, w)``; each ``>= minimum``."""
-    vals = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    single = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    vals = (value, value) if single else value
     try:
         vals = tuple(vals)
     except TypeError:
         vals = None
     if vals is None or len(vals) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in vals):
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum for v in vals):
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be a {bound} int or a pair of {bound} ints, got {value!r}")
     return int(vals[0]), int(vals[1])

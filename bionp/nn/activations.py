@@ -235,8 +235,14 @@ def get_activation(name_or_obj) -> Activation:
         return name_or_obj
     if isinstance(name_or_obj, dict):
         cfg = dict(name_or_obj)
+        if not isinstance(cfg.get("name"), str):
+            raise ValueError(f"an activation given as a dict needs its 'name' "
+                             f"({', '.join(sorted(ACTIVATIONS))}), got {name_or_obj!r}")
         name = cfg.pop("name")
-        return _lookup(name)(**cfg)
+        try:
+            return _lookup(name)(**cfg)
+        except TypeError as exc:
+            raise TypeError(f"activation {name_or_obj!r}: {exc}") from None
     if isinstance(name_or_obj, str):
         return _lookup(name_or_obj)()
     raise TypeError(

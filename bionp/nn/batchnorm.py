@@ -37,9 +37,11 @@ once per training step (the rules do).
 
 from __future__ import annotations
 
+import numbers
+
 from bionp.backend import check_same_backend, get_array_module, get_xp, is_array, resolve_dtype
 from bionp.nn._spatial import shape_tuple
-from bionp.validation import check_float_dtype, check_state_shapes
+from bionp.validation import check_float_dtype, check_real, check_state_shapes
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -58,12 +60,11 @@ class _BatchNorm:
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, dtype=None):
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) \
+                or num_features < 1:
             raise ValueError(f"num_features must be a positive int, got {num_features!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        check_real("eps", eps, low=0, low_open=True)
+        check_real("momentum", momentum, low=0, high=1)
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)

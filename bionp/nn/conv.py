@@ -40,11 +40,14 @@ same numbers (``BIONP_NUMBA=0`` turns them off); the array code here is the defi
 
 from __future__ import annotations
 
+import numbers
+
 from bionp import backend_conv
 from bionp.backend import check_same_backend, get_array_module, get_xp, resolve_dtype
 from bionp.nn._spatial import check_image, nonnegative_pair, pair, shape_tuple, window_count
 from bionp.nn.init import initialize
 from bionp.random import check_rng
+from bionp.validation import check_real
 
 __all__ = ["Conv2d", "im2col", "col2im", "conv2d"]
 
@@ -157,7 +160,7 @@ class Conv2d:
                  bias: bool = True, init="he_uniform", init_scale: float = 0.1, rng=None,
                  dtype=None):
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = pair("stride", stride)
@@ -165,7 +168,7 @@ class Conv2d:
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.init = init
-        self.init_scale = float(init_scale)
+        self.init_scale = check_real("init_scale", init_scale, low=0)
         self.dtype = resolve_dtype(dtype)
         rng = check_rng(rng)
         self.W = initialize(init, (self.out_channels, self.in_channels) + self.kernel_size,

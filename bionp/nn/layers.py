@@ -20,10 +20,12 @@ Rules that do not transport weights (feedback alignment, Kolen–Pollack) call
 
 from __future__ import annotations
 
+import numbers
+
 from bionp.backend import check_same_backend, get_xp, resolve_dtype
 from bionp.nn.init import initialize
 from bionp.random import check_rng
-from bionp.validation import check_float_dtype
+from bionp.validation import check_float_dtype, check_real
 
 __all__ = ["Dense"]
 
@@ -56,8 +58,12 @@ class Dense:
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init="normal",
                  init_scale: float = 0.1, rng=None, dtype=None, bias_init: str = "zeros"):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        init_scale = check_real("init_scale", init_scale, low=0)
+        if bias and bias_init not in ("zeros", "normal", "uniform"):  # before any draw
+            raise ValueError(
+                f"bias_init must be 'zeros', 'normal' or 'uniform', got {bias_init!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.init = init

@@ -18,6 +18,8 @@ default; see :func:`resnet20`).
 
 from __future__ import annotations
 
+import numbers
+
 from bionp.nn.activations import get_activation
 from bionp.nn.batchnorm import BatchNorm2d
 from bionp.nn.conv import Conv2d
@@ -61,7 +63,7 @@ def lenet(in_channels: int = 1, n_classes: int = 10, activation="relu",
     """
     for name, v in (("in_channels", in_channels), ("n_classes", n_classes),
                     ("input_size", input_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if input_size < 32:
         raise ValueError(f"LeNet needs images of at least 32x32 (conv5-120 takes the 5x5 map "
@@ -106,7 +108,7 @@ def resnet20(n_classes: int = 10, in_channels: int = 3, shortcut="A", input_size
     """
     for name, v in (("n_classes", n_classes), ("in_channels", in_channels),
                     ("input_size", input_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if input_size % 4:
         raise ValueError(f"input_size must be a multiple of 4 (two stride-2 stages), got "

@@ -55,7 +55,7 @@ from bionp.nn.layers import Dense
 from bionp.nn.losses import output_delta, output_loss, prepare_target
 from bionp.nn.shapes import layer_shapes, prod
 from bionp.random import check_rng
-from bionp.validation import check_finite, check_float_dtype, data_already_checked
+from bionp.validation import check_finite, check_float_dtype, check_real, data_already_checked
 
 __all__ = ["Sequential", "MLP", "ForwardCache"]
 
@@ -238,6 +238,8 @@ class Sequential:
             check_same_backend(x, ref, names=("x", "the network's weights"))
         check_float_dtype(x, "x")
         shape = tuple(x.shape)
+        if x.ndim >= 1 and shape[0] == 0:
+            raise ValueError(f"x is empty (0 samples, shape {shape}); pass at least one sample")
         if len(self.input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
             x = x.reshape((shape[0],) + self.input_shape)
         elif shape[1:] != self.input_shape:
@@ -436,7 +438,7 @@ class MLP(Sequential):
         dtype = resolve_dtype(dtype)
         self.bias = bool(bias)
         self.init = init
-        self.init_scale = float(init_scale)
+        self.init_scale = check_real("init_scale", init_scale, low=0)
         self.bias_init = bias_init
         rng = check_rng(rng)
         layers = [

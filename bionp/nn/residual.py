@@ -33,7 +33,7 @@ from bionp.nn.batchnorm import BatchNorm2d
 from bionp.nn.conv import Conv2d
 from bionp.nn.shapes import prod
 from bionp.random import check_rng
-from bionp.validation import check_state_shapes
+from bionp.validation import check_number, check_real, check_state_shapes
 
 __all__ = ["ResidualBlock"]
 
@@ -71,6 +71,16 @@ class ResidualBlock:
         act = get_activation(activation)
         if not act.elementwise:
             raise ValueError(f"the inner activation must be elementwise, got {act.name}")
+        # everything checked before the first weight is drawn from ``rng``
+        check_real("bn_momentum", bn_momentum, low=0, high=1)
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("stride", stride)):
+            check_number(name, v, low=1, integer=True)
+        if shortcut == "A" and (stride != 1 or in_channels != out_channels) and (
+                out_channels < in_channels or (out_channels - in_channels) % 2):
+            raise ValueError(f"option A pads the channels evenly: out_channels ({out_channels}) "
+                             f"must exceed in_channels ({in_channels}) by an even number; use "
+                             "shortcut='B'")
         rng = check_rng(rng)
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False,
                             init=init, rng=rng, dtype=dtype)

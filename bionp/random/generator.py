@@ -51,25 +51,25 @@ __all__ = ["Generator", "default_rng", "check_rng", "named_stream"]
 def _size_tuple(size) -> tuple[int, ...]:
     if size is None:
         return ()
-    if isinstance(size, numbers.Integral):
+    if isinstance(size, numbers.Integral) and not isinstance(size, (bool, np.bool_)):
         size = (size,)
-    try:
-        shape = tuple(int(s) for s in size)
-    except TypeError:
-        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}") from None
+    if isinstance(size, (str, bytes)) or not isinstance(size, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) for s in size):
+        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}")
+    shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
         raise ValueError(f"size must not be negative, got {shape}")
     return shape
 
 
-def _check_seed(seed) -> None:
+def _check_seed(seed, name: str = "seed") -> None:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(
-            f"seed must be a non-negative int, a bionp.random.Generator or None; got "
+            f"{name} must be a non-negative int seed, a bionp.random.Generator or None; got "
             f"{type(seed).__name__} {seed!r}"
         )
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
+        raise ValueError(f"{name} must be a non-negative int seed, got {seed}")
 
 
 class Generator:
@@ -121,17 +121,22 @@ class Generator:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore a state returned by :meth:`get_state`."""
+        """Restore a state returned by :meth:`get_state` (checked whole before anything changes)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a Generator.get_state() dict, got {state!r}")
         if state.get("bit_generator") != "Philox4x64-10":
-            raise ValueError(f"not a bionp Philox4x64-10 state: {state.get('bit_generator')!r}")
-        ss = np.random.SeedSequence(
-            int(state["entropy"]),
-            spawn_key=tuple(state["spawn_key"]),
-            n_children_spawned=int(state["n_children_spawned"]),
-        )
-        self._seed_seq = ss
-        self._key = (int(state["key"][0]), int(state["key"][1]))
-        self._counter = int(state["counter"])
+            raise ValueError(f"state is not a Philox4x64-10 state: {state.get('bit_generator')!r}")
+        try:
+            ss = np.random.SeedSequence(int(state["entropy"]), spawn_key=tuple(state["spawn_key"]),
+                                        n_children_spawned=int(state["n_children_spawned"]))
+            key = (int(state["key"][0]), int(state["key"][1]))
+            counter = int(state["counter"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"state is not a complete Generator.get_state() dict: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if counter < 0 or not all(0 <= k < 2**64 for k in key):
+            raise ValueError(f"state has counter={counter} < 0 or key={key} outside 64 bits")
+        self._seed_seq, self._key, self._counter = ss, key, counter
 
     def spawn(self, n_children: int) -> list["Generator"]:
         """``n_children`` independent generators (NumPy's ``SeedSequence.spawn``)."""
@@ -366,6 +371,9 @@ class Generator:
             keys = self.random_raw(int(n), xp=xp)
             return xp.argsort(keys, kind="stable")
         arr = n
+        if not is_array(arr) or arr.ndim == 0:
+            raise TypeError(f"permutation needs n, an int >= 0 or an array of at least one "
+                            f"dimension, got {type(n).__name__} {n!r}")
         xp = get_array_module(arr)
         keys = self.random_raw(arr.shape[0], xp=xp)
         return arr[xp.argsort(keys, kind="stable")]
@@ -385,11 +393,14 @@ class Generator:
         if isinstance(a, numbers.Integral) and not isinstance(a, bool):
             n = int(a)
         else:
+            if not is_array(a) or a.ndim == 0:
+                raise TypeError(f"choice needs a, an int >= 1 or an array of at least one "
+                                f"dimension, got {type(a).__name__} {a!r}")
             pool = a
             xp = get_array_module(a)
             n = a.shape[0]
         if n <= 0:
-            raise ValueError("choice needs a non-empty population")
+            raise ValueError(f"choice needs a non-empty population a, got {a!r}")
         shape = _size_tuple(size)
         k = int(np.prod(shape, dtype=np.int64))
         if not replace:
@@ -479,9 +490,9 @@ def default_rng(seed: "int | Generator | None" = None) -> Generator:
     return Generator(seed)
 
 
-def check_rng(rng: "int | Generator | None") -> Generator:
+def check_rng(rng: "int | Generator | None", name: str = "rng") -> Generator:
     """SPEC 7: turn an ``rng=`` argument (int seed, Generator or None) into a Generator."""
     if rng is None or isinstance(rng, Generator):
         return default_rng(rng)
-    _check_seed(rng)
+    _check_seed(rng, name)
     return Generator(rng)

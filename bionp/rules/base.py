@@ -198,6 +198,10 @@ class Rule:
         return out
 
     # -- per-sample gradients (for the gradient SNR in bionp.metrics) -----------------------
+    def _draws_pending(self) -> bool:
+        """True while the rule's random feedback is still to be drawn (at the next call)."""
+        return False
+
     def per_sample_deltas(self, net, x, target, loss_fn):
         """``(inputs, deltas)`` such that the rule's gradient for sample ``n`` *alone*
         (a batch of one) is ``W: outer(deltas[l][n], inputs[l][n])``, ``b: deltas[l][n]``,
@@ -229,6 +233,8 @@ class ErrorPropagationRule(Rule):
 
     def gradients(self, net, x, target, loss_fn) -> list:
         self._check_net(net)
+        if self._draws_pending():  # x and target checked before the first draw of feedback
+            net.prepare_target(target, net.check_input(x).shape[0])
         # feedback matrices first: a network the rule cannot train is refused before the
         # training pass moves any state (batch norm's running statistics)
         propagation = self._propagation(net)

@@ -131,6 +131,9 @@ class FeedbackAlignment(ErrorPropagationRule):
         self._rng = check_rng(rng)
         self.B = None
 
+    def _draws_pending(self) -> bool:
+        return self.B is None
+
     def initialize(self, net):
         """Draw ``B[l]`` (shape of ``W[l]``, ``l >= 1``) for ``net``; returns ``self``."""
         self._check_net(net)
@@ -220,6 +223,9 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
         self.D = None
+
+    def _draws_pending(self) -> bool:
+        return self.D is None
 
     def initialize(self, net):
         """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer."""

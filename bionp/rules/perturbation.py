@@ -87,6 +87,8 @@ the numbers.
 
 from __future__ import annotations
 
+import numbers
+
 from bionp.backend import get_array_module
 from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
@@ -129,7 +131,8 @@ def _fused(net, loss_fn) -> bool:
 
 def _check_sigma(sigma, n_samples):
     check_real("sigma", sigma, low=0, low_open=True)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
+            or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
 
 

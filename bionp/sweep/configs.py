@@ -133,8 +133,9 @@ def grid(param_grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]) 
                                    "values, e.g. grid({'lr': [0.1, 0.01]})")
         names, values = [], []
         for name, vals in g.items():
-            if not isinstance(name, str):
-                raise SweepConfigError(f"{where}: parameter names must be str, got {name!r}")
+            if not isinstance(name, str) or not name.strip():
+                raise SweepConfigError(f"{where}: parameter names must be str (non-empty), got "
+                                       f"{name!r}")
             if hasattr(vals, "tolist") and not isinstance(vals, (str, bytes)):
                 vals = vals.tolist()
             if isinstance(vals, range):

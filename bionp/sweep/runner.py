@@ -6,6 +6,7 @@ works (and the serial path runs) without the ``distributed`` extra.
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 import traceback
@@ -172,7 +173,7 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
     ``if __name__ == "__main__":`` (worker processes are spawned and import
     the main module).
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
         raise SweepConfigError(f"repeats must be an int >= 1, got {repeats!r}")
     if not callable(fn):
         raise SweepConfigError(
@@ -181,6 +182,13 @@ def run(fn: Callable[[dict, int], Mapping[str, Any]], configs: Iterable[Mapping[
                                   or n_workers < 1):
         raise SweepConfigError(
             f"n_workers must be an int >= 1 (or None: one per core), got {n_workers!r}")
+    if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(
+            blas_threads, numbers.Integral) or blas_threads < 1):
+        raise SweepConfigError(
+            f"blas_threads must be an int >= 1 (or None: leave BLAS alone), got {blas_threads!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) \
+            or not 0 < timeout < float("inf"):
+        raise SweepConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     if client is not None and scheduler is not None:
         raise SweepError("pass either client= or scheduler=, not both")
     if scheduler is not None and not isinstance(scheduler, str):

@@ -125,6 +125,8 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
             data = f.read()
     except FileNotFoundError:
         return None, []
+    except OSError as exc:  # a folder, no permission ...
+        raise StoreError(f"{path}: cannot read the sweep store: {exc.strerror or exc}") from None
     lines, end = _split_lines(data, path)
     if end < len(data) and warn:
         warnings.warn(

@@ -41,6 +41,14 @@ SWEEP_FILE_KEYS = ("function", "store", "repeats", "seed", "scheduler", "n_worke
 
 
 def _read(path: str) -> dict:
+    try:
+        return _parse(path)
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, unreadable, not text
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SweepConfigError(f"{path}: cannot read the sweep file: {why}") from None
+
+
+def _parse(path: str) -> dict:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".json":
         with open(path, encoding="utf-8") as f:
@@ -123,18 +131,22 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     if has_grid == has_configs:
         raise SweepConfigError(f"{path}: give exactly one of 'grid' (parameter lists) or 'configs' "
                                "(an explicit list of configs)")
-    configs = grid(spec["grid"]) if has_grid else spec["configs"]
-    store = spec.get("store") or os.path.splitext(os.path.basename(path))[0] + ".jsonl"
-    if not os.path.isabs(store):
-        store = os.path.join(base, store)
-    kwargs: dict[str, Any] = {
-        "fn": import_function(spec["function"], base),
-        "configs": configs,
-        "store": store,
-        "repeats": spec.get("repeats", 1),
-        "rng": spec.get("seed", 0),
-    }
+    try:
+        kwargs = _run_arguments(spec, path, base, has_grid)
+    except (SweepConfigError, SyntaxError, ValueError, TypeError) as exc:  # name the file
+        raise SweepConfigError(f"{path}: {exc}") from None
     for key in ("scheduler", "n_workers", "params", "defaults", "timeout", "retry_errors"):
         if key in spec:
             kwargs[key] = spec[key]
     return kwargs
+
+
+def _run_arguments(spec, path, base, has_grid) -> dict[str, Any]:
+    configs = grid(spec["grid"]) if has_grid else spec["configs"]
+    store = spec.get("store") or os.path.splitext(os.path.basename(path))[0] + ".jsonl"
+    if not isinstance(store, str):
+        raise SweepConfigError(f"store must be a path (a string), got {store!r}")
+    if not os.path.isabs(store):
+        store = os.path.join(base, store)
+    return {"fn": import_function(spec["function"], base), "configs": configs, "store": store,
+            "repeats": spec.get("repeats", 1), "rng": spec.get("seed", 0)}

@@ -361,6 +361,8 @@ class NoisyDense(NoisyWeights):
                  **dense_kwargs):
         check_noise_mode(mode)
         check_sigma(sigma, "sigma")
+        if noise_rng is not None:
+            noise_rng = check_rng(noise_rng, "noise_rng")
         rng = check_rng(rng)
         layer = Dense(in_features, out_features, rng=rng, **dense_kwargs)
         super().__init__(layer, sigma=sigma, mode=mode, eval_noise=eval_noise,
