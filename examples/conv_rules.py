@@ -40,13 +40,13 @@ with ``B ~ N(0, 0.1^2)``, with ``B`` drawn like a He-initialised ``W`` and with 
 With Adam (lr 0.001) FA's loss climbs too (8.9 after two epochs).  At lr 0.001 FA
 (He ``W``) trains: 61.1 % (``B ~ N(0, 0.1^2)``), 63.6 % (Xavier ``B``), 66.1 % (``B``
 like ``W``); DFA (He ``W``) at lr 0.001: 62.7 % (``D ~ N(0, 0.1^2)``), 50.9 % (Xavier
-``D``), 15.2 % at lr 0.0001.  At initialisation the rules' updates have backprop's magnitude (per-layer
-norms within a factor 3 for every ``B`` tried), so the instability is the dynamics of
-unaligned updates at a large step, not the scale of ``B``.
+``D``), 15.2 % at lr 0.0001.  At initialisation the rules' updates have backprop's
+magnitude (per-layer norms within a factor 3 for every ``B`` tried), so the instability is
+the dynamics of unaligned updates at a large step, not the scale of ``B``.
 
 On the full training set FA with He ``W`` and ``B`` like ``W`` (lr 0.001, weight decay
-1e-4) also blew up in one of two runs (the other: the first 20,000 images, other seeds): the loss rose from the first updates
-(4.4 -> 5-17 by update 100) while the norm of the output layer's ``W`` grew 4.4 -> 8.1,
+1e-4) also blew up in one of two runs (the other: the first 20,000 images, other seeds):
+the loss rose from the first updates (4.4 -> 5-17 by update 100) while the norm of the output layer's ``W`` grew 4.4 -> 8.1,
 and passed 1,000 at update 144 (the mean loss of the first epoch was 3.7e7).  Biotorch's
 Xavier ``W`` (logits of std 0.1 at initialisation instead of 2; loss 2.3 instead of 4.4)
 with ``B`` drawn like it trains stably at lr 0.001 (loss 1.16 at update 350), hence the
