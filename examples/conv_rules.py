@@ -47,11 +47,12 @@ the dynamics of unaligned updates at a large step, not the scale of ``B``.
 On the full training set FA with He ``W`` and ``B`` like ``W`` (lr 0.001, weight decay
 1e-4) also blew up in one of two runs (the other: the first 20,000 images, other seeds):
 the loss rose from the first updates (4.4 -> 5-17 by update 100) while the norm of the
-output layer's ``W`` grew 4.4 -> 8.1, and passed 1,000 at update 144 (the mean loss of
-the first epoch was 3.7e7).  Biotorch's Xavier ``W`` (logits of std 0.1 at initialisation instead of 2; loss 2.3 instead of 4.4)
-with ``B`` drawn like it trains stably at lr 0.001 (loss 1.16 at update 350), hence the
-defaults here.  DFA with He ``W`` (lr 0.001, full data) peaked after 2 epochs (78.2 %) and
-then drifted off (72.4, 64.9, 65.1 %; mean loss 26.9 in epoch 5).
+output layer's ``W`` grew 4.4 -> 8.1, and passed 1,000 at update 144 (the mean loss of the
+first epoch was 3.7e7). Biotorch's Xavier ``W`` (logits of std 0.1 at initialisation
+instead of 2; loss 2.3 instead of 4.4) with ``B`` drawn like it trains stably at lr 0.001
+(loss 1.16 at update 350), hence the defaults here. DFA with He ``W`` (lr 0.001, full
+data) peaked after 2 epochs (78.2 %) and then drifted off (72.4, 64.9, 65.1 %; mean loss
+26.9 in epoch 5).
 
 Full Fashion-MNIST (60,000 images, 10,000 test), batch 128, SGD momentum 0.9, weight
 decay 1e-4, constant lr, one seed, test error % per epoch (biotorch's LeNet: BP 9.2, FA
