@@ -190,6 +190,16 @@ ENTRIES: list[Entry] = [
         Arg("feedback_lr_scale", "real", lo=0, lo_open=True, valid_span=1),
         Arg("feedback_optimizer", "name", choices=("mirror", "sgd")), Arg("rng", "rng")],
         defaults=lambda c: {"feedback_optimizer": "sgd"}, covers=("KolenPollack",)),
+    Entry("rules.SignSymmetry", _kw(rules.SignSymmetry), [
+        Arg("variant", "name", choices=("usf", "brsf", "frsf")), Arg("rng", "rng")],
+        covers=("SignSymmetry",)),
+    Entry("rules.WeightMirror", _kw(rules.WeightMirror), [
+        Arg("mirror_steps", "int", lo=1, valid_span=8),
+        Arg("noise", "real", lo=0, lo_open=True, valid_span=1),
+        Arg("mirror_lr", "real", lo=0, lo_open=True, none_ok=True, valid_span=1),
+        Arg("mirror_batch_size", "int", lo=1, valid_span=64),
+        Arg("warmup_steps", "int", lo=0, valid_span=8), Arg("rng", "rng")],
+        covers=("WeightMirror",)),
     Entry("rules.WeightPerturbation", _kw(rules.WeightPerturbation), [
         Arg("sigma", "real", lo=0, lo_open=True, valid_span=1),
         Arg("n_samples", "int", lo=1, valid_span=8),
@@ -490,6 +500,7 @@ EXCLUDED = {
         **dict.fromkeys(["plot_dendritic_weights_full_model",
                          "plot_dendritic_weights_single_image", "plot_eigenvalue_spectrum"],
                         "plotting")},
+    "bionp.rules": {"ALIASES": "constant"},
     "bionp.random": {"named_stream": "functional core", "philox4x64_10": "functional core",
                      "get_num_threads": "backend helper", "set_num_threads": "backend helper"},
     "bionp.checkpoint": {"state_arrays": "functional core", "load_state_arrays":
