@@ -332,8 +332,8 @@ class Trainer:
             raise TypeError(f"x must be an array of the active backend, got {type(x).__name__}; "
                             "convert it with bionp.asarray(x)")
         if x.ndim < 2 or x.shape[0] == 0:
-            raise ValueError(f"x must hold one or more samples (batch, ...), got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(f"x must have shape (samples, ...) with one or more samples, got "
+                             f"shape {tuple(x.shape)}")
         if not is_array(target):
             raise TypeError(f"target must be an array (labels or one row per sample), got "
                             f"{type(target).__name__}")
