@@ -46,6 +46,7 @@ from bionp import backend_conv
 from bionp.backend import check_same_backend, get_array_module, get_xp, resolve_dtype
 from bionp.nn._spatial import check_image, nonnegative_pair, pair, shape_tuple, window_count
 from bionp.nn.init import initialize
+from bionp.nn.protocol import ShapedFeatures, WeightAndBias
 from bionp.random import check_rng
 from bionp.validation import check_real
 
@@ -124,7 +125,7 @@ def conv2d(x, W, b=None, stride=(1, 1), padding=(0, 0), cols=None):
     return z, cols
 
 
-class Conv2d:
+class Conv2d(WeightAndBias, ShapedFeatures):
     r"""2-D convolution layer on NCHW images (see the module docstring for the equations).
 
     Parameters
@@ -178,27 +179,6 @@ class Conv2d:
         self.output_shape = None
 
     # -- protocol ----------------------------------------------------------------------
-    @property
-    def has_bias(self) -> bool:
-        return self.b is not None
-
-    def params(self) -> dict:
-        """``{"W": W, "b": b}`` (``b`` only if the layer has one); the arrays themselves."""
-        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
-
-    @property
-    def n_params(self) -> int:
-        return int(self.W.size + (0 if self.b is None else self.b.size))
-
-    @property
-    def in_features(self):
-        """``C*H*W`` of the input once built, else None."""
-        return None if self.input_shape is None else _prod(self.input_shape)
-
-    @property
-    def out_features(self):
-        return None if self.output_shape is None else _prod(self.output_shape)
-
     def output_shape_for(self, input_shape) -> tuple:
         """Per-sample output shape for a per-sample ``input_shape`` ``(C, H, W)`` (checked)."""
         shape = shape_tuple(input_shape)
@@ -305,10 +285,3 @@ class Conv2d:
 
 def _short(p):
     return p[0] if p[0] == p[1] else p
-
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out

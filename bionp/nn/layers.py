@@ -24,13 +24,14 @@ import numbers
 
 from bionp.backend import check_same_backend, get_xp, resolve_dtype
 from bionp.nn.init import initialize
+from bionp.nn.protocol import WeightAndBias
 from bionp.random import check_rng
 from bionp.validation import check_float_dtype, check_real
 
 __all__ = ["Dense"]
 
 
-class Dense:
+class Dense(WeightAndBias):
     """Fully connected layer ``z = x @ W.T + b``.
 
     Parameters
@@ -84,18 +85,6 @@ class Dense:
                     f"bias_init must be 'zeros', 'normal' or 'uniform', got {bias_init!r}")
         else:
             self.b = None
-
-    @property
-    def has_bias(self) -> bool:
-        return self.b is not None
-
-    def params(self) -> dict:
-        """``{"W": W, "b": b}`` (``b`` only if the layer has one); the arrays themselves."""
-        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
-
-    @property
-    def n_params(self) -> int:
-        return int(self.W.size + (0 if self.b is None else self.b.size))
 
     def _check_x(self, x):
         check_float_dtype(x, "x")

@@ -38,11 +38,12 @@ from __future__ import annotations
 from bionp import backend_conv
 from bionp.backend import get_array_module
 from bionp.nn._spatial import check_image, pair, shape_tuple, window_count
+from bionp.nn.protocol import ShapedFeatures
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
 
 
-class _Pool2d:
+class _Pool2d(ShapedFeatures):
     """Shared protocol of the pooling layers: no parameters, NCHW in and out."""
 
     dense_like = False
@@ -60,14 +61,6 @@ class _Pool2d:
     def params(self) -> dict:
         """No parameters: ``{}``."""
         return {}
-
-    @property
-    def in_features(self):
-        return None if self.input_shape is None else _prod(self.input_shape)
-
-    @property
-    def out_features(self):
-        return None if self.output_shape is None else _prod(self.output_shape)
 
     def output_shape_for(self, input_shape) -> tuple:
         """``(C, H', W')`` for a per-sample ``(C, H, W)``; ``ValueError`` if no window fits."""
@@ -214,10 +207,3 @@ class AvgPool2d(_Pool2d):
         for _, _, sl in self._windows(x, tuple(delta.shape[2:])):
             dx[sl] += share
         return {}, dx
-
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
