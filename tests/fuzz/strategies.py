@@ -43,8 +43,9 @@ def bad_int(a):
                              + ([] if a.array_ok else [np.array([2])]))]
     if a.lo is not None:
         parts.append(st.integers(max_value=a.lo - 1))
-        parts.append(st.integers(max_value=a.lo - 1).map(np.int64) if a.lo - 1 >= -2**63
-                     else st.nothing())
+        # NumPy ints too, within int64's range (hypothesis draws unbounded Python ints)
+        parts.append(st.integers(min_value=-2**63, max_value=a.lo - 1).map(np.int64)
+                     if a.lo - 1 >= -2**63 else st.nothing())
     if a.hi is not None:
         parts.append(st.integers(min_value=a.hi + 1))
     return st.one_of(parts)
