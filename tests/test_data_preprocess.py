@@ -29,7 +29,7 @@ def test_one_hot(xp):
     assert t.dtype == np.float32 and t.shape == (4, 4)
     assert_equal(t, np.eye(4, dtype=np.float32)[[2, 0, 1, 2]])
     assert one_hot(y, dtype="float64").shape == (4, 3)
-    with pytest.raises(ValueError, match=r"labels must lie in 0…1, found 0…2"):
+    with pytest.raises(ValueError, match=r"labels must lie in 0…1 for n_classes=2, found 0…2"):
         one_hot(y, 2)
     with pytest.raises(ValueError, match="integer labels"):
         one_hot(xp.asarray([0.5]))

@@ -96,7 +96,8 @@ def one_hot(y, n_classes: int | None = None, *, dtype=None):
         n_classes = hi + 1
     n_classes = _check_int(n_classes, "n_classes")
     if lo < 0 or hi >= n_classes:
-        raise ValueError(f"labels must lie in 0…{n_classes - 1}, found {lo}…{hi}")
+        raise ValueError(f"labels must lie in 0…{n_classes - 1} for n_classes={n_classes}, found "
+                         f"{lo}…{hi}")
     dt = resolve_dtype(dtype)
     return (y[:, None] == xp.arange(n_classes, dtype=y.dtype)[None, :]).astype(dt)
 

@@ -52,7 +52,8 @@ class Arg:
     bad: Any = None  # extra hypothesis strategy of bad values
     names: tuple = ()  # other words a message may use for this argument
     valid_span: float | None = None  # valid values drawn in [lo, lo + span] (cheap calls)
-    array_ok: bool = False  # numbers: arrays and lists broadcast (NumPy's loc/scale/low/high)
+    array_ok: bool = False  # numbers: arrays and lists broadcast (NumPy's loc/scale/low/high);
+    # for ints: tuples are valid too (the (h, w) pairs of kernel_size, stride, padding)
     free: tuple = (0,)  # floats: axes whose length may vary (the others are checked)
     checks: tuple = ("rank", "shape", "dtype", "nonfinite", "empty", "type")  # floats: refusals
 
@@ -106,18 +107,19 @@ ENTRIES: list[Entry] = [
     Entry("nn.Conv2d", _kw(nn.Conv2d), [
         Arg("in_channels", "int", lo=1, valid_span=3),
         Arg("out_channels", "int", lo=1, valid_span=3),
-        Arg("kernel_size", "int", lo=1, valid_span=3),
-        Arg("stride", "int", lo=1, valid_span=3), Arg("padding", "int", lo=0, valid_span=3),
+        Arg("kernel_size", "int", lo=1, valid_span=3, array_ok=True),
+        Arg("stride", "int", lo=1, valid_span=3, array_ok=True),
+        Arg("padding", "int", lo=0, valid_span=3, array_ok=True),
         Arg("init_scale", "real", lo=0, valid_span=1), Arg("rng", "rng")],
         defaults=lambda c: {"in_channels": 1, "out_channels": 2, "kernel_size": 3,
                             "rng": c["rng"]}, ctx=_gen, covers=("Conv2d",)),
     Entry("nn.MaxPool2d", _kw(nn.MaxPool2d), [
-        Arg("kernel_size", "int", lo=1, valid_span=4),
-        Arg("stride", "int", lo=1, none_ok=True, valid_span=4)],
+        Arg("kernel_size", "int", lo=1, valid_span=4, array_ok=True),
+        Arg("stride", "int", lo=1, none_ok=True, valid_span=4, array_ok=True)],
         defaults=lambda c: {"kernel_size": 2}, covers=("MaxPool2d",)),
     Entry("nn.AvgPool2d", _kw(nn.AvgPool2d), [
-        Arg("kernel_size", "int", lo=1, valid_span=4),
-        Arg("stride", "int", lo=1, none_ok=True, valid_span=4)],
+        Arg("kernel_size", "int", lo=1, valid_span=4, array_ok=True),
+        Arg("stride", "int", lo=1, none_ok=True, valid_span=4, array_ok=True)],
         defaults=lambda c: {"kernel_size": 2}, covers=("AvgPool2d",)),
     Entry("nn.BatchNorm1d", _kw(nn.BatchNorm1d), [
         Arg("num_features", "int", lo=1, valid_span=8),
@@ -161,7 +163,7 @@ ENTRIES: list[Entry] = [
         defaults=lambda c: {"sizes": [3, 4, 2], "rng": c["rng"]}, ctx=_gen,
         covers=("MLP", "Sequential", "get_activation", "ACTIVATIONS")),
     Entry("dendritic.DendriticLayer", _kw(dendritic.DendriticLayer), [
-        Arg("in_dim", "int", lo=4, valid_span=4),
+        Arg("in_dim", "int", lo=2, valid_span=4),  # >= n_dendrite_inputs (2 here)
         Arg("n_neurons", "int", lo=1, valid_span=4),
         Arg("n_dendrite_inputs", "int", lo=1, hi=3),
         Arg("n_dendrites", "int", lo=1, valid_span=3),
