@@ -19,8 +19,7 @@ and keeps it so::
     faces      cli, gpucheck/, parity/ (scenarios), sweep/, experiment, studies/ (comparisons,
                grids)
        |
-    training   train (Trainer), history, checkpoint, evaluation_data, metrics, robustness,
-               hebbian.classifier
+    training   train (Trainer), history, checkpoint, evaluation_data, metrics, robustness
        |
     rules      rules/, optim, plasticity/, hebbian/ (models), dendritic/ (layer, resampling)
        |

@@ -29,11 +29,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("bionp.data", "bionp.data.*")),
     ("nn", ("bionp.nn", "bionp.nn.*")),
     ("rules", ("bionp.rules", "bionp.rules.*", "bionp.optim", "bionp.plasticity",
-               "bionp.plasticity.*", "bionp.hebbian.*", "bionp.dendritic",
+               "bionp.plasticity.*", "bionp.hebbian", "bionp.hebbian.*", "bionp.dendritic",
                "bionp.dendritic.*")),
     ("training", ("bionp.train", "bionp.history", "bionp.checkpoint", "bionp.evaluation_data",
                   "bionp.metrics",
-                  "bionp.robustness", "bionp.hebbian", "bionp.hebbian.classifier")),
+                  "bionp.robustness")),
     ("faces", ("bionp.cli", "bionp.__main__", "bionp.experiment", "bionp.gpucheck",
                "bionp.gpucheck.*", "bionp.parity", "bionp.parity.*", "bionp.sweep",
                "bionp.sweep.*", "bionp.studies", "bionp.studies.*")),
@@ -224,7 +224,7 @@ def test_function_local_and_relative_imports_are_seen(tmp_path):
     ("bionp.backend", "backend"), ("bionp.nn.layers", "nn"), ("bionp.dendritic.layer", "rules"),
     ("bionp.studies.comparison", "faces"), ("bionp.dendritic", "rules"),
     ("bionp.parity.rules", "faces"),
-    ("bionp.hebbian.classifier", "training"), ("bionp.hebbian.readout", "rules"),
+    ("bionp.hebbian.classifier", "rules"), ("bionp.hebbian.readout", "rules"),
     ("bionp.random.philox", "random"), ("bionp.nn.noisy.functional", "nn"),
 ])
 def test_layer_assignment(module, layer):

@@ -59,7 +59,6 @@ from bionp.hebbian.readout import (  # the readout's maths (defined here before;
     readout_gradients,
 )
 from bionp.hebbian.stack import HebbianStack
-from bionp.metrics import accuracy
 from bionp.progress import progress_range
 from bionp.random import Generator, check_rng
 from bionp.validation import check_samples
@@ -452,7 +451,8 @@ class BioClassifier:
     def _accuracy_of_features(self, h, y) -> float:
         z = h @ self.readout_.T
         z += self.bias_
-        return accuracy(z, y)
+        xp = get_array_module(z)
+        return 100.0 * to_scalar(xp.count_nonzero(xp.argmax(z, axis=1) == y)) / z.shape[0]
 
     def _epochs(self):
         return progress_range(self.epochs, self.progress, "BioClassifier")
