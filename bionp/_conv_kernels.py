@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bionp._kernels import _enabled
+from bionp._kernels import load_built
 
 __all__ = ["load", "available"]
 
@@ -282,11 +282,4 @@ def available() -> bool:
 def load():
     """The compiled kernels (a dict of Numba functions), or ``None`` without Numba or with
     ``BIONP_NUMBA=0`` (read on every call; Numba is imported once)."""
-    if not _enabled():
-        return None
-    if "kernels" not in _state:
-        try:
-            _state["kernels"] = _build()
-        except ImportError:
-            _state["kernels"] = None
-    return _state["kernels"]
+    return load_built(_state, _build)

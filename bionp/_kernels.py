@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["load", "available"]
+__all__ = ["available", "load", "load_built"]
 
 _state: dict[str, Any] = {}
 _FASTMATH = {"reassoc", "contract"}
@@ -147,11 +147,17 @@ def load():
     """The compiled kernels (a dict of Numba functions), or ``None`` without Numba or
     with ``BIONP_NUMBA=0``; the environment variable is read on every call, Numba is
     imported once."""
+    return load_built(_state, _build)
+
+
+def load_built(state: dict, build):
+    """``build()``'s kernels, built once into ``state`` (``None`` if Numba is missing), or
+    ``None`` while ``BIONP_NUMBA=0``: the switch shared by every compiled-kernel module."""
     if not _enabled():
         return None
-    if "kernels" not in _state:
+    if "kernels" not in state:
         try:
-            _state["kernels"] = _build()
+            state["kernels"] = build()
         except ImportError:
-            _state["kernels"] = None
-    return _state["kernels"]
+            state["kernels"] = None
+    return state["kernels"]

@@ -31,14 +31,14 @@ from bionp.backend import get_array_module
 from bionp.nn.activations import get_activation
 from bionp.nn.batchnorm import BatchNorm2d
 from bionp.nn.conv import Conv2d
-from bionp.nn.shapes import prod
+from bionp.nn.protocol import ShapedFeatures
 from bionp.random import check_rng
 from bionp.validation import check_number, check_real, check_state_shapes
 
 __all__ = ["ResidualBlock"]
 
 
-class ResidualBlock:
+class ResidualBlock(ShapedFeatures):
     """Basic residual block (module docstring).
 
     Parameters
@@ -130,14 +130,6 @@ class ResidualBlock:
             return None
         pre = name + "."
         return {k[len(pre):]: v for k, v in params.items() if k.startswith(pre)}
-
-    @property
-    def in_features(self):
-        return None if self.input_shape is None else prod(self.input_shape)
-
-    @property
-    def out_features(self):
-        return None if self.output_shape is None else prod(self.output_shape)
 
     def output_shape_for(self, input_shape) -> tuple:
         return self.conv1.output_shape_for(input_shape)
