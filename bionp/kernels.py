@@ -13,15 +13,18 @@ computes with plain ``xp`` (CuPy today).  The backend of an array comes from
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 from typing import Any
 
 import numpy as np
 
+from bionp import _cuda_kernels
 from bionp.backend import module_name
 
 __all__ = [
+    "cuda_kernels_enabled",
     "philox_fast_available",
     "philox_raw_fast",
     "philox_uniform_fast",
@@ -104,10 +107,16 @@ def philox_uniform_fast(xp: types.ModuleType, key: tuple[int, int], counter: int
 # sparse products with a fixed number of nonzeros per row (dendritic layers)
 # --------------------------------------------------------------------------
 
+def cuda_kernels_enabled(xp: types.ModuleType) -> bool:
+    """Whether ``xp`` is CuPy and bionp's CUDA kernels (:mod:`bionp._cuda_kernels`) are on:
+    ``BIONP_CUDA_KERNELS=0`` turns them off, leaving the array code (the definition)."""
+    return module_name(xp) == "cupy" and os.environ.get("BIONP_CUDA_KERNELS", "1") != "0"
+
+
 def sparse_rows_matmul_available(xp: types.ModuleType) -> bool:
     """Whether :func:`sparse_rows_matmul` has a compiled kernel for ``xp``: NumPy and the
-    strict stand-in (SciPy's CSR products); not CuPy, where callers gather instead."""
-    return module_name(xp) in ("numpy", "strict")
+    strict stand-in (SciPy's CSR products), CuPy with :func:`cuda_kernels_enabled`."""
+    return module_name(xp) in ("numpy", "strict") or cuda_kernels_enabled(xp)
 
 
 _csr_state: dict[str, Any] = {}
@@ -191,7 +200,8 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
     materialising the ``(rows, per_row, m)`` gathered rows.  Returns ``None`` where the
     backend has no such kernel (CuPy; see :func:`sparse_rows_matmul_available`): the
     caller then gathers and multiplies with array operations.  On NumPy and the strict
-    stand-in the kernel is SciPy's CSR product, so both give the same bits.
+    stand-in the kernel is SciPy's CSR product (or Numba's), so both give the same bits;
+    on CuPy it is :func:`bionp._cuda_kernels.rows_matmul` (fixed summation order).
     """
     name = module_name(xp)
     if name == "numpy":
@@ -201,14 +211,19 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
 
         return _strict.call_host(_host_rows_matmul, "sparse_rows_matmul", weights, indices,
                                  n_cols, dense, transpose)
+    if cuda_kernels_enabled(xp):
+        return _cuda_kernels.rows_matmul(xp, weights, indices, n_cols, dense, transpose)
     return None
 
 
 def sparse_rows_dot_available(xp: types.ModuleType) -> bool:
     """Whether :func:`sparse_rows_dot` has a compiled kernel for ``xp``: NumPy and the strict
-    stand-in with Numba installed (and ``BIONP_NUMBA`` not ``0``)."""
+    stand-in with Numba installed (and ``BIONP_NUMBA`` not ``0``), CuPy with
+    :func:`cuda_kernels_enabled`."""
     from bionp import _kernels  # noqa: PLC0415
 
+    if cuda_kernels_enabled(xp):
+        return True
     return module_name(xp) in ("numpy", "strict") and _kernels.available()
 
 
@@ -244,6 +259,8 @@ def sparse_rows_dot(xp: types.ModuleType, indices, dense, other):
         from bionp import _strict  # noqa: PLC0415
 
         return _strict.call_host(_host_rows_dot, "sparse_rows_dot", indices, dense, other)
+    if cuda_kernels_enabled(xp):
+        return _cuda_kernels.rows_dot(xp, indices, dense, other)
     return None
 
 
