@@ -99,22 +99,14 @@ from bionp.validation import check_real
 __all__ = ["WeightPerturbation", "NodePerturbation"]
 
 
-def rademacher(rng, shape, sigma, dtype, xp):
-    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each.
+def rademacher(rng, shape, sigma, dtype, xp, out=None):
+    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each
+    (:meth:`bionp.random.Generator.rademacher`, into ``out`` if given).
 
     Same covariance :math:`\sigma^2 I` as Gaussian noise (so the perturbation
     estimators stay unbiased) at a fraction of the cost: 64 draws per 64-bit word.
     """
-    n = 1
-    for d in shape:
-        n *= int(d)
-    words = rng.random_raw(-(-n // 64), xp=xp)
-    octets = words.view(xp.uint8)
-    bits = (octets[:, None] >> xp.arange(8, dtype=xp.uint8)[None, :]) & xp.uint8(1)
-    out = bits.reshape(-1)[:n].astype(dtype)
-    out *= dtype.type(2 * sigma)
-    out -= dtype.type(sigma)
-    return out.reshape(shape)
+    return rng.rademacher(tuple(shape), sigma, dtype=dtype, xp=xp, out=out)
 
 
 def _first_array(params):
@@ -208,7 +200,7 @@ class WeightPerturbation(Rule):
             for k, v in p.items():
                 view = flat[o:o + v.size].reshape(v.shape)
                 if self.noise == "rademacher":
-                    view[...] = rademacher(self._rng, tuple(v.shape), self.sigma, dtype, xp)
+                    rademacher(self._rng, tuple(v.shape), self.sigma, dtype, xp, out=view)
                 else:
                     self._rng.normal(0.0, self.sigma, tuple(v.shape), dtype=dtype, xp=xp, out=view)
                 d[k] = view
