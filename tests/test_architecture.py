@@ -22,8 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "bionp"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backend", ("bionp._version", "bionp._errors", "bionp._surface", "bionp._host_syncs",
                  "bionp.backend", "bionp.kernels", "bionp.backend_conv", "bionp._strict",
-                 "bionp._kernels", "bionp._conv_kernels", "bionp._random_kernels", "bionp._random_numba",
+                 "bionp._kernels", "bionp._conv_kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
+                 "bionp._random_kernels", "bionp._random_numba",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
     ("random", ("bionp", "bionp.random", "bionp.random.*")),
     ("data", ("bionp.data", "bionp.data.*")),
