@@ -279,9 +279,20 @@ class NodePerturbation(Rule):
         self.estimator = estimator
         self._rng = check_rng(rng)
 
-    def _noisy_pass(self, net, x, t, loss_fn, fused):
+    def _noise_buffer(self, slot: int, l: int, z):
+        """Layer ``l``'s noise buffer of sample slot ``slot`` (0: the first sample, which
+        becomes the accumulator; 1: every later one), kept between calls."""
+        bufs = self.__dict__.setdefault("_noise_bufs", {})
+        buf = bufs.get((slot, l))
+        if buf is None or buf.shape != z.shape or buf.dtype != z.dtype \
+                or get_array_module(buf) is not get_array_module(z):
+            buf = bufs[(slot, l)] = get_array_module(z).empty(z.shape, dtype=z.dtype)
+        return buf
+
+    def _noisy_pass(self, net, x, t, loss_fn, fused, slot: int = 0):
         """Noisy forward: returns (noisy inputs per layer, noise-or-difference per layer,
-        noisy output per-sample losses)."""
+        noisy output per-sample losses); the noise is drawn into buffers kept per layer
+        and sample slot (no allocation per step)."""
         xp = get_array_module(x)
         a = x
         inputs, xis = [], []
@@ -298,7 +309,8 @@ class NodePerturbation(Rule):
                     a = act.forward(z)
                     xis.append(None)
                     continue
-            xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype)
+            xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype, xp=xp,
+                                  out=self._noise_buffer(slot, l, z))
             # softmax + cross-entropy: the loss reads the logits, so the noise goes there
             a = z if (fused and l == n - 1) else act.forward(z, out=z)
             a += xi
@@ -315,8 +327,8 @@ class NodePerturbation(Rule):
         n = len(net.layers)
         inv = 1.0 / self.sigma ** 2
         acc = None
-        for _ in range(self.n_samples):
-            inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused)
+        for k in range(self.n_samples):
+            inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused, slot=min(k, 1))
             dl = per_sample_prepared(loss_fn, out, t) - clean
             dl *= dl.dtype.type(inv)
             if self.estimator == "unbiased":
