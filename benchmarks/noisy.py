@@ -58,14 +58,14 @@ def build(variant, sizes, dtype):
 class TimedDraws:
     """Wraps a generator's ``normal``: seconds spent in it (the draw inside a real step)."""
 
-    def __init__(self, rng):
-        self.inner, self.seconds, self.numbers = rng.normal, 0.0, 0
+    def __init__(self, rng, clock):
+        self.inner, self.seconds, self.numbers, self.clock = rng.normal, 0.0, 0, clock
         rng.normal = self
 
     def __call__(self, *args, **kwargs):
-        t0 = time.perf_counter()
+        t0 = self.clock()
         out = self.inner(*args, **kwargs)
-        self.seconds += time.perf_counter() - t0
+        self.seconds += self.clock() - t0
         self.numbers += int(out.size)
         return out
 
@@ -82,10 +82,14 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="steps per timed round")
     ap.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median reported)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall clock, or the process's CPU time (on a shared machine, with one "
+                         "thread: the work each variant does rather than its share of the CPUs)")
     ap.add_argument("--no-kernel-twins", action="store_true",
                     help="skip the twins of the noisy variants run without the compiled random "
                          "kernels (BIONP_NUMBA=0)")
     args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
     g = bnp.random.Generator(0)
@@ -100,16 +104,16 @@ def main():
         net = build(name.split("@")[0], args.sizes, args.dtype)
         setups[name] = (net, rules.Backprop(), optim.SGD(net, lr=1e-3, momentum=0.9))
         if name.startswith("noisy_additive"):
-            timers[name] = [TimedDraws(layer.rng) for layer in net.layers]
+            timers[name] = [TimedDraws(layer.rng, clock) for layer in net.layers]
 
     def run(name, n):
         net, rule, opt = setups[name]
         _kernels("@no_kernels" not in name)
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             opt.step(rule.gradients(net, x, y, loss))
         synchronize()
-        return (time.perf_counter() - t0) / n
+        return (clock() - t0) / n
 
     for name in names:  # warm-up
         run(name, 3)
@@ -126,11 +130,11 @@ def main():
         for key in draw:  # normal() of the weight count into one buffer, timed alone
             _kernels(key == "kernels")
             g.normal(0.0, 1.0, n_weights, dtype=args.dtype, out=buf)
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(args.steps):
                 g.normal(0.0, 1.0, n_weights, dtype=args.dtype, out=buf)
             synchronize()
-            draw[key].append((time.perf_counter() - t0) / args.steps)
+            draw[key].append((clock() - t0) / args.steps)
     _kernels(True)
     med = {v: statistics.median(t) for v, t in times.items()}
     plain = med["plain"]

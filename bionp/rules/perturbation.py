@@ -289,17 +289,27 @@ class NodePerturbation(Rule):
             buf = bufs[(slot, l)] = get_array_module(z).empty(z.shape, dtype=z.dtype)
         return buf
 
-    def _noisy_pass(self, net, x, t, loss_fn, fused, slot: int = 0):
+    def _noisy_pass(self, net, cache, fused, slot: int = 0):
         """Noisy forward: returns (noisy inputs per layer, noise-or-difference per layer,
-        noisy output per-sample losses); the noise is drawn into buffers kept per layer
-        and sample slot (no allocation per step)."""
+        noisy output); the noise is drawn into buffers kept per layer and sample slot (no
+        allocation per step).  Up to the first layer with noise the pass is the clean one,
+        so those pre-activations are the clean pass's (``cache``), not computed again."""
+        x = cache.inputs[0]
         xp = get_array_module(x)
         a = x
         inputs, xis = [], []
         n = len(net.layers)
+        clean = True  # no noise added upstream yet
         for l, (layer, act) in enumerate(zip(net.layers, net.activations)):
             inputs.append(a)
-            if is_dense_like(layer):
+            if clean:
+                if not layer.params():  # no noise here: the clean activation
+                    a = cache.post[l]
+                    xis.append(None)
+                    continue
+                z = cache.pre[l].copy()  # written in place below
+                clean = False
+            elif is_dense_like(layer):
                 z = xp.matmul(a, layer.W.T)
                 if layer.b is not None:
                     z += layer.b
@@ -328,7 +338,7 @@ class NodePerturbation(Rule):
         inv = 1.0 / self.sigma ** 2
         acc = None
         for k in range(self.n_samples):
-            inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused, slot=min(k, 1))
+            inputs, xis, out = self._noisy_pass(net, cache, fused, slot=min(k, 1))
             dl = per_sample_prepared(loss_fn, out, t) - clean
             dl *= dl.dtype.type(inv)
             if self.estimator == "unbiased":
