@@ -70,6 +70,38 @@ class TimedDraws:
         return out
 
 
+def normal_floor_seconds(n: int, dtype: str, clock, repeats: int = 7) -> dict:
+    """What ``n`` normals cannot go below while keeping the array code's bits: NumPy's log,
+    cos and sin loops (one each per Box–Muller pair) on cache-resident data, plus the compiled
+    kernel's Philox uniforms (one per normal), and writing the buffer once; one thread."""
+    import numpy as np
+
+    from bionp import kernels
+
+    a = np.linspace(0.5, 1.0, 1024, dtype=dtype)
+    o = np.empty_like(a)
+    buf = np.empty(n, dtype=dtype)
+
+    def best(fn):
+        fn()
+        t = float("inf")
+        for _ in range(repeats):
+            t0 = clock()
+            fn()
+            t = min(t, clock() - t0)
+        return t
+
+    per = {f.__name__: best(lambda: [f(a, out=o) for _ in range(50)]) / (50 * a.size)
+           for f in (np.log, np.cos, np.sin)}
+    out = {"transcendentals": n * (per["log"] + per["cos"] + per["sin"]) / 2,
+           "write_once": best(lambda: buf.fill(1.0))}
+    _kernels(True)
+    if kernels.philox_fill_available(np):
+        out["philox_uniforms"] = best(lambda: kernels.philox_fill_uniform((1, 2), 0, buf, 0))
+        out["normal_floor"] = out["transcendentals"] + out["philox_uniforms"]
+    return out
+
+
 def _kernels(on: bool) -> None:
     os.environ["BIONP_NUMBA"] = "1" if on else "0"
 
@@ -136,6 +168,7 @@ def main():
             synchronize()
             draw[key].append((clock() - t0) / args.steps)
     _kernels(True)
+    floor = normal_floor_seconds(n_weights, args.dtype, clock)
     med = {v: statistics.median(t) for v, t in times.items()}
     plain = med["plain"]
     draw_med = {k: statistics.median(v) for k, v in draw.items()}
@@ -156,6 +189,10 @@ def main():
         "normal_in_step_per_s": {k: float(f"{n_weights / v:.4g}") for k, v in in_step.items()
                                  if v > 0},
         "noise_draw_over_plain_step": round(draw_med["kernels"] / plain, 3),
+        # one thread; same clock and run: the draw's floor with the array code's bits
+        "normal_floor_ms": {k: round(1e3 * v, 3) for k, v in floor.items()},
+        "normal_floor_over_plain_step": round(floor.get("normal_floor", float("nan")) / plain,
+                                              3),
         # what the layers add beyond the generator's draw (the draw is Generator.normal's cost)
         "ratio_to_plain_without_draw": {
             v: round((t - (in_step.get(v) if v in in_step else draw_med[

@@ -214,3 +214,30 @@ def test_weight_perturbation_rademacher_draw_unchanged(cpu_xp, monkeypatch):
     want = bits.reshape(-1)[:91].astype(np.float32) * np.float32(0.1) - np.float32(0.05)
     np.testing.assert_array_equal(bnp.asnumpy(got).reshape(-1), want)
     assert g.counter == ref.counter
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "tutorial"])
+def test_node_perturbation_kept_buffers_average_samples(estimator, cpu_xp):
+    """NodePerturbation draws into buffers kept between calls (one slot for the first sample,
+    one for the rest): K samples equal the mean of K one-sample estimates drawn in turn, and
+    a second call does not change the first call's gradients."""
+    from bionp import nn, rules
+
+    net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+    g = Generator(3)
+    x = g.normal(0.0, 1.0, (8, 6), dtype="float64")
+    y = g.integers(0, 3, 8)
+    loss = nn.MSELoss()
+    three = rules.NodePerturbation(sigma=0.1, n_samples=3, estimator=estimator, rng=7)
+    want = three.gradients(net, x, y, loss)
+    kept = [{k: bnp.asnumpy(v).copy() for k, v in d.items()} for d in want]
+    one = rules.NodePerturbation(sigma=0.1, estimator=estimator, rng=7)
+    parts = [one.gradients(net, x, y, loss) for _ in range(3)]
+    for l, d in enumerate(want):
+        for k, v in d.items():
+            mean = sum(bnp.asnumpy(p[l][k]) for p in parts) / 3
+            np.testing.assert_allclose(bnp.asnumpy(v), mean, rtol=1e-10, atol=1e-14)
+    three.gradients(net, x, y, loss)  # reuses the buffers
+    for l, d in enumerate(want):
+        for k, v in d.items():
+            np.testing.assert_array_equal(bnp.asnumpy(v), kept[l][k])
