@@ -68,12 +68,61 @@ def _ufunc_loop(ufunc, dtype):
     return info, int(ci.strided_loop), int(ci.context or 0), int(ci.auxdata or 0)
 
 
+def _reference(key, n: int, dt):
+    """``n`` uniforms of the stream of ``key`` from counter 0 and the ``n`` normals drawn from
+    them, by NumPy alone, in the array code's operations (:mod:`bionp.random`)."""
+    bitgen = np.random.Philox(key=np.array(key, dtype=np.uint64))  # blocks 1, 2, …
+    if dt == np.float32:
+        u32 = bitgen.random_raw(-(-n // 2)).view(np.uint32)[:n]
+        u = (u32 >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+    else:
+        u = (bitgen.random_raw(n) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+    half = n // 2
+    r = np.subtract(1, u[:half])
+    np.log(r, out=r)
+    r *= -2
+    np.sqrt(r, out=r)
+    t = u[half:] * dt.type(2 * np.pi)
+    return u, np.concatenate([np.cos(t) * r, np.sin(t) * r])
+
+
+def _self_check(kernels) -> bool:
+    """Compile (or load) the kernels and compare them with :func:`_reference`, bit for bit;
+    a dtype whose normals differ loses its normal kernel, differing uniforms lose all."""
+    key = (0x0123456789ABCDEF, 0xFEDCBA9876543210)
+    keys = np.array(key, dtype=np.uint64)
+    n = 96
+    for dt in (np.dtype(np.float32), np.dtype(np.float64)):
+        per_block = 8 if dt == np.float32 else 4
+        u_ref, z_ref = _reference(key, n, dt)
+        u = np.empty(n, dtype=dt)
+        kernels["uniform"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0, u)
+        if u.tobytes() != u_ref.tobytes():
+            return False
+        if dt in kernels["loops"]:
+            z = np.empty(n, dtype=dt)
+            c2 = np.array([1 + (n // 2) // per_block, 0, 0, 0], dtype=np.uint64)
+            consts = np.array([1, -2, dt.type(2 * np.pi), 0, 0], dtype=dt)
+            kernels["normal"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0, c2,
+                              (n // 2) % per_block, n, n // 2, 0, n // 2, z, consts, False,
+                              False, kernels["loops"][dt][1])
+            if z.tobytes() != z_ref.tobytes():
+                del kernels["loops"][dt]
+        kernels["rademacher"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0,
+                              dt.type(2.0), dt.type(1.0), u)
+    return True
+
+
 def _build():
     """The Numba kernels and, per dtype, NumPy's log, cos and sin loops (``"loops"``: the
     capsules, kept alive, and an ``(3, 3)`` intp array of address, context, auxdata);
-    a dtype without them has no normal kernel."""
-    from bionp import _random_numba  # noqa: PLC0415  (imports Numba: the optional part)
-
+    a dtype without them has no normal kernel.  The kernels are compiled (or loaded from
+    Numba's cache) and checked against NumPy's own Philox and ufuncs once, here: ``None``
+    (the array code) if they cannot be built or do not give the same bits."""
+    try:
+        from bionp import _random_numba  # noqa: PLC0415  (imports Numba: the optional part)
+    except ImportError:
+        return None
     kernels = {"uniform": _random_numba.uniform, "rademacher": _random_numba.rademacher,
                "normal": _random_numba.normal}
     loops = {}
@@ -83,7 +132,11 @@ def _build():
             loops[np.dtype(dt)] = ([g[0] for g in got],
                                    np.array([g[1:] for g in got], dtype=np.intp))
     kernels["loops"] = loops
-    return kernels
+    try:
+        ok = _self_check(kernels)
+    except Exception:  # noqa: BLE001  (a kernel that fails to compile: use the array code)
+        return None
+    return kernels if ok else None
 
 
 def load():

@@ -241,3 +241,29 @@ def test_node_perturbation_kept_buffers_average_samples(estimator, cpu_xp):
     for l, d in enumerate(want):
         for k, v in d.items():
             np.testing.assert_array_equal(bnp.asnumpy(v), kept[l][k])
+
+
+def test_self_check_falls_back_on_different_bits(monkeypatch):
+    """The kernels are checked against NumPy's Philox and ufuncs when built: differing
+    normals drop that dtype's normal kernel, differing uniforms drop the kernels."""
+    _numba_on(monkeypatch)
+    from bionp import _random_kernels
+
+    real = _random_kernels._reference
+
+    def normals_off(key, n, dt):
+        u, z = real(key, n, dt)
+        if dt == np.float64:
+            z = np.nextafter(z, np.inf)
+        return u, z
+
+    monkeypatch.setattr(_random_kernels, "_reference", normals_off)
+    built = _random_kernels._build()
+    assert built is not None and list(built["loops"]) == [np.dtype(np.float32)]
+
+    def uniforms_off(key, n, dt):
+        u, z = real(key, n, dt)
+        return u + dt.type(2.0 ** -24), z
+
+    monkeypatch.setattr(_random_kernels, "_reference", uniforms_off)
+    assert _random_kernels._build() is None
