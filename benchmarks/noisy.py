@@ -10,6 +10,11 @@ so a change in machine load affects all of them alike.  Also reported: the
 time of the noise draw alone (``Generator.normal`` of the network's weight
 count), the ratio of each variant to the plain step (target: ≤ 1.3) and the
 same ratio with the draw's time taken out (what the layers themselves add).
+Each noisy variant also runs as a twin without the compiled random kernels
+(``name@no_kernels``, ``BIONP_NUMBA=0``) in the same rounds, and the generator's
+``normal`` is timed both alone (into one buffer of the network's weight count) and
+inside the additive noisy steps (the layers' own calls, wrapped by a timer), with and
+without the kernels.
 
 Usage: python benchmarks/noisy.py [--sizes 784 500 10] [--batch 128] [--dtype float32]
 """
@@ -50,6 +55,57 @@ def build(variant, sizes, dtype):
     return nn.Sequential(layers, ["relu"] * (len(sizes) - 2) + ["identity"])
 
 
+class TimedDraws:
+    """Wraps a generator's ``normal``: seconds spent in it (the draw inside a real step)."""
+
+    def __init__(self, rng, clock):
+        self.inner, self.seconds, self.numbers, self.clock = rng.normal, 0.0, 0, clock
+        rng.normal = self
+
+    def __call__(self, *args, **kwargs):
+        t0 = self.clock()
+        out = self.inner(*args, **kwargs)
+        self.seconds += self.clock() - t0
+        self.numbers += int(out.size)
+        return out
+
+
+def normal_floor_seconds(n: int, dtype: str, clock, repeats: int = 7) -> dict:
+    """What ``n`` normals cannot go below while keeping the array code's bits: NumPy's log,
+    cos and sin loops (one each per Box–Muller pair) on cache-resident data, plus the compiled
+    kernel's Philox uniforms (one per normal), and writing the buffer once; one thread."""
+    import numpy as np
+
+    from bionp import kernels
+
+    a = np.linspace(0.5, 1.0, 1024, dtype=dtype)
+    o = np.empty_like(a)
+    buf = np.empty(n, dtype=dtype)
+
+    def best(fn):
+        fn()
+        t = float("inf")
+        for _ in range(repeats):
+            t0 = clock()
+            fn()
+            t = min(t, clock() - t0)
+        return t
+
+    per = {f.__name__: best(lambda: [f(a, out=o) for _ in range(50)]) / (50 * a.size)
+           for f in (np.log, np.cos, np.sin)}
+    out = {"transcendentals": n * (per["log"] + per["cos"] + per["sin"]) / 2,
+           "write_once": best(lambda: buf.fill(1.0))}
+    _kernels(True)
+    if kernels.philox_fill_available(np):
+        out["philox_uniforms"] = best(lambda: kernels.philox_fill_uniform((1, 2), 0, buf, 0))
+        out["normal_floor"] = out["transcendentals"] + out["philox_uniforms"]
+    return out
+
+
+def _kernels(on: bool) -> None:
+    os.environ["BIONP_NUMBA"] = "1" if on else "0"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[784, 500, 10], help="layer widths")
@@ -58,55 +114,92 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="steps per timed round")
     ap.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median reported)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall clock, or the process's CPU time (on a shared machine, with one "
+                         "thread: the work each variant does rather than its share of the CPUs)")
+    ap.add_argument("--no-kernel-twins", action="store_true",
+                    help="skip the twins of the noisy variants run without the compiled random "
+                         "kernels (BIONP_NUMBA=0)")
     args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
     g = bnp.random.Generator(0)
     x = g.normal(0, 1, (args.batch, args.sizes[0]), dtype=args.dtype)
     y = g.integers(0, args.sizes[-1], args.batch)
     loss = nn.CrossEntropyLoss()
-    setups = {}
-    for v in args.variants:
-        net = build(v, args.sizes, args.dtype)
-        setups[v] = (net, rules.Backprop(), optim.SGD(net, lr=1e-3, momentum=0.9))
+    setups, timers = {}, {}
+    names = list(args.variants)
+    if not args.no_kernel_twins:
+        names += [f"{v}@no_kernels" for v in args.variants if v != "plain"]
+    for name in names:
+        net = build(name.split("@")[0], args.sizes, args.dtype)
+        setups[name] = (net, rules.Backprop(), optim.SGD(net, lr=1e-3, momentum=0.9))
+        if name.startswith("noisy_additive"):
+            timers[name] = [TimedDraws(layer.rng, clock) for layer in net.layers]
 
-    def run(v, n):
-        net, rule, opt = setups[v]
-        t0 = time.perf_counter()
+    def run(name, n):
+        net, rule, opt = setups[name]
+        _kernels("@no_kernels" not in name)
+        t0 = clock()
         for _ in range(n):
             opt.step(rule.gradients(net, x, y, loss))
         synchronize()
-        return (time.perf_counter() - t0) / n
+        return (clock() - t0) / n
 
-    for v in args.variants:  # warm-up
-        run(v, 3)
-    times = {v: [] for v in args.variants}
-    draw = []
+    for name in names:  # warm-up
+        run(name, 3)
+    for ts in timers.values():
+        for t in ts:
+            t.seconds, t.numbers = 0.0, 0
+    times = {name: [] for name in names}
     n_weights = sum(args.sizes[i] * args.sizes[i + 1] for i in range(len(args.sizes) - 1))
+    draw = {"kernels": [], "no_kernels": []}
+    buf = bnp.get_xp().empty(n_weights, dtype=args.dtype)
     for _ in range(args.rounds):
-        for v in args.variants:
-            times[v].append(run(v, args.steps))
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            for i in range(len(args.sizes) - 1):
-                g.normal(0.0, 1.0, (args.sizes[i + 1], args.sizes[i]), dtype=args.dtype)
-        synchronize()
-        draw.append((time.perf_counter() - t0) / args.steps)
+        for name in names:
+            times[name].append(run(name, args.steps))
+        for key in draw:  # normal() of the weight count into one buffer, timed alone
+            _kernels(key == "kernels")
+            g.normal(0.0, 1.0, n_weights, dtype=args.dtype, out=buf)
+            t0 = clock()
+            for _ in range(args.steps):
+                g.normal(0.0, 1.0, n_weights, dtype=args.dtype, out=buf)
+            synchronize()
+            draw[key].append((clock() - t0) / args.steps)
+    _kernels(True)
+    floor = normal_floor_seconds(n_weights, args.dtype, clock)
     med = {v: statistics.median(t) for v, t in times.items()}
     plain = med["plain"]
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    draw_med = {k: statistics.median(v) for k, v in draw.items()}
+    in_step = {name: sum(t.seconds for t in ts) / max(1, sum(t.numbers for t in ts)) * n_weights
+               for name, ts in timers.items()}
+    threads = bnp.random.get_num_threads()
     out = {
-        "benchmark": "noisy", "config": vars(args), "threads": threads,
+        "benchmark": "noisy", "config": vars(args), "random_threads": threads,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "loadavg": open("/proc/loadavg").read().split()[:3]
+        if os.path.exists("/proc/loadavg") else None,
         "backend": bnp.backend_name(), "n_weights": n_weights,
         "ms_per_step": {v: round(1e3 * t, 3) for v, t in med.items()},
         "ratio_to_plain": {v: round(t / plain, 3) for v, t in med.items()},
-        "noise_draw_ms": round(1e3 * statistics.median(draw), 3),
-        "noise_draw_over_plain_step": round(statistics.median(draw) / plain, 3),
+        "normal_alone_ms": {k: round(1e3 * v, 3) for k, v in draw_med.items()},
+        "normal_alone_per_s": {k: float(f"{n_weights / v:.4g}") for k, v in draw_med.items()},
+        "normal_in_step_ms": {k: round(1e3 * v, 3) for k, v in in_step.items()},
+        "normal_in_step_per_s": {k: float(f"{n_weights / v:.4g}") for k, v in in_step.items()
+                                 if v > 0},
+        "noise_draw_over_plain_step": round(draw_med["kernels"] / plain, 3),
+        # one thread; same clock and run: the draw's floor with the array code's bits
+        "normal_floor_ms": {k: round(1e3 * v, 3) for k, v in floor.items()},
+        "normal_floor_over_plain_step": round(floor.get("normal_floor", float("nan")) / plain,
+                                              3),
         # what the layers add beyond the generator's draw (the draw is Generator.normal's cost)
-        "ratio_to_plain_without_draw": {v: round((t - statistics.median(draw)) / plain, 3)
-                                        for v, t in med.items() if v != "plain"},
-        "target_ratio": 1.3,
-        "meets_target": {v: bool(t / plain <= 1.3) for v, t in med.items() if v != "plain"},
+        "ratio_to_plain_without_draw": {
+            v: round((t - (in_step.get(v) if v in in_step else draw_med[
+                "no_kernels" if "@no_kernels" in v else "kernels"])) / plain, 3)
+            for v, t in med.items() if v != "plain"},
+        "target_ratio": {"noisy_additive": 1.3, "noisy_multiplicative": 1.3,
+                         "learnable_per_layer": 1.4, "learnable_per_weight": 2.0},
         "rounds_ms": {v: [round(1e3 * s, 3) for s in t] for v, t in times.items()},
     }
     print(json.dumps(out, indent=2))

@@ -1,68 +1,168 @@
 """Throughput of bionp.random.Generator vs NumPy's own generators (JSON on stdout).
 
-Usage: python benchmarks/random.py [--n N] [--repeats R]
+For float32 and float64 and each size (default 1e5, 4e5, 1e7 draws), in one run:
+bionp's ``normal`` and ``random`` (uniforms) into a reused buffer, with the compiled
+kernels (``BIONP_NUMBA=1``) and without (``BIONP_NUMBA=0``: NumPy's Philox and ufuncs), next
+to ``numpy.random.Generator(PCG64)`` and ``Generator(Philox)`` (``standard_normal`` and
+``random`` into a buffer).  Rates are numbers per second, best of ``--repeats`` calls,
+the variants interleaved call by call so that a change in machine load hits all alike.
+
+Floors measured in the same run (float32, per number, one thread unless noted):
+``write_once``: filling the buffer with a constant (the memory traffic of any draw);
+``philox_uniform_kernel``: the compiled kernel's uniforms (the Philox arithmetic);
+``transcendentals``: NumPy's log, cos and sin loops on an L1-sized array, (log + cos + sin)
+/ 2 per normal (Box–Muller: one of each per pair) -- the kernels call these very loops to
+stay bit-identical, so a normal cannot cost less than ``transcendentals + philox``.
+
+Usage: python benchmarks/random.py [--sizes 1e5 4e5 1e7] [--repeats R] [--threads T]
+       [--clock wall|cpu]
 """
 
-import argparse
-import json
-import os
-import platform
-import time
+from __future__ import annotations
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import os
+import sys
+
+# this file is called random.py: keep the standard library's ``random`` importable
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+
+def _threads_from_argv(argv):
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_T = _threads_from_argv(sys.argv[1:])
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+if _T is not None:
+    os.environ["BIONP_NUM_THREADS"] = _T
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import bionp as bnp  # noqa: E402
+from bionp import kernels  # noqa: E402
 
 
-def best_rate(fn, n, repeats):
-    fn()  # warm-up
-    best = float("inf")
+def _numba(on: bool) -> None:
+    os.environ["BIONP_NUMBA"] = "1" if on else "0"
+
+
+CLOCK = [time.perf_counter]
+
+
+def interleaved_best(fns: dict, repeats: int) -> dict:
+    """Best seconds of each callable, calls interleaved round-robin."""
+    clock = CLOCK[0]
+    for name, (fn, setup) in fns.items():
+        setup()
+        fn()  # warm-up (and first compilation)
+    best = {k: float("inf") for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+        for name, (fn, setup) in fns.items():
+            setup()
+            t = clock()
+            fn()
+            best[name] = min(best[name], clock() - t)
+    return best
+
+
+def floors(repeats: int) -> dict:
+    """Per-number floors in seconds (float32): the memory write, Philox, the transcendentals."""
+    n = 400_000
+    out = np.empty(n, np.float32)
+    a = np.linspace(0.5, 1.0, 1024, dtype=np.float32)
+    o = np.empty_like(a)
+    key = (1, 2)
+    _numba(True)
+    fns = {
+        "write_once": (lambda: out.fill(1.0), lambda: None),
+        "log": (lambda: [np.log(a, out=o) for _ in range(100)], lambda: None),
+        "cos": (lambda: [np.cos(a, out=o) for _ in range(100)], lambda: None),
+        "sin": (lambda: [np.sin(a, out=o) for _ in range(100)], lambda: None),
+    }
+    if kernels.philox_fill_available(np):
+        fns["philox_uniform_kernel"] = (lambda: kernels.philox_fill_uniform(key, 0, out, 0),
+                                        lambda: None)
+    t = interleaved_best(fns, repeats)
+    per = {k: t[k] / n for k in ("write_once", "philox_uniform_kernel") if k in t}
+    per.update({k: t[k] / 102_400 for k in ("log", "cos", "sin")})
+    per["transcendentals_per_normal"] = (per["log"] + per["cos"] + per["sin"]) / 2
+    if "philox_uniform_kernel" in per:
+        per["normal_floor"] = per["transcendentals_per_normal"] + per["philox_uniform_kernel"]
+    return {k: v * 1e9 for k, v in per.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000_000, help="draws per call (default 1e7)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed calls; the best is reported")
-    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "strict"],
-                    help="backend for bionp's generator (NumPy's are always on the CPU)")
+    ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e5, 1e7])
+    ap.add_argument("--repeats", type=int, default=10, help="timed calls; the best is reported")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="bionp's threads for large draws (default: bionp's setting)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall clock, or the process's CPU time (with --threads 1 on a shared "
+                         "machine: the work of each generator rather than its share of the CPUs)")
     args = ap.parse_args()
-    n, r = args.n, args.repeats
-    bnp.use(args.backend)
-    xp = bnp.get_xp()
+    CLOCK[0] = time.perf_counter if args.clock == "wall" else time.process_time
+    bnp.use("numpy")
+    threads = bnp.random.get_num_threads()
     g = bnp.random.Generator(0)
     ng = np.random.Generator(np.random.Philox(0))
-    pg = np.random.default_rng(0)
-
-    with bnp.backend("strict") as strict_xp:
-        pass  # the array implementation of Philox (what CuPy runs), timed on the CPU
-    rows = {}
+    pg = np.random.Generator(np.random.PCG64(0))
+    rates = {}
     for dt in ("float32", "float64"):
-        rows[f"bionp_uniform_{dt}"] = best_rate(lambda: g.uniform(size=n, dtype=dt), n, r)
-        rows[f"bionp_normal_{dt}"] = best_rate(lambda: g.normal(size=n, dtype=dt), n, r)
-        rows[f"numpy_philox_uniform_{dt}"] = best_rate(lambda: ng.random(n, dtype=dt), n, r)
-        rows[f"numpy_pcg64_uniform_{dt}"] = best_rate(lambda: pg.random(n, dtype=dt), n, r)
-        rows[f"numpy_pcg64_normal_{dt}"] = best_rate(lambda: pg.standard_normal(n, dtype=dt), n, r)
-    rows["bionp_integers_0_1000"] = best_rate(lambda: g.integers(0, 1000, size=n), n, r)
-    rows["bionp_permutation_1e6"] = best_rate(lambda: g.permutation(1_000_000), 1_000_000, r)
-    rows["bionp_raw_array_path_uint64"] = best_rate(
-        lambda: g.random_raw(1_000_000, xp=strict_xp), 1_000_000, 2)
+        for size in args.sizes:
+            n = int(size)
+            out = np.empty(n, dtype=dt)
+            on, off = (lambda: _numba(True)), (lambda: _numba(False))
+            fns = {
+                "bionp_normal_kernels": (lambda: g.normal(size=n, dtype=dt, out=out), on),
+                "bionp_normal_no_kernels": (lambda: g.normal(size=n, dtype=dt, out=out), off),
+                "bionp_uniform_kernels": (lambda: g.random(n, dtype=dt, out=out), on),
+                "bionp_uniform_no_kernels": (lambda: g.random(n, dtype=dt, out=out), off),
+                "numpy_pcg64_normal": (lambda: pg.standard_normal(dtype=dt, out=out), on),
+                "numpy_philox_normal": (lambda: ng.standard_normal(dtype=dt, out=out), on),
+                "numpy_pcg64_uniform": (lambda: pg.random(dtype=dt, out=out), on),
+                "numpy_philox_uniform": (lambda: ng.random(dtype=dt, out=out), on),
+            }
+            reps = max(2, args.repeats if n <= 1_000_000 else args.repeats // 3)
+            best = interleaved_best(fns, reps)
+            rates[f"{dt}_n{n}"] = {k: float(f"{n / t:.4g}") for k, t in best.items()}
+    _numba(True)
+    f32 = {k: v for k, v in rates.items() if k.startswith("float32")}
+    ratios = {k: {
+        "normal_kernels_over_no_kernels": round(r["bionp_normal_kernels"]
+                                                / r["bionp_normal_no_kernels"], 3),
+        "uniform_kernels_over_no_kernels": round(r["bionp_uniform_kernels"]
+                                                 / r["bionp_uniform_no_kernels"], 3),
+        "uniform_kernels_over_pcg64": round(r["bionp_uniform_kernels"]
+                                            / r["numpy_pcg64_uniform"], 3),
+        "normal_kernels_over_numpy_philox": round(r["bionp_normal_kernels"]
+                                                  / r["numpy_philox_normal"], 3),
+    } for k, r in f32.items()}
+    fl = floors(max(3, args.repeats))
     out = {
         "benchmark": "random",
-        "unit": "draws per second (best of repeats, one process)",
-        "n_per_call": n,
-        "backend": args.backend,
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__},
-        "rates": {k: round(v) for k, v in rows.items()},
-        "target": {"bionp_uniform_float32": 1e8},
-        "meets_target": rows["bionp_uniform_float32"] >= 1e8,
-        "xp": xp.__name__,
+        "unit": "numbers per second (best of repeats, variants interleaved, one process)",
+        "clock": args.clock,
+        "threads": threads,
+        "kernels_available": kernels.philox_fill_available(np, "float32", normal=True),
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "loadavg": open("/proc/loadavg").read().split()[:3]
+                    if os.path.exists("/proc/loadavg") else None},
+        "rates": rates,
+        "float32_ratios": ratios,
+        "floors_ns_per_number_float32_one_thread": {k: round(v, 3) for k, v in fl.items()},
     }
     print(json.dumps(out, indent=2))
 

@@ -26,6 +26,10 @@ from bionp.backend import module_name
 __all__ = [
     "cuda_kernels_enabled",
     "philox_fast_available",
+    "philox_fill_available",
+    "philox_fill_normal",
+    "philox_fill_rademacher",
+    "philox_fill_uniform",
     "philox_raw_fast",
     "philox_uniform_fast",
     "sparse_rows_dot",
@@ -101,6 +105,84 @@ def philox_uniform_fast(xp: types.ModuleType, key: tuple[int, int], counter: int
     else:
         _philox_local.generator.random(n, dtype=out.dtype, out=out)
     return True
+
+
+# --------------------------------------------------------------------------
+# compiled Philox straight into a caller's buffer (Numba: bionp._random_kernels)
+# --------------------------------------------------------------------------
+
+def _random_kernels(xp):
+    if xp is not np:
+        return None
+    from bionp import _random_kernels  # noqa: PLC0415  (imports Numba only when first used)
+
+    return _random_kernels.load()
+
+
+def philox_fill_available(xp: types.ModuleType, dtype=None, normal: bool = False) -> bool:
+    """Whether :func:`philox_fill_uniform` (and, with ``normal=True``,
+    :func:`philox_fill_normal` for ``dtype``) have a compiled kernel for ``xp``: NumPy with
+    Numba installed and ``BIONP_NUMBA`` not ``0``."""
+    k = _random_kernels(xp)
+    if k is None:
+        return False
+    return not normal or np.dtype(dtype) in k["loops"]
+
+
+def _counter_words(block: int):
+    """The 256-bit block counter ``block`` (mod 2**256) as four uint64 words, low first."""
+    c = block % (1 << 256)
+    return np.array([(c >> (64 * j)) & 0xFFFFFFFFFFFFFFFF for j in range(4)], dtype=np.uint64)
+
+
+def _at(key, counter: int, start: int, per_block: int):
+    """Key words, counter words of the block holding stream number ``start`` of the
+    stream whose first block is ``counter + 1``, and ``start``'s place in that block."""
+    block, skip = divmod(start, per_block)
+    return np.array(key, dtype=np.uint64), _counter_words(counter + 1 + block), skip
+
+
+def philox_fill_uniform(key: tuple[int, int], counter: int, out, start: int) -> None:
+    """``out[i]`` = uniform number ``start + i`` (bionp's conversion: float64
+    ``(r >> 11) 2**-53``, float32 two per word, low half first, ``(u >> 8) 2**-24``) of the
+    stream whose first block is ``counter + 1``, in one compiled pass (no uint64 words in
+    memory); ``out`` is a contiguous 1-D float32/float64 NumPy array.  Bit-identical to
+    the array code (tested)."""
+    k = _random_kernels(np)
+    f32 = out.dtype == np.float32
+    kw, cw, skip = _at(key, counter, start, 8 if f32 else 4)
+    k["uniform"](kw, cw, skip, out)
+
+
+def philox_fill_rademacher(key: tuple[int, int], counter: int, out, start: int,
+                           scale) -> None:
+    """``out[i]`` = :math:`b_i (2s) - s` (``s`` = ``scale`` in ``out``'s dtype) with
+    :math:`b_i` bit ``(start + i) % 64`` of word ``(start + i) // 64`` of the stream whose
+    first block is ``counter + 1``: ``±s``, 256 per block."""
+    k = _random_kernels(np)
+    kw, cw, skip = _at(key, counter, start, 256)
+    dt = out.dtype.type
+    k["rademacher"](kw, cw, skip, dt(2 * scale), dt(scale), out)
+
+
+def philox_fill_normal(key: tuple[int, int], counter: int, out, n: int, p: int, q: int,
+                       scale=None, loc=None) -> None:
+    r"""Box–Muller pairs ``p … q-1`` of a draw of ``n`` normals into the flat ``out``
+    (length ``>= n``): ``out[i]`` :math:`= \sqrt{-2\ln(1-u_i)}\cos(2\pi u_{m+i})`,
+    ``out[m+i]`` the sine (where ``m + i < n``), :math:`m = \lceil n/2\rceil`, then
+    ``* scale`` and ``+ loc`` (each skipped when ``None``), every step rounded in ``out``'s
+    dtype in the array code's order; :math:`\ln, \cos, \sin` are NumPy's own loops, so
+    the numbers are bit-identical to :meth:`bionp.random.Generator.normal`'s array code."""
+    k = _random_kernels(np)
+    dt = out.dtype
+    half = -(-n // 2)
+    per_block = 8 if dt == np.float32 else 4
+    kw, c1, s1 = _at(key, counter, p, per_block)
+    _, c2, s2 = _at(key, counter, half + p, per_block)
+    consts = np.array([1, -2, dt.type(2 * np.pi), 0 if scale is None else scale,
+                       0 if loc is None else loc], dtype=dt)
+    k["normal"](kw, c1, s1, c2, s2, n, half, p, q, out, consts, scale is not None, loc is not None,
+         k["loops"][dt][1])
 
 
 # --------------------------------------------------------------------------

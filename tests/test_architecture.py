@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "bionp.backend", "bionp.kernels", "bionp.backend_conv", "bionp._strict",
                  "bionp._kernels", "bionp._conv_kernels", "bionp._cuda_kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
+                 "bionp._random_kernels", "bionp._random_numba",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
     ("random", ("bionp", "bionp.random", "bionp.random.*")),
     ("data", ("bionp.data", "bionp.data.*")),

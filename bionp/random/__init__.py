@@ -23,7 +23,13 @@ The package holds three things, each in its module:
   :func:`named_stream`;
 * :mod:`bionp.random.threads` — :func:`get_num_threads` /
   :func:`set_num_threads`: large draws on NumPy are filled by several threads,
-  with the same numbers for any thread count.
+  with the same numbers for any thread count;
+* :mod:`bionp.random.arguments` — the checks of sizes, parameters and ``out=``
+  buffers, all made before the counter moves.
+
+On NumPy with Numba, uniforms, normals and ±s values are computed by compiled kernels
+(:mod:`bionp._random_kernels`) straight into the result or a caller's ``out=``
+buffer, bit for bit the array code's numbers.
 """
 
 from __future__ import annotations

@@ -26,50 +26,30 @@ Each call uses whole blocks: a draw of ``n`` words advances the counter by
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
 import numpy as np
 
-from bionp.backend import (
-    asarray,
-    get_array_module,
-    get_xp,
-    is_array,
-    resolve_dtype,
-    to_scalar,
+from bionp.backend import asarray, get_array_module, get_xp, is_array, resolve_dtype, to_scalar
+from bionp.kernels import (
+    philox_fast_available,
+    philox_fill_available,
+    philox_fill_normal,
+    philox_fill_rademacher,
+    philox_fill_uniform,
 )
-from bionp.kernels import philox_fast_available
+from bionp.random.arguments import as_param as _as_param
+from bionp.random.arguments import check_out as _check_out
+from bionp.random.arguments import check_param as _check_param
+from bionp.random.arguments import check_seed as _check_seed
+from bionp.random.arguments import count as _count
+from bionp.random.arguments import is_number as _is_number
+from bionp.random.arguments import size_tuple as _size_tuple
 from bionp.random.philox import _mulhilo, _per_block, _raw_blocks, _uniform_range
 from bionp.random.threads import _PIECE, _run_chunks
-from bionp.validation import check_finite
 
 __all__ = ["Generator", "default_rng", "check_rng", "named_stream"]
-
-
-def _size_tuple(size) -> tuple[int, ...]:
-    if size is None:
-        return ()
-    if isinstance(size, numbers.Integral) and not isinstance(size, (bool, np.bool_)):
-        size = (size,)
-    if isinstance(size, (str, bytes)) or not isinstance(size, (tuple, list)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) for s in size):
-        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}")
-    shape = tuple(int(s) for s in size)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"size must not be negative, got {shape}")
-    return shape
-
-
-def _check_seed(seed, name: str = "seed") -> None:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a non-negative int seed, a bionp.random.Generator or None; got "
-            f"{type(seed).__name__} {seed!r}"
-        )
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative int seed, got {seed}")
 
 
 class Generator:
@@ -163,43 +143,62 @@ class Generator:
         return words.view(xp.uint32)[:n]
 
     # -- distributions --------------------------------------------------------------
-    def uniform(self, low=0.0, high=1.0, size=None, *, dtype=None, xp=None):
+    @staticmethod
+    def _target(size, dtype, xp, out):
+        """``(xp, dtype, shape, n)`` of a draw, with ``out`` checked (``size=None`` with an
+        ``out`` takes ``out``'s shape); raises before anything is drawn."""
+        xp = xp or get_xp()
+        dt = resolve_dtype(dtype)
+        shape = tuple(out.shape) if size is None and is_array(out) else _size_tuple(size)
+        n = _count(shape)
+        if out is not None:
+            _check_out(out, shape, dt, xp)
+        return xp, dt, shape, n
+
+    def uniform(self, low=0.0, high=1.0, size=None, *, dtype=None, xp=None, out=None):
         """Uniform on ``[low, high)``: ``low + (high - low) * u`` with ``u`` in ``[0, 1)``.
 
         ``low`` and ``high`` must be real and finite (numbers or arrays that broadcast
-        against ``size``).
+        against ``size``).  ``out``: see :meth:`random`.
         """
         _check_param("low", low)
         _check_param("high", high)
-        xp = xp or get_xp()
-        dt = resolve_dtype(dtype)
-        shape = _size_tuple(size)
-        u = self.random(shape, dtype=dt, xp=xp)
+        xp, dt, shape, _ = self._target(size, dtype, xp, out)
+        u = self.random(shape, dtype=dt, xp=xp, out=out)
         if not (_is_number(low) and _is_number(high) and low == 0.0 and high == 1.0):
             u *= _as_param(xp, high, dt) - _as_param(xp, low, dt)
             u += _as_param(xp, low, dt)
         return u
 
-    def random(self, size=None, *, dtype=None, xp=None):
-        """Uniform floats in ``[0, 1)`` (``numpy.random.Generator.random``)."""
-        xp = xp or get_xp()
-        dt = resolve_dtype(dtype)
-        shape = _size_tuple(size)
-        n = int(np.prod(shape, dtype=np.int64))
-        return self._uniform_flat(n, dt, xp).reshape(shape)
+    def random(self, size=None, *, dtype=None, xp=None, out=None):
+        """Uniform floats in ``[0, 1)`` (``numpy.random.Generator.random``).
+
+        ``out``, optional: a writeable C-contiguous array of shape ``size`` (``size=None``:
+        ``out``'s shape) and dtype ``dtype`` on the backend, filled in place and returned;
+        a refused ``out`` raises before the counter moves.
+        """
+        xp, dt, shape, n = self._target(size, dtype, xp, out)
+        flat = None if out is None else out.reshape(-1)
+        u = self._uniform_flat(n, dt, xp, out=flat)
+        return out if out is not None else u.reshape(shape)
 
     def _uniform_flat(self, n: int, dt, xp, out=None):
         """``n`` uniforms as a flat array (``out`` if given), advancing the counter by
-        the blocks they use; on NumPy filled by the compiled kernel, one contiguous
-        chunk per thread (the same numbers for any thread count)."""
+        the blocks they use; on NumPy filled by a compiled kernel (Numba's one-pass kernel,
+        else NumPy's Philox), one contiguous chunk per thread (the same numbers for any
+        thread count)."""
         per_block = _per_block(dt)
         n_blocks = -(-n // per_block)
-        counter = self._counter
+        key, counter = self._key, self._counter
         fast = philox_fast_available(xp)
         if out is None and fast:
             out = xp.empty(n, dtype=dt)
-        if fast:  # ``out`` (from normal) was checked to be on ``xp``
-            _run_chunks(lambda a, b: _uniform_range(xp, self._key, counter, out[a:b], a), n)
+        if philox_fill_available(xp):  # ``out`` was checked to be on ``xp``
+            _run_chunks(lambda a, b: philox_fill_uniform(key, counter, out[a:b], a), n)
+            self._counter += n_blocks
+            return out
+        if fast:
+            _run_chunks(lambda a, b: _uniform_range(xp, key, counter, out[a:b], a), n)
             self._counter += n_blocks
             return out
         if dt == np.float64:
@@ -215,30 +214,55 @@ class Generator:
             return out
         return u
 
+    def rademacher(self, size=None, scale=1.0, *, dtype=None, xp=None, out=None):
+        r"""``±scale`` with equal probability, one random bit each (64 per word).
+
+        Value :math:`i` is :math:`b_i\,(2s) - s` with :math:`b_i` bit :math:`i \bmod 64` of
+        word :math:`\lfloor i/64 \rfloor` of the stream; a draw of ``n`` values uses
+        :math:`\lceil n/64 \rceil` words (the counter advances by :math:`\lceil n/256
+        \rceil` blocks).  ``scale``: a finite number >= 0.  ``out``: see :meth:`random`.
+        """
+        _check_param("scale", scale, nonnegative=True)
+        if not _is_number(scale):
+            raise TypeError(f"scale must be a number, got {type(scale).__name__}")
+        xp, dt, shape, n = self._target(size, dtype, xp, out)
+        if philox_fill_available(xp):
+            z = xp.empty(n, dtype=dt) if out is None else out.reshape(-1)
+            key, counter = self._key, self._counter
+            _run_chunks(lambda a, b: philox_fill_rademacher(key, counter, z[a:b], a, scale), n)
+            self._counter += -(-n // 256)
+            return out if out is not None else z.reshape(shape)
+        words = self.random_raw(-(-n // 64), xp=xp)
+        octets = words.view(xp.uint8)
+        bits = (octets[:, None] >> xp.arange(8, dtype=xp.uint8)[None, :]) & xp.uint8(1)
+        z = bits.reshape(-1)[:n].astype(dt)
+        z *= dt.type(2 * scale)
+        z -= dt.type(scale)
+        if out is not None:
+            out[...] = z.reshape(shape)
+            return out
+        return z.reshape(shape)
+
     def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, xp=None, out=None):
         r"""Normal draws by Box–Muller: :math:`z = \sqrt{-2\ln(1-u_1)}\,\cos(2\pi u_2)` and
         the matching :math:`\sin`; returns ``loc + scale * z``.
 
         For ``n`` draws, ``m = ⌈n/2⌉`` pairs: the first ``m`` uniforms of the stream are
         the :math:`u_1`, the next ``m`` the :math:`u_2`; draw ``i < m`` is the cosine
-        of pair ``i``, draw ``m + i`` the sine of pair ``i``.  The uniforms are
-        written into the result and transformed there in place.  On NumPy each thread
+        of pair ``i``, draw ``m + i`` the sine of pair ``i``.  On NumPy each thread
         (:func:`set_num_threads`) takes one contiguous range of pairs and, piece by
         cache-sized piece, draws that piece's :math:`u_1` and :math:`u_2` and transforms
-        them while they are in cache; the numbers do not depend on the pieces or the
-        threads.
+        them while they are in cache (with Numba: one compiled pass per piece,
+        :mod:`bionp._random_kernels`, whose :math:`\ln, \cos, \sin` are NumPy's own
+        loops); the numbers do not depend on the pieces, the threads or the kernel.
 
-        ``out``, optional: a C-contiguous array of shape ``size`` and the dtype on
-        the backend, written in place and returned (no allocation).
+        ``out``, optional: a writeable C-contiguous array of shape ``size`` (``size=None``:
+        ``out``'s shape) and dtype ``dtype`` on the backend, written in place and returned
+        (no allocation); a refused ``out`` or parameter raises before the counter moves.
         """
         _check_param("loc", loc)
         _check_param("scale", scale, nonnegative=True)
-        xp = xp or get_xp()
-        dt = resolve_dtype(dtype)
-        shape = _size_tuple(size)
-        n = int(np.prod(shape, dtype=np.int64))
-        if out is not None:
-            _check_out(out, shape, dt, xp)
+        xp, dt, shape, n = self._target(size, dtype, xp, out)
         half = -(-n // 2)
         # the result holds u1 | u2 and is transformed in place; an odd n needs one more slot
         direct = out is not None and n % 2 == 0
@@ -263,7 +287,13 @@ class Generator:
                 if c is not None:
                     part += c
 
-        if philox_fast_available(xp):
+        if philox_fill_available(xp, dt, normal=True):  # one compiled pass, no u1|u2 slot
+            key, counter = self._key, self._counter
+            z = xp.empty(n, dtype=dt) if out is None else out.reshape(-1)
+            direct = out is not None
+            _run_chunks(lambda a, b: philox_fill_normal(key, counter, z, n, a, b, s, c), half)
+            self._counter += -(-(2 * half) // _per_block(dt))
+        elif philox_fast_available(xp):
             if z is None:
                 z = xp.empty(2 * half, dtype=dt)
             key, counter = self._key, self._counter
@@ -332,7 +362,7 @@ class Generator:
         if rng > (1 << 64):
             raise ValueError("integers supports ranges up to 2**64")
         shape = _size_tuple(size)
-        n = int(np.prod(shape, dtype=np.int64))
+        n = _count(shape)
         out = xp.empty(n, dtype=xp.uint64)
         if rng == (1 << 64):
             out[...] = self.random_raw(n, xp=xp)
@@ -402,7 +432,7 @@ class Generator:
         if n <= 0:
             raise ValueError(f"choice needs a non-empty population a, got {a!r}")
         shape = _size_tuple(size)
-        k = int(np.prod(shape, dtype=np.int64))
+        k = _count(shape)
         if not replace:
             if p is not None:
                 raise NotImplementedError("choice(replace=False) with probabilities p is not supported")
@@ -421,49 +451,6 @@ class Generator:
             idx = xp.minimum(xp.searchsorted(cdf, u, side="right"), n - 1)
         idx = idx.reshape(shape)
         return idx if pool is None else pool[idx]
-
-
-def _check_out(out, shape, dt, xp) -> None:
-    if not is_array(out) or get_array_module(out) is not xp:
-        raise TypeError(f"out must be an array of the {getattr(xp, '__name__', xp)} backend, got "
-                        f"{type(out).__name__}")
-    if tuple(out.shape) != shape or out.dtype != dt:
-        raise ValueError(f"out must have shape {shape} and dtype {dt.name}, got shape "
-                         f"{tuple(out.shape)} and dtype {out.dtype}")
-    if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, numbers.Number)
-
-
-def _check_param(name: str, value, *, nonnegative: bool = False) -> None:
-    """Refuse a distribution parameter that is not real and finite (and, for a scale,
-    non-negative), before any number is drawn: the generator's counter stays put."""
-    if _is_number(value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
-        if nonnegative and value < 0:
-            raise ValueError(f"{name} must be non-negative, got {value}")
-        return
-    a = value if is_array(value) else np.asarray(value)
-    if a.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    check_finite(a, name, "distribution parameters must be finite")
-    if nonnegative and a.size and a.dtype.kind != "u":
-        xp = get_array_module(a) if is_array(value) else np
-        if to_scalar(xp.min(a)) < 0:
-            raise ValueError(f"{name} must be non-negative, got a minimum of "
-                             f"{to_scalar(xp.min(a))}")
-
-
-def _as_param(xp, v, dt):
-    if _is_number(v):
-        return dt.type(v)
-    return asarray(v, dtype=dt, xp=xp) if not is_array(v) else v.astype(dt, copy=False)
 
 
 def named_stream(seed: int, name: str) -> Generator:

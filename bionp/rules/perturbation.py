@@ -99,22 +99,14 @@ from bionp.validation import check_real
 __all__ = ["WeightPerturbation", "NodePerturbation"]
 
 
-def rademacher(rng, shape, sigma, dtype, xp):
-    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each.
+def rademacher(rng, shape, sigma, dtype, xp, out=None):
+    r"""Draws of :math:`\pm\sigma` with equal probability, one random bit each
+    (:meth:`bionp.random.Generator.rademacher`, into ``out`` if given).
 
     Same covariance :math:`\sigma^2 I` as Gaussian noise (so the perturbation
     estimators stay unbiased) at a fraction of the cost: 64 draws per 64-bit word.
     """
-    n = 1
-    for d in shape:
-        n *= int(d)
-    words = rng.random_raw(-(-n // 64), xp=xp)
-    octets = words.view(xp.uint8)
-    bits = (octets[:, None] >> xp.arange(8, dtype=xp.uint8)[None, :]) & xp.uint8(1)
-    out = bits.reshape(-1)[:n].astype(dtype)
-    out *= dtype.type(2 * sigma)
-    out -= dtype.type(sigma)
-    return out.reshape(shape)
+    return rng.rademacher(tuple(shape), sigma, dtype=dtype, xp=xp, out=out)
 
 
 def _first_array(params):
@@ -208,7 +200,7 @@ class WeightPerturbation(Rule):
             for k, v in p.items():
                 view = flat[o:o + v.size].reshape(v.shape)
                 if self.noise == "rademacher":
-                    view[...] = rademacher(self._rng, tuple(v.shape), self.sigma, dtype, xp)
+                    rademacher(self._rng, tuple(v.shape), self.sigma, dtype, xp, out=view)
                 else:
                     self._rng.normal(0.0, self.sigma, tuple(v.shape), dtype=dtype, xp=xp, out=view)
                 d[k] = view
@@ -287,16 +279,37 @@ class NodePerturbation(Rule):
         self.estimator = estimator
         self._rng = check_rng(rng)
 
-    def _noisy_pass(self, net, x, t, loss_fn, fused):
+    def _noise_buffer(self, slot: int, l: int, z):
+        """Layer ``l``'s noise buffer of sample slot ``slot`` (0: the first sample, which
+        becomes the accumulator; 1: every later one), kept between calls."""
+        bufs = self.__dict__.setdefault("_noise_bufs", {})
+        buf = bufs.get((slot, l))
+        if buf is None or buf.shape != z.shape or buf.dtype != z.dtype \
+                or get_array_module(buf) is not get_array_module(z):
+            buf = bufs[(slot, l)] = get_array_module(z).empty(z.shape, dtype=z.dtype)
+        return buf
+
+    def _noisy_pass(self, net, cache, fused, slot: int = 0):
         """Noisy forward: returns (noisy inputs per layer, noise-or-difference per layer,
-        noisy output per-sample losses)."""
+        noisy output); the noise is drawn into buffers kept per layer and sample slot (no
+        allocation per step).  Up to the first layer with noise the pass is the clean one,
+        so those pre-activations are the clean pass's (``cache``), not computed again."""
+        x = cache.inputs[0]
         xp = get_array_module(x)
         a = x
         inputs, xis = [], []
         n = len(net.layers)
+        clean = True  # no noise added upstream yet
         for l, (layer, act) in enumerate(zip(net.layers, net.activations)):
             inputs.append(a)
-            if is_dense_like(layer):
+            if clean:
+                if not layer.params():  # no noise here: the clean activation
+                    a = cache.post[l]
+                    xis.append(None)
+                    continue
+                z = cache.pre[l].copy()  # written in place below
+                clean = False
+            elif is_dense_like(layer):
                 z = xp.matmul(a, layer.W.T)
                 if layer.b is not None:
                     z += layer.b
@@ -306,7 +319,8 @@ class NodePerturbation(Rule):
                     a = act.forward(z)
                     xis.append(None)
                     continue
-            xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype)
+            xi = self._rng.normal(0.0, self.sigma, tuple(z.shape), dtype=z.dtype, xp=xp,
+                                  out=self._noise_buffer(slot, l, z))
             # softmax + cross-entropy: the loss reads the logits, so the noise goes there
             a = z if (fused and l == n - 1) else act.forward(z, out=z)
             a += xi
@@ -323,8 +337,8 @@ class NodePerturbation(Rule):
         n = len(net.layers)
         inv = 1.0 / self.sigma ** 2
         acc = None
-        for _ in range(self.n_samples):
-            inputs, xis, out = self._noisy_pass(net, x, t, loss_fn, fused)
+        for k in range(self.n_samples):
+            inputs, xis, out = self._noisy_pass(net, cache, fused, slot=min(k, 1))
             dl = per_sample_prepared(loss_fn, out, t) - clean
             dl *= dl.dtype.type(inv)
             if self.estimator == "unbiased":

@@ -188,14 +188,24 @@ class SignSymmetry(ErrorPropagationRule):
                     check_same_backend(r, W, names=(f"R[{l}]", f"W[{l}]"))
         return weights
 
+    def _magnitude_buffer(self, l, W):
+        """Layer ``l``'s scratch for brSF's magnitudes |R| (only read while B is formed)."""
+        bufs = self.__dict__.setdefault("_mag_bufs", {})
+        buf = bufs.get(l)
+        if buf is None or buf.shape != W.shape or buf.dtype != W.dtype \
+                or get_array_module(buf) is not get_array_module(W):
+            buf = bufs[l] = get_array_module(W).empty(W.shape, dtype=W.dtype)
+        return buf
+
     def _compute(self, weights, rng):
         out = [None]
         for l, W in enumerate(weights[1:], start=1):
             if W is None:
                 out.append(None)
                 continue
-            if self.variant == "brsf":
-                mag = rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype)
+            if self.variant == "brsf":  # redrawn every step into a buffer kept per layer
+                mag = rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype,
+                                 xp=get_array_module(W), out=self._magnitude_buffer(l, W))
                 get_array_module(mag).abs(mag, out=mag)
             elif self.variant == "frsf":
                 mag = self.R[l]

@@ -1,0 +1,232 @@
+r"""The Numba loops of :mod:`bionp._random_kernels` (imported only when those are loaded).
+
+Philox4x64-10 (ten rounds; each 64×64→128-bit product is one 128-bit multiplication),
+then, in the same pass, bionp's conversions of the words: float64 uniforms
+:math:`(r \gg 11)\,2^{-53}`, float32 uniforms :math:`(u_{32} \gg 8)\,2^{-24}` (low half
+first), ±s values from single bits, and Box–Muller normals piece by piece (the
+transcendental functions by NumPy's own loops, called through their addresses).  See
+:mod:`bionp._random_kernels` for the maths and the guarantees; the module is separate so
+that the compiled functions are module-level (Numba's disk cache keys them by name).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+__all__ = ["uniform", "rademacher", "normal"]
+
+PIECE = 1024  # Box–Muller pairs per piece: three scratch rows of this stay in L1/L2
+_jit = numba.njit(nogil=True, cache=True, boundscheck=False)
+_u64 = np.uint64
+_M0, _M1 = _u64(0xD2E7470EE14C6C93), _u64(0xCA5A826395121157)
+_W0, _W1 = _u64(0x9E3779B97F4A7C15), _u64(0xBB67AE8584CAA73B)
+_ONE, _M24 = _u64(1), _u64(0xFFFFFF)
+_S8, _S11, _S40 = _u64(8), _u64(11), _u64(40)
+
+
+@intrinsic
+def _mulhilo(typingctx, a, b):
+    """High and low 64-bit halves of the 128-bit product ``a * b`` (uint64)."""
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128, i64 = ir.IntType(128), ir.IntType(64)
+        p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        hi = builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type, [hi, builder.trunc(p, i64)])
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_loop(typingctx, fn, ctx, data, dims, strides, aux):
+    """``fn(ctx, data, dims, strides, aux)``: a NumPy strided loop given by addresses."""
+    sig = types.int32(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i8p] * 5)
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(f, [builder.inttoptr(a, i8p) for a in args[1:]])
+
+    return sig, codegen
+
+
+@_jit
+def _philox(x0, x1, x2, x3, k0, k1):
+    """Philox4x64-10 of the counter ``(x0, x1, x2, x3)`` under the key ``(k0, k1)``."""
+    for _ in range(10):
+        hi0, lo0 = _mulhilo(_M0, x0)
+        hi1, lo1 = _mulhilo(_M1, x2)
+        x0, x1, x2, x3 = hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0
+        k0 += _W0
+        k1 += _W1
+    return x0, x1, x2, x3
+
+
+@_jit
+def _bump(c):
+    """The 256-bit counter ``c`` (4 uint64 words, low first) plus one, in place."""
+    for j in range(4):
+        c[j] += _ONE
+        if c[j] != 0:
+            return
+
+
+@_jit
+def _uniform32(k0, k1, c, skip, out):
+    n = out.shape[0]
+    scale = np.float32(1.0 / 16777216.0)
+    i = -skip
+    while i < n:
+        r0, r1, r2, r3 = _philox(c[0], c[1], c[2], c[3], k0, k1)
+        _bump(c)
+        v = (np.float32(np.int32((r0 >> _S8) & _M24)) * scale,
+             np.float32(np.int32(r0 >> _S40)) * scale,
+             np.float32(np.int32((r1 >> _S8) & _M24)) * scale,
+             np.float32(np.int32(r1 >> _S40)) * scale,
+             np.float32(np.int32((r2 >> _S8) & _M24)) * scale,
+             np.float32(np.int32(r2 >> _S40)) * scale,
+             np.float32(np.int32((r3 >> _S8) & _M24)) * scale,
+             np.float32(np.int32(r3 >> _S40)) * scale)
+        if i >= 0 and i + 8 <= n:
+            for j in range(8):
+                out[i + j] = v[j]
+        else:
+            for j in range(8):
+                if 0 <= i + j < n:
+                    out[i + j] = v[j]
+        i += 8
+
+
+@_jit
+def _uniform64(k0, k1, c, skip, out):
+    n = out.shape[0]
+    scale = 1.0 / 9007199254740992.0
+    i = -skip
+    while i < n:
+        r0, r1, r2, r3 = _philox(c[0], c[1], c[2], c[3], k0, k1)
+        _bump(c)
+        v = (np.float64(r0 >> _S11) * scale, np.float64(r1 >> _S11) * scale,
+             np.float64(r2 >> _S11) * scale, np.float64(r3 >> _S11) * scale)
+        if i >= 0 and i + 4 <= n:
+            for j in range(4):
+                out[i + j] = v[j]
+        else:
+            for j in range(4):
+                if 0 <= i + j < n:
+                    out[i + j] = v[j]
+        i += 4
+
+
+@_jit
+def _uniform_at(key, c, skip, out):
+    """Uniforms ``skip, skip + 1, …`` of the blocks ``c, c + 1, …`` into ``out``; ``c`` is
+    left at the block after the last one used."""
+    if out.itemsize == 4:
+        _uniform32(key[0], key[1], c, skip, out)
+    else:
+        _uniform64(key[0], key[1], c, skip, out)
+
+
+@_jit
+def uniform(key, ctr, skip, out):
+    """``out[i]`` = uniform ``skip + i`` of the blocks ``ctr, ctr + 1, …`` (float32: 8 per
+    block, float64: 4; ``skip`` below that)."""
+    _uniform_at(key, ctr.copy(), skip, out)
+
+
+@_jit
+def rademacher(key, ctr, skip, two_s, s, out):
+    """``out[i]`` = ``b * two_s - s`` with ``b`` bit ``(skip + i) % 64`` of word
+    ``(skip + i) // 64`` of the blocks ``ctr, …`` (``0 <= skip < 256``)."""
+    n = out.shape[0]
+    c = ctr.copy()
+    lo = -s  # b = 0: 0 * two_s - s
+    hi = two_s - s
+    i = -skip
+    while i < n:
+        r = _philox(c[0], c[1], c[2], c[3], key[0], key[1])
+        _bump(c)
+        for w in range(4):
+            word = r[w]
+            base = i + 64 * w
+            if base >= 0 and base + 64 <= n:
+                for j in range(64):
+                    out[base + j] = hi if (word >> _u64(j)) & _ONE != 0 else lo
+            else:
+                for j in range(64):
+                    if 0 <= base + j < n:
+                        out[base + j] = hi if (word >> _u64(j)) & _ONE != 0 else lo
+        i += 256
+
+
+@_jit
+def _run_loop(loop, src, dst, m, ptrs, dims, strides):
+    """NumPy's strided loop ``loop`` (address, context, auxdata) on ``src[:m]`` -> ``dst``."""
+    ptrs[0] = src.ctypes.data
+    ptrs[1] = dst.ctypes.data
+    dims[0] = m
+    if _call_loop(loop[0], loop[1], ptrs.ctypes.data, dims.ctypes.data, strides.ctypes.data,
+                  loop[2]) != 0:
+        raise RuntimeError("a NumPy loop failed inside the normal kernel")
+
+
+@_jit
+def normal(key, ctr1, skip1, ctr2, skip2, n, half, p, q, out, consts, apply_s, apply_c, loops):
+    """Pairs ``p … q-1`` of a draw of ``n`` normals: ``out[i]`` (cosines) and
+    ``out[half + i]`` (sines, those below ``n``); the uniforms of pair ``p`` are at
+    ``(ctr1, skip1)`` (u1) and ``(ctr2, skip2)`` (u2); ``consts`` = (1, -2, 2 pi, scale,
+    loc) in the dtype; ``loops``: NumPy's log, cos, sin loops (address, context, auxdata)."""
+    one, m2, two_pi, s, c = consts[0], consts[1], consts[2], consts[3], consts[4]
+    scratch = np.empty((3, min(PIECE, max(q - p, 1))), dtype=out.dtype)
+    r, t, cs = scratch[0], scratch[1], scratch[2]
+    ptrs = np.empty(2, dtype=np.intp)
+    dims = np.empty(1, dtype=np.intp)
+    strides = np.empty(2, dtype=np.intp)
+    strides[0] = strides[1] = r.itemsize
+    per_block = 8 if out.itemsize == 4 else 4
+    a1 = ctr1.copy()
+    a2 = ctr2.copy()
+    i = p
+    while i < q:
+        m = min(q - i, r.shape[0])
+        b1 = a1.copy()
+        b2 = a2.copy()
+        _uniform_at(key, b1, skip1, r[:m])
+        _uniform_at(key, b2, skip2, t[:m])
+        # the next piece starts m uniforms later
+        adv1, skip1 = divmod(skip1 + m, per_block)
+        adv2, skip2 = divmod(skip2 + m, per_block)
+        for _ in range(adv1):
+            _bump(a1)
+        for _ in range(adv2):
+            _bump(a2)
+        for j in range(m):
+            r[j] = one - r[j]        # 1 - u1 in (0, 1]
+            t[j] = t[j] * two_pi     # 2 pi u2
+        _run_loop(loops[0], r, r, m, ptrs, dims, strides)       # log, in place
+        for j in range(m):
+            r[j] = np.sqrt(r[j] * m2)
+        _run_loop(loops[1], t, cs, m, ptrs, dims, strides)      # cos
+        _run_loop(loops[2], t, t, m, ptrs, dims, strides)       # sin, in place
+        for j in range(m):
+            z = cs[j] * r[j]
+            if apply_s:
+                z = z * s
+            if apply_c:
+                z = z + c
+            out[i + j] = z
+        lim = min(m, n - half - i)
+        for j in range(lim):
+            z = t[j] * r[j]
+            if apply_s:
+                z = z * s
+            if apply_c:
+                z = z + c
+            out[half + i + j] = z
+        i += m
