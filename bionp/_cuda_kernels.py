@@ -5,6 +5,7 @@ about two hundred elementwise launches (ten rounds of 64-bit products built from
 32-bit pieces), and the dendritic layer's sparse products gather
 ``(rows, per_row, batch)`` temporaries.  This module holds one CUDA C source with
 
+* ``philox_raw``: one thread per block, its four 64-bit words (integers, permutations);
 * ``philox_uniform_{f32,f64}``: one thread per Philox block, writing that block's
   uniforms (float64: :math:`(r \gg 11)\,2^{-53}`, one per word; float32:
   :math:`(u \gg 8)\,2^{-24}`, two per word, low half first) straight into the
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SOURCE", "OPTIONS", "philox_uniform", "box_muller", "rows_matmul", "rows_dot"]
+__all__ = ["SOURCE", "OPTIONS", "philox_raw", "philox_uniform", "box_muller", "rows_matmul", "rows_dot"]
 
 SOURCE = r"""
 #if defined(__CUDACC__)
@@ -79,6 +80,14 @@ BIONP_DEVICE void bionp_philox(u64 c0, u64 c1, u64 c2, u64 c3, u64 b, u64 k0, u6
         x3 = lo0;
     }
     out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
+}
+
+/* The raw words of blocks c + 0 ... c + n_blocks - 1, four per block. */
+BIONP_KERNEL philox_raw(u64 k0, u64 k1, u64 c0, u64 c1, u64 c2, u64 c3, long long n_blocks,
+                        u64 *out) {
+    BIONP_FOR(t, n_blocks) {
+        bionp_philox(c0, c1, c2, c3, (u64)t, k0, k1, out + 4 * t);
+    }
 }
 
 /* out[p] = uniform number (first_lane + p) of the blocks at counters c + 0, c + 1, ...
@@ -208,18 +217,33 @@ def _suffix(dtype) -> str:
     raise TypeError(f"the CUDA kernels take float32 or float64 arrays, got {dt}")
 
 
+def _counter_words(counter: int) -> list:
+    c = int(counter) % (1 << 256)
+    return [np.uint64((c >> (64 * j)) & _MASK64) for j in range(4)]
+
+
+def _key_words(key: tuple[int, int]) -> tuple:
+    return np.uint64(key[0] & _MASK64), np.uint64(key[1] & _MASK64)
+
+
+def philox_raw(xp: types.ModuleType, key: tuple[int, int], counter: int, out) -> None:
+    """Fill the contiguous uint64 array ``out`` (``4 * n_blocks`` words) with the blocks at
+    counters ``counter + 1 …`` (one launch)."""
+    n_blocks = int(out.shape[0]) // 4
+    _launch(xp, "philox_raw", n_blocks,
+            (*_key_words(key), *_counter_words(int(counter) + 1), np.int64(n_blocks), out))
+
+
 def philox_uniform(xp: types.ModuleType, key: tuple[int, int], counter: int, out,
                    start: int = 0) -> None:
     """Fill the contiguous 1-D float array ``out`` with uniforms ``start, start + 1, …``
     of the stream whose first block is at ``counter + 1`` (one launch)."""
     per_block = 8 if np.dtype(out.dtype) == np.float32 else 4
     first_block, first_lane = divmod(int(start), per_block)
-    c = (int(counter) + 1 + first_block) % (1 << 256)
-    words = [np.uint64((c >> (64 * j)) & _MASK64) for j in range(4)]
     n = int(out.shape[0])
     n_blocks = -(-(first_lane + n) // per_block)
     _launch(xp, "philox_uniform_" + _suffix(out.dtype), n_blocks,
-            (np.uint64(key[0] & _MASK64), np.uint64(key[1] & _MASK64), *words,
+            (*_key_words(key), *_counter_words(int(counter) + 1 + first_block),
              np.int64(first_lane), np.int64(n), out))
 
 

@@ -35,6 +35,7 @@ def host(tmp_path_factory):
     subprocess.run([cxx, "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-o", str(d / "k.so"),
                     str(d / "k.cpp")], check=True, capture_output=True)
     lib = ctypes.CDLL(str(d / "k.so"))
+    lib.philox_raw.argtypes = [u64] * 6 + [i64, ptr(np.uint64, flags="C_CONTIGUOUS")]
     for suffix, T, ct in (("f32", np.float32, ctypes.c_float), ("f64", np.float64, ctypes.c_double)):
         arr = ptr(T, flags="C_CONTIGUOUS")
         idx = ptr(np.int64, flags="C_CONTIGUOUS")
@@ -68,6 +69,22 @@ def test_uniforms_are_the_generators_bits(host, dtype, skip, n):
         got = np.full(n, -1.0, dtype=dtype)
         host_uniform(host, key, counter, got, start)
         np.testing.assert_array_equal(got, want[start:start + n])
+
+
+@pytest.mark.parametrize("counter", [0, 17, 2**64 - 2, 2**128 - 1, 2**256 - 3])
+def test_raw_blocks_are_the_array_codes(host, counter):
+    from bionp.random.philox import philox4x64_10  # noqa: PLC0415
+
+    key = (0x0123456789ABCDEF, 0xFEDCBA9876543210)
+    n_blocks = 9
+    out = np.empty(4 * n_blocks, dtype=np.uint64)
+    c = (counter + 1) % (1 << 256)
+    host.philox_raw(*key, *[(c >> (64 * j)) & (2**64 - 1) for j in range(4)], n_blocks, out)
+    cs = [(counter + 1 + i) % (1 << 256) for i in range(n_blocks)]
+    words = [np.array([(v >> (64 * j)) & (2**64 - 1) for v in cs], dtype=np.uint64)
+             for j in range(4)]
+    want = np.stack(philox4x64_10(np, words, key), axis=1).reshape(-1)
+    np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -217,6 +234,24 @@ def test_gpu_box_muller_is_the_array_codes_bits(cp, monkeypatch, dtype, scale, l
     got = cp.asnumpy(z[:n])
     eps = np.finfo(dtype).eps
     assert np.all(np.abs(got - host) <= 8 * eps * (1 + np.abs(host)))
+
+
+def test_gpu_generator_same_bits_with_and_without_kernels(cp, monkeypatch):
+    def draws():
+        gen = Generator(77)
+        return [gen.random(1001, dtype=np.float32, xp=cp), gen.random(999, dtype=np.float64, xp=cp),
+                gen.normal(0.5, 2.0, (31, 17), dtype=np.float32, xp=cp),
+                gen.normal(size=4001, dtype=np.float64, xp=cp),
+                gen.integers(0, 1000, 5000, xp=cp), gen.permutation(777, xp=cp),
+                gen.random_raw(10, xp=cp)]
+
+    with_kernels = draws()
+    monkeypatch.setenv("BIONP_CUDA_KERNELS", "0")
+    for a, b in zip(with_kernels, draws()):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert bool(cp.all(a == b))
+    host = Generator(77).random(1001, dtype=np.float32)
+    np.testing.assert_array_equal(cp.asnumpy(with_kernels[0]), host)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

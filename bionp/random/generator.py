@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from bionp import _cuda_kernels
 from bionp.backend import asarray, get_array_module, get_xp, is_array, resolve_dtype, to_scalar
 from bionp.kernels import (
+    cuda_kernels_enabled,
     philox_fast_available,
     philox_fill_available,
     philox_fill_normal,
@@ -201,6 +203,12 @@ class Generator:
             _run_chunks(lambda a, b: _uniform_range(xp, key, counter, out[a:b], a), n)
             self._counter += n_blocks
             return out
+        if cuda_kernels_enabled(xp):  # one launch (bionp._cuda_kernels), the same bits
+            if out is None:
+                out = xp.empty(n, dtype=dt)
+            _cuda_kernels.philox_uniform(xp, key, counter, out)
+            self._counter += n_blocks
+            return out
         if dt == np.float64:
             bits = self.random_raw(n, xp=xp)
             u = (bits >> xp.uint64(11)).astype(xp.float64)
@@ -309,7 +317,9 @@ class Generator:
             self._counter += -(-(2 * half) // _per_block(dt))
         else:
             z = self._uniform_flat(2 * half, dt, xp, out=z)
-            if half:
+            if half and cuda_kernels_enabled(xp):  # one launch, the array code's operations
+                _cuda_kernels.box_muller(xp, z, half, s, c)
+            elif half:
                 transform(0, half)
         z = z[:n].reshape(shape)  # array scale/loc broadcast against the result's shape
         if not _is_number(scale):
