@@ -136,3 +136,45 @@ def test_check_number_of_a_huge_int():
     with pytest.raises(ValueError, match="delta"):
         check_number("delta", -2**70, low=0)
     assert bnp.get_dtype() == np.float32
+
+
+def test_every_bit_of_a_gzip_header_is_refused_or_loads_the_same_data(monkeypatch, tmp_path):
+    """Found by the long run: a flip in gzip's header (MTIME, XFL, OS) leaves the payload
+    and its MD5 intact, so the file loads the same data and the cache manifest records the
+    file's new signature; any other flip is refused and leaves the cache as it was."""
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _data_files import isolate, patch_files, snapshot, write_mnist_like  # noqa: PLC0415
+
+    cache = isolate(monkeypatch, tmp_path)
+    root = tmp_path / "d"
+    patch_files(monkeypatch, "mnist", write_mnist_like(root / "mnist", gz=True))
+    target = root / "mnist" / "train-images-idx3-ubyte.gz"
+    good = data.load("mnist", root=root)
+    raw = target.read_bytes()
+
+    def without_source(files):
+        return {k: (json.loads(v) | {"source": None}) if k.endswith(".json") else v
+                for k, v in files.items()}
+
+    accepted = 0
+    for pos in range(10):
+        for bit in range(8):
+            flipped = bytearray(raw)
+            flipped[pos] ^= 1 << bit
+            target.write_bytes(bytes(flipped))
+            pre = snapshot(cache)
+            try:
+                got = data.load("mnist", root=root)
+            except data.DataError as exc:
+                assert target.name.split(".")[0] in str(exc)
+                assert snapshot(cache) == pre, f"byte {pos} bit {bit}: refused, cache changed"
+            else:
+                accepted += 1
+                assert all(np.array_equal(a, b) for a, b in zip(got, good))
+                assert without_source(snapshot(cache)) == without_source(pre)
+            target.write_bytes(raw)
+    assert 0 < accepted < 80  # MTIME/XFL/OS flips load; magic, method and flags do not

@@ -156,7 +156,8 @@ def test_serial_run_writes_one_record_per_task_and_resumes(tmp_path):
     assert [(r["config"]["a"], r["repeat"]) for r in recs] == [(a, r) for a in (1, 2, 3) for r in (0, 1)]
     lines = store.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["format"] == "bionp-sweep-store" and header["version"] == 1
+    assert header["format"] == "bionp-sweep-store" and header["version"] == 2
+    assert all(line.endswith('"}') and ',"crc32":"' in line for line in lines)
     rec = json.loads(lines[1])
     for field in ("config", "config_hash", "repeat", "seed", "metrics", "seconds", "status",
                   "versions", "host", "finished", "traceback"):
@@ -168,7 +169,9 @@ def test_serial_run_writes_one_record_per_task_and_resumes(tmp_path):
     more = sw.run(task, configs, repeats=3, store=store, scheduler="serial", verbose=False)
     assert task.calls() == 9 and len(more) == 9
     assert len(store.read_text().splitlines()) == 1 + 9
-    assert sw.load_results(store) == [json.loads(x) for x in store.read_text().splitlines()[1:]]
+    on_disk = [json.loads(x) for x in store.read_text().splitlines()[1:]]
+    assert all(r.pop("crc32") for r in on_disk)
+    assert sw.load_results(store) == on_disk
 
 
 def test_a_failing_config_is_recorded_and_the_sweep_goes_on(tmp_path):
@@ -276,6 +279,50 @@ def test_truncated_last_line_is_ignored_reported_and_repaired(tmp_path):
         assert len(sw.load_results(store)) == 3
     lines = store.read_text().splitlines()
     assert len(lines) == 4 and all(json.loads(x) for x in lines)
+
+
+def _flip_digit(line: str, old: str, new: str) -> str:
+    assert old in line
+    return line.replace(old, new, 1)
+
+
+def test_a_changed_byte_in_any_line_is_refused_by_its_checksum(tmp_path):
+    store = tmp_path / "s.jsonl"
+    sw.run(tiny, [{"a": 1}, {"a": 2}], store=store, scheduler="serial", verbose=False)
+    good = store.read_text()
+    header, records = sw.read_store(store)
+    assert "crc32" not in header and all("crc32" not in r for r in records)
+    lines = good.splitlines(keepends=True)
+    cases = {
+        "a date in the header (still valid JSON)": (0, '"created":"2', '"created":"3'),
+        "a number in a record": (1, '"repeat":0', '"repeat":1'),
+        "the checksum itself": (2, ',"crc32":"', ',"crc32":"0'),
+    }
+    for what, (i, old, new) in cases.items():
+        bad = lines.copy()
+        bad[i] = _flip_digit(bad[i], old, new)
+        store.write_text("".join(bad))
+        with pytest.raises(sw.StoreCorruptError, match=f"line {i + 1}"):
+            sw.read_store(store)
+        with pytest.raises(sw.StoreCorruptError):  # a sweep refuses it too, and keeps it
+            sw.run(tiny, [{"a": 3}], store=store, scheduler="serial", verbose=False)
+        assert store.read_text() == "".join(bad), what
+    store.write_text(lines[0] + lines[1].replace(',"crc32":"', ',"crc":"'))
+    with pytest.raises(sw.StoreCorruptError, match="no crc32 checksum"):
+        sw.read_store(store)
+
+
+def test_version_1_stores_without_checksums_are_read_and_appended_as_version_1(tmp_path):
+    store = tmp_path / "old.jsonl"
+    sw.run(tiny, [{"a": 1}], store=store, scheduler="serial", verbose=False, rng=0)
+    header, records = sw.read_store(store)
+    v1 = [dict(header, version=1), *records]
+    store.write_text("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in v1))
+    assert sw.read_store(store) == (v1[0], records)
+    sw.run(tiny, [{"a": 1}, {"a": 2}], store=store, scheduler="serial", verbose=False, rng=0)
+    lines = store.read_text().splitlines()
+    assert len(lines) == 3 and not any("crc32" in line for line in lines)
+    assert [r["config"]["a"] for r in sw.read_store(store)[1]] == [1, 2]
 
 
 def test_store_errors_are_clear(tmp_path):

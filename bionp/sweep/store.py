@@ -4,8 +4,8 @@ Layout
 ------
 Line 1 is a header::
 
-    {"format": "bionp-sweep-store", "version": 1, "created": "...", "bionp": "0.1.0",
-     "rng": {"entropy": ..., "spawn_key": [...]}}
+    {"format": "bionp-sweep-store", "version": 2, "created": "...", "bionp": "0.1.0",
+     "rng": {"entropy": ..., "spawn_key": [...]}, "crc32": "1c29f0a4"}
 
 Every further line is one record of one finished ``(config, repeat)`` task::
 
@@ -13,6 +13,13 @@ Every further line is one record of one finished ``(config, repeat)`` task::
      "metrics": {...}, "error": null, "traceback": null, "seconds": 1.23, "cpu_seconds": 1.2,
      "finished": "2026-…Z", "host": "node1", "pid": 4242,
      "versions": {"bionp": "0.1.0", "numpy": "2.…", "python": "3.…"}}
+
+Every line of a version-2 store ends in ``"crc32": "xxxxxxxx"``: the CRC-32 of the line's
+bytes without that member (``…}`` where the line has ``…,"crc32":"xxxxxxxx"}``), so a byte
+changed anywhere in a line (a flipped bit inside a number or a date, which would still be
+valid JSON) is refused as :class:`StoreCorruptError` instead of being read as another
+value.  Records are returned without the member.  Version-1 stores (no checksums) are
+still read, and appended to in their own format.
 
 ``status`` is ``"ok"`` or ``"error"`` (then ``error`` holds the exception's
 one-line description and ``traceback`` the full traceback, and ``metrics`` is
@@ -38,13 +45,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import warnings
+import zlib
 from typing import Any, Iterable
 
 __all__ = [
     "STORE_FORMAT",
     "STORE_VERSION",
+    "READABLE_VERSIONS",
     "StoreError",
     "StoreCorruptError",
     "IncompatibleStoreError",
@@ -55,7 +65,10 @@ __all__ = [
 ]
 
 STORE_FORMAT = "bionp-sweep-store"
-STORE_VERSION = 1
+#: the version written by this bionp; it reads this one and those in ``READABLE_VERSIONS``
+STORE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_CHECKSUM = re.compile(rb',"crc32":"([0-9a-f]{8})"\}$')
 
 
 class StoreError(RuntimeError):
@@ -92,11 +105,11 @@ def _check_header(header: Any, path: str) -> dict:
             f"{STORE_FORMAT!r} header). Pass a new file name as store=, or remove the file."
         )
     version = header.get("version")
-    if not isinstance(version, int) or version != STORE_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > STORE_VERSION
         raise IncompatibleStoreError(
             f"{path} was written in sweep store format version {version!r}, but this bionp "
-            f"reads version {STORE_VERSION} only"
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))} only"
             + (" (the store comes from a newer bionp: upgrade bionp to read it)" if newer else
                "; convert it or start a new store (pass another store= path)")
             + f". Header: {json.dumps(header)[:200]}"
@@ -136,15 +149,23 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
         )
     if not lines:
         return None, []
+    first, checked = _verified(lines[0], path, 1)
     try:
-        header = json.loads(lines[0])
+        header = json.loads(first)
     except ValueError:
         header = None
     header = _check_header(header, path)
+    if header["version"] >= 2 and not checked:
+        raise StoreCorruptError(f"{path}, line 1: the header has no crc32 checksum, which a "
+                                f"version-{header['version']} store carries on every line")
     records = []
     for i, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
+        line, checked = _verified(line, path, i)
+        if header["version"] >= 2 and not checked:
+            raise StoreCorruptError(f"{path}, line {i}: the record has no crc32 checksum, which a "
+                                    f"version-{header['version']} store carries on every line")
         try:
             rec = json.loads(line)
         except ValueError as exc:
@@ -156,6 +177,21 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
             raise StoreCorruptError(f"{path}, line {i}: not a sweep record (no config_hash/repeat)")
         records.append(rec)
     return header, records
+
+
+def _verified(line: bytes, path: str, number: int) -> tuple[bytes, bool]:
+    """``(line without its crc32 member, whether it had one)``; a checksum that does not
+    match the line raises :class:`StoreCorruptError`."""
+    m = _CHECKSUM.search(line)
+    if m is None:
+        return line, False
+    body = line[:m.start()] + b"}"
+    if zlib.crc32(body) != int(m.group(1), 16):
+        raise StoreCorruptError(
+            f"{path}, line {number}: the line does not match its crc32 checksum (a byte of it was "
+            "changed after bionp.sweep wrote it); remove or repair that line"
+        )
+    return body, True
 
 
 def _fsync_dir(folder: str) -> None:
@@ -171,8 +207,14 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def _dumps(obj: Any) -> bytes:
-    return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+def _dumps(obj: Any, checksum: bool = True) -> bytes:
+    """One store line: compact JSON, with the ``crc32`` member last when ``checksum``."""
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if checksum:
+        if body == b"{}":
+            raise ValueError("a store line holds a non-empty JSON object")
+        body = body[:-1] + b',"crc32":"%08x"}' % zlib.crc32(body)
+    return body + b"\n"
 
 
 class ResultStore:
@@ -228,8 +270,10 @@ class ResultStore:
         if old_header is None:
             if data_end:
                 os.ftruncate(self._fd, 0)
+            self._checksums = True
             self._write(_dumps(header))
             return header, []
+        self._checksums = old_header["version"] >= 2  # a version-1 store stays version 1
         return old_header, records
 
     def _write(self, line: bytes) -> None:
@@ -241,7 +285,7 @@ class ResultStore:
 
     def append(self, record: dict) -> None:
         """Append one record as one line (a single write, then fsync)."""
-        self._write(_dumps(record))
+        self._write(_dumps(record, self._checksums))
 
     def close(self) -> None:
         if self._fd is not None:
