@@ -59,6 +59,8 @@ State: ``B`` and the generator (noise); a checkpoint resumes bit-identically.
 
 from __future__ import annotations
 
+import numpy as np
+
 from bionp.backend import get_array_module, to_scalar
 from bionp.nn.network import is_dense_like
 from bionp.rules.feedback_alignment import FeedbackAlignment
@@ -246,13 +248,6 @@ class WeightMirror(FeedbackAlignment):
         steps = check_number("steps", steps, low=1, integer=True)
         B = self._feedback(net)
         plan = self._plan(net, B)
-        for l, layer, W, *_ in plan:
-            try:
-                check_finite(W, f"W[{l}]",
-                             "the network diverged; B and the generator were left unchanged")
-            except ValueError as exc:
-                raise ValueError(f"WeightMirror: the mirror step of layer {l} needs finite "
-                                 f"weights: {exc}") from None
         saved = self._rng.get_state()
         # one step: every increment is checked before B changes in place; several: copies
         new = {l: (B[l] if steps == 1 else B[l].copy()) for l, *_ in plan}
@@ -260,10 +255,17 @@ class WeightMirror(FeedbackAlignment):
             inc = {}
             for l, layer, W, shape, counts, eta, lam in plan:
                 u, c = self._draw(shape, W)
-                G = inc[l] = mirror_increment(layer, u, eta * c * c, counts)
+                with np.errstate(all="ignore"):  # host arrays; non-finite results are caught
+                    G = inc[l] = mirror_increment(layer, u, eta * c * c, counts)
                 xp = get_array_module(G)
                 if not bool(to_scalar(xp.all(xp.isfinite(G)))):
                     self._rng.set_state(saved)
+                    try:  # names the cause: weights that diverged, else an overflow
+                        check_finite(W, f"W[{l}]", "the network diverged; B and the generator "
+                                                   "were left unchanged")
+                    except ValueError as exc:
+                        raise ValueError(f"WeightMirror: the mirror step of layer {l} needs "
+                                         f"finite weights: {exc}") from None
                     raise ValueError(f"WeightMirror: the mirror step of layer {l} gives a "
                                      "feedback matrix with NaN or Inf (overflow: lower mirror_lr "
                                      "or noise); B and the generator were left unchanged")
@@ -285,6 +287,11 @@ class WeightMirror(FeedbackAlignment):
     def _plan(self, net, B) -> list:
         """``(l, layer, W, noise shape, pair counts, eta_l, decay_l)`` of every layer with a
         feedback matrix."""
+        key = (id(net), tuple(id(b) for b in B),
+               tuple(id(layer.params().get("W")) for layer in net.layers))
+        cached = self.__dict__.get("_plan_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         shapes = getattr(net, "shapes", None)
         plan = []
         for l, k in enumerate(self.boosts(net)):
@@ -297,6 +304,7 @@ class WeightMirror(FeedbackAlignment):
             plan.append((l, layer, W, (self._images(shapes, l, m),) + in_shape,
                          self._counts(layer, l, in_shape, W.dtype), self.eta * k,
                          self.decay * k))
+        self._plan_cache = (key, plan)  # the arrays are updated in place: one plan per net
         return plan
 
     def _draw(self, shape, W):
