@@ -25,6 +25,22 @@ during the first epoch (``--kp-align-decay``/``--kp-align-steps``: the random st
 ``W - B`` closes, from 84 and 67 degrees after one epoch without it to about 4; kept for
 20 epochs that decay would cost 3.5 points).
 
+Measured with the defaults (one seed, 20 epochs, full Fashion-MNIST, ``--rules`` as
+named, this 2-core machine under load): final (best epoch) test accuracy %, and the angle
+between ``B_l`` and ``W_l`` after one epoch in layers 1 and 2 (degrees):
+
+==================  ===============  ===============
+rule                accuracy         W-B angle @1
+==================  ===============  ===============
+backprop            89.77 (89.80)    0, 0
+feedback_alignment  88.40 (88.74)    87.8, 89.3
+usf                 89.63 (89.77)    36.9, 35.3
+brsf                89.45 (89.66)    50.6, 49.5
+frsf                89.48 (89.56)    50.1, 47.7
+kolen_pollack       89.15 (89.21)    4.5, 0.9
+weight_mirror       89.49 (89.83)    7.0, 7.7
+==================  ===============  ===============
+
 Writes ``OUT/results.json``, ``OUT/accuracy.png``, ``OUT/loss.png`` and
 ``OUT/alignment.png`` (cosine similarity of each rule's update with backprop's,
 per layer, at initialisation (epoch 0) and after each epoch; ``cosine_similarity[e]``

@@ -11,7 +11,7 @@ weight decay 5e-4, 20 epochs; every ``compare_rules`` option is accepted), then 
   backprop's on 1000 test images (:func:`bionp.metrics.compare_to_backprop`; the output
   layer's update is exact for all of them).  FA stays near 90 degrees from ``W`` while its
   updates come within ~60 of backprop's; sign symmetry sits at the angle of
-  ``sign(W)`` to ``W`` (~37 degrees for Gaussian weights); Kolen-Pollack (with its
+  ``sign(W)`` to ``W`` (~37 degrees for Gaussian weights; brSF and frSF ~50); Kolen-Pollack (with its
   one-epoch alignment phase) and weight mirrors come within a few degrees.
 * ``feedback_family.json``: per rule the final and best test accuracy, both angles per
   layer and epoch, and the seconds per epoch; and the accuracy table on stdout.
@@ -19,8 +19,10 @@ weight decay 5e-4, 20 epochs; every ``compare_rules`` option is accepted), then 
 ``--from-results DIR [DIR ...]`` merges the ``results.json`` of earlier ``compare_rules``
 runs (e.g. rules trained in parallel processes) and draws them without training.
 
-Measured (one seed, 20 epochs, full Fashion-MNIST, the defaults): see the table in
-``examples/compare_rules.py``'s docstring.
+Measured (one seed, 20 epochs, full Fashion-MNIST, the defaults): the table in
+``examples/compare_rules.py``'s docstring.  After 20 epochs the W-B angles are about 0
+(Kolen-Pollack), 6.5 (weight mirrors), 30-36 (uSF), 35-50 (frSF, brSF) and 73-83 degrees
+(FA) in layers 1 and 2.
 """
 
 from __future__ import annotations
