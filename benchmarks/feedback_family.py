@@ -4,12 +4,16 @@ The 784-256-256-10 ReLU MLP of issue 19 (He init, cross-entropy), float32, batch
 SGD with Nesterov momentum 0.9 (lr 0.02, weight decay 5e-4: ``examples/compare_rules.py``'s
 defaults), on Fashion-MNIST's training images (random data of that shape if the dataset is
 not found, see ``BIONP_DATA``; ``--subset N`` for the first N), one BLAS thread
-(``--threads``: BLAS and bionp's generator).  Every rule trains the same number of epochs, alternating (round 1: every
-rule one epoch, round 2: ...), each from its own network, and ``ratios`` divide each
-rule's fastest epoch by backprop's: on a shared machine the load drifts, so compare the
-ratios of one run.  Each epoch is timed on the wall clock and as this process's CPU time
+(``--threads``: BLAS and bionp's generator).  Every rule trains the same number of
+epochs, alternating (round 1: every rule one epoch, round 2: ...), each from its own
+network, and ``ratios`` divide each rule's fastest epoch by backprop's: on a shared
+machine the load drifts, so compare the ratios of one run.  Each epoch is timed on the wall clock and as this process's CPU time
 (``epoch_seconds``, ``epoch_cpu_seconds``; with one thread the CPU time is the work done,
-whatever the load, and ``ratios_cpu`` uses it).
+whatever the load, and ``ratios_cpu`` uses it).  Measured under a load average of
+10-15 on the 2-core machine, both ratios moved by +-10 % between runs (FA, which does
+backprop's work, read 0.96-1.05 on the CPU clock): weight mirrors 1.19-1.26, brSF
+1.29-1.43 (one Gaussian draw per feedback weight per update), the others 1.0-1.17.
+A mirror step alone, best of many, costs 13-16 % of a backprop step.
 
 Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
 uSF, brSF, frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one

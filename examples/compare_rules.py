@@ -88,7 +88,8 @@ def parse_args(argv=None):
     ap.add_argument("--batch-size", type=int, default=128, help="minibatch size")
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimiser")
     ap.add_argument("--lr", type=float, default=None,
-                    help="peak learning rate (default: 0.02 for SGD, 1e-3 for Adam; perturbation rules use 1/10)")
+                    help="peak learning rate (default: 0.02 for SGD, 1e-3 for Adam; perturbation "
+                         "rules use 1/10)")
     ap.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     ap.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
                     help="Nesterov momentum")
@@ -144,7 +145,8 @@ def make_rule(name, seed, args):
         "direct_feedback_alignment": lambda: rules.DirectFeedbackAlignment(rng=seed),
         "kolen_pollack": lambda: rules.KolenPollack(
             weight_decay=args.kp_decay, feedback_optimizer=args.kp_feedback,
-            align_decay=args.kp_align_decay, align_steps=args.kp_align_steps, init=args.feedback_init,
+            align_decay=args.kp_align_decay, align_steps=args.kp_align_steps,
+            init=args.feedback_init,
             rng=seed),
         "usf": lambda: rules.SignSymmetry("usf", scale=_scale(args.sf_scale)),
         "brsf": lambda: rules.SignSymmetry("brsf", scale=_scale(args.sf_scale), rng=seed),

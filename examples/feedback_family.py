@@ -11,8 +11,9 @@ weight decay 5e-4, 20 epochs; every ``compare_rules`` option is accepted), then 
   backprop's on 1000 test images (:func:`bionp.metrics.compare_to_backprop`; the output
   layer's update is exact for all of them).  FA stays near 90 degrees from ``W`` while its
   updates come within ~60 of backprop's; sign symmetry sits at the angle of
-  ``sign(W)`` to ``W`` (~37 degrees for Gaussian weights; brSF and frSF ~50); Kolen-Pollack (with its
-  one-epoch alignment phase) and weight mirrors come within a few degrees.
+  ``sign(W)`` to ``W`` (~37 degrees for Gaussian weights; brSF and frSF ~50);
+  Kolen-Pollack (with its one-epoch alignment phase) and weight mirrors come within a
+  few degrees.
 * ``feedback_family.json``: per rule the final and best test accuracy, both angles per
   layer and epoch, and the seconds per epoch; and the accuracy table on stdout.
 

@@ -53,7 +53,8 @@ Defaults
 configuration ``examples/compare_rules.py`` measured best (89.9 % on Fashion-MNIST
 after 20 epochs, 784-1024-512-10 ReLU, SGD with Nesterov momentum at lr 0.05), where
 ``B`` becomes ``W``; in its present 784-256-256-10 setting (lr 0.02, weight decay 5e-4,
-with the one-epoch alignment phase below) 89.15 %.  The mirror needs the optimiser: use :meth:`KolenPollack.after_step`
+with the one-epoch alignment phase below) 89.15 %.  The mirror needs the optimiser: use
+:meth:`KolenPollack.after_step`
 (the Trainer does); a hand-written loop that calls ``update_after_step(net, grads,
 lr)`` needs ``feedback_optimizer="sgd"``.
 
