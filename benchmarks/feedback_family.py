@@ -8,7 +8,8 @@ not found, see ``BIONP_DATA``; ``--subset N`` for the first N), one BLAS thread
 epochs, alternating (round 1: every rule one epoch, round 2: ...), each from its own
 network, and ``ratios`` divide each rule's fastest epoch by backprop's: on a shared
 machine the load drifts, so compare the ratios of one run.  Each epoch is timed on the
-wall clock and as this process's CPU time (``epoch_seconds``, ``epoch_cpu_seconds``; with one thread the CPU time is the work done,
+wall clock and as this process's CPU time (``epoch_seconds``, ``epoch_cpu_seconds``;
+with one thread the CPU time is the work done,
 whatever the load, and ``ratios_cpu`` uses it).  Measured under a load average of
 10-15 on the 2-core machine, both ratios moved by +-10 % between runs (FA, which does
 backprop's work, read 0.96-1.05 on the CPU clock): weight mirrors 1.19-1.26, brSF
