@@ -4,6 +4,8 @@ and norm ratio per layer at epoch 0 and after each epoch, and their figure."""
 import json
 import math
 
+import numpy as np
+
 import pytest
 
 from tests._examples import load_example
@@ -36,3 +38,74 @@ def test_bad_scale_is_refused(tmp_path):
         ex.main(["--epochs", "1", "--data", "fashion-mnist-small", "--subset", "100",
                  "--hidden", "8", "--rules", "usf", "--sf-scale", "sideways", "--quiet",
                  "--out", str(tmp_path)])
+
+
+def test_feedback_family_trains_draws_and_redraws(tmp_path):
+    ex = load_example("feedback_family")
+    common = ["--data", "fashion-mnist-small", "--subset", "300", "--hidden", "24", "16",
+              "--align-samples", "100", "--batch-size", "100", "--quiet"]
+    summary = ex.main(["--epochs", "2", "--rules", "feedback_alignment", "kolen_pollack",
+                       "weight_mirror", "--kp-align-steps", "6", "--kp-align-decay", "0.5",
+                       *common,
+                       "--out", str(tmp_path / "a")])
+    assert set(summary) == {"feedback_alignment", "kolen_pollack", "weight_mirror"}
+    for name, s in summary.items():
+        assert s["epochs"] == 2 and s["best_test_accuracy"] >= s["final_test_accuracy"] > 0
+        assert len(s["wb_angle"]) == 3 and len(s["wb_angle"][0]) == 3   # epochs 0-2, 3 layers
+        assert len(s["update_angle"]) == 3
+    # FA's B stays where it was drawn; the mirror has mirrored W before training (KP's phase
+    # is tested in tests/test_kolen_pollack_align.py: this net learns too little in 6 updates
+    # for its W - B angle to say anything)
+    fa = summary["feedback_alignment"]["wb_angle"]
+    assert all(abs(fa[2][l] - fa[0][l]) < 3 for l in (1, 2))
+    assert max(summary["weight_mirror"]["wb_angle"][0][1:]) < 12
+    doc = json.loads((tmp_path / "a" / "feedback_family.json").read_text())
+    assert doc["weight_mirror"]["epochs"] == 2
+    config = json.loads((tmp_path / "a" / "results.json").read_text())["config"]
+    assert (config["kp_align_decay"], config["kp_align_steps"]) == (0.5, 6)
+    assert (tmp_path / "a" / "feedback_family.png").stat().st_size > 0
+    again = ex.main(["--from-results", str(tmp_path / "a"), "--out", str(tmp_path / "b")])
+    assert set(again) == set(summary)
+    for name, s in summary.items():   # results.json keeps 12 significant digits
+        for key in ("final_test_accuracy", "best_test_accuracy", "epochs"):
+            assert again[name][key] == s[key]
+        for key in ("wb_angle", "update_angle"):
+            np.testing.assert_allclose(np.array(again[name][key], dtype=float),
+                                       np.array(s[key], dtype=float), rtol=1e-9)
+    with pytest.raises(FileNotFoundError, match="no results.json in"):
+        ex.main(["--from-results", str(tmp_path / "nothing"), "--out", str(tmp_path / "c")])
+    with pytest.raises(ValueError, match="training options"):
+        ex.main(["--from-results", str(tmp_path / "a"), "--epochs", "3"])
+
+
+def test_compare_rules_schedules_and_bad_values(tmp_path):
+    ex = load_example("compare_rules")
+    args = ex.parse_args([])
+    assert (args.hidden, args.lr, args.weight_decay, args.schedule, args.nesterov) == (
+        [256, 256], None, 5e-4, "cosine-step", True)
+    assert ex.parse_args(["--no-schedule"]).schedule == "constant"
+    lrs = {}
+    for schedule in ("cosine", "cosine-step", "constant"):
+        seen = []
+        ex_runs = ex.main(["--epochs", "2", "--data", "fashion-mnist-small", "--subset", "200",
+                           "--hidden", "8", "--rules", "backprop", "--batch-size", "100",
+                           "--align-samples", "50", "--schedule", schedule, "--quiet",
+                           "--out", str(tmp_path / schedule)])
+        lrs[schedule] = ex_runs["backprop"]["test_accuracy"]
+        seen.append(schedule)
+    # the per-update cosine decays inside an epoch, the per-epoch one does not: different runs
+    assert lrs["cosine"] != lrs["cosine-step"]
+    assert ex.cosine_lr(0.02, 0, 10) == 0.02 and ex.cosine_lr(0.02, 10, 10) == pytest.approx(0)
+    assert ex.cosine_lr(0.02, 5, 10) == pytest.approx(0.01)
+    for bad in (["--schedule", "linear"], ["--wm-noise-dist"]):
+        with pytest.raises(SystemExit):
+            ex.parse_args(bad)
+    for flag, value, match in (("--wm-noise-dist", "gauss", "noise_dist must be one of"),
+                               ("--wm-balance", "0.5", "balance must lie in"),
+                               ("--kp-align-decay", "-1", "align_decay"),
+                               ("--kp-align-steps", "-2", "align_steps must be >= 0")):
+        rule = "weight_mirror" if flag.startswith("--wm") else "kolen_pollack"
+        with pytest.raises(ValueError, match=match):
+            ex.main(["--epochs", "1", "--data", "fashion-mnist-small", "--subset", "100",
+                     "--hidden", "8", "--rules", rule, flag, value, "--quiet",
+                     "--out", str(tmp_path / "bad")])

@@ -61,30 +61,40 @@ def _paper_update_conv(B, W, xi, eta, lam, stride, pad):
     return B + eta * G / (xi.shape[0] * counts) - lam * B
 
 
-def test_mirror_update_is_the_papers_formula_dense(xp):
+@pytest.mark.parametrize("dist, balance", [("normal", 1), ("rademacher", 1), ("rademacher", 4)])
+def test_mirror_update_is_the_papers_formula_dense(xp, dist, balance):
+    from bionp.rules.perturbation import rademacher
+
     net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
     rule = WeightMirror(mirror_steps=2, noise=0.3, mirror_lr=0.7, decay=0.02, mirror_batch_size=5,
-                        warmup_steps=0, rng=4).initialize(net)
+                        warmup_steps=0, rng=4, noise_dist=dist, balance=balance).initialize(net)
     B0 = [None] + [_host(b) for b in rule.B[1:]]
     g = Generator(0)
     g.set_state(rule.state_dict()["rng"])       # the same noise draw, taken independently
     rule.mirror(net, 2)
     expected = B0
+    # B[1] has 24 entries, B[2] 12: the smaller layer gets min(balance, 24 // 12) times the
+    # draws, decay and mirror learning rate
+    k = {1: 1, 2: min(balance, 2)}
     for _ in range(2):
         for l in (1, 2):
             W = _host(net.layers[l].W)
-            xi = _host(g.normal(0.0, 0.3, (5, W.shape[1]), dtype="float64"))
+            m, shape = 5 * k[l], (5 * k[l], W.shape[1])
+            xi = _host(g.normal(0.0, 0.3, shape, dtype="float64") if dist == "normal" else
+                       rademacher(g, shape, 0.3, np.dtype("float64"), bnp.get_xp()))
             y = xi @ W.T                            # the layer's response, no bias
-            expected[l] = expected[l] + 0.7 * (y.T @ xi) / 5 - 0.02 * expected[l]
+            expected[l] = (expected[l] + 0.7 * k[l] * (y.T @ xi) / m
+                           - 0.02 * k[l] * expected[l])
     for l in (1, 2):
         np.testing.assert_allclose(_host(rule.B[l]), expected[l], rtol=1e-12, atol=1e-15)
     assert rule.eta == 0.7
+    assert rule.boosts(net) == [None, 1, k[2]]
 
 
 def test_mirror_update_is_the_papers_formula_conv(xp):
     net = _convnet()
     rule = WeightMirror(noise=0.5, mirror_lr=0.3, decay=0.1, mirror_batch_size=3, warmup_steps=0,
-                        rng=2).initialize(net)
+                        rng=2, noise_dist="normal", balance=1).initialize(net)
     B0 = {l: _host(rule.B[l]) for l in (2, 5)}
     g = Generator(0)
     g.set_state(rule.state_dict()["rng"])
@@ -126,9 +136,30 @@ def test_B_comes_to_mirror_W(xp):
     assert before > 60 and angle() < 8, (before, angle())
     assert abs(np.linalg.norm(B) / np.linalg.norm(W) - 1) < 0.1   # eta = decay/noise^2: B* = W
     # the warm-up phase runs when B is first drawn
-    warm = WeightMirror(decay=0.05, warmup_steps=120, rng=0)
+    warm = WeightMirror(decay=0.05, mirror_batch_size=64, warmup_steps=120, rng=0)
     warm.gradients(net, *_data(d=20, c=10), MSELoss())
     np.testing.assert_array_equal(_host(warm.B[1]), _host(rule.B[1]))
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform", "rademacher"])
+def test_every_noise_distribution_mirrors_W(xp, dist):
+    net = MLP([20, 30, 10], rng=1, dtype="float64")
+    rule = WeightMirror(noise=0.1, decay=0.05, mirror_batch_size=64, warmup_steps=0, rng=0,
+                        noise_dist=dist).initialize(net)
+    xi = rule.draw_noise((4000, 30), net.layers[1].W)
+    assert xi.dtype == net.layers[1].W.dtype and bnp.get_array_module(xi) is xp
+    xi = _host(xi)
+    cov = xi.T @ xi / xi.shape[0]  # sigma^2 I whatever the distribution
+    np.testing.assert_allclose(np.diag(cov), 0.01, rtol=0.1)
+    assert np.abs(cov - np.diag(np.diag(cov))).max() < 0.002 and abs(xi.mean()) < 0.002
+    if dist == "rademacher":
+        np.testing.assert_allclose(np.abs(xi), 0.1)
+    if dist == "uniform":
+        assert np.abs(xi).max() <= 0.1 * 3 ** 0.5 + 1e-12 and np.abs(xi).max() > 0.17
+    rule.mirror(net, 120)
+    W, B = _host(net.layers[1].W).ravel(), _host(rule.B[1]).ravel()
+    assert np.degrees(np.arccos(W @ B / np.linalg.norm(W) / np.linalg.norm(B))) < 8
+    assert abs(np.linalg.norm(B) / np.linalg.norm(W) - 1) < 0.1
 
 
 def test_trains_and_checkpoint_resumes_bit_identically(xp, tmp_path):
@@ -165,6 +196,12 @@ def test_trains_and_checkpoint_resumes_bit_identically(xp, tmp_path):
     ({"decay": -0.1}, "decay"), ({"decay": 1.0}, "decay"),
     ({"decay": 0.0}, "mirror_lr=None takes decay"),
     ({"mirror_batch_size": 0}, "mirror_batch_size"), ({"warmup_steps": -1}, "warmup_steps"),
+    ({"noise_dist": "gauss"}, "noise_dist must be one of 'normal', 'uniform', 'rademacher', "
+                              "got 'gauss'"),
+    ({"noise_dist": None}, "noise_dist must be one of"),
+    ({"balance": 0.5}, r"balance must lie in \[1, inf\), got 0.5"),
+    ({"balance": float("inf")}, "balance"),
+    ({"decay": 0.3, "balance": 4}, r"decay \* balance must be < 1 .*got decay=0.3, balance=4"),
 ])
 def test_bad_schedule(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -198,4 +235,7 @@ def test_name_and_config():
     rule = get_rule("weight_mirror", noise=0.2, rng=0)
     cfg = rule.get_config()
     assert cfg["name"] == "weight_mirror" and cfg["noise"] == 0.2 and cfg["mirror_steps"] == 1
+    assert cfg["noise_dist"] == WeightMirror().noise_dist
+    kw = {k: v for k, v in cfg.items() if k != "name"}
+    assert WeightMirror(**kw, rng=0).get_config() == cfg
     assert rule.eta == pytest.approx(cfg["decay"] / 0.04)

@@ -31,6 +31,8 @@ def parity_frsf(dtype):
 
 @register_parity("feedback_family.weight_mirror", rtol=_RTOL)
 def parity_weight_mirror(dtype):
-    """Weight mirrors: 20 warm-up mirror steps, then 2 after each of 100 SGD updates; W and B."""
+    """Weight mirrors: 20 warm-up mirror steps, then 2 after each of 100 SGD updates; W and B
+    (Gaussian noise, every layer the same draws and decay: the settings first recorded)."""
     return train_small_mlp(lambda: WeightMirror(mirror_steps=2, mirror_batch_size=16,
-                                                warmup_steps=20, decay=0.02, rng=2), dtype)
+                                                warmup_steps=20, decay=0.02, rng=2,
+                                                noise_dist="normal", balance=1), dtype)

@@ -190,7 +190,9 @@ ENTRIES: list[Entry] = [
         Arg("weight_decay", "real", lo=0, valid_span=1),
         Arg("feedback_lr", "real", lo=0, lo_open=True, none_ok=True, valid_span=1),
         Arg("feedback_lr_scale", "real", lo=0, lo_open=True, valid_span=1),
-        Arg("feedback_optimizer", "name", choices=("mirror", "sgd")), Arg("rng", "rng")],
+        Arg("feedback_optimizer", "name", choices=("mirror", "sgd")), Arg("rng", "rng"),
+        Arg("align_decay", "real", lo=0, valid_span=1),
+        Arg("align_steps", "int", lo=0, valid_span=8)],
         defaults=lambda c: {"feedback_optimizer": "sgd"}, covers=("KolenPollack",)),
     Entry("rules.SignSymmetry", _kw(rules.SignSymmetry), [
         Arg("variant", "name", choices=("usf", "brsf", "frsf")), Arg("rng", "rng")],
@@ -200,7 +202,9 @@ ENTRIES: list[Entry] = [
         Arg("noise", "real", lo=0, lo_open=True, valid_span=1),
         Arg("mirror_lr", "real", lo=0, lo_open=True, none_ok=True, valid_span=1),
         Arg("mirror_batch_size", "int", lo=1, valid_span=64),
-        Arg("warmup_steps", "int", lo=0, valid_span=8), Arg("rng", "rng")],
+        Arg("warmup_steps", "int", lo=0, valid_span=8), Arg("rng", "rng"),
+        Arg("noise_dist", "name", choices=("normal", "uniform", "rademacher")),
+        Arg("balance", "real", lo=1, valid_span=8)],
         covers=("WeightMirror",)),
     Entry("rules.WeightPerturbation", _kw(rules.WeightPerturbation), [
         Arg("sigma", "real", lo=0, lo_open=True, valid_span=1),

@@ -1,0 +1,146 @@
+"""Seconds per epoch of the feedback-alignment family next to backprop on the same MLP (JSON).
+
+The 784-256-256-10 ReLU MLP of issue 19 (He init, cross-entropy), float32, batch 128,
+SGD with Nesterov momentum 0.9 (lr 0.02, weight decay 5e-4: ``examples/compare_rules.py``'s
+defaults), on Fashion-MNIST's training images (random data of that shape if the dataset is
+not found, see ``BIONP_DATA``; ``--subset N`` for the first N), one BLAS thread
+(``--threads``: BLAS and bionp's generator).  Every rule trains the same number of
+epochs, alternating (round 1: every rule one epoch, round 2: ...), each from its own
+network, and ``ratios`` divide each rule's fastest epoch by backprop's: on a shared
+machine the load drifts, so compare the ratios of one run.  Each epoch is timed on the
+wall clock and as this process's CPU time (``epoch_seconds``, ``epoch_cpu_seconds``;
+with one thread the CPU time is the work done,
+whatever the load, and ``ratios_cpu`` uses it).  Measured under a load average of
+10-15 on the 2-core machine, both ratios moved by +-10 % between runs (FA, which does
+backprop's work, read 0.96-1.05 on the CPU clock): weight mirrors 1.19-1.26, brSF
+1.29-1.43 (one Gaussian draw per feedback weight per update), the others 1.0-1.17.
+A mirror step alone, best of many, costs 13-16 % of a backprop step.
+
+Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
+uSF, brSF, frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
+mirror step of ``mirror_batch_size`` noise draws after every update).  A weight mirror's
+warm-up phase runs once, when ``B`` is drawn, outside the timed epochs; its time is
+``warmup_seconds``.
+
+Usage: python benchmarks/feedback_family.py [--rules backprop fa kp usf ...] [--rounds 3]
+       [--subset N] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/random.py would shadow the standard library's ``random``
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+NAMES = ["backprop", "fa", "kp", "usf", "brsf", "frsf", "weight_mirror"]
+
+
+def _parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rules", nargs="+", default=NAMES, choices=NAMES)
+    p.add_argument("--rounds", type=int, default=3, help="epochs per rule, alternating")
+    p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    args = p.parse_args(argv)
+    if "backprop" not in args.rules:
+        p.error("--rules must include backprop (the ratios divide by its epoch)")
+    if args.rounds < 1 or args.subset < 0 or args.batch_size < 1 or args.threads < 1:
+        p.error("--rounds, --batch-size and --threads must be >= 1, --subset >= 0")
+    return args
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                 "BIONP_NUM_THREADS"):
+        os.environ[_var] = str(ARGS.threads)
+
+import bionp as bnp  # noqa: E402
+from bionp import data, nn, optim, rules  # noqa: E402
+
+RULES = {
+    "backprop": lambda: rules.Backprop(),
+    "fa": lambda: rules.FeedbackAlignment(init="he_normal", rng=1),
+    "kp": lambda: rules.KolenPollack(init="he_normal", rng=1),
+    "usf": lambda: rules.SignSymmetry("usf"),
+    "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
+    "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
+    "weight_mirror": lambda: rules.WeightMirror(init="he_normal", rng=1),
+}
+
+
+def _images(subset):
+    try:
+        x, y = data.load("fashion-mnist", split="train")
+        source = "fashion-mnist"
+    except data.DataError:  # not found: random images of the same shape
+        g = bnp.random.Generator(0)
+        x, y = g.uniform(0, 1, (subset or 60_000, 784)), g.integers(0, 10, subset or 60_000)
+        source = "random"
+    if subset:
+        x, y = x[:subset], y[:subset]
+    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    return x.astype("float32"), y, source
+
+
+def _epoch(net, rule, opt, loss, x, y, batch_size, order):
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        grads = rule.gradients(net, x[idx], y[idx], loss)
+        opt.step(grads)
+        rule.after_step(net, opt)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def main(args):
+    bnp.set_dtype("float32")
+    x, y, source = _images(args.subset)
+    loss = nn.CrossEntropyLoss()
+    order = bnp.random.Generator(3).permutation(len(y))
+    out = {"config": vars(args), "data": source, "n_train": int(len(y)),
+           "backend": bnp.get_xp().__name__, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+           "generator_threads": bnp.random.get_num_threads(),
+           "load_average_at_start": list(os.getloadavg()), "runs": {}}
+    state = {}
+    for name in args.rules:
+        net = nn.MLP([784, *args.hidden, 10], activation="relu", output_activation="identity",
+                     init="he_normal", rng=0)
+        rule = RULES[name]()
+        t0 = time.perf_counter()
+        if hasattr(rule, "initialize"):
+            rule.initialize(net)  # draws B (and runs a weight mirror's warm-up) untimed
+        run = out["runs"][name] = {"epoch_seconds": [], "epoch_cpu_seconds": []}
+        if name == "weight_mirror":
+            run["warmup_seconds"] = time.perf_counter() - t0
+            run["mirror"] = {k: v for k, v in rule.get_config().items()
+                             if k in ("mirror_steps", "mirror_batch_size", "noise_dist",
+                                      "decay", "warmup_steps")}
+        state[name] = (net, rule, optim.SGD(net, lr=0.02, momentum=0.9, nesterov=True,
+                                            weight_decay=5e-4))
+    for _ in range(args.rounds):
+        for name in args.rules:
+            net, rule, opt = state[name]
+            wall, cpu = _epoch(net, rule, opt, loss, x, y, args.batch_size, order)
+            out["runs"][name]["epoch_seconds"].append(wall)
+            out["runs"][name]["epoch_cpu_seconds"].append(cpu)
+            out["runs"][name]["final_batch_loss"] = float(rule.last_loss)
+    for key, field in (("ratios", "epoch_seconds"), ("ratios_cpu", "epoch_cpu_seconds")):
+        best = {name: min(run[field]) for name, run in out["runs"].items()}
+        out[key] = {f"{name}_over_backprop": best[name] / best["backprop"]
+                    for name in best if name != "backprop"}
+    out["load_average_at_end"] = list(os.getloadavg())
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main(ARGS)

@@ -1,0 +1,39 @@
+"""benchmarks/feedback_family.py: every rule timed against backprop in one run (JSON)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from _examples import ROOT
+
+SCRIPT = os.path.join(ROOT, "benchmarks", "feedback_family.py")
+
+
+def _run(*args):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+
+
+def test_reports_each_rule_against_backprop():
+    res = _run("--subset", "512", "--rounds", "2", "--hidden", "32", "16")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["data"] in ("random", "fashion-mnist") and out["n_train"] == 512
+    assert out["generator_threads"] == 1 and out["blas_threads"] == "1"
+    names = {"fa", "kp", "usf", "brsf", "frsf", "weight_mirror"}
+    assert set(out["ratios"]) == set(out["ratios_cpu"]) == {f"{n}_over_backprop" for n in names}
+    for name, run in out["runs"].items():
+        assert len(run["epoch_seconds"]) == len(run["epoch_cpu_seconds"]) == 2, name
+        assert all(t > 0 for t in run["epoch_seconds"])
+    assert out["runs"]["weight_mirror"]["mirror"]["noise_dist"] == "rademacher"
+    assert out["runs"]["weight_mirror"]["warmup_seconds"] > 0
+
+
+def test_bad_arguments_are_refused():
+    for args, match in ((("--rules", "fa"), "must include backprop"),
+                        (("--rounds", "0"), "must be >= 1"),
+                        (("--rules", "backprop", "sideways"), "invalid choice")):
+        res = _run(*args)
+        assert res.returncode != 0 and match in res.stderr, (args, res.stderr)
