@@ -1,7 +1,7 @@
 r"""Diagnostics for learning rules: accuracy, gradient SNR, alignment with backprop.
 
 Gradient signal-to-noise ratio (the Microlearning tutorial's definition)
------------------------------------------------------------------------
+------------------------------------------------------------------------
 For each parameter :math:`i` of a layer, with :math:`g_{n,i}` the rule's
 gradient estimate computed on sample :math:`n` **alone** (a batch of one, fresh
 noise per sample for the perturbation rules), over :math:`n = 1..S`:

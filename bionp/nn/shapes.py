@@ -12,6 +12,12 @@ __all__ = ["layer_shapes", "prod"]
 
 
 def prod(shape) -> int:
+    """The number of elements of an array of ``shape`` (1 for ``()``).
+
+    Parameters
+    ----------
+    shape : iterable of int
+    """
     out = 1
     for s in shape:
         out *= int(s)

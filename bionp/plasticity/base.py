@@ -65,10 +65,27 @@ def check_positive(name: str, value, *, strict: bool = True) -> float:
 
 
 def check_nonnegative(name: str, value) -> float:
+    """``value`` as float; ``ValueError`` unless it is a finite real ``>= 0``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : real
+    """
     return check_positive(name, value, strict=False)
 
 
 def check_every(name: str, value) -> int:
+    """``value`` as int; ``ValueError`` unless it is an int ``>= 1`` (steps between
+    applications of a transform).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int (steps between applications), "
                          f"got {value!r}")

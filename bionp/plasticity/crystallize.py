@@ -39,6 +39,13 @@ __all__ = ["Crystallize", "crystallize", "crystallization_mask", "check_dampenin
 
 
 def check_dampening(dampening) -> float:
+    """``dampening`` as float; ``ValueError`` unless it lies in (0, 1).
+
+    Parameters
+    ----------
+    dampening : real
+        The crystallisation's dampening factor :math:`d`.
+    """
     d = check_positive("dampening (dampening_factor)", dampening)
     if not d < 1:
         raise ValueError(f"dampening (dampening_factor) must be in (0, 1), got {dampening!r}")

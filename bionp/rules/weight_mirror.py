@@ -130,6 +130,8 @@ class WeightMirror(FeedbackAlignment):
         Noise draws :math:`m` per mirror step.
     warmup_steps : int >= 0, default 500
         Mirror steps when ``B`` is first drawn, before the first update.
+    init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
+        ``B``'s initial draw; ``rng`` draws the noise too.
 
     Notes
     -----
@@ -140,8 +142,6 @@ class WeightMirror(FeedbackAlignment):
     ``decay=0.01``), with ``||B||/||W||`` near 1.  A mirror step costs about
     :math:`2 m\\,|W_l|` multiply-adds per layer (``m = 64``: 8 % of a training step of
     batch 128 in that MLP) plus the noise draws.
-    init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
-        ``B``'s initial draw; ``rng`` draws the noise too.
     """
 
     name = "weight_mirror"
