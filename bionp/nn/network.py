@@ -415,6 +415,15 @@ class MLP(Sequential):
     ----------
     layers : list of :class:`~bionp.nn.Dense`
     activations : list of Activation, one per layer (the last is the output activation)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = MLP([784, 256, 10], activation="relu", init="he_normal", rng=0)
+    >>> [layer.W.shape for layer in net.layers]
+    [(256, 784), (10, 256)]
+    >>> net.forward(np.zeros((3, 784), dtype=np.float32)).shape
+    (3, 10)
     """
 
     def __init__(self, sizes, activation="sigmoid", output_activation="identity", bias=True,
