@@ -25,8 +25,6 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-from sphinx.util.nodes import make_refnode
-
 SKIP_MODULES = {"bionp.__main__"}
 
 
@@ -245,6 +243,8 @@ def on_missing_reference(app, env, node, contnode):
     if node["reftype"] == "mod" and target in domain.modules:
         # a module whose name is also a function's (bionp.backend): the function holds
         # the object entry, the module its own (see _note_object)
+        from sphinx.util.nodes import make_refnode
+
         entry = domain.modules[target]
         return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id,
                             contnode, target)
