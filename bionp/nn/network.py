@@ -93,7 +93,12 @@ class ForwardCache:
 def is_dense_like(layer) -> bool:
     """True for layers computing ``x @ W.T + b`` with exactly the parameters ``W`` (and ``b``)
     and no state between the forward and the backward pass (what node perturbation and the
-    per-sample gradient moments assume)."""
+    per-sample gradient moments assume).
+
+    Parameters
+    ----------
+    layer : layer object
+    """
     keys = set(layer.params())
     return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
 

@@ -60,7 +60,14 @@ def _first_input_shape(layers, input_shape):
 
 
 def layer_shapes(layers, input_shape) -> list:
-    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed)."""
+    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed).
+
+    Parameters
+    ----------
+    layers : list of layers
+    input_shape : tuple of int
+        The per-sample input shape.
+    """
     shapes = [_first_input_shape(layers, input_shape)]
     for i, layer in enumerate(layers):
         shape = shapes[-1]
