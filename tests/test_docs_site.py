@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,6 +86,17 @@ def test_no_private_names_rendered(site):
                      if any(part.startswith("_") and not part.startswith("__")
                             for part in name.split(".")))
     assert private == []
+
+
+def test_no_page_loads_anything_from_the_network(site):
+    """Scripts, styles, fonts and images all come from the site itself (MathJax included)."""
+    tag = re.compile(r"<(script|link|img|iframe)\b[^>]*?\b(src|href)=[\"']((?:https?:)?//[^\"']*)")
+    remote = []
+    for page in sorted(site.rglob("*.html")):
+        for m in tag.finditer(page.read_text(encoding="utf-8")):
+            remote.append(f"{page.relative_to(site)}: <{m.group(1)}> {m.group(3)}")
+    assert remote == []
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").exists()
 
 
 def test_module_pages_match_the_public_modules(site):
