@@ -39,7 +39,7 @@ extensions = [
     "bionp_docs",                        # docs/_ext: API pages, alias cross-references
 ]
 
-exclude_patterns = ["_build", "make_figures.sh", "shrink_figures.py"]
+exclude_patterns = ["_build", "api/_groups.rst"]
 templates_path = []
 root_doc = "index"
 

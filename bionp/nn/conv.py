@@ -98,7 +98,7 @@ def col2im(cols, x_shape, kernel, stride=(1, 1), padding=(0, 0)):
 
     Parameters
     ----------
-    cols : array (C*kh*kw, N*H'*W')
+    cols : array ``(C*kh*kw, N*H'*W')``
     x_shape : (N, C, H, W)
     kernel : (kh, kw)
     stride, padding : (int, int)

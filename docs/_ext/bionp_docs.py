@@ -161,19 +161,76 @@ def module_page(api, modname):
     return "\n".join(lines) + "\n"
 
 
+#: the reference's sections: (title, module prefixes); a module goes to the first match
+GROUPS = [
+    ("Arrays, backends and random numbers",
+     ("bionp", "bionp.backend", "bionp.backend_conv", "bionp.kernels", "bionp.random",
+      "bionp.validation")),
+    ("Data", ("bionp.data",)),
+    ("Networks and layers", ("bionp.nn",)),
+    ("Learning rules and optimisers", ("bionp.rules", "bionp.optim")),
+    ("Hebbian learning", ("bionp.hebbian",)),
+    ("Dendritic layers", ("bionp.dendritic",)),
+    ("Bio transformations", ("bionp.plasticity",)),
+    ("Training, checkpoints and metrics",
+     ("bionp.train", "bionp.history", "bionp.checkpoint", "bionp.evaluation_data",
+      "bionp.metrics", "bionp.robustness", "bionp.progress")),
+    ("Experiments, sweeps and figures",
+     ("bionp.studies", "bionp.sweep", "bionp.experiment", "bionp.plot", "bionp.cli")),
+    ("Testing, parity and the device check", ("bionp.testing", "bionp.parity", "bionp.gpucheck")),
+]
+
+
+def group_of(modname):
+    for title, prefixes in GROUPS:
+        for prefix in prefixes:
+            if modname == prefix or prefix != "bionp" and modname.startswith(prefix + "."):
+                return title
+    return "Other modules"
+
+
+def _first_paragraph(modname):
+    doc = inspect.getdoc(importlib.import_module(modname)) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split()) or "(no description)"
+
+
+def groups_page(api):
+    """The toctrees of the API reference, one per section (included by reference.rst)."""
+    sections = {}
+    for modname in api.modules:
+        sections.setdefault(group_of(modname), []).append(modname)
+    order = [title for title, _ in GROUPS] + ["Other modules"]
+    lines = []
+    for title in order:
+        if title not in sections:
+            continue
+        lines += [title, "-" * len(title), "", ".. toctree::", "   :hidden:", ""]
+        lines += [f"   api/{m}" for m in sections[title]]
+        # each module with the first paragraph of its docstring (not autosummary: it would
+        # take the function bionp.backend for the module of that name)
+        lines += ["", ".. list-table::", "   :widths: 35 65", ""]
+        for m in sections[title]:
+            lines += [f"   * - :mod:`{m}`", f"     - {_first_paragraph(m)}"]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _write(path, text):
+    if not path.exists() or path.read_text() != text:  # unchanged pages keep their mtime
+        path.write_text(text)
+
+
 def write_pages(outdir):
     api = public_api()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{m}.rst" for m in api.modules}
+    wanted = {f"{m}.rst" for m in api.modules} | {"_groups.rst"}
     for old in outdir.glob("*.rst"):
         if old.name not in wanted:
             old.unlink()
     for modname in api.modules:
-        text = module_page(api, modname)
-        path = outdir / f"{modname}.rst"
-        if not path.exists() or path.read_text() != text:  # unchanged pages keep their mtime
-            path.write_text(text)
+        _write(outdir / f"{modname}.rst", module_page(api, modname))
+    _write(outdir / "_groups.rst", groups_page(api))
 
 
 # ------------------------------------------------------------------ cross-references
@@ -307,7 +364,7 @@ def on_builder_inited(app):
 def _patch_note_object():
     """A module and a function of one name (``bionp.backend``, the module and the scoped
     switch) both get an entry: the function keeps the name in the object table, the module
-    stays in the module table, where ``:mod:`` finds it (on_missing_reference)."""
+    stays in the module table, where ``:mod:`` finds it (the patched resolve_xref)."""
     from sphinx.domains.python import PythonDomain
 
     original = PythonDomain.note_object
@@ -324,6 +381,20 @@ def _patch_note_object():
 
     note_object._bionp = True
     PythonDomain.note_object = note_object
+
+    resolve = PythonDomain.resolve_xref
+
+    def resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
+        # :mod: finds the module even where a function holds its name in the object table
+        if typ == "mod" and target in self.modules:
+            from sphinx.util.nodes import make_refnode
+
+            entry = self.modules[target]
+            return make_refnode(builder, fromdocname, entry.docname, entry.node_id, contnode,
+                                target)
+        return resolve(self, env, fromdocname, builder, typ, target, node, contnode)
+
+    PythonDomain.resolve_xref = resolve_xref
 
 
 def setup(app):
