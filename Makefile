@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
+DOCS_STAMP := $(VENV)/.installed-docs
+DOCS_HTML  ?= docs/_build/html
 OUT    ?= results/demo
 
-.PHONY: help install test test-fast fuzz demo parity gpu-check gpu-test bench clean
+.PHONY: help install test test-fast fuzz demo docs docs-figures parity gpu-check gpu-test bench clean
 
 help:
 	@echo "make test      create .venv, install bionp[dev], run the test-suite"
 	@echo "make fuzz      the generated bad-input suite, long: ~150,000 bad calls (tests/fuzz)"
 	@echo "make demo      run the main demo on the bundled data (writes $(OUT)/)"
+	@echo "make docs      build the documentation (docs/_build/html; warnings are errors, offline)"
+	@echo "               and check it: API entries, and in headless Chromium when installed"
 	@echo "make parity    python -m bionp parity (NumPy vs CuPy, or vs the strict stand-in)"
 	@echo "make gpu-check the device check (CuPy tests, parity, CPU/GPU timings -> results/gpu-check.json)"
 	@echo "               with the machine's own python, nothing installed; run it first on a GPU machine"
@@ -21,6 +25,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
 	@touch $@
 
 install: $(STAMP)
@@ -38,6 +46,18 @@ fuzz: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) examples/demo.py --out $(OUT)
 
+# Sphinx with -W (warnings are errors) and -n (every cross-reference to bionp resolves),
+# -E: read every page again (autodoc does not notice edited docstrings),
+# then the checks of the built site: every public name has an entry, the pages render
+# their equations and figures in headless Chromium (skipped where Chromium is absent).
+docs: $(DOCS_STAMP)
+	MPLBACKEND=Agg $(PY) -m sphinx -b html -E -W --keep-going -n -q docs $(DOCS_HTML)
+	BIONP_DOCS_HTML=$(DOCS_HTML) $(PY) -m pytest -q -p no:cacheprovider tests/test_docs_site.py
+
+# the figures of the documentation, from the examples on the bundled data (minutes)
+docs-figures: $(STAMP)
+	PYTHON=$(PY) bash docs/make_figures.sh
+
 parity: $(STAMP)
 	$(PY) -m bionp parity
 
@@ -52,4 +72,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/api

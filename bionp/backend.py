@@ -194,6 +194,12 @@ def use(name: str) -> types.ModuleType:
         For an unknown name.
     BackendUnavailableError
         If CuPy is requested but not installed or no GPU is visible.
+
+    Examples
+    --------
+    >>> import bionp as bnp
+    >>> bnp.use("numpy").__name__
+    'numpy'
     """
     key = _check_name(name)
     module = _module(key)  # fails before switching if unavailable
@@ -207,6 +213,20 @@ def backend(name: str) -> Iterator[types.ModuleType]:
 
     The choice is local to the current thread / asyncio task (a context
     variable) and restored on exit, also when the block raises.
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "strict"}
+        The backend inside the block; its array module is yielded.
+
+    Examples
+    --------
+    >>> import bionp as bnp
+    >>> with bnp.backend("strict") as xp:     # the CPU stand-in for a GPU
+    ...     print(bnp.backend_name())
+    strict
+    >>> bnp.backend_name()
+    'numpy'
     """
     key = _check_name(name)
     module = _module(key)
@@ -223,7 +243,21 @@ def get_xp() -> types.ModuleType:
 
 
 def set_dtype(dtype: Any) -> np.dtype:
-    """Set the default floating dtype (``"float32"`` or ``"float64"``); returns it."""
+    """Set the default floating dtype (``"float32"`` or ``"float64"``); returns it.
+
+    Parameters
+    ----------
+    dtype : str or dtype
+        ``"float32"`` (bionp's default) or ``"float64"``.
+
+    Examples
+    --------
+    >>> import bionp as bnp
+    >>> bnp.set_dtype("float64")
+    dtype('float64')
+    >>> bnp.set_dtype("float32")
+    dtype('float32')
+    """
     dt = _check_dtype(dtype)
     _global["dtype"] = dt
     return dt
@@ -356,10 +390,21 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
     Scalars and ``None`` are ignored; with no arrays at all the active backend's
     module is returned.
 
+    Parameters
+    ----------
+    *arrays : arrays, scalars or None
+
     Raises
     ------
     MixedBackendError
         If the arrays belong to different backends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bionp as bnp
+    >>> bnp.get_array_module(np.ones(3), 2.0, None).__name__
+    'numpy'
     """
     found: dict[str, int] = {}
     for i, a in enumerate(arrays):

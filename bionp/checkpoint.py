@@ -177,6 +177,14 @@ def setup_record(net, *, optimizer=None, rule=None, transforms=None) -> dict:
     ``init_scale``, ``dtype``, …) are left out: the state comes from the file.
     The optimiser's hyper-parameters are restored from the checkpoint, so only
     its class is compared.
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    optimizer : Optimizer or None
+    rule : Rule or None
+    transforms : Chain or None
+        The network's plasticity chain.
     """
     return {
         "network": _net_record(net),
@@ -311,6 +319,10 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     Raises :class:`CheckpointError` naming the path and the reason when the file is
     missing, a directory, truncated or corrupt (a bad CRC, a damaged archive or
     record), or not a bionp checkpoint.
+
+    Parameters
+    ----------
+    path : str or path
     """
     path = os.fspath(path)
     try:

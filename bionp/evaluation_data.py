@@ -22,6 +22,12 @@ def labels_from_target(target, name: str):
     Integer ``(N,)`` targets are the labels; ``(N, C)`` rows with one 1 and the rest 0 give
     :math:`\\ell_i = \\arg\\max_c t_{ic}`.  Anything else (regression values, smoothed or
     scaled one-hot codes, float labels) is ambiguous and gives ``None`` with the reason.
+
+    Parameters
+    ----------
+    target : array (N,) or (N, C)
+    name : str
+        The argument's name in the reason.
     """
     xp = get_array_module(target)
     kind = target.dtype.kind
@@ -38,7 +44,15 @@ def labels_from_target(target, name: str):
 
 
 def check_rows(name, a, n) -> None:
-    """Refuse ``a`` unless it is an array with ``n`` rows (one per sample)."""
+    """Refuse ``a`` unless it is an array with ``n`` rows (one per sample).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name in the message.
+    a : array
+    n : int
+    """
     if not hasattr(a, "shape") or a.ndim < 1 or a.shape[0] != n:
         got = tuple(a.shape) if hasattr(a, "shape") else type(a).__name__
         raise ValueError(f"{name} must have {n} rows (one per sample), got {got}")
@@ -52,6 +66,11 @@ def evaluation_data(x_test, target_test, labels_test, validation_data):
     from ``target_test`` (:func:`labels_from_target`); evaluation data whose accuracy cannot
     be measured (regression targets without ``labels_test``), parts given without ``x_test``
     and row counts that differ are refused with a ``ValueError``.
+
+    Parameters
+    ----------
+    x_test, target_test, labels_test : arrays or None
+    validation_data : tuple or None
     """
     if validation_data is not None:
         if x_test is not None or target_test is not None or labels_test is not None:
@@ -85,7 +104,15 @@ def evaluation_data(x_test, target_test, labels_test, validation_data):
 
 def check_samples_shape(net, x, name: str = "x") -> None:
     """Refuse ``x`` unless it is flat rows ``(N, features)`` or, for a network with a shaped
-    ``input_shape`` (images ``(C, H, W)``), samples of that shape ``(N, C, H, W)``."""
+    ``input_shape`` (images ``(C, H, W)``), samples of that shape ``(N, C, H, W)``.
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    x : array
+    name : str, default "x"
+        The argument's name in the message.
+    """
     shape = tuple(getattr(x, "shape", ()))
     if len(shape) == 2:
         return
@@ -104,7 +131,15 @@ def check_samples_shape(net, x, name: str = "x") -> None:
 def check_values(net, x, target, x_name: str = "x", target_name: str = "target") -> None:
     """The value checks that layers and losses would repeat on every batch (NaN/Inf, labels
     in range), made once for a whole data set: one host read each instead of two per step
-    (the Trainer then trains inside :func:`bionp.validation.data_checked`)."""
+    (the Trainer then trains inside :func:`bionp.validation.data_checked`).
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    x, target : arrays
+    x_name, target_name : str
+        The arguments' names in the messages.
+    """
     check_finite(x, x_name, "clean or mask them before training")
     n_out = getattr(net, "out_features", None)
     if target is not None and n_out is not None:

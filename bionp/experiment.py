@@ -37,7 +37,15 @@ DATASETS = ("fashion-mnist-small", "fashion-mnist", "mnist", "cifar10")
 
 def example_parser(description: str, *, epochs: int = 3, data: str = "fashion-mnist-small",
                    subset: int | None = None, seed: int = 0, out: str = "results/example") -> argparse.ArgumentParser:
-    """An ``argparse`` parser with the options every example shares."""
+    """An ``argparse`` parser with the options every example shares.
+
+    Parameters
+    ----------
+    description : str
+        The ``--help`` text's first line.
+    epochs, data, subset, seed, out
+        The example's defaults of ``--epochs``, ``--data``, ``--subset``, ``--seed``, ``--out``.
+    """
     ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = ap.add_argument_group("common options")
@@ -59,7 +67,13 @@ def example_parser(description: str, *, epochs: int = 3, data: str = "fashion-mn
 
 
 def setup(args) -> None:
-    """Select backend and dtype from parsed arguments; validate the common ones."""
+    """Select backend and dtype from parsed arguments; validate the common ones.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`example_parser`.
+    """
     if args.epochs < 0:
         raise SystemExit(f"--epochs must be >= 0, got {args.epochs}")
     if args.subset is not None and args.subset < 1:
@@ -78,6 +92,14 @@ def load_data(args, *, test_size: int | None = None, rng=None):
 
     ``test_size`` draws that many test images at random with ``rng`` (the
     Microlearning tutorial evaluates on 1000 random test images).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`example_parser` (``--data``, ``--data-root``, ``--subset``, ``--seed``).
+    test_size : int or None
+    rng : int, Generator or None
+        Draws the test images (default: ``--seed``; the subset is drawn with ``--seed``).
     """
     from bionp import data
     from bionp.random import check_rng
@@ -114,7 +136,18 @@ def _imported(name: str) -> bool:
 
 def write_results(out_dir: str, config: Mapping[str, Any], runs: Mapping[str, Mapping[str, Any]],
                   **extra) -> str:
-    """Write ``out_dir/results.json`` atomically (schema in the module docstring)."""
+    """Write ``out_dir/results.json`` atomically (schema in the module docstring).
+
+    Parameters
+    ----------
+    out_dir : str
+    config : dict
+        The example's configuration (its parsed options).
+    runs : dict of str -> dict
+        Per model or rule: ``test_accuracy`` (per epoch, %), ``epoch_seconds``, ...
+    **extra
+        More top-level keys.
+    """
     from bionp.backend import backend_name
 
     doc = {
@@ -143,6 +176,11 @@ def readable(obj, digits: int = 12):
     Rounding to 12 digits changes a float64 by at most 5e-13 relative and removes the
     binary tail of decimal values (``100 * 0.791 = 79.10000000000001`` reads ``79.1``);
     float32 values keep every digit they have.  NaN and infinities stay as they are.
+
+    Parameters
+    ----------
+    obj : object
+    digits : int, default 12
     """
     if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
         return obj
@@ -172,7 +210,14 @@ def _jsonable(v):
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Plain-text table; floats with 4 significant digits."""
+    """Plain-text table; floats with 4 significant digits.
+
+    Parameters
+    ----------
+    rows : list of dict
+    columns : list of str or None
+        The columns in order (default: the first row's keys).
+    """
     if not rows:
         return "(no rows)"
     columns = list(columns or rows[0].keys())

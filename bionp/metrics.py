@@ -1,7 +1,7 @@
 r"""Diagnostics for learning rules: accuracy, gradient SNR, alignment with backprop.
 
 Gradient signal-to-noise ratio (the Microlearning tutorial's definition)
------------------------------------------------------------------------
+------------------------------------------------------------------------
 For each parameter :math:`i` of a layer, with :math:`g_{n,i}` the rule's
 gradient estimate computed on sample :math:`n` **alone** (a batch of one, fresh
 noise per sample for the perturbation rules), over :math:`n = 1..S`:
@@ -74,7 +74,25 @@ __all__ = ["accuracy", "gradient_snr", "gradient_moments", "cosine_similarity",
 
 
 def accuracy(out_or_logits, labels) -> float:
-    """Percentage of rows whose argmax equals the label (``(N,)`` ints or ``(N, C)`` one-hot)."""
+    """Percentage of rows whose argmax equals the label (``(N,)`` ints or ``(N, C)`` one-hot).
+
+    Parameters
+    ----------
+    out_or_logits : array (N, C)
+        Network outputs (probabilities or logits: only the argmax counts).
+    labels : array (N,) of int, or (N, C) one-hot
+
+    Returns
+    -------
+    float
+        In percent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> accuracy(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), np.array([1, 1, 1]))
+    66.66666666666667
+    """
     xp = get_array_module(out_or_logits, labels)
     if out_or_logits.ndim != 2:
         raise ValueError(f"outputs must have shape (N, C), got {tuple(out_or_logits.shape)}")
@@ -108,6 +126,13 @@ def cosine_similarity(g_rule, g_true, include_bias: bool = True) -> list:
     A single dict or array pair is also accepted (returns a one-element list).
     A layer where either gradient is all zero gives ``nan``, and so does a layer without
     parameters (pooling, flatten: both dicts empty).
+
+    Parameters
+    ----------
+    g_rule, g_true : list of dict of arrays, a dict, or an array
+        The two gradients, layer by layer.
+    include_bias : bool, default True
+        Count the biases (``"b"``) with the weights of each layer.
     """
     if isinstance(g_rule, dict) or hasattr(g_rule, "shape"):
         g_rule, g_true = [g_rule], [g_true]
@@ -131,7 +156,13 @@ def cosine_similarity(g_rule, g_true, include_bias: bool = True) -> list:
 
 
 def alignment_angle(g_rule, g_true, include_bias: bool = True) -> list:
-    """Per-layer angle in degrees between two gradient lists (``arccos`` of the cosine)."""
+    """Per-layer angle in degrees between two gradient lists (``arccos`` of the cosine).
+
+    Parameters
+    ----------
+    g_rule, g_true, include_bias
+        As for :func:`cosine_similarity`.
+    """
     return [math.degrees(math.acos(max(-1.0, min(1.0, c)))) if c == c else float("nan")
             for c in cosine_similarity(g_rule, g_true, include_bias)]
 
@@ -139,7 +170,18 @@ def alignment_angle(g_rule, g_true, include_bias: bool = True) -> list:
 def rule_gradients(rule, net, x, target, loss_fn, include_regularization: bool = False) -> list:
     """``rule``'s error-driven gradient estimate (:meth:`~bionp.rules.Rule.error_gradients`),
     or with ``include_regularization`` the full :meth:`~bionp.rules.Rule.gradients` it trains
-    with (a rule object without ``error_gradients`` gives its ``gradients``)."""
+    with (a rule object without ``error_gradients`` gives its ``gradients``).
+
+    Parameters
+    ----------
+    rule : Rule
+        Any rule of :mod:`bionp.rules` (its state is not changed).
+    net : Sequential or MLP
+    x, target : arrays
+        A batch and its targets (labels or one-hot rows), as for ``rule.gradients``.
+    loss_fn : Loss
+    include_regularization : bool, default False
+    """
     if include_regularization or not hasattr(rule, "error_gradients"):
         return rule.gradients(net, x, target, loss_fn)
     return rule.error_gradients(net, x, target, loss_fn)
@@ -153,6 +195,18 @@ def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True
     error-driven updates are compared (:func:`rule_gradients`): Kolen-Pollack's weight
     decay is left out unless ``include_regularization=True``.  Measurable at any time,
     before training included (epoch 0).
+
+    Parameters
+    ----------
+    rule : Rule
+        Any rule of :mod:`bionp.rules` (its state is not changed).
+    net : Sequential or MLP
+    x, target : arrays
+        A batch and its targets (labels or one-hot rows), as for ``rule.gradients``.
+    loss_fn : Loss
+    include_bias : bool, default True
+    reference : Rule or None
+    include_regularization : bool, default False
     """
     if reference is None:
         from bionp.rules import Backprop
@@ -166,7 +220,13 @@ def compare_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True
 def angle_to_backprop(rule, net, x, target, loss_fn, include_bias: bool = True,
                       reference=None, include_regularization: bool = False) -> list:
     """Per-layer angle in degrees between ``rule``'s update and backprop's
-    (:func:`compare_to_backprop`'s cosines as angles; ``nan`` where a gradient is zero)."""
+    (:func:`compare_to_backprop`'s cosines as angles; ``nan`` where a gradient is zero).
+
+    Parameters
+    ----------
+    rule, net, x, target, loss_fn, include_bias, reference, include_regularization
+        As for :func:`compare_to_backprop`.
+    """
     return [math.degrees(math.acos(max(-1.0, min(1.0, c)))) if c == c else float("nan")
             for c in compare_to_backprop(rule, net, x, target, loss_fn, include_bias, reference,
                                          include_regularization)]
@@ -180,6 +240,18 @@ def gradient_moments(rule, net, x, target, loss_fn, chunk_size: int = 250,
     ``{"W", "b"}`` arrays.  Memory: two float64 copies of the parameters plus one
     chunk of activations.  The per-sample gradients are the error-driven ones unless
     ``include_regularization`` (see the module docstring).
+
+    Parameters
+    ----------
+    rule : Rule
+        Any rule of :mod:`bionp.rules` (its state is not changed).
+    net : Sequential or MLP
+    x, target : arrays
+        A batch and its targets (labels or one-hot rows), as for ``rule.gradients``.
+    loss_fn : Loss
+    chunk_size : int, default 250
+        Samples whose per-sample gradients are computed at once.
+    include_regularization : bool, default False
     """
     xp = get_array_module(x)
     n = int(x.shape[0])
@@ -233,6 +305,22 @@ def gradient_snr(rule, net, x, target, loss_fn, chunk_size: int = 250, epsilon: 
 
     See the module docstring for the definition, for ``scale`` and for
     ``include_regularization`` (a rule's weight decay, left out by default).
+
+    Parameters
+    ----------
+    rule : Rule
+        Any rule of :mod:`bionp.rules` (its state is not changed).
+    net : Sequential or MLP
+    x, target : arrays
+        A batch and its targets (labels or one-hot rows), as for ``rule.gradients``.
+    loss_fn : Loss
+    chunk_size : int, default 250
+    epsilon : float, default 1e-3
+        Added to the standard deviation.
+    include_bias : bool, default True
+    scale : float, default 1.0
+        Multiplies the per-sample gradients (the tutorial's units).
+    include_regularization : bool, default False
     """
     n, sums, sqs = gradient_moments(rule, net, x, target, loss_fn, chunk_size,
                                     include_regularization)
@@ -263,6 +351,11 @@ def feedback_matrices(rule, net) -> list:
     update).  Feedback alignment, Kolen-Pollack, weight mirrors: ``rule.B`` (drawn by
     ``rule.initialize(net)`` first if the rule has not been used yet: the draw the first
     update would make).  Backprop: the weights themselves.
+
+    Parameters
+    ----------
+    rule : Rule
+    net : Sequential or MLP
     """
     if hasattr(rule, "current_feedback"):
         return list(rule.current_feedback(net))
@@ -296,14 +389,26 @@ def _pairs(rule, net):
 
 def layer_alignment(rule, net) -> list:
     """Per-layer angle in degrees between each feedback matrix :math:`B_l` and the weights
-    :math:`W_l` it stands in for (``nan`` where a layer has none; module docstring)."""
+    :math:`W_l` it stands in for (``nan`` where a layer has none; module docstring).
+
+    Parameters
+    ----------
+    rule : Rule
+    net : Sequential or MLP
+    """
     return [float("nan") if b is None else alignment_angle({"W": b}, {"W": W})[0]
             for b, W in _pairs(rule, net)]
 
 
 def weight_ratio(rule, net) -> list:
     """Per-layer :math:`\\|B_l\\|_F / \\|W_l\\|_F` (``nan`` where a layer has no
-    feedback matrix or zero weights)."""
+    feedback matrix or zero weights).
+
+    Parameters
+    ----------
+    rule : Rule
+    net : Sequential or MLP
+    """
     out = []
     for b, W in _pairs(rule, net):
         if b is None:
@@ -320,7 +425,13 @@ def alignment_diagnostics(prefix: str = "") -> dict:
     """Trainer diagnostics ``{"layer_alignment": fn, "weight_ratio": fn}`` (names with
     ``prefix``), each ``fn(trainer, epoch)`` a per-layer list of the trainer's rule and
     network: ``Trainer(..., diagnostics=metrics.alignment_diagnostics(),
-    diagnostics_at_start=True)`` records them at initialisation and after every epoch."""
+    diagnostics_at_start=True)`` records them at initialisation and after every epoch.
+
+    Parameters
+    ----------
+    prefix : str, default ""
+        Put before both names.
+    """
     return {f"{prefix}layer_alignment": lambda tr, epoch: layer_alignment(tr.rule, tr.net),
             f"{prefix}weight_ratio": lambda tr, epoch: weight_ratio(tr.rule, tr.net)}
 

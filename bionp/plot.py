@@ -26,7 +26,14 @@ def pyplot():
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str:
-    """Save ``fig`` as PNG (folders created), close it, return the path."""
+    """Save ``fig`` as PNG (folders created), close it, return the path.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    path : str or path
+    dpi : int, default 120
+    """
     path = os.fspath(path)
     folder = os.path.dirname(path)
     if folder:
@@ -37,7 +44,13 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str:
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
-    """Moving average over ``window`` points (shorter at the start)."""
+    """Moving average over ``window`` points (shorter at the start).
+
+    Parameters
+    ----------
+    values : sequence of float
+    window : int >= 1
+    """
     v = np.asarray(values, dtype=np.float64)
     if window <= 1 or v.size == 0:
         return v
@@ -57,6 +70,22 @@ def plot_curves(runs: Mapping[str, Sequence[float]], path: str | os.PathLike | N
 
     The x values are ``x_start, x_start + 1, …`` unless ``x`` gives them (shared by the runs);
     integer x values (epochs) get integer ticks only.
+
+    Parameters
+    ----------
+    runs : dict of str -> sequence of float
+    path : str, path or None
+        Where to save the PNG; ``None`` keeps the figure open.
+    xlabel, ylabel, title : str
+    logy : bool, default False
+    smooth_window : int, default 1
+        Moving-average window (:func:`smooth`).
+    x_start : int, default 1
+        The x value of the first point (epochs count from 1).
+    errors : dict of str -> sequence of float or None
+        Half-width of each run's band.
+    x : sequence of float or None
+        Explicit x values instead of ``x_start``, ``x_start + 1``, ...
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -93,7 +122,18 @@ def _finish(fig, ax, path, xlabel, ylabel, title, logy, legend):
 def plot_bars(values: Mapping[str, float], path: str | os.PathLike | None = None, *,
               errors: Mapping[str, float] | None = None, ylabel: str = "", title: str = "",
               logy: bool = False):
-    """Bar chart of ``{name: value}`` with optional error bars; saved if ``path``."""
+    """Bar chart of ``{name: value}`` with optional error bars; saved if ``path``.
+
+    Parameters
+    ----------
+    values : dict of str -> float
+    path : str, path or None
+        Where to save the PNG; ``None`` keeps the figure open.
+    errors : dict of str -> float or None
+        Error bar per name.
+    ylabel, title : str
+    logy : bool, default False
+    """
     plt = pyplot()
     names = list(values)
     fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(names)), 4))
@@ -119,6 +159,13 @@ def plot_robustness(curves: Mapping[str, object], path: str | os.PathLike | None
 
     ``curves`` maps a name to a :class:`bionp.robustness.RobustnessCurve` or to a dict
     with ``sigmas``, ``mean`` and ``std`` (its ``to_dict()``); saved if ``path``.
+
+    Parameters
+    ----------
+    curves : dict of str -> RobustnessCurve
+        From :func:`bionp.robustness.robustness_curve`.
+    path : str, path or None
+    xlabel, ylabel, title : str
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))

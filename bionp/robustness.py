@@ -43,7 +43,12 @@ __all__ = ["RobustnessCurve", "robustness_curve", "check_sigma_grid", "perturbed
 
 
 def check_sigma_grid(sigmas) -> np.ndarray:
-    """The grid as a 1-D float64 host array of finite values >= 0, else a clear error."""
+    """The grid as a 1-D float64 host array of finite values >= 0, else a clear error.
+
+    Parameters
+    ----------
+    sigmas : sequence of float
+    """
     if is_array(sigmas) and not isinstance(sigmas, np.ndarray):
         from bionp.backend import asnumpy
 
@@ -79,6 +84,16 @@ def perturbed_parameters(net, eps, sigma: float, mode: str = "additive", out=Non
 
     ``eps`` is a list aligned with the layers (None for layers left alone);
     ``out``, the same, gives buffers for the perturbed weights.
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    eps : list
+        Aligned with the layers: a standard-normal array shaped like the layer's ``W``,
+        or ``None`` for a layer left alone.
+    sigma : float
+    mode : {"additive", "multiplicative"}, default "additive"
+    out : list of arrays or None
     """
     params = []
     for l, p in enumerate(net.parameters()):

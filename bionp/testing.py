@@ -19,17 +19,35 @@ __all__ = ["HostSyncs", "assert_allclose", "assert_equal", "count_host_syncs",
 
 
 def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, err_msg=""):
-    """``numpy.testing.assert_allclose`` on host copies of arrays of any backend."""
+    """``numpy.testing.assert_allclose`` on host copies of arrays of any backend.
+
+    Parameters
+    ----------
+    actual, desired : arrays (any backend) or numbers
+    rtol, atol : float
+    err_msg : str
+    """
     np.testing.assert_allclose(asnumpy(actual), asnumpy(desired), rtol=rtol, atol=atol, err_msg=err_msg)
 
 
 def assert_equal(actual, desired, err_msg=""):
-    """Bitwise equality (``numpy.testing.assert_array_equal``) on host copies."""
+    """Bitwise equality (``numpy.testing.assert_array_equal``) on host copies.
+
+    Parameters
+    ----------
+    actual, desired : arrays (any backend) or numbers
+    err_msg : str
+    """
     np.testing.assert_array_equal(asnumpy(actual), asnumpy(desired), err_msg=err_msg)
 
 
 def relative_error(a, b) -> float:
-    """``max|a - b| / max(max|a|, max|b|, tiny)`` on host copies."""
+    """``max|a - b| / max(max|a|, max|b|, tiny)`` on host copies.
+
+    Parameters
+    ----------
+    a, b : arrays (any backend)
+    """
     a = asnumpy(a).astype(np.float64)
     b = asnumpy(b).astype(np.float64)
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), np.finfo(float).tiny)
@@ -42,6 +60,15 @@ def numerical_gradient(f: Callable[[], object], param, eps: float = 1e-6):
     ``f`` takes no arguments and returns a scalar (array or float) computed from
     ``param``, which is perturbed **in place** one entry at a time and restored.
     Use float64 parameters.
+
+    Parameters
+    ----------
+    f : callable
+        ``f()`` -> scalar.
+    param : array
+        Perturbed in place, entry by entry, and restored.
+    eps : float, default 1e-6
+        The step :math:`h`.
     """
     xp = get_array_module(param)
     grad = xp.zeros(param.shape, dtype=xp.float64)
@@ -64,6 +91,16 @@ def network_gradient_errors(net, x, target, loss_fn, grads, eps: float = 1e-6) -
 
     Returns ``{(layer index, parameter name): relative_error}``; a missing or extra gradient
     key raises ``AssertionError``.  Use a float64 network with deterministic layers.
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    x, target : arrays
+    loss_fn : Loss
+    grads : list of dict of arrays
+        The gradients to check, aligned with ``net.layers``.
+    eps : float, default 1e-6
+        The finite-difference step.
     """
     errors = {}
     for l, layer in enumerate(net.layers):
@@ -78,7 +115,13 @@ def network_gradient_errors(net, x, target, loss_fn, grads, eps: float = 1e-6) -
 @dataclasses.dataclass
 class HostSyncs:
     """Device-to-host transfers counted by :func:`count_host_syncs`: ``count`` in total and
-    ``sites``, a ``collections.Counter`` by calling line (``"train.py:412"``)."""
+    ``sites``, a ``collections.Counter`` by calling line (``"train.py:412"``).
+
+    Parameters
+    ----------
+    count : int
+    sites : dict of str -> int
+    """
 
     count: int = 0
     sites: dict = dataclasses.field(default_factory=dict)

@@ -303,7 +303,7 @@ class Trainer:
 
         Parameters
         ----------
-        x : (N, n_in) array, or (N, *input_shape) for a network with a shaped ``input_shape``
+        x : (N, n_in) array, or ``(N, *input_shape)`` for a network with a shaped ``input_shape``
             (images ``(N, C, H, W)`` for a convolutional network; flat rows work too)
         target : (N, n_out) or (N,) array — whatever ``loss_fn`` expects
         labels : (N,) int array, optional

@@ -51,6 +51,14 @@ def check_finite(a, what: str = "x", fix: str = "clean or mask them first") -> N
     complex arrays the sum.  Whenever the quick test fails (also when a sum of finite
     entries overflows) the entries are counted, and only real NaN/Inf raise.  Integer
     and boolean arrays are finite.
+
+    Parameters
+    ----------
+    a : array
+    what : str, default "x"
+        The array's name in the message.
+    fix : str
+        The advice that ends the message.
     """
     if not a.size or a.dtype.kind in "biu":  # empty, or integers and booleans: always finite
         return
@@ -80,6 +88,12 @@ def check_float_dtype(a, what: str = "x") -> None:
     [0, 1) stored as integers are all zeros), and non-numeric dtypes (``object`` arrays,
     strings; an object array of ``None`` would otherwise become NaN).  Integer class
     labels are not data: they are passed as the target, which is checked separately.
+
+    Parameters
+    ----------
+    a : array
+    what : str, default "x"
+        The array's name in the message.
     """
     dt = getattr(a, "dtype", None)
     kind = getattr(dt, "kind", None)
@@ -98,7 +112,14 @@ def check_float_dtype(a, what: str = "x") -> None:
 
 def check_samples(x, what: str = "x") -> None:
     """Raise a clear error unless ``x`` is a non-empty 2-D array ``(n_samples, n_features)``
-    of one of bionp's backends."""
+    of one of bionp's backends.
+
+    Parameters
+    ----------
+    x : array (n_samples, n_features)
+    what : str, default "x"
+        The array's name in the message.
+    """
     if not is_array(x):
         raise TypeError(f"{what} must be an array of shape (n_samples, n_in) on the active "
                         f"backend, got {type(x).__name__}; convert with bionp.asarray(x)")
@@ -118,6 +139,16 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
     ``low``/``high`` bound the interval (closed unless ``low_open``/``high_open``).  A
     complex number, a bool, a string or ``None`` raises ``TypeError``; NaN, ±Inf and values
     outside the interval raise ``ValueError``, each message naming ``name`` and the value.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name in the message.
+    value : real
+    low, high : float or None
+        Bounds of the interval (``None``: unbounded).
+    low_open, high_open : bool, default False
+        Exclude the bound itself.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} "
@@ -137,7 +168,22 @@ def check_real(name: str, value, *, low: float | None = None, high: float | None
 def check_number(name, value, *, low=None, low_open=False, integer=False, hint=""):
     """Return ``value`` if it is a finite real number (an int with ``integer=True``) at or
     above ``low`` (above, with ``low_open``); ``TypeError`` or ``ValueError`` otherwise, the
-    message naming ``name`` and ending with ``hint``."""
+    message naming ``name`` and ending with ``hint``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name in the message.
+    value : number
+    low : number or None
+        Lower bound (``None``: none).
+    low_open : bool, default False
+        Exclude ``low`` itself.
+    integer : bool, default False
+        Ask for an int.
+    hint : str
+        Appended to the message.
+    """
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an int" if integer else "a real number"
@@ -154,6 +200,15 @@ def check_state_shapes(owner, own: dict, state: dict) -> None:
 
     Called by ``load_state_dict`` before anything is written, so that a state of another
     configuration changes nothing; the message names ``owner`` (its ``repr``).
+
+    Parameters
+    ----------
+    owner : object
+        Named in the message.
+    own : dict of str -> array
+        The owner's current state.
+    state : dict of str -> array
+        The state to be loaded.
     """
     missing = sorted(set(own) - set(state))
     if missing:

@@ -15,15 +15,17 @@ files, and is imported only when a download actually happens.
 
 Modules
 -------
-registry      names, checksums, shapes, classes, licences; :func:`load_info`
-idx, cifar    readers for the IDX and CIFAR-10 formats (restricted unpickler)
-locate        search order and cache folder
-loading       :func:`load`: find → verify → cache (``.npy``, memory-mapped) → backend
-download      the optional torchvision fetch
-preprocess    one-hot, standardise, unit-norm rows, flatten, stratified subsets, splits
-images        NCHW images: load_images (padded to 32x32), per-channel standardisation,
-              random crop + flip augmentation
-batching      :class:`BatchIterator` / :func:`iterate_batches`
+=============  ==========================================================================
+registry       names, checksums, shapes, classes, licences; :func:`load_info`
+idx, cifar     readers for the IDX and CIFAR-10 formats (restricted unpickler)
+locate         search order and cache folder
+loading        :func:`load`: find → verify → cache (``.npy``, memory-mapped) → backend
+download       the optional torchvision fetch
+preprocess     one-hot, standardise, unit-norm rows, flatten, stratified subsets, splits
+images         NCHW images: load_images (padded to 32x32), per-channel standardisation,
+               random crop + flip augmentation
+batching       :class:`BatchIterator` / :func:`iterate_batches`
+=============  ==========================================================================
 """
 
 from bionp.data.batching import BatchIterator, iterate_batches

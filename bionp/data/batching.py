@@ -48,9 +48,15 @@ class BatchIterator:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> x, y = np.zeros((250, 784), dtype=np.float32), np.arange(250) % 10
     >>> it = BatchIterator(x, y, batch_size=100, rng=0)
-    >>> for epoch in range(3):
-    ...     for xb, yb in it: ...
+    >>> len(it)                                  # the last batch holds 50
+    3
+    >>> for epoch in range(3):                   # a new order every epoch
+    ...     sizes = [len(yb) for xb, yb in it]
+    >>> sizes
+    [100, 100, 50]
     """
 
     def __init__(
@@ -123,5 +129,11 @@ class BatchIterator:
 def iterate_batches(
     x, y=None, batch_size: int = 32, *, shuffle: bool = True, rng=None, drop_last: bool = False
 ):
-    """One epoch of mini-batches (see :class:`BatchIterator`); arguments are checked at once."""
+    """One epoch of mini-batches (see :class:`BatchIterator`); arguments are checked at once.
+
+    Parameters
+    ----------
+    x, y, batch_size, shuffle, rng, drop_last
+        As for :class:`BatchIterator`.
+    """
     return iter(BatchIterator(x, y, batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last))

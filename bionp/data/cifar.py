@@ -1,7 +1,6 @@
 """Readers for the two CIFAR-10 distributions, without trusting pickle.
 
-Python version (``cifar-10-batches-py/data_batch_1 … 5``, ``test_batch``, what
-torchvision downloads)
+Python version (``cifar-10-batches-py/data_batch_1 … 5``, ``test_batch``, what torchvision downloads)
     Each batch is a pickled ``dict`` with ``b"data"`` (a 10000 x 3072 uint8
     NumPy array, each row the red, green then blue 32 x 32 planes) and
     ``b"labels"`` (a list of ints in 0…9).  It is read by

@@ -63,7 +63,13 @@ def as_images(x, shape):
 
 
 def pad_images(x, pad: int):
-    """``x`` (N, C, H, W) with ``pad`` zero pixels on each side: ``(N, C, H+2p, W+2p)``."""
+    """``x`` (N, C, H, W) with ``pad`` zero pixels on each side: ``(N, C, H+2p, W+2p)``.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    pad : int >= 0
+    """
     _check_images(x)
     p = _nonnegative_int(pad, "pad")
     if p == 0:
@@ -108,6 +114,13 @@ def load_images(name: str, split: str = "train", root=None, download=None, *, si
 def standardize_channels(x_train, x_test=None, *, eps: float = 1e-8):
     """Per-channel standardisation with the training images' statistics.
 
+    Parameters
+    ----------
+    x_train : array (N, C, H, W)
+        The per-channel statistics come from it alone.
+    x_test : array or None
+    eps : float, default 1e-8
+
     Returns
     -------
     x_train_std, x_test_std (None if ``x_test`` is None), stats
@@ -135,7 +148,14 @@ def standardize_channels(x_train, x_test=None, *, eps: float = 1e-8):
 
 
 def apply_channel_stats(x, stats):
-    """``(x - mean_c) / std_c`` per channel, in ``x``'s dtype (a new array)."""
+    """``(x - mean_c) / std_c`` per channel, in ``x``'s dtype (a new array).
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    stats : dict
+        ``{"mean": (C,) array, "std": (C,) array}``, as :func:`standardize_channels` returns.
+    """
     _check_images(x)
     check_same_backend(x, stats["mean"], names=("x", "stats['mean']"))
     c = int(x.shape[1])
@@ -152,6 +172,14 @@ def random_crop_flip(x, rng=None, *, pad: int = 4, flip: bool = True):
 
     Draws, in order: the row offsets, the column offsets (each ``rng.integers(0, 2p+1, N)``)
     and, with ``flip``, the flips (``rng.integers(0, 2, N)``).
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    rng : int, Generator or None
+    pad : int, default 4
+        Zero pixels added on each side before cropping back to ``H x W``.
+    flip : bool, default True
     """
     _check_images(x)
     p = _nonnegative_int(pad, "pad")

@@ -268,6 +268,11 @@ def load_uint8(name: str, split: str = "train", root=None, download=None, cache_
 
     Same search, verification and caching as :func:`load`; the arrays may be
     read-only memory maps of the cache.
+
+    Parameters
+    ----------
+    name, split, root, download, cache_dir
+        As for :func:`load`.
     """
     spec = get_spec(name)
     check_split(split)
@@ -371,6 +376,14 @@ def load(
     DataFormatError, ChecksumError, UnsafePickleError
         A file is damaged, truncated, not the official release, or a malicious pickle;
         the message names the file. Nothing is written into the cache in that case.
+
+    Examples
+    --------
+    >>> x, y = load("fashion-mnist-small", split="test")   # bundled: offline
+    >>> x.shape, str(x.dtype), y.shape, str(y.dtype)
+    ((2000, 784), 'float32', (2000,), 'int64')
+    >>> bool(x.min() >= 0.0 and x.max() <= 1.0)
+    True
     """
     if not isinstance(flatten, bool):
         raise TypeError(f"flatten must be True or False, got {flatten!r}")

@@ -82,6 +82,21 @@ def one_hot(y, n_classes: int | None = None, *, dtype=None):
     """``(N, n_classes)`` matrix with a 1 in column ``y[n]`` of row ``n`` (default float dtype).
 
     ``n_classes`` defaults to ``max(y) + 1``; labels outside ``0 … n_classes-1`` are an error.
+
+    Parameters
+    ----------
+    y : array (N,) of int
+    n_classes : int or None
+    dtype : dtype or None
+        ``None`` takes :func:`bionp.get_dtype`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one_hot(np.array([0, 2, 1]), 3)
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]], dtype=float32)
     """
     if not is_array(y):
         raise TypeError(f"y must be an array of integer labels, got {type(y).__name__}")
@@ -104,6 +119,13 @@ def one_hot(y, n_classes: int | None = None, *, dtype=None):
 
 def standardize(x_train, x_test=None, *, eps: float = 1e-8):
     """Standardise features with statistics from the training split only.
+
+    Parameters
+    ----------
+    x_train : array (N, ...)
+        The statistics come from it alone.
+    x_test : array or None
+    eps : float, default 1e-8
 
     Returns
     -------
@@ -136,7 +158,14 @@ def standardize(x_train, x_test=None, *, eps: float = 1e-8):
 
 
 def apply_standardize(x, stats):
-    """``(x - stats["mean"]) / stats["std"]`` in ``x``'s dtype."""
+    """``(x - stats["mean"]) / stats["std"]`` in ``x``'s dtype.
+
+    Parameters
+    ----------
+    x : array
+    stats : dict
+        ``{"mean": ..., "std": ...}`` from :func:`standardize`.
+    """
     check_same_backend(x, stats["mean"], names=("x", "stats['mean']"))
     out = x - stats["mean"].astype(x.dtype, copy=False)
     out /= stats["std"].astype(x.dtype, copy=False)
@@ -144,7 +173,14 @@ def apply_standardize(x, stats):
 
 
 def normalize_rows(x, *, eps: float = 0.0):
-    """Rows scaled to unit Euclidean norm; rows with norm ``<= eps`` (zero rows) stay as they are."""
+    """Rows scaled to unit Euclidean norm; rows with norm ``<= eps`` (zero rows) stay as they are.
+
+    Parameters
+    ----------
+    x : array (N, D)
+    eps : float, default 0.0
+        Rows whose norm is at most ``eps`` are left unchanged.
+    """
     check_data(x, "x", ndim=2)
     check_float_dtype(x, "x")
     check_finite(x, "x")
@@ -156,7 +192,12 @@ def normalize_rows(x, *, eps: float = 0.0):
 
 
 def flatten(x):
-    """``(N, ...)`` → ``(N, prod(...))`` (a view when possible)."""
+    """``(N, ...)`` → ``(N, prod(...))`` (a view when possible).
+
+    Parameters
+    ----------
+    x : array (N, ...)
+    """
     if x.ndim < 1:
         raise ValueError("flatten needs an array with a sample axis")
     return x.reshape(x.shape[0], -1)
@@ -226,6 +267,15 @@ def train_val_split(x, y, val_fraction: float, *, rng=None, stratify: bool = Tru
 
     ``round(val_fraction * N)`` samples go to validation (class proportions
     kept when ``stratify``), the rest to training; both keep the original order.
+
+    Parameters
+    ----------
+    x : array (N, ...)
+    y : array (N,) of int
+    val_fraction : float in (0, 1)
+    rng : int, Generator or None
+        Draws which samples go to validation.
+    stratify : bool, default True
 
     Returns
     -------

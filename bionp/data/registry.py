@@ -265,7 +265,13 @@ def canonical_name(name) -> str:
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` of dataset ``name``."""
+    """The :class:`DatasetSpec` of dataset ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASET_NAMES`.
+    """
     return DATASETS[canonical_name(name)]
 
 
@@ -277,6 +283,11 @@ def check_split(split) -> str:
 
 def load_info(name: str) -> dict:
     """Facts about dataset ``name``, without touching any file.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASET_NAMES`.
 
     Returns
     -------

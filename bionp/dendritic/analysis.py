@@ -45,6 +45,10 @@ def count_parameters(model) -> int:
     its synapses, soma weights and biases — never a dense mask), else the
     total size of the arrays of its ``params()``.  Arrays (or a dict of arrays)
     are counted by size.
+
+    Parameters
+    ----------
+    model : layer, network, array or dict of arrays
     """
     if is_array(model):
         return int(model.size)

@@ -14,6 +14,13 @@ def after_step(net, optimizer=None, reset_optimizer_state: bool = False) -> int:
     With ``reset_optimizer_state=True`` the optimiser's state of the replaced
     synapses is zeroed.  Returns the number of resampling events.  Use as
     ``Trainer(..., after_step=lambda tr: after_step(tr.net, tr.optimizer))``.
+
+    Parameters
+    ----------
+    net : Sequential
+    optimizer : Optimizer or None
+        Needed with ``reset_optimizer_state``.
+    reset_optimizer_state : bool, default False
     """
     layers = getattr(net, "layers", [net])
     n = 0
@@ -33,6 +40,10 @@ def trainer_callback(reset_optimizer_state: bool = False):
     after every step of a :class:`bionp.nn.Sequential`; with such a trainer the callback
     only resets the optimiser's state of the synapses replaced in that step (with
     ``reset_optimizer_state=True``) and returns the number of resampling events.
+
+    Parameters
+    ----------
+    reset_optimizer_state : bool, default False
     """
 
     def callback(trainer):

@@ -347,7 +347,18 @@ def resample_weakest(idx, w, in_dim: int, n_replace: int, rng, init_std: float):
 
 def prune_probability(w, p_max: float = 0.95, threshold: float = 0.6, steepness: float = 0.1):
     r""":math:`p_{\max} / (1 + e^{(|w| - \theta)/s})`, computed without overflow
-    as :math:`\tfrac{p_{\max}}2 (1 - \tanh((|w| - \theta)/2s))`."""
+    as :math:`\tfrac{p_{\max}}2 (1 - \tanh((|w| - \theta)/2s))`.
+
+    Parameters
+    ----------
+    w : array
+    p_max : float, default 0.95
+        :math:`p_{\max}`.
+    threshold : float, default 0.6
+        :math:`\theta`.
+    steepness : float, default 0.1
+        :math:`s`.
+    """
     xp = get_array_module(w)
     dt = w.dtype.type
     z = xp.abs(w)

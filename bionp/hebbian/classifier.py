@@ -91,6 +91,12 @@ def random_features_baseline(like, rng: int | Generator | None = None, dtype: An
     :math:`\sum_i |W_{\mu i}|^p` (row :math:`\mu` of ``like.weights_``, with the
     layer's ``p``), so that a readout without per-sample feature scaling
     (``feature_scaling=None``) sees features of the same size for both.
+
+    Parameters
+    ----------
+    like : KrotovHopfield or array (n_hidden, n_in)
+    rng, dtype, match_norms
+        The generator of the draw, its dtype (``None``: the default), the rescaling above.
     """
     if isinstance(like, KrotovHopfield):
         like._require_fitted()

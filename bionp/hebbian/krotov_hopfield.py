@@ -151,6 +151,14 @@ class KrotovHopfield:
     :math:`\max(x W^\top, 0)^n` (:meth:`activations`).  :meth:`currents` returns the
     currents :math:`I = x(\operatorname{sign}(W)|W|^{p-1})^\top` the rule ranks, which
     ``transform`` returned in bionp 0.1.
+
+    Examples
+    --------
+    >>> import bionp as bnp
+    >>> x = bnp.random.default_rng(0).uniform(0.0, 1.0, size=(500, 64))
+    >>> kh = KrotovHopfield(20, p=2.0, k=2, delta=0.4, lr=0.02, normalize=True, rng=0)
+    >>> kh.fit(x, epochs=2).transform(x[:5], power=3).shape   # max(x W^T, 0)^3
+    (5, 20)
     """
 
     def __init__(self, n_hidden: int, p: float = 2.0, k: int = 2, delta: float = 0.4,

@@ -79,6 +79,13 @@ def power_weights(W, p: float, out=None):
     r""":math:`\operatorname{sign}(W)\,|W|^{p-1}` (fast paths for ``p = 2`` and ``p = 3``).
 
     For ``p = 2`` this is ``W`` itself (returned without a copy when ``out`` is None).
+
+    Parameters
+    ----------
+    W : array (n_hidden, n_in)
+    p : float >= 1
+    out : array or None
+        Written in place when given.
     """
     xp = get_array_module(W)
     if p == 2:
@@ -99,7 +106,16 @@ def power_weights(W, p: float, out=None):
 
 
 def hebbian_currents(x, W, p: float, out=None):
-    r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, ``(batch, n_hidden)``."""
+    r"""Currents :math:`I = x\,(\operatorname{sign}(W)|W|^{p-1})^\top`, ``(batch, n_hidden)``.
+
+    Parameters
+    ----------
+    x : array (batch, n_in)
+    W : array (n_hidden, n_in)
+    p : float >= 1
+    out : array or None
+        Written in place when given.
+    """
     xp = get_array_module(x, W)
     return xp.matmul(x, power_weights(W, p).T, out=out)
 

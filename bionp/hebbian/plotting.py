@@ -44,6 +44,13 @@ def weight_grid(W, rows: int, cols: int, image_shape, scale: str = "unit") -> np
 
     Blank tiles are 0 (grey) / 0.5 (RGB).  ``scale``: ``"unit"`` (each tile by its own
     max|W|, the default) or ``"global"`` (one max|W| for all tiles).
+
+    Parameters
+    ----------
+    W : array (n_units, n_in)
+    rows, cols : int
+    image_shape : (h, w) or (h, w, 3)
+    scale : {"unit", "global"}, default "unit"
     """
     if scale not in ("global", "unit"):
         raise ValueError(f"scale must be 'global' or 'unit', got {scale!r}")

@@ -61,7 +61,18 @@ def _check_loss_name(loss):
 
 
 def readout_forward(h, V, c_bias, beta: float):
-    r"""Readout outputs :math:`c = \tanh(\beta\,(h V^\top + b))`, shape ``(N, n_classes)``."""
+    r"""Readout outputs :math:`c = \tanh(\beta\,(h V^\top + b))`, shape ``(N, n_classes)``.
+
+    Parameters
+    ----------
+    h : array (N, n_hidden)
+        Hidden features.
+    V : array (n_classes, n_hidden)
+    c_bias : array (n_classes,)
+        :math:`b`.
+    beta : float
+        :math:`\beta`.
+    """
     z = h @ V.T
     z += c_bias
     z *= z.dtype.type(beta)
@@ -69,7 +80,16 @@ def readout_forward(h, V, c_bias, beta: float):
 
 
 def power_loss(c, t, m: float = 6.0):
-    r"""The paper's loss :math:`L = \frac1N\sum_n\sum_\alpha |c_{n\alpha} - t_{n\alpha}|^m` (0-d)."""
+    r"""The paper's loss :math:`L = \frac1N\sum_n\sum_\alpha |c_{n\alpha} - t_{n\alpha}|^m` (0-d).
+
+    Parameters
+    ----------
+    c : array (N, n_classes)
+        Readout outputs.
+    t : array (N, n_classes)
+        Targets (±1 rows).
+    m : float, default 6.0
+    """
     m = _check_m(m)
     xp = get_array_module(c, t)
     d = xp.abs(c - t)
@@ -78,7 +98,13 @@ def power_loss(c, t, m: float = 6.0):
 
 
 def power_loss_grad(c, t, m: float = 6.0):
-    r""":math:`\partial L/\partial c = \frac{m}{N}|c - t|^{m-1}\operatorname{sign}(c - t)`."""
+    r""":math:`\partial L/\partial c = \frac{m}{N}|c - t|^{m-1}\operatorname{sign}(c - t)`.
+
+    Parameters
+    ----------
+    c, t : arrays (N, n_classes)
+    m : float, default 6.0
+    """
     m = _check_m(m)
     xp = get_array_module(c, t)
     d = c - t

@@ -41,6 +41,16 @@ def layer_features(layer: KrotovHopfield, x, power: float = 4.5, normalize: bool
     r"""Features :math:`\max(xW^\top, 0)^n` of a trained layer, unit-norm rows if ``normalize``.
 
     Computed in chunks of ``chunk_size`` samples into one preallocated output.
+
+    Parameters
+    ----------
+    layer : KrotovHopfield
+        A fitted layer.
+    x : array (N, n_in)
+    power : float, default 4.5
+        :math:`n`.
+    normalize : bool, default True
+    chunk_size : int, default 8192
     """
     _check_number("chunk_size", chunk_size, low=1, integer=True)
     x = layer._check_input(x)

@@ -228,6 +228,10 @@ def get_activation(name_or_obj) -> Activation:
 
     ``None`` gives the identity.  Raises ``ValueError`` for an unknown name,
     listing the known ones.
+
+    Parameters
+    ----------
+    name_or_obj : str, Activation or None
     """
     if name_or_obj is None:
         return Identity()

@@ -66,6 +66,12 @@ def im2col(x, kernel, stride=(1, 1), padding=(0, 0)):
 
     Row ``(c, u, v)`` (C order), column ``(n, i, j)`` holds
     :math:`x_{n,c,s_h i+u-p_h,s_w j+v-p_w}` (zero in the padding).
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    kernel : (kh, kw)
+    stride, padding : (int, int)
     """
     xp = get_array_module(x)
     fast = backend_conv.im2col(xp, x, kernel, stride, padding)
@@ -88,7 +94,15 @@ def im2col(x, kernel, stride=(1, 1), padding=(0, 0)):
 
 def col2im(cols, x_shape, kernel, stride=(1, 1), padding=(0, 0)):
     r"""Adjoint of :func:`im2col`: sum the entries of ``cols`` ``(C*kh*kw, N*H'*W')`` back
-    into an array of ``x_shape`` (NCHW), each onto the pixel it was read from."""
+    into an array of ``x_shape`` (NCHW), each onto the pixel it was read from.
+
+    Parameters
+    ----------
+    cols : array ``(C*kh*kw, N*H'*W')``
+    x_shape : (N, C, H, W)
+    kernel : (kh, kw)
+    stride, padding : (int, int)
+    """
     xp = get_array_module(cols)
     fast = backend_conv.col2im(xp, cols, x_shape, kernel, stride, padding)
     if fast is not None:
@@ -108,7 +122,17 @@ def col2im(cols, x_shape, kernel, stride=(1, 1), padding=(0, 0)):
 
 def conv2d(x, W, b=None, stride=(1, 1), padding=(0, 0), cols=None):
     r"""Functional forward pass :math:`z = \bar W X + b` (module docstring); returns
-    ``(z, cols)`` with ``cols`` the im2col matrix :math:`X` (what the backward pass needs)."""
+    ``(z, cols)`` with ``cols`` the im2col matrix :math:`X` (what the backward pass needs).
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    W : array (out, C, kh, kw)
+    b : array (out,) or None
+    stride, padding : (int, int)
+    cols : array or None
+        :math:`X` when already computed (it is then not recomputed).
+    """
     xp = check_same_backend(x, W, names=("x", "W"))
     kernel = (int(W.shape[2]), int(W.shape[3]))
     n, _, _, _, oh, ow = _geometry(x.shape, kernel, stride, padding)

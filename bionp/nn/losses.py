@@ -253,7 +253,12 @@ LOSSES = {"mse": MSELoss, "mse_loss": MSELoss, "cross_entropy": CrossEntropyLoss
 
 
 def get_loss(name_or_obj) -> Loss:
-    """A :class:`Loss` from its name (``"mse"``, ``"cross_entropy"``/``"ce"``) or an instance."""
+    """A :class:`Loss` from its name (``"mse"``, ``"cross_entropy"``/``"ce"``) or an instance.
+
+    Parameters
+    ----------
+    name_or_obj : str or Loss
+    """
     if isinstance(name_or_obj, Loss):
         return name_or_obj
     if isinstance(name_or_obj, str):

@@ -93,7 +93,12 @@ class ForwardCache:
 def is_dense_like(layer) -> bool:
     """True for layers computing ``x @ W.T + b`` with exactly the parameters ``W`` (and ``b``)
     and no state between the forward and the backward pass (what node perturbation and the
-    per-sample gradient moments assume)."""
+    per-sample gradient moments assume).
+
+    Parameters
+    ----------
+    layer : layer object
+    """
     keys = set(layer.params())
     return getattr(layer, "dense_like", False) and keys in ({"W"}, {"W", "b"})
 
@@ -415,6 +420,15 @@ class MLP(Sequential):
     ----------
     layers : list of :class:`~bionp.nn.Dense`
     activations : list of Activation, one per layer (the last is the output activation)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = MLP([784, 256, 10], activation="relu", init="he_normal", rng=0)
+    >>> [layer.W.shape for layer in net.layers]
+    [(256, 784), (10, 256)]
+    >>> net.forward(np.zeros((3, 784), dtype=np.float32)).shape
+    (3, 10)
     """
 
     def __init__(self, sizes, activation="sigmoid", output_activation="identity", bias=True,

@@ -12,6 +12,12 @@ __all__ = ["layer_shapes", "prod"]
 
 
 def prod(shape) -> int:
+    """The number of elements of an array of ``shape`` (1 for ``()``).
+
+    Parameters
+    ----------
+    shape : iterable of int
+    """
     out = 1
     for s in shape:
         out *= int(s)
@@ -54,7 +60,14 @@ def _first_input_shape(layers, input_shape):
 
 
 def layer_shapes(layers, input_shape) -> list:
-    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed)."""
+    """Per-sample shapes ``[input, out_0, out_1, …]``, every layer checked (nothing changed).
+
+    Parameters
+    ----------
+    layers : list of layers
+    input_shape : tuple of int
+        The per-sample input shape.
+    """
     shapes = [_first_input_shape(layers, input_shape)]
     for i, layer in enumerate(layers):
         shape = shapes[-1]

@@ -68,6 +68,20 @@ DEFAULT_RTOL = {"float32": 1e-5, "float64": 1e-12}
 
 @dataclasses.dataclass(frozen=True)
 class ParityCheck:
+    """One registered parity scenario (made by :func:`register_parity`).
+
+    Parameters
+    ----------
+    name : str
+        Dotted name, ``"topic.case"``; its prefix groups the summary.
+    fn : callable
+        ``fn(dtype) -> {name: array}``: the arrays the scenario compares.
+    rtol : dict
+        Relative tolerance per dtype name (``{"float32": 1e-5, "float64": 1e-12}``).
+    description : str
+        One line shown in the table.
+    """
+
     name: str
     fn: Callable[[np.dtype], dict]
     rtol: dict

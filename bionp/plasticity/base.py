@@ -55,7 +55,16 @@ def _is_real(v) -> bool:
 
 def check_positive(name: str, value, *, strict: bool = True) -> float:
     """``value`` as float; ``ValueError`` unless it is a finite real ``> 0`` (``>= 0``
-    with ``strict=False``)."""
+    with ``strict=False``).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : real
+    strict : bool, default True
+        ``False`` accepts 0.
+    """
     if not _is_real(value) or value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if (value <= 0) if strict else (value < 0):
@@ -65,10 +74,27 @@ def check_positive(name: str, value, *, strict: bool = True) -> float:
 
 
 def check_nonnegative(name: str, value) -> float:
+    """``value`` as float; ``ValueError`` unless it is a finite real ``>= 0``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : real
+    """
     return check_positive(name, value, strict=False)
 
 
 def check_every(name: str, value) -> int:
+    """``value`` as int; ``ValueError`` unless it is an int ``>= 1`` (steps between
+    applications of a transform).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int (steps between applications), "
                          f"got {value!r}")
@@ -265,7 +291,13 @@ class Transform:
 
 
 class GradientTransform(Transform):
-    """A transform of the gradients (between the rule and the optimiser)."""
+    """A transform of the gradients (between the rule and the optimiser).
+
+    Parameters
+    ----------
+    keys, layers, rng
+        See :class:`Transform`.
+    """
 
     def update(self, params, grads):
         params = _param_list(params)
@@ -308,6 +340,13 @@ class WeightOperation(Transform):
     (every step when ``every == 1``): the first application comes right after the
     first step, and the network trains ``every - 1`` steps after the last one of
     a run of ``k * every`` steps instead of being evaluated straight after it.
+
+    Parameters
+    ----------
+    every : int >= 1, default 1
+        Optimiser steps between applications.
+    keys, layers, rng
+        See :class:`Transform`.
     """
 
     def __init__(self, *, every: int = 1, keys=("W",), layers=None, rng=None):
@@ -346,6 +385,11 @@ class Chain:
     chain is what :func:`bionp.plasticity.convert` attaches to a network and what
     a :class:`bionp.train.Trainer` applies: after the rule and before the
     optimiser (``update``), and after the optimiser step (``after_update``).
+
+    Parameters
+    ----------
+    *transforms : Transform
+        Gradient transforms and weight operations, applied in this order.
     """
 
     name = "chain"
@@ -417,5 +461,11 @@ class Chain:
 
 
 def chain(*transforms) -> Chain:
-    """Compose transforms (see :class:`Chain`)."""
+    """Compose transforms (see :class:`Chain`).
+
+    Parameters
+    ----------
+    *transforms : Transform
+        Applied in this order.
+    """
     return Chain(*transforms)

@@ -283,6 +283,13 @@ class BioConverter:
 
     ``BioConverter.from_dict(d)``, ``get_config()`` (the :class:`BioConfig`),
     ``convert(net, rng=None)``.
+
+    Parameters
+    ----------
+    config : BioConfig or None
+        The configuration (default: ``BioConfig()``).
+    **kwargs
+        :class:`BioConfig` fields that replace ``config``'s (the seed's names).
     """
 
     def __init__(self, config: BioConfig | None = None, **kwargs):

@@ -39,6 +39,13 @@ __all__ = ["Crystallize", "crystallize", "crystallization_mask", "check_dampenin
 
 
 def check_dampening(dampening) -> float:
+    """``dampening`` as float; ``ValueError`` unless it lies in (0, 1).
+
+    Parameters
+    ----------
+    dampening : real
+        The crystallisation's dampening factor :math:`d`.
+    """
     d = check_positive("dampening (dampening_factor)", dampening)
     if not d < 1:
         raise ValueError(f"dampening (dampening_factor) must be in (0, 1), got {dampening!r}")
@@ -46,7 +53,15 @@ def check_dampening(dampening) -> float:
 
 
 def crystallization_mask(w, g, threshold: float):
-    r"""Boolean mask :math:`(|g| < \theta|w|) \lor (|g| > \mathrm{mean}|w|)`, shaped like ``w``."""
+    r"""Boolean mask :math:`(|g| < \theta|w|) \lor (|g| > \mathrm{mean}|w|)`, shaped like ``w``.
+
+    Parameters
+    ----------
+    w, g : arrays of one shape
+        Weights and their gradient.
+    threshold : float
+        :math:`\theta`.
+    """
     xp = get_array_module(w, g)
     aw = xp.abs(w)
     ag = xp.abs(g)
@@ -129,5 +144,15 @@ class Crystallize(GradientTransform):
 
 
 def crystallize(threshold: float = 4.5e-5, dampening: float = 0.6, **kwargs) -> Crystallize:
-    """:class:`Crystallize` (``every=``, ``keys=``, ``layers=``)."""
+    """:class:`Crystallize` (``every=``, ``keys=``, ``layers=``).
+
+    Parameters
+    ----------
+    threshold : float > 0, default 4.5e-5
+        :math:`\\theta`.
+    dampening : float in (0, 1), default 0.6
+        :math:`d`.
+    **kwargs
+        ``every=``, ``keys=``, ``layers=`` (see :class:`Crystallize`).
+    """
     return Crystallize(threshold, dampening, **kwargs)

@@ -141,13 +141,27 @@ class DalesPrinciple(WeightOperation):
 
 
 def sign_violations(W, signs) -> int:
-    """Count of :math:`W_{ij} s_j < 0` (host int)."""
+    """Count of :math:`W_{ij} s_j < 0` (host int).
+
+    Parameters
+    ----------
+    W : array (out, in)
+    signs : array (in,) of +1 / -1
+    """
     xp = get_array_module(W)
     return int(to_scalar(xp.count_nonzero(W * signs.reshape(1, -1) < 0)))
 
 
 def enforce_dales_principle(signs=None, **kwargs) -> DalesPrinciple:
-    """:class:`DalesPrinciple` (draws the signs, applies the Dalian initialisation at ``init``)."""
+    """:class:`DalesPrinciple` (draws the signs, applies the Dalian initialisation at ``init``).
+
+    Parameters
+    ----------
+    signs : list of arrays or None
+        See :class:`DalesPrinciple`; ``None`` draws them.
+    **kwargs
+        ``initialize=``, ``keys=``, ``layers=``, ``rng=``.
+    """
     return DalesPrinciple(signs, **kwargs)
 
 
@@ -157,6 +171,15 @@ def dalian_init(params, rng=None, keys=("W",), layers=None) -> DalesPrinciple:
     Draws one sign per input column of every weight matrix, sets
     :math:`W \\leftarrow s|W|` and returns the :class:`DalesPrinciple` operation that
     keeps the signs (attach it, e.g. in a :func:`~bionp.plasticity.chain`).
+
+    Parameters
+    ----------
+    params : Sequential, MLP or list of dict
+        A network or its ``parameters()``; changed in place.
+    rng : int, Generator or None
+        Draws the signs.
+    keys, layers
+        See :class:`bionp.plasticity.base.Transform`.
     """
     op = DalesPrinciple(keys=keys, layers=layers, rng=rng)
     op.init(params)

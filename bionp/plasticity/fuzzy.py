@@ -29,7 +29,12 @@ __all__ = ["FuzzyLearningRates", "fuzzy_learning_rates", "check_nu"]
 
 
 def check_nu(nu) -> float:
-    """``nu`` as float; ``ValueError`` unless ``0 <= nu < 1`` (factors must stay positive)."""
+    """``nu`` as float; ``ValueError`` unless ``0 <= nu < 1`` (factors must stay positive).
+
+    Parameters
+    ----------
+    nu : real
+    """
     if isinstance(nu, bool) or not isinstance(nu, numbers.Real) or not 0 <= nu < 1:
         raise ValueError(f"nu (fuzzy_learning_rate_factor_nu) must be in [0, 1) so that every "
                          f"factor 1 ± nu stays positive, got {nu!r}")
@@ -77,5 +82,13 @@ class FuzzyLearningRates(GradientTransform):
 
 
 def fuzzy_learning_rates(nu: float = 0.16, **kwargs) -> FuzzyLearningRates:
-    """:class:`FuzzyLearningRates` (``nu``, ``keys=``, ``layers=``, ``rng=``)."""
+    """:class:`FuzzyLearningRates` (``nu``, ``keys=``, ``layers=``, ``rng=``).
+
+    Parameters
+    ----------
+    nu : float in [0, 1), default 0.16
+        :math:`\\nu`, the half-width of the factors' interval.
+    **kwargs
+        ``keys=``, ``layers=``, ``rng=``.
+    """
     return FuzzyLearningRates(nu, **kwargs)

@@ -20,7 +20,16 @@ __all__ = ["L1Regularization", "l1_reg", "l1_penalty"]
 
 
 def l1_penalty(params, strength: float = 1.0, keys=("W",)):
-    r""":math:`\lambda\sum|w|` over the ``keys`` entries of every layer (0-d array)."""
+    r""":math:`\lambda\sum|w|` over the ``keys`` entries of every layer (0-d array).
+
+    Parameters
+    ----------
+    params : list of dict of arrays
+        ``net.parameters()``.
+    strength : float, default 1.0
+        :math:`\lambda`.
+    keys : sequence of str, default ``("W",)``
+    """
     total = None
     for p in _param_list(params):
         for k in keys:
@@ -67,5 +76,13 @@ class L1Regularization(GradientTransform):
 
 
 def l1_reg(strength: float = 1e-5, **kwargs) -> L1Regularization:
-    """:class:`L1Regularization`; its ``penalty(params)`` returns :math:`\\lambda\\sum|w|`."""
+    """:class:`L1Regularization`; its ``penalty(params)`` returns :math:`\\lambda\\sum|w|`.
+
+    Parameters
+    ----------
+    strength : float >= 0, default 1e-5
+        :math:`\\lambda`.
+    **kwargs
+        ``keys=``, ``layers=``.
+    """
     return L1Regularization(strength, **kwargs)

@@ -46,7 +46,16 @@ __all__ = ["Rejuvenation", "rejuvenate_weights", "replacement_probability"]
 
 def replacement_probability(w, dre: float, max_abs: float):
     r""":math:`p(w) = \operatorname{erfc}\big(|w| / (\sqrt2\,(M / d_{re} + 10^{-13}))\big)`
-    (host NumPy, float64)."""
+    (host NumPy, float64).
+
+    Parameters
+    ----------
+    w : array
+    dre : float
+        :math:`d_{re}`.
+    max_abs : float
+        :math:`M`, the largest :math:`|w|` of the matrix.
+    """
     import numpy as np
     from scipy.special import erfc
 
@@ -99,5 +108,13 @@ class Rejuvenation(WeightOperation):
 
 
 def rejuvenate_weights(dre: float = 8.0, **kwargs) -> Rejuvenation:
-    """:class:`Rejuvenation` (``every=``, ``keys=``, ``layers=``, ``rng=``)."""
+    """:class:`Rejuvenation` (``every=``, ``keys=``, ``layers=``, ``rng=``).
+
+    Parameters
+    ----------
+    dre : float > 0, default 8.0
+        :math:`d_{re}`: larger means less turnover.
+    **kwargs
+        ``every=``, ``keys=``, ``layers=``, ``rng=``.
+    """
     return Rejuvenation(dre, **kwargs)

@@ -43,7 +43,16 @@ def _row_norms(W):
 
 
 def scaling_penalty(W, target, strength: float):
-    r""":math:`\frac{\lambda}{2}\sum_i (\lVert W_{i,:}\rVert - r_i^\ast)^2` (0-d array)."""
+    r""":math:`\frac{\lambda}{2}\sum_i (\lVert W_{i,:}\rVert - r_i^\ast)^2` (0-d array).
+
+    Parameters
+    ----------
+    W : array (out, in)
+    target : array (out,)
+        The set points :math:`r^\ast`.
+    strength : float
+        :math:`\lambda`.
+    """
     xp = get_array_module(W)
     d = _row_norms(W) - target
     return W.dtype.type(0.5 * strength) * xp.sum(d * d)
@@ -105,5 +114,13 @@ class SynapticScaling(GradientTransform):
 
 
 def scale_grad(strength: float = 0.01, **kwargs) -> SynapticScaling:
-    """:class:`SynapticScaling` (synaptic scaling toward the initial input norms)."""
+    """:class:`SynapticScaling` (synaptic scaling toward the initial input norms).
+
+    Parameters
+    ----------
+    strength : float >= 0, default 0.01
+        :math:`\\lambda`.
+    **kwargs
+        ``keys=``, ``layers=``.
+    """
     return SynapticScaling(strength, **kwargs)

@@ -45,7 +45,15 @@ __all__ = ["WeightSplitting", "split_weights", "check_gamma"]
 
 
 def check_gamma(gamma, out_features: int | None = None) -> int:
-    """``gamma`` as int; ``ValueError`` unless a non-negative int dividing ``out_features``."""
+    """``gamma`` as int; ``ValueError`` unless a non-negative int dividing ``out_features``.
+
+    Parameters
+    ----------
+    gamma : int
+        :math:`\\Gamma`.
+    out_features : int or None
+        The layer's width, which :math:`\\Gamma` must divide.
+    """
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Integral) or gamma < 0:
         raise ValueError(f"weight_splitting_Gamma must be a non-negative int, got {gamma!r}")
     gamma = int(gamma)

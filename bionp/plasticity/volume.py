@@ -64,7 +64,14 @@ __all__ = ["VolumeDependentLR", "volume_dependent_lr", "synapse_volume", "volume
 
 
 def synapse_volume(w, out=None):
-    r"""The synapse's "volume" :math:`v = |w| / (|w| + 1)` elementwise (``out`` may be given)."""
+    r"""The synapse's "volume" :math:`v = |w| / (|w| + 1)` elementwise (``out`` may be given).
+
+    Parameters
+    ----------
+    w : array
+    out : array or None
+        Written in place when given.
+    """
     xp = get_array_module(w)
     v = xp.abs(w, out=out)
     d = v + w.dtype.type(1.0)
@@ -81,6 +88,14 @@ def mean_rate(w, base_lr: float = 0.1, stability: float = 2.0, out=None):
 
     Evaluated without a temporary as :math:`e^{-s + s/(|w| + 1)}`, since
     :math:`v = 1 - 1/(|w| + 1)`.
+
+    Parameters
+    ----------
+    w : array
+    base_lr : float, default 0.1
+    stability : float, default 2.0
+    out : array or None
+        Written in place when given.
     """
     xp = get_array_module(w)
     dt = w.dtype.type
@@ -161,7 +176,16 @@ class VolumeDependentLR(GradientTransform):
 def volume_dependent_lr(base_lr: float = 0.1, stability: float = 2.0, lr_variability: float = 0.2,
                         **kwargs) -> VolumeDependentLR:
     """:class:`VolumeDependentLR` (``relative=``, ``redraw_every=``, ``keys=``, ``layers=``,
-    ``rng=``)."""
+    ``rng=``).
+
+    Parameters
+    ----------
+    base_lr : float > 0, default 0.1
+    stability : float >= 0, default 2.0
+    lr_variability : float >= 0, default 0.2
+    **kwargs
+        ``relative=``, ``redraw_every=``, ``keys=``, ``layers=``, ``rng=``.
+    """
     return VolumeDependentLR(base_lr, stability, lr_variability, **kwargs)
 
 

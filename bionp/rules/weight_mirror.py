@@ -173,6 +173,8 @@ class WeightMirror(FeedbackAlignment):
         noise averaging (:math:`m_l/\\lambda_l` fixed) and the same fixed point, tracking
         :math:`k_l` times faster (:meth:`boosts`).  ``1`` treats every layer alike.
         ``decay * balance`` must be < 1.
+    init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
+        ``B``'s initial draw; ``rng`` draws the noise too.
 
     Notes
     -----
@@ -191,9 +193,6 @@ class WeightMirror(FeedbackAlignment):
     A mirror step costs about :math:`2 m_l |W_l|` multiply-adds per layer plus one
     random bit per draw (``benchmarks/feedback_family.py`` times the epoch against
     backprop's).
-
-    init, scale, rng : as for :class:`~bionp.rules.FeedbackAlignment`
-        ``B``'s initial draw; ``rng`` draws the noise too.
     """
 
     name = "weight_mirror"

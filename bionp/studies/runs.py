@@ -35,7 +35,16 @@ def _split_built(obj, where: str):
 
 def make_optimizer(spec, net, lr: float, **kwargs):
     """An optimiser for ``net``: a name (``"adam"``, ``"sgd"``), a callable ``spec(net)`` or
-    an optimiser instance (anything with ``step``)."""
+    an optimiser instance (anything with ``step``).
+
+    Parameters
+    ----------
+    spec : str, callable or optimiser
+    net : Sequential or MLP
+    lr : float
+    **kwargs
+        Passed to the optimiser class when ``spec`` is a name.
+    """
     from bionp import optim
 
     if isinstance(spec, str):
@@ -55,7 +64,15 @@ def make_optimizer(spec, net, lr: float, **kwargs):
 
 def make_rule(spec, rng=None, **kwargs):
     """A learning rule: a name of :data:`bionp.rules.RULES` (given ``rng=`` if it takes one),
-    a :class:`~bionp.rules.Rule` or a callable ``spec(rng)``."""
+    a :class:`~bionp.rules.Rule` or a callable ``spec(rng)``.
+
+    Parameters
+    ----------
+    spec : str, Rule or callable
+    rng : int, Generator or None
+    **kwargs
+        Passed to the rule class when ``spec`` is a name.
+    """
     from bionp import rules
 
     if isinstance(spec, str):
@@ -87,6 +104,19 @@ def train_model(net, optimizer, rule, data, *, epochs: int, batch_size: int, rng
     Returns ``{"test_accuracy": [% per epoch], "test_loss", "epoch_loss",
     "epoch_seconds", "seconds", "best_test_accuracy", "n_params",
     "n_resamplings", "stopped"}``.
+
+    Parameters
+    ----------
+    net : Sequential or MLP
+    optimizer : Optimizer
+    rule : Rule
+    data : tuple
+        ``(x_train, y_train, x_test, y_test)``.
+    epochs, batch_size : int
+    rng : int, Generator or None
+        Shuffles the batches.
+    loss : str or Loss, default "cross_entropy"
+    progress : bool or None
     """
     from bionp.nn import get_loss
     from bionp.train import Trainer

@@ -50,7 +50,13 @@ def load_results(store: str | os.PathLike, *, status: str | None = None,
 
 
 def metric_value(record: dict, metric: str) -> float:
-    """``record["metrics"][metric]`` as a float (last element of a list)."""
+    """``record["metrics"][metric]`` as a float (last element of a list).
+
+    Parameters
+    ----------
+    record : dict
+    metric : str
+    """
     metrics = record.get("metrics") or {}
     if metric not in metrics:
         raise KeyError(f"metric {metric!r} not in this record; it has {sorted(metrics)}")
@@ -143,7 +149,18 @@ def summarize(records: Iterable[dict], metric: str,
 
 def best(records: Iterable[dict], metric: str, mode: str = "max",
          by: Sequence[str] | str | None = None) -> dict:
-    """The row of :func:`summarize` with the highest (``mode="max"``) or lowest mean."""
+    """The row of :func:`summarize` with the highest (``mode="max"``) or lowest mean.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Records of a sweep (:func:`run`, :func:`load_results`).
+    metric : str
+        A key of the records' ``metrics`` (a list counts by its last element).
+    mode : {"max", "min"}, default "max"
+    by : str, list of str or None
+        Configuration keys to group by (as for :func:`summarize`).
+    """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     rows = [r for r in summarize(records, metric, by=by) if not math.isnan(r["mean"])]
@@ -154,7 +171,13 @@ def best(records: Iterable[dict], metric: str, mode: str = "max",
 
 
 def format_summary(rows: Sequence[dict]) -> str:
-    """Plain-text table of :func:`summarize` rows, ``mean ± std`` in one column."""
+    """Plain-text table of :func:`summarize` rows, ``mean ± std`` in one column.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`summarize`.
+    """
     from bionp.experiment import format_table
 
     table = []
@@ -173,6 +196,21 @@ def plot_metric_vs_param(records: Iterable[dict], metric: str, param: str,
 
     Saved as PNG if ``path``; returns the figure. ``logx`` defaults to True when
     the parameter's values span more than a factor of 20 and are positive.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Records of a sweep (:func:`run`, :func:`load_results`).
+    metric : str
+        A key of the records' ``metrics`` (a list counts by its last element).
+    param : str
+        A numeric configuration key, on the x axis.
+    path : str, path or None
+    hue : str or None
+        A configuration key: one line per value.
+    logx : bool or None
+        ``None``: a log axis when the values are positive and span more than a factor of 20.
+    ylabel, title : str or None
     """
     from bionp.plot import pyplot, save_figure
 
@@ -213,6 +251,16 @@ def best_per_group(records: Iterable[dict], metric: str, by: str = "rule",
     Each row holds the chosen config's parameters (e.g. ``lr``), ``mean``, ``std``
     and ``n`` over its repeats; the best is the highest mean (``mode="max"``) or the
     lowest (``"min"``), NaN means last.  What :func:`plot_rule_comparison` draws.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Records of a sweep (:func:`run`, :func:`load_results`).
+    metric : str
+        A key of the records' ``metrics`` (a list counts by its last element).
+    by : str, default "rule"
+        The configuration key whose values are the groups.
+    mode : {"max", "min"}, default "max"
     """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -246,6 +294,19 @@ def plot_rule_comparison(records: Iterable[dict], metric: str,
     ``backprop (lr=0.1)``) and the title says the bars are the best per ``by``
     value; the figure's ``best_configs`` attribute holds the chosen rows
     (``{value: row}`` with the parameters, ``mean``, ``std``, ``n``).
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Records of a sweep (:func:`run`, :func:`load_results`).
+    metric : str
+        A key of the records' ``metrics`` (a list counts by its last element).
+    path : str, path or None
+    by : str, default "rule"
+    ylabel, title : str or None
+    logy : bool, default False
+    mode : {"max", "min"}, default "max"
+        Which configuration of each group is its best.
     """
     from bionp.plot import plot_bars
 

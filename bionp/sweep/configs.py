@@ -57,13 +57,23 @@ def _jsonable(value: Any):
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
-    """Keys sorted, compact separators, no NaN/inf: the text that is hashed."""
+    """Keys sorted, compact separators, no NaN/inf: the text that is hashed.
+
+    Parameters
+    ----------
+    config : dict
+    """
     return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False, default=_jsonable)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """First 16 hex digits (64 bits) of the SHA-256 of :func:`canonical_json`."""
+    """First 16 hex digits (64 bits) of the SHA-256 of :func:`canonical_json`.
+
+    Parameters
+    ----------
+    config : dict
+    """
     return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:16]
 
 
@@ -115,6 +125,13 @@ def grid(param_grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]) 
     SweepConfigError
         Empty grid, an empty or non-list value, a non-str name, a value that
         is not JSON-serialisable, or two identical combinations.
+
+    Examples
+    --------
+    >>> grid({"lr": [0.1, 0.01], "rule": ["bp", "fa"]})[:2]
+    [{'lr': 0.1, 'rule': 'bp'}, {'lr': 0.1, 'rule': 'fa'}]
+    >>> len(grid([{"rule": ["bp"]}, {"rule": ["wp"], "sigma": [1e-3, 1e-2]}]))
+    3
     """
     if isinstance(param_grid, Mapping):
         grids = [param_grid]
@@ -206,7 +223,16 @@ def rng_state(rng) -> dict:
 
 
 def task_seed(root: Mapping[str, Any], chash: str, repeat: int) -> int:
-    """The 64-bit seed of task ``(config, repeat)``: see the module docstring."""
+    """The 64-bit seed of task ``(config, repeat)``: see the module docstring.
+
+    Parameters
+    ----------
+    root : dict
+        :func:`rng_state` of the sweep's generator.
+    chash : str
+        :func:`config_hash` of the configuration.
+    repeat : int >= 0
+    """
     from bionp.random import Generator
 
     if isinstance(repeat, bool) or not isinstance(repeat, numbers.Integral) or repeat < 0:

@@ -123,6 +123,12 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
     A missing or empty file gives ``(None, [])``. A truncated last line is
     ignored (with a :class:`TruncatedRecordWarning` when ``warn``).
 
+    Parameters
+    ----------
+    path : str or path
+    warn : bool, default True
+        Warn about a record cut short at the end (it is left out).
+
     Raises
     ------
     StoreError

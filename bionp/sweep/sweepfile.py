@@ -113,6 +113,11 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     Returns ``{"fn": ..., "configs": [...], "store": ..., "repeats": ..., "rng": ...,
     ...}``; ``scheduler``/``n_workers``/``params``/``defaults``/``timeout``/
     ``retry_errors`` only when the file sets them.
+
+    Parameters
+    ----------
+    path : str or path
+        A TOML sweep file (see :mod:`bionp.sweep`).
     """
     path = os.fspath(path)
     if not os.path.exists(path):

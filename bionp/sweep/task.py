@@ -108,6 +108,12 @@ def cached(key, make: Callable[[], Any]):
         def task(config, seed):
             x, y = bionp.sweep.cached(("fmnist", "train"),
                                       lambda: bionp.data.load("fashion-mnist", split="train"))
+
+    Parameters
+    ----------
+    key : hashable
+    make : callable
+        Called without arguments the first time ``key`` is asked for in this process.
     """
     try:
         return _PROCESS_CACHE[key]
