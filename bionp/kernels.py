@@ -125,8 +125,19 @@ def _random_kernels(xp):
 
 def philox_fill_available(xp: types.ModuleType, dtype=None, normal: bool = False) -> bool:
     """Whether :func:`philox_fill_uniform` (and, with ``normal=True``,
-    :func:`philox_fill_normal` for ``dtype``) have a compiled kernel for ``xp``: NumPy with
-    Numba installed and ``BIONP_NUMBA`` not ``0``."""
+    :func:`philox_fill_normal` for ``dtype``) have a compiled kernel for ``xp``.
+
+    True on NumPy with Numba installed and ``BIONP_NUMBA`` not ``0``.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    dtype : float dtype, optional
+        The dtype of the normals asked for (with ``normal=True``).
+    normal : bool
+        Ask about :func:`philox_fill_normal` too.
+    """
     k = _random_kernels(xp)
     if k is None:
         return False
@@ -151,7 +162,19 @@ def philox_fill_uniform(key: tuple[int, int], counter: int, out, start: int) -> 
     ``(r >> 11) 2**-53``, float32 two per word, low half first, ``(u >> 8) 2**-24``) of the
     stream whose first block is ``counter + 1``, in one compiled pass (no uint64 words in
     memory); ``out`` is a contiguous 1-D float32/float64 NumPy array.  Bit-identical to
-    the array code (tested)."""
+    the array code (tested).
+
+    Parameters
+    ----------
+    key : (int, int)
+        The stream's two 64-bit key words.
+    counter : int
+        The generator's counter; the first block used is ``counter + 1``.
+    out : numpy.ndarray
+        Contiguous 1-D float32 or float64 destination.
+    start : int
+        Index in the stream of ``out[0]``.
+    """
     k = _random_kernels(np)
     f32 = out.dtype == np.float32
     kw, cw, skip = _at(key, counter, start, 8 if f32 else 4)
@@ -162,7 +185,21 @@ def philox_fill_rademacher(key: tuple[int, int], counter: int, out, start: int,
                            scale) -> None:
     """``out[i]`` = :math:`b_i (2s) - s` (``s`` = ``scale`` in ``out``'s dtype) with
     :math:`b_i` bit ``(start + i) % 64`` of word ``(start + i) // 64`` of the stream whose
-    first block is ``counter + 1``: ``±s``, 256 per block."""
+    first block is ``counter + 1``: ``±s``, 256 per block.
+
+    Parameters
+    ----------
+    key : (int, int)
+        The stream's two 64-bit key words.
+    counter : int
+        The generator's counter; the first block used is ``counter + 1``.
+    out : numpy.ndarray
+        Contiguous 1-D float32 or float64 destination.
+    start : int
+        Index in the stream of ``out[0]``.
+    scale : float
+        The magnitude ``s``.
+    """
     k = _random_kernels(np)
     kw, cw, skip = _at(key, counter, start, 256)
     dt = out.dtype.type
@@ -176,7 +213,23 @@ def philox_fill_normal(key: tuple[int, int], counter: int, out, n: int, p: int, 
     ``out[m+i]`` the sine (where ``m + i < n``), :math:`m = \lceil n/2\rceil`, then
     ``* scale`` and ``+ loc`` (each skipped when ``None``), every step rounded in ``out``'s
     dtype in the array code's order; :math:`\ln, \cos, \sin` are NumPy's own loops, so
-    the numbers are bit-identical to :meth:`bionp.random.Generator.normal`'s array code."""
+    the numbers are bit-identical to :meth:`bionp.random.Generator.normal`'s array code.
+
+    Parameters
+    ----------
+    key : (int, int)
+        The stream's two 64-bit key words.
+    counter : int
+        The generator's counter; the first block used is ``counter + 1``.
+    out : numpy.ndarray
+        Contiguous 1-D float32 or float64 destination, length ``>= n``.
+    n : int
+        Normals in the whole draw.
+    p, q : int
+        The pairs this call computes (a thread's range).
+    scale, loc : float or None
+        Applied after the transform; ``None`` skips the step.
+    """
     k = _random_kernels(np)
     dt = out.dtype
     half = -(-n // 2)
@@ -194,8 +247,15 @@ def philox_fill_normal(key: tuple[int, int], counter: int, out, n: int, p: int, 
 # --------------------------------------------------------------------------
 
 def cuda_kernels_enabled(xp: types.ModuleType) -> bool:
-    """Whether ``xp`` is CuPy and bionp's CUDA kernels (:mod:`bionp._cuda_kernels`) are on:
-    ``BIONP_CUDA_KERNELS=0`` turns them off, leaving the array code (the definition)."""
+    """Whether ``xp`` is CuPy and bionp's CUDA kernels (:mod:`bionp._cuda_kernels`) are on.
+
+    ``BIONP_CUDA_KERNELS=0`` turns them off, leaving the array code (the definition).
+
+    Parameters
+    ----------
+    xp : module
+        The array module of the arrays at hand.
+    """
     return module_name(xp) == "cupy" and os.environ.get("BIONP_CUDA_KERNELS", "1") != "0"
 
 

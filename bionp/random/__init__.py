@@ -24,7 +24,7 @@ The package holds three things, each in its module:
 * :mod:`bionp.random.threads` — :func:`get_num_threads` /
   :func:`set_num_threads`: large draws on NumPy are filled by several threads,
   with the same numbers for any thread count;
-* :mod:`bionp.random.arguments` — the checks of sizes, parameters and ``out=``
+* :mod:`bionp.random._arguments` — the checks of sizes, parameters and ``out=``
   buffers, all made before the counter moves.
 
 On NumPy with Numba, uniforms, normals and ±s values are computed by compiled kernels

@@ -41,13 +41,13 @@ from bionp.kernels import (
     philox_fill_rademacher,
     philox_fill_uniform,
 )
-from bionp.random.arguments import as_param as _as_param
-from bionp.random.arguments import check_out as _check_out
-from bionp.random.arguments import check_param as _check_param
-from bionp.random.arguments import check_seed as _check_seed
-from bionp.random.arguments import count as _count
-from bionp.random.arguments import is_number as _is_number
-from bionp.random.arguments import size_tuple as _size_tuple
+from bionp.random._arguments import as_param as _as_param
+from bionp.random._arguments import check_out as _check_out
+from bionp.random._arguments import check_param as _check_param
+from bionp.random._arguments import check_seed as _check_seed
+from bionp.random._arguments import count as _count
+from bionp.random._arguments import is_number as _is_number
+from bionp.random._arguments import size_tuple as _size_tuple
 from bionp.random.philox import _mulhilo, _per_block, _raw_blocks, _uniform_range
 from bionp.random.threads import _PIECE, _run_chunks
 

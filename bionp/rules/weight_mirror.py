@@ -98,7 +98,20 @@ def mirror_update(layer, B, xi, lr: float, decay: float, counts=None):
 
 def mirror_increment(layer, xi, lr: float, counts=None):
     r"""The Hebbian part of a mirror step, :math:`\frac{\eta}{m c}\odot\sum_{n,p}
-    y_{n,p}\xi_{n,p}^\top` (:func:`mirror_update` without the decay; a new array)."""
+    y_{n,p}\xi_{n,p}^\top` (:func:`mirror_update` without the decay; a new array).
+
+    Parameters
+    ----------
+    layer : layer
+        A dense or conv layer; its response to the noise is :math:`y`.
+    xi : array
+        The injected noise, ``(m, ...)`` in the layer's input shape.
+    lr : float
+        The mirror learning rate :math:`\eta`.
+    counts : array or None
+        Per-weight counts :math:`c` of the terms summed (conv layers); ``None``: computed
+        from the layer and the noise shape (1 for a dense layer).
+    """
     m = int(xi.shape[0])
     if counts is None and getattr(xi, "ndim", 0) == 2 and is_dense_like(layer):
         # a dense layer, directly: y = xi W^T, sum_n y_n xi_n^T = y^T xi (two GEMMs)
@@ -119,7 +132,19 @@ def mirror_increment(layer, xi, lr: float, counts=None):
 def half_signs(rng, shape, dtype, xp):
     """:math:`\\pm\\tfrac12` with equal probability, one bit of ``rng.random_raw`` each (bit
     ``j`` of byte ``i`` is draw ``8i + j``: the bits of
-    :func:`bionp.rules.perturbation.rademacher`)."""
+    :func:`bionp.rules.perturbation.rademacher`).
+
+    Parameters
+    ----------
+    rng : bionp.random.Generator
+        The stream the bits come from.
+    shape : tuple of int
+        Shape of the result.
+    dtype : numpy.dtype
+        Float dtype of the result.
+    xp : module
+        Array module of the result.
+    """
     n = 1
     for d in shape:
         n *= int(d)
