@@ -361,6 +361,12 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
     MixedBackendError
         If the arrays belong to different backends.
     """
+    for a in arrays:  # the common case, all NumPy arrays, at once
+        if type(a) is not np.ndarray:
+            break
+    else:
+        if arrays:
+            return np
     found: dict[str, int] = {}
     for i, a in enumerate(arrays):
         name = backend_of(a)
