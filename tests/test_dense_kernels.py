@@ -227,3 +227,19 @@ def test_arrays_handed_out_are_not_overwritten_by_later_steps(xp):
         assert float(bnp.asnumpy(loss)) == kept_loss
         assert any(not np.array_equal(bnp.asnumpy(p[k]), q[k])  # the steps did change W
                    for p, q in zip(net.parameters(), params) for k in q)
+
+
+def test_a_subclass_that_redefines_the_update_is_not_bypassed(compiled):
+    class HalfSGD(optim.SGD):
+        def _update(self, i, k, theta, g):
+            theta -= g * theta.dtype.type(0.5 * self.lr)
+
+    net = nn.MLP([120, 90, 4], rng=0)
+    before = [{k: v.copy() for k, v in p.items()} for p in net.parameters()]
+    grads = [{k: np.ones_like(v) for k, v in p.items()} for p in net.parameters()]
+    backup = [{k: np.zeros_like(v) for k, v in p.items()} for p in net.parameters()]
+    HalfSGD(net, lr=0.2).step(grads, backup=backup)
+    for p, q, b in zip(net.parameters(), before, backup):
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k] - p[k].dtype.type(0.1))
+            np.testing.assert_array_equal(b[k], q[k])
