@@ -16,6 +16,14 @@ with this BLAS can do at best, so ``backprop_over_numpy_minimal`` is bionp's
 overhead and ``numpy_minimal_over_torch`` is the array library's own distance
 from PyTorch.
 
+``gemm_floor_seconds``: the epoch's five matrix products alone at these shapes (the
+batch gathered; forward and weight gradient of both layers, the hidden delta; into
+preallocated outputs): what this BLAS needs for the arithmetic that cannot be skipped,
+next to ``flop_floor_seconds`` (the same FLOPs at the rate of one large square matmul).
+The rules, the bare NumPy loop and the GEMM floor are timed in turns, one epoch of each
+per round (best of ``--repeats``), so that a shared machine slows them alike; PyTorch
+runs in its own process afterwards (skipped, with the reason, when it is not installed).
+
 ``weight_noise_draw_seconds``: one epoch's N(0, 1) draws for every parameter (what
 weight perturbation needs each step) from bionp's generator alone, and its ratio to
 the backprop epoch. ``weight_perturbation_rademacher``: the same rule with ±σ noise
@@ -100,16 +108,48 @@ def make_rule(name):
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def time_epoch(name, x, t, repeats, clock=time.perf_counter):
+def _trainer(name, x, t):
     net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
     tr = Trainer(net, make_rule(name), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=200,
                  rng=0, progress=False)
     tr.fit(x[:2000], t[:2000], epochs=1, labels=False)  # warm-up
+    return tr
+
+
+def time_epoch(name, x, t, repeats, clock=time.perf_counter):
+    tr = _trainer(name, x, t)
     best = float("inf")
     for _ in range(repeats):
         t0 = clock()
         tr.fit(x, t, epochs=1, labels=False)  # one more epoch each call, no accuracy pass
         best = min(best, clock() - t0)
+    return best
+
+
+def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
+    """Fastest of ``repeats`` epochs of each rule in ``names``, of the bare NumPy loop
+    (``"numpy_minimal"``) and of the GEMMs alone (``"gemm_floor"``), timed in turns (one
+    epoch of each per round) so that a machine shared with other jobs slows all alike."""
+    trainers = {name: _trainer(name, x, t) for name in names}
+    xn, tn = bnp.asnumpy(x), bnp.asnumpy(t)
+    g = bnp.random.Generator(0)
+    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+    params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
+    minimal_backprop_epoch(params, xn, tn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
+    gemm_epoch(params, xn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
+    best = dict.fromkeys(list(names) + ["numpy_minimal", "gemm_floor"], float("inf"))
+    for _ in range(repeats):
+        for name, tr in trainers.items():
+            t0 = clock()
+            tr.fit(x, t, epochs=1, labels=False)
+            best[name] = min(best[name], clock() - t0)
+        order = bnp.asnumpy(g.permutation(xn.shape[0], xp=np))
+        t0 = clock()
+        minimal_backprop_epoch(params, xn, tn, order)
+        best["numpy_minimal"] = min(best["numpy_minimal"], clock() - t0)
+        t0 = clock()
+        gemm_epoch(params, xn, order)
+        best["gemm_floor"] = min(best["gemm_floor"], clock() - t0)
     return best
 
 
@@ -166,6 +206,25 @@ def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
             gr *= dt(lr)
             p -= gr
     return losses
+
+
+def gemm_epoch(params, x, order, batch=200):
+    """The epoch's matrix products alone, at the shapes of :func:`minimal_backprop_epoch`
+    (the batch gathered, then forward of both layers, both weight gradients and the hidden
+    delta, each into a preallocated ``out=``): the GEMM-efficiency floor of a backprop
+    epoch with this BLAS (nothing else in the epoch is unavoidable arithmetic)."""
+    W1, _, W2, _ = params
+    dt = x.dtype.type
+    z1, t1 = np.empty((batch, W1.shape[0]), dt), np.empty((batch, W1.shape[0]), dt)
+    z2 = np.empty((batch, W2.shape[0]), dt)
+    gW1, gW2 = np.empty_like(W1), np.empty_like(W2)
+    for i in range(x.shape[0] // batch):
+        xb = x[order[i * batch:(i + 1) * batch]]
+        np.matmul(xb, W1.T, out=z1)
+        np.matmul(z1, W2.T, out=z2)
+        np.matmul(z2.T, z1, out=gW2)
+        np.matmul(z2, W2, out=t1)
+        np.matmul(t1.T, xb, out=gW1)
 
 
 def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
@@ -293,16 +352,19 @@ def main():
             t = bnp.data.one_hot(y, 10).astype(dt)
             n = x.shape[0]
             res = {"data": source, "n_train": n, "seconds_per_epoch": {}}
+            times = interleaved_epochs(args.rules, x, t, args.repeats, CLOCKS[args.clock])
             for name in args.rules:
-                res["seconds_per_epoch"][name] = round(
-                    time_epoch(name, x, t, args.repeats, CLOCKS[args.clock]), 4)
+                res["seconds_per_epoch"][name] = round(times[name], 4)
             bp = res["seconds_per_epoch"].get("backprop")
             if bp:
                 res["ratio_to_backprop"] = {k: round(v / bp, 3) for k, v in res["seconds_per_epoch"].items()}
-            res["numpy_minimal_seconds"] = round(
-                numpy_minimal_epoch(x, t, args.repeats, CLOCKS[args.clock]), 4)
+            res["numpy_minimal_seconds"] = round(times["numpy_minimal"], 4)
+            res["gemm_floor_seconds"] = round(times["gemm_floor"], 4)
+            res["numpy_minimal_over_gemm_floor"] = round(
+                times["numpy_minimal"] / times["gemm_floor"], 3)
             if bp:
                 res["backprop_over_numpy_minimal"] = round(bp / res["numpy_minimal_seconds"], 3)
+                res["backprop_over_gemm_floor"] = round(bp / times["gemm_floor"], 3)
             if "weight_perturbation" in res["seconds_per_epoch"] and bp:
                 draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock])
                 res["weight_noise_draw_seconds"] = round(draw, 4)
@@ -319,11 +381,16 @@ def main():
                 if bp and "seconds" in res["torch"]:
                     res["backprop_over_torch"] = round(bp / res["torch"]["seconds"], 3)
                 if "seconds" in res["torch"]:
+                    res["torch_over_gemm_floor"] = round(
+                        res["torch"]["seconds"] / times["gemm_floor"], 3)
                     res["numpy_minimal_over_torch"] = round(
                         res["numpy_minimal_seconds"] / res["torch"]["seconds"], 3)
             if dt == "float32":
                 res["diagnostics_peak_MiB"] = diagnostics_peak(x, t)
             result["results"][dt] = res
+    if os.path.exists("/proc/loadavg"):  # how busy the machine was (Linux)
+        with open("/proc/loadavg") as fh:
+            result["loadavg_after"] = fh.read().split()[:3]
     print(json.dumps(result, indent=2))
 
 

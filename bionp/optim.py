@@ -20,6 +20,7 @@ allocated once, so a step allocates nothing of parameter size.
 
 from __future__ import annotations
 
+from bionp import backend_dense
 from bionp.backend import check_same_backend, get_array_module, is_array
 from bionp.validation import check_float_dtype, check_real
 
@@ -66,7 +67,23 @@ class Optimizer:
                              for p in self.params] for name in self._state_names}
         self.step_count = 0
 
+    def _matches(self, grads) -> bool:
+        """Whether ``grads`` has exactly the parameters' layout: arrays of their type, shape
+        and dtype (the check of every step, before the detailed one that names a fault)."""
+        if type(grads) not in (list, tuple) or len(grads) != len(self.params):
+            return False
+        for p, g in zip(self.params, grads):
+            if type(g) is not dict or g.keys() != p.keys():
+                return False
+            for k, v in p.items():
+                a = g[k]
+                if type(a) is not type(v) or a.shape != v.shape or a.dtype != v.dtype:
+                    return False
+        return True
+
     def _check(self, grads):
+        if self._matches(grads):
+            return
         if not isinstance(grads, (list, tuple)) or len(grads) != len(self.params):
             n = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
             raise ValueError(
@@ -93,13 +110,44 @@ class Optimizer:
                     )
                 check_same_backend(g[k], p[k], names=(f"gradient {i}.{k}", f"parameter {i}.{k}"))
 
-    def step(self, grads) -> None:
-        """Apply one update in place."""
+    def step(self, grads, *, backup=None) -> None:
+        """Apply one update in place.
+
+        ``backup`` (optional): a list aligned with the parameters of dicts of arrays of their
+        shapes and dtypes, which receive each parameter's value before the update (what a
+        training loop keeps to undo a diverged step); SGD writes it in the update's own pass
+        where its compiled kernel applies.
+        """
         self._check(grads)
+        if backup is not None:
+            self._check_backup(backup)
         self.step_count += 1
         for i, (p, g) in enumerate(zip(self.params, grads)):
             for k in p:
-                self._update(i, k, p[k], g[k])
+                if backup is None:
+                    self._update(i, k, p[k], g[k])
+                elif not self._fused_update(i, k, p[k], g[k], backup[i][k]):
+                    backup[i][k][...] = p[k]
+                    self._update(i, k, p[k], g[k])
+
+    def updates_exactly(self, net) -> bool:
+        """Whether this optimiser's parameters are ``net.parameters()``: the same arrays in the
+        same layers (so a backup aligned with the network is aligned with them)."""
+        mine = self.params
+        theirs = net.parameters()
+        return len(mine) == len(theirs) and all(
+            a.keys() == b.keys() and all(a[k] is b[k] for k in a) for a, b in zip(mine, theirs))
+
+    def _check_backup(self, backup) -> None:
+        if not self._matches(backup):
+            raise ValueError(
+                f"backup must be a list of {len(self.params)} dicts (one per layer) holding an "
+                "array of each parameter's type, shape and dtype")
+
+    def _fused_update(self, i, k, theta, g, backup) -> bool:
+        """The update with ``backup[...] = theta`` in one compiled pass; ``False`` (nothing
+        done) where there is none: :meth:`step` then copies and calls :meth:`_update`."""
+        return False
 
     def _grad_with_decay(self, i, k, theta, g):
         if not self.weight_decay:
@@ -162,7 +210,18 @@ class SGD(Optimizer):
         self._state_names = ("momentum",) if momentum else ()
         super().__init__(params_or_net, lr, weight_decay)
 
+    def _fused_update(self, i, k, theta, g, backup) -> bool:
+        if type(self)._update is not SGD._update:  # a subclass's own update is its definition
+            return False
+        return backend_dense.sgd_step(
+            get_array_module(theta), theta, g, self.lr,
+            v=self.state["momentum"][i][k] if self.momentum else None,
+            momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
+            backup=backup)
+
     def _update(self, i, k, theta, g):
+        if self._fused_update(i, k, theta, g, None):  # the same numbers in one pass
+            return
         xp = get_array_module(theta)
         dt = theta.dtype.type
         g = self._grad_with_decay(i, k, theta, g)

@@ -69,10 +69,6 @@ __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_ar
            "load_state_arrays", "CheckpointError", "CheckpointMismatchError"]
 
 
-# --------------------------------------------------------------------------
-# the trainer
-# --------------------------------------------------------------------------
-
 def _check_count(name: str, value, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         kind = "a positive" if least == 1 else "a non-negative"
@@ -181,9 +177,7 @@ class Trainer:
         self.schedule = schedule
         self.history = History()
         self._fixed_order = None
-        self.epoch = 0
-        self.step = 0
-        self.n_steps = 0
+        self.epoch = self.step = self.n_steps = 0
         self._epoch_rng = None        # generator state before the epoch in progress drew its order
         self._epoch_shape = None      # (samples, batch_size) of the epoch in progress
         self._epoch_elapsed = 0.0     # training seconds of the epoch in progress before _t0
@@ -407,8 +401,12 @@ class Trainer:
 
             bar = tqdm(total=(goal - self.epoch) * n_batches - self.step, desc="training",
                        unit="batch", leave=False)
-        # the weights that produced the last finite loss, copied in place before each step
+        # the weights that produced the last finite loss, copied in place before each step (in
+        # the update's own pass by an optimiser that updates exactly the network's parameters)
         good = self._snapshot()
+        fused = self.transforms is None and getattr(self.optimizer, "updates_exactly",
+                                                    lambda net: False)(self.net)
+        step_kw = {"backup": good} if fused else {}
         try:
             while self.epoch < goal:
                 if self.schedule is not None:
@@ -426,10 +424,11 @@ class Trainer:
                                     "restored the weights of the last finite loss (lower the learning "
                                     "rate or check the data)")
                         break
-                    self._copy_params(good)
-                    if self.transforms is not None:
-                        grads = self.transforms(self.net, grads)
-                    self.optimizer.step(grads)
+                    if not fused:
+                        self._copy_params(good)
+                        if self.transforms is not None:
+                            grads = self.transforms(self.net, grads)
+                    self.optimizer.step(grads, **step_kw)
                     if hasattr(self.rule, "after_step"):
                         self.rule.after_step(self.net, self.optimizer)
                     if hasattr(self.net, "after_update"):

@@ -31,7 +31,7 @@ feedback (Kolen–Pollack) update it there; for the others it does nothing.
 
 from __future__ import annotations
 
-from bionp.backend import is_array
+from bionp.backend import get_array_module, is_array
 from bionp.nn.network import is_dense_like
 
 __all__ = ["Rule"]
@@ -157,8 +157,6 @@ class Rule:
         deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
         dense-like layers only).
         """
-        from bionp.backend import get_array_module
-
         n = len(net.layers)
         out = [None] * n
         layer_caches = getattr(cache, "caches", None) or [None] * n

@@ -1,0 +1,92 @@
+r"""Compiled CPU kernels of the dense training step (optional: Numba).
+
+Each kernel fuses several elementwise passes of the plain array code into one pass and
+performs the plain code's floating-point operations, in its order and in the arrays'
+dtype, so that both give the same bits:
+
+* ``sgd(theta, g, v, backup, lr, mu, wd, use_v, nesterov, use_wd, keep)`` (and
+  ``sgd_plain(theta, g, lr)``, ``sgd_plain_backup(theta, g, backup, lr)`` without momentum
+  and weight decay, with fewer arguments to pass): one SGD step
+  (:mod:`bionp.optim`) in place, with the copy of :math:`\theta` the training loop keeps
+  (``backup``) written in the same pass,
+
+  .. math::
+
+      g' = \lambda\theta + g, \quad v \leftarrow \mu v + g', \quad
+      \theta \leftarrow \theta - \mathrm{lr}\,(g' + \mu v \text{ or } v \text{ or } g');
+
+* ``sigmoid_tail(e)``: :math:`e \leftarrow 1/(1 + e)` (the last two of the sigmoid's four
+  passes; the exponential stays NumPy's, whose float32 rounding a compiled ``exp`` does
+  not reproduce);
+* ``sigmoid_vjp(a, g, out)``: :math:`((1 - a)\,a)\,g`.
+
+No ``fastmath``: every product and sum is rounded on its own (no fused multiply-add), as
+NumPy rounds them.  Arrays are one-dimensional contiguous views; scalars come in the
+arrays' dtype.  Used through :mod:`bionp.backend_dense`; imports Numba only when
+:func:`load` is called (``BIONP_NUMBA=0`` turns the kernels off).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bionp._kernels import load_built
+
+__all__ = ["load"]
+
+_state: dict[str, Any] = {}
+
+
+def _build():
+    import numba  # noqa: PLC0415  (optional dependency, loaded on first use)
+
+    jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+
+    @jit
+    def sgd_plain(theta, g, lr):
+        for i in range(theta.shape[0]):
+            theta[i] = theta[i] - g[i] * lr
+
+    @jit
+    def sgd_plain_backup(theta, g, backup, lr):
+        for i in range(theta.shape[0]):
+            t = theta[i]
+            backup[i] = t
+            theta[i] = t - g[i] * lr
+
+    @jit
+    def sgd(theta, g, v, backup, lr, mu, wd, use_v, nesterov, use_wd, keep):
+        for i in range(theta.shape[0]):
+            t = theta[i]
+            if keep:
+                backup[i] = t
+            gi = g[i]
+            if use_wd:
+                gi = t * wd + gi
+            if use_v:
+                vi = v[i] * mu + gi
+                v[i] = vi
+                d = vi * mu + gi if nesterov else vi
+            else:
+                d = gi
+            theta[i] = t - d * lr
+
+    @jit
+    def sigmoid_tail(e, one):
+        for i in range(e.shape[0]):
+            e[i] = one / (e[i] + one)
+
+    @jit
+    def sigmoid_vjp(a, g, out, one):
+        for i in range(a.shape[0]):
+            ai = a[i]
+            out[i] = ((one - ai) * ai) * g[i]
+
+    return {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
+            "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp}
+
+
+def load():
+    """The compiled kernels (a dict of Numba functions), or ``None`` without Numba or with
+    ``BIONP_NUMBA=0`` (:func:`bionp._kernels.load_built`)."""
+    return load_built(_state, _build)

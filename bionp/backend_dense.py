@@ -1,0 +1,124 @@
+r"""Compiled kernels of the dense training step, behind the backend (dispatch functions).
+
+Each function takes the array module ``xp`` first and runs a fused kernel of
+:mod:`bionp._dense_kernels` where one applies — NumPy arrays of one float32/float64
+dtype, C-contiguous, of matching shapes and not overlapping, at least
+:data:`MIN_SIZE` elements (smaller arrays cost more to hand to a kernel than the plain
+passes take), Numba installed and
+``BIONP_NUMBA`` not ``0`` — and otherwise returns ``None``/``False``: the caller then runs
+its plain ``xp`` code, which stays the definition of the numbers.  The kernels perform
+the plain code's floating-point operations in its order (no fused multiply-add), so both
+paths give the same bits (tested in ``tests/test_dense_kernels.py``).
+
+Only NumPy takes the kernels: CuPy and the strict stand-in keep the plain code, so the
+parity checks, exact between NumPy and the strict stand-in, compare the kernels with the
+array code on every scenario.
+
+* :func:`sgd_step`: one SGD update (momentum, Nesterov, weight decay) in one pass,
+  optionally copying the parameter's old value into a backup in the same pass.
+* :func:`sigmoid_tail`: :math:`e \leftarrow 1/(1+e)` in place.
+* :func:`sigmoid_vjp`: :math:`(1-a)\,a\,g`.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from bionp import _dense_kernels
+
+__all__ = ["kernels_available", "sgd_step", "sigmoid_tail", "sigmoid_vjp"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: below this many elements the plain passes cost less than calling a kernel (same numbers)
+MIN_SIZE = 8192
+
+
+def _load():
+    return _dense_kernels.load()  # imports Numba on the first call
+
+
+def kernels_available(xp: types.ModuleType) -> bool:
+    """Whether the functions below have compiled kernels for ``xp`` (NumPy, Numba
+    installed, ``BIONP_NUMBA`` not ``0``)."""
+    return xp is np and _load() is not None
+
+
+def _flat(arrays, shape, dtype):
+    """1-D views of ``arrays`` if each is a C-contiguous NumPy array of ``shape`` and
+    ``dtype`` and no two overlap, else ``None``."""
+    out = []
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape \
+                or not a.flags.c_contiguous:
+            return None
+        out.append(a.reshape(-1))
+    for i in range(len(arrays)):
+        for j in range(i):
+            if np.may_share_memory(arrays[i], arrays[j]):
+                return None
+    return out
+
+
+def sgd_step(xp: types.ModuleType, theta, g, lr: float, *, v=None, momentum: float = 0.0,
+             nesterov: bool = False, weight_decay: float = 0.0, backup=None) -> bool:
+    r"""One SGD step in place, as :class:`bionp.optim.SGD` writes it in array code:
+    :math:`g' = \lambda\theta + g` (if ``weight_decay``), :math:`v \leftarrow \mu v + g'`
+    (if ``v`` is given), :math:`\theta \leftarrow \theta - \mathrm{lr}\,d` with
+    :math:`d = g' + \mu v` (Nesterov), :math:`v` or :math:`g'`; ``backup`` (optional)
+    receives :math:`\theta` before the step.  Returns ``False`` (nothing changed) where
+    no compiled kernel applies."""
+    if xp is not np or type(theta) is not np.ndarray or theta.dtype not in _FLOATS \
+            or theta.size < MIN_SIZE:
+        return False
+    k = _load()
+    if k is None:
+        return False
+    arrays = [theta, g] + ([] if v is None else [v]) + ([] if backup is None else [backup])
+    flat = _flat(arrays, theta.shape, theta.dtype)
+    if flat is None:
+        return False
+    t, gf = flat[0], flat[1]
+    dt = theta.dtype.type
+    if v is None and not weight_decay:
+        if backup is None:
+            k["sgd_plain"](t, gf, dt(lr))
+        else:
+            k["sgd_plain_backup"](t, gf, flat[2], dt(lr))
+        return True
+    vf = flat[2] if v is not None else t
+    bf = flat[-1] if backup is not None else t
+    k["sgd"](t, gf, vf, bf, dt(lr), dt(momentum), dt(weight_decay), v is not None,
+             bool(nesterov), bool(weight_decay), backup is not None)
+    return True
+
+
+def sigmoid_tail(xp: types.ModuleType, e) -> bool:
+    r""":math:`e \leftarrow 1/(1 + e)` in place (``e`` holding :math:`\exp(-z)`); ``False``
+    (nothing changed) where no compiled kernel applies."""
+    if xp is not np or type(e) is not np.ndarray or e.dtype not in _FLOATS \
+            or e.size < MIN_SIZE or not e.flags.c_contiguous:
+        return False
+    k = _load()
+    if k is None:
+        return False
+    k["sigmoid_tail"](e.reshape(-1), e.dtype.type(1))
+    return True
+
+
+def sigmoid_vjp(xp: types.ModuleType, a, g):
+    r""":math:`((1 - a)\,a)\,g`, a new array (the sigmoid's backward pass from its output
+    ``a``); ``None`` where no compiled kernel applies."""
+    if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS \
+            or a.size < MIN_SIZE:
+        return None
+    k = _load()
+    if k is None:
+        return None
+    if type(g) is not np.ndarray or g.dtype != a.dtype or g.shape != a.shape \
+            or not (a.flags.c_contiguous and g.flags.c_contiguous):
+        return None
+    out = np.empty(a.shape, dtype=a.dtype)
+    k["sigmoid_vjp"](a.reshape(-1), g.reshape(-1), out.reshape(-1), a.dtype.type(1))
+    return out

@@ -1,0 +1,245 @@
+"""The dense training step's compiled kernels (bionp.backend_dense) against the array code.
+
+The kernels perform the array code's floating-point operations in its order (no fused
+multiply-add), so every comparison here is bit for bit, in float32 and float64; the
+array code (``BIONP_NUMBA=0``, the strict stand-in) stays the definition.  Also: the
+training loop's backup written in the optimiser's pass restores the same weights, and no
+array a caller holds is overwritten by a later step.
+"""
+
+import numpy as np
+import pytest
+
+import bionp as bnp
+from bionp import backend_dense, nn, optim, rules
+from bionp.train import Trainer
+
+DTYPES = ["float32", "float64"]
+BIG = (97, 131)  # 12,707 elements: above backend_dense.MIN_SIZE, odd sizes
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setenv("BIONP_NUMBA", "1")
+    assert backend_dense.kernels_available(np)
+    return monkeypatch
+
+
+def _arrays(dtype, n=3, shape=BIG, seed=0, scale=3.0):
+    g = np.random.default_rng(seed)
+    return [(g.standard_normal(shape) * scale).astype(dtype) for _ in range(n)]
+
+
+def _plain_sgd(theta, g, lr, v=None, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """bionp.optim.SGD's array code, written out."""
+    dt = theta.dtype.type
+    if weight_decay:
+        buf = np.multiply(theta, dt(weight_decay))
+        buf += g
+        g = buf
+    if v is not None:
+        v *= dt(momentum)
+        v += g
+        if nesterov:
+            d = np.multiply(v, dt(momentum))
+            d += g
+        else:
+            d = v
+    else:
+        d = g
+    theta -= np.multiply(d, dt(lr))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum, nesterov, weight_decay",
+                         [(0.0, False, 0.0), (0.0, False, 0.3), (0.9, False, 0.0),
+                          (0.9, True, 0.01)])
+@pytest.mark.parametrize("with_backup", [False, True])
+def test_sgd_kernel_gives_the_array_codes_bits(compiled, dtype, momentum, nesterov,
+                                               weight_decay, with_backup):
+    theta, g, v = _arrays(dtype)
+    theta[0, :4] = [np.inf, -np.inf, np.nan, 0.0]
+    want_theta, want_v, before = theta.copy(), v.copy(), theta.copy()
+    backup = np.full_like(theta, 7.0) if with_backup else None
+    done = backend_dense.sgd_step(np, theta, g, 0.37, v=v if momentum else None,
+                                  momentum=momentum, nesterov=nesterov,
+                                  weight_decay=weight_decay, backup=backup)
+    assert done
+    with np.errstate(invalid="ignore"):
+        _plain_sgd(want_theta, g, 0.37, want_v if momentum else None, momentum, nesterov,
+                   weight_decay)
+    np.testing.assert_array_equal(theta, want_theta)
+    np.testing.assert_array_equal(v, want_v)
+    if with_backup:
+        np.testing.assert_array_equal(backup, before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_kernels_give_the_array_codes_bits(compiled, dtype):
+    (z, g) = _arrays(dtype, n=2, scale=40.0)  # exp(-z) overflows for some entries
+    z[0, :3] = [np.inf, -np.inf, np.nan]
+    s = nn.Sigmoid()
+    a = s.forward(z)
+    with np.errstate(over="ignore"):
+        e = np.exp(-z)
+    e += 1
+    np.testing.assert_array_equal(a, np.reciprocal(e))
+    want = 1 - a
+    want *= a
+    want *= g
+    got = s.vjp(z, a, g)
+    np.testing.assert_array_equal(got, want)
+    assert got is not g and got is not a  # a new array, the inputs untouched
+    compiled.setenv("BIONP_NUMBA", "0")
+    np.testing.assert_array_equal(s.forward(z), a)
+    np.testing.assert_array_equal(s.vjp(z, a, g), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_arrays_the_kernels_do_not_take_fall_back_unchanged(compiled, dtype):
+    theta, g, v = _arrays(dtype)
+    before = theta.copy()
+    assert not backend_dense.sgd_step(np, theta, g[:, ::-1], 0.1)  # not contiguous
+    assert not backend_dense.sgd_step(np, theta, g.astype(np.float16), 0.1)  # other dtype
+    assert not backend_dense.sgd_step(np, theta, theta[::-1], 0.1)  # overlapping
+    assert not backend_dense.sgd_step(np, theta, g, 0.1, backup=theta)  # backup is theta
+    assert not backend_dense.sgd_step(np, theta[:5, :5].copy(), g[:5, :5].copy(), 0.1)  # small
+    np.testing.assert_array_equal(theta, before)
+    assert backend_dense.sigmoid_vjp(np, theta, g[:, ::-1]) is None
+    assert backend_dense.sigmoid_vjp(np, theta, g[:-1]) is None
+    with bnp.backend("strict"):
+        st, sg = bnp.asarray(theta), bnp.asarray(g)
+        assert not backend_dense.sgd_step(bnp.get_xp(), st, sg, 0.1)
+        assert backend_dense.sigmoid_vjp(bnp.get_xp(), st, sg) is None
+    compiled.setenv("BIONP_NUMBA", "0")
+    assert not backend_dense.kernels_available(np)
+    assert not backend_dense.sgd_step(np, theta, g, 0.1)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_optimizer_step_with_backup_matches_copy_then_step(compiled, momentum):
+    net = nn.MLP([120, 90, 4], rng=0)  # W0 has 10,800 entries: the kernel's path
+    twin = net.copy()
+    g = bnp.random.Generator(1)
+    grads = [{k: g.normal(size=v.shape) for k, v in p.items()} for p in net.parameters()]
+    opt, ref = optim.SGD(net, lr=0.1, momentum=momentum), optim.SGD(twin, lr=0.1,
+                                                                    momentum=momentum)
+    backup = [{k: np.zeros_like(v) for k, v in p.items()} for p in net.parameters()]
+    for _ in range(2):
+        before = [{k: v.copy() for k, v in p.items()} for p in net.parameters()]
+        opt.step(grads, backup=backup)
+        ref.step(grads)
+        for b, want in zip(backup, before):
+            for k in want:
+                np.testing.assert_array_equal(b[k], want[k])
+    for p, q in zip(net.parameters(), twin.parameters()):
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k])
+    assert opt.updates_exactly(net) and not opt.updates_exactly(twin)
+    assert not optim.SGD(net.parameters()[:1], lr=0.1).updates_exactly(net)
+
+
+def test_optimizer_refuses_a_backup_of_the_wrong_layout_before_stepping(xp):
+    net = nn.MLP([5, 4, 3], rng=0)
+    opt = optim.SGD(net, lr=0.1)
+    grads = [{k: xp.ones_like(v) for k, v in p.items()} for p in net.parameters()]
+    before = [{k: bnp.asnumpy(v).copy() for k, v in p.items()} for p in net.parameters()]
+    bad = [[{k: xp.zeros_like(v) for k, v in p.items()} for p in net.parameters()][:1],
+           [{"W": xp.zeros_like(p["W"])} for p in net.parameters()],
+           [{k: xp.zeros(v.shape, dtype="float16") for k, v in p.items()}
+            for p in net.parameters()],
+           [{k: xp.zeros(v.shape[:1] + (1,) * (v.ndim - 1), dtype=v.dtype)
+             for k, v in p.items()} for p in net.parameters()]]
+    for backup in bad:
+        with pytest.raises(ValueError, match="backup must be a list of 2 dicts"):
+            opt.step(grads, backup=backup)
+    assert opt.step_count == 0
+    for p, want in zip(net.parameters(), before):
+        for k in p:
+            np.testing.assert_array_equal(bnp.asnumpy(p[k]), want[k])
+
+
+def _train(epochs_lr, seed=0, transforms=None, layers=(100, 96, 3), output="sigmoid"):
+    g = bnp.random.Generator(seed)
+    x = g.random((120, layers[0]))
+    t = bnp.asarray(np.eye(layers[-1], dtype=bnp.get_dtype())[
+        bnp.asnumpy(g.integers(0, layers[-1], size=120))])
+    net = nn.MLP(list(layers), activation="sigmoid", output_activation=output, rng=0)
+    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=epochs_lr), nn.MSELoss(),
+                 batch_size=40, rng=0, progress=False, transforms=transforms)
+    hist = tr.fit(x, t, epochs=2)
+    return net, hist
+
+
+def test_trainer_fused_backup_restores_what_the_copy_restored(compiled):
+    """A learning rate that makes the loss overflow: the kernel path (backup written in the
+    optimiser's pass) stops at the same step and restores the same weights, bit for bit,
+    as the array code (copy, then step)."""
+    with np.errstate(all="ignore"):
+        net, hist = _train(100.0, output="identity")
+        compiled.setenv("BIONP_NUMBA", "0")
+        ref, ref_hist = _train(100.0, output="identity")
+    assert hist.stopped and hist.stopped == ref_hist.stopped and len(hist.loss) > 3
+    assert hist.loss == ref_hist.loss
+    for p, q in zip(net.parameters(), ref.parameters()):
+        for k in p:
+            assert np.all(np.isfinite(p[k]))
+            np.testing.assert_array_equal(p[k], q[k])
+
+
+def test_trainer_numbers_do_not_depend_on_the_kernels(compiled):
+    net, hist = _train(0.5)
+    compiled.setenv("BIONP_NUMBA", "0")
+    ref, ref_hist = _train(0.5)
+    assert hist.loss == ref_hist.loss and not hist.stopped
+    for p, q in zip(net.parameters(), ref.parameters()):
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k])
+
+
+def test_arrays_handed_out_are_not_overwritten_by_later_steps(xp):
+    """Gradients, a forward cache's arrays and the loss of one call keep their values
+    through later calls and optimiser steps (nothing handed out is reused as a buffer)."""
+    g = bnp.random.Generator(2)
+    x, t = g.random((64, 100)), g.random((64, 3))
+    net = nn.MLP([100, 96, 3], activation="sigmoid", output_activation="sigmoid", rng=0)
+    opt = optim.SGD(net, lr=0.5)
+    for rule in (rules.Backprop(), rules.FeedbackAlignment(rng=1),
+                 rules.DirectFeedbackAlignment(rng=1),
+                 rules.KolenPollack(feedback_optimizer="sgd", rng=1)):
+        grads = rule.gradients(net, x, t, nn.MSELoss())
+        loss = rule.last_loss
+        cache = net.forward_cache(x)
+        kept = [{k: bnp.asnumpy(v).copy() for k, v in d.items()} for d in grads]
+        kept_cache = [bnp.asnumpy(a).copy() for a in cache.pre + cache.post]
+        kept_loss = float(bnp.asnumpy(loss))
+        params = [{k: bnp.asnumpy(v).copy() for k, v in p.items()} for p in net.parameters()]
+        for _ in range(2):
+            opt.step(rule.gradients(net, x, t, nn.MSELoss()))
+            rule.update_after_step(net, None, opt.lr)
+            net.forward_cache(x[::-1])
+        for d, want in zip(grads, kept):
+            for k in want:
+                np.testing.assert_array_equal(bnp.asnumpy(d[k]), want[k])
+        for a, want in zip(cache.pre + cache.post, kept_cache):
+            np.testing.assert_array_equal(bnp.asnumpy(a), want)
+        assert float(bnp.asnumpy(loss)) == kept_loss
+        assert any(not np.array_equal(bnp.asnumpy(p[k]), q[k])  # the steps did change W
+                   for p, q in zip(net.parameters(), params) for k in q)
+
+
+def test_a_subclass_that_redefines_the_update_is_not_bypassed(compiled):
+    class HalfSGD(optim.SGD):
+        def _update(self, i, k, theta, g):
+            theta -= g * theta.dtype.type(0.5 * self.lr)
+
+    net = nn.MLP([120, 90, 4], rng=0)
+    before = [{k: v.copy() for k, v in p.items()} for p in net.parameters()]
+    grads = [{k: np.ones_like(v) for k, v in p.items()} for p in net.parameters()]
+    backup = [{k: np.zeros_like(v) for k, v in p.items()} for p in net.parameters()]
+    HalfSGD(net, lr=0.2).step(grads, backup=backup)
+    for p, q, b in zip(net.parameters(), before, backup):
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k] - p[k].dtype.type(0.1))
+            np.testing.assert_array_equal(b[k], q[k])
