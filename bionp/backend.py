@@ -406,12 +406,8 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
     >>> bnp.get_array_module(np.ones(3), 2.0, None).__name__
     'numpy'
     """
-    for a in arrays:  # the common case, all NumPy arrays, at once
-        if type(a) is not np.ndarray:
-            break
-    else:
-        if arrays:
-            return np
+    if arrays and all(type(a) is np.ndarray for a in arrays):  # the common case, at once
+        return np
     found: dict[str, int] = {}
     for i, a in enumerate(arrays):
         name = backend_of(a)
