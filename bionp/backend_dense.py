@@ -40,8 +40,15 @@ def _load():
 
 
 def kernels_available(xp: types.ModuleType) -> bool:
-    """Whether the functions below have compiled kernels for ``xp`` (NumPy, Numba
-    installed, ``BIONP_NUMBA`` not ``0``)."""
+    """Whether the functions below have compiled kernels for ``xp``.
+
+    True on NumPy with Numba installed and ``BIONP_NUMBA`` not ``0``.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    """
     return xp is np and _load() is not None
 
 
@@ -68,7 +75,27 @@ def sgd_step(xp: types.ModuleType, theta, g, lr: float, *, v=None, momentum: flo
     (if ``v`` is given), :math:`\theta \leftarrow \theta - \mathrm{lr}\,d` with
     :math:`d = g' + \mu v` (Nesterov), :math:`v` or :math:`g'`; ``backup`` (optional)
     receives :math:`\theta` before the step.  Returns ``False`` (nothing changed) where
-    no compiled kernel applies."""
+    no compiled kernel applies.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of the arrays.
+    theta, g : array
+        The parameter (updated in place) and its gradient, one shape and float dtype.
+    lr : float
+        The learning rate.
+    v : array or None
+        The momentum buffer (updated in place); ``None``: no momentum.
+    momentum : float
+        :math:`\mu`.
+    nesterov : bool
+        Nesterov's form of the step.
+    weight_decay : float
+        :math:`\lambda` (coupled L2).
+    backup : array or None
+        Receives :math:`\theta` before the step (the Trainer's divergence backup).
+    """
     if xp is not np or type(theta) is not np.ndarray or theta.dtype not in _FLOATS \
             or theta.size < MIN_SIZE:
         return False
@@ -95,8 +122,17 @@ def sgd_step(xp: types.ModuleType, theta, g, lr: float, *, v=None, momentum: flo
 
 
 def sigmoid_tail(xp: types.ModuleType, e) -> bool:
-    r""":math:`e \leftarrow 1/(1 + e)` in place (``e`` holding :math:`\exp(-z)`); ``False``
-    (nothing changed) where no compiled kernel applies."""
+    r""":math:`e \leftarrow 1/(1 + e)` in place (``e`` holding :math:`\exp(-z)`).
+
+    Returns ``False`` (nothing changed) where no compiled kernel applies.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    e : array
+        :math:`\exp(-z)`, overwritten by the sigmoid of ``z``.
+    """
     if xp is not np or type(e) is not np.ndarray or e.dtype not in _FLOATS \
             or e.size < MIN_SIZE or not e.flags.c_contiguous:
         return False
@@ -109,7 +145,17 @@ def sigmoid_tail(xp: types.ModuleType, e) -> bool:
 
 def sigmoid_vjp(xp: types.ModuleType, a, g):
     r""":math:`((1 - a)\,a)\,g`, a new array (the sigmoid's backward pass from its output
-    ``a``); ``None`` where no compiled kernel applies."""
+    ``a``); ``None`` where no compiled kernel applies.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    a : array
+        The sigmoid's output.
+    g : array
+        The gradient with respect to the output, the shape of ``a``.
+    """
     if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS \
             or a.size < MIN_SIZE:
         return None
