@@ -90,11 +90,12 @@ from bionp import experiment, sweep
 
 
 class RuleSpec(NamedTuple):
-    """One row of the rule table: how to build the rule and its default learning rate."""
+    """One row of the rule table: how to build the rule, its learning rate, other defaults."""
 
     label: str
     make: Callable  # (options, rng) -> rule; options: the task's config as attributes
-    lr: float       # SGD learning rate (momentum 0.9, batch 128) used unless --lr is given
+    lr: float       # initial learning rate (of the optimizer and schedule) unless --lr is given
+    options: dict = {}  # this rule's defaults of the PER_RULE options, unless given on the CLI
 
 
 def _rules():
@@ -103,21 +104,34 @@ def _rules():
     return rules
 
 
-#: The rules this example trains; adding a rule is one line here.
+def _sign_symmetry(variant):
+    return lambda o, rng: _rules().SignSymmetry(variant=variant, scale=o.ss_scale, rng=rng)
+
+
+#: The rules this example trains; adding a rule is one line here.  ``options`` are the
+#: configurations that reached the numbers of RESULTS (module docstring).
 RULES = {
     "backprop": RuleSpec("backprop", lambda o, rng: _rules().Backprop(), lr=0.01),
     "fa": RuleSpec("feedback alignment", lambda o, rng: _rules().FeedbackAlignment(
         init=o.feedback_init, rng=rng), lr=0.001),
     "dfa": RuleSpec("direct feedback alignment", lambda o, rng: _rules().DirectFeedbackAlignment(
-        init=o.dfa_init, rng=rng), lr=1e-4),
+        init=o.dfa_init, rng=rng), lr=3e-4, options={"init": "he_uniform", "batch_size": 64}),
     "kp": RuleSpec("Kolen-Pollack", lambda o, rng: _rules().KolenPollack(
         weight_decay=o.kp_decay, init=o.feedback_init, rng=rng), lr=0.001),
+    "usf": RuleSpec("uniform sign-concordant feedback", _sign_symmetry("usf"), lr=0.01),
+    "brsf": RuleSpec("batchwise random-magnitude sign feedback", _sign_symmetry("brsf"), lr=0.01),
+    "frsf": RuleSpec("fixed random-magnitude sign feedback", _sign_symmetry("frsf"), lr=0.01),
     "wp": RuleSpec("weight perturbation", lambda o, rng: _rules().WeightPerturbation(
-        sigma=o.sigma, antithetic=True, rng=rng), lr=3e-5),
+        sigma=o.sigma, antithetic=True, rng=rng), lr=3e-5, options={"schedule": "constant"}),
     "np": RuleSpec("node perturbation", lambda o, rng: _rules().NodePerturbation(
-        sigma=o.sigma, rng=rng), lr=1e-4),
+        sigma=o.sigma, rng=rng), lr=1e-4, options={"schedule": "constant"}),
 }
 DEFAULT_RULES = tuple(RULES)
+
+#: options a rule may set for itself (RuleSpec.options); a value given on the command line
+#: applies to every rule.  These are their values for rules that set none.
+PER_RULE = {"init": "xavier_uniform", "batch_size": 128, "weight_decay": 5e-4,
+            "optimizer": "sgd", "schedule": "cosine", "warmup": 0, "feedback_scale": 1.0}
 
 
 def parse_args(argv=None):
@@ -126,15 +140,31 @@ def parse_args(argv=None):
     ap.add_argument("--rules", nargs="+", choices=tuple(RULES), default=list(DEFAULT_RULES),
                     help="rules to train")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per rule (mean ± std reported)")
-    ap.add_argument("--batch-size", type=int, default=128, help="minibatch size")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="minibatch size (default: the rule's own, else 128)")
     ap.add_argument("--lr", type=float, default=None,
-                    help="SGD learning rate for every rule (default: each rule's own, RULES)")
+                    help="initial learning rate for every rule (default: each rule's own, RULES)")
+    ap.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
+                    help="sgd (momentum --momentum) or adam (default: the rule's own, else sgd)")
     ap.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    ap.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay")
-    ap.add_argument("--init", default="xavier_uniform",
+    ap.add_argument("--weight-decay", type=float, default=None,
+                    help="L2 weight decay (default: the rule's own, else 5e-4)")
+    ap.add_argument("--schedule", choices=("cosine", "multistep", "constant"), default=None,
+                    help="learning-rate schedule over --epochs (bionp.schedules; default: the "
+                         "rule's own, else cosine; the perturbation rules: constant)")
+    ap.add_argument("--schedule-per", choices=("step", "epoch"), default="epoch",
+                    help="update the rate of the schedule every step or every epoch")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="epochs of linear warm-up of the cosine schedule (default: the rule's "
+                         "own, else 0)")
+    ap.add_argument("--milestones", type=float, nargs="+", default=(0.5, 0.75),
+                    help="multistep: the rate is multiplied by --gamma at these fractions of "
+                         "--epochs")
+    ap.add_argument("--gamma", type=float, default=0.1, help="multistep: factor per milestone")
+    ap.add_argument("--init", default=None,
                     choices=("xavier_uniform", "xavier_normal", "he_uniform", "he_normal"),
-                    help="initialiser of LeNet's weights (biotorch's: xavier_uniform; with "
-                         "he_uniform FA blows up at lr 0.001, see TUNING)")
+                    help="initialiser of LeNet's weights (default: the rule's own, else "
+                         "xavier_uniform, biotorch's; with he_uniform FA blows up, see TUNING)")
     ap.add_argument("--feedback-init", default="like_weights",
                     choices=("like_weights", "he_uniform", "he_normal", "xavier_uniform",
                              "xavier_normal", "normal"),
@@ -144,6 +174,12 @@ def parse_args(argv=None):
                     choices=("normal", "he_uniform", "he_normal", "xavier_uniform",
                              "xavier_normal"),
                     help="initialiser of DFA's D ('normal': N(0, 0.1^2))")
+    ap.add_argument("--feedback-scale", type=float, default=None,
+                    help="multiply FA/KP's B and DFA's D by this after drawing them (default: "
+                         "the rule's own, else 1)")
+    ap.add_argument("--ss-scale", default="norm",
+                    help="scale of the sign-symmetry rules' B: norm, xavier, unit or a number "
+                         "(bionp.rules.SignSymmetry)")
     ap.add_argument("--kp-decay", type=float, default=3e-3,
                     help="Kolen-Pollack's decay of W and B (per unit of lr)")
     ap.add_argument("--sigma", type=float, default=1e-3, help="perturbation SD (WP, NP)")
@@ -158,14 +194,31 @@ def parse_args(argv=None):
     ap.add_argument("--store", default=None, help="result store (default: OUT/sweep.jsonl)")
     args = ap.parse_args(argv)
     for name in ("seeds", "batch_size", "align_samples"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.epochs < 1:
         ap.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.test_size is not None and args.test_size < 1:
         ap.error(f"--test-size must be >= 1, got {args.test_size}")
-    if args.lr is not None and args.lr <= 0:
-        ap.error(f"--lr must be > 0, got {args.lr}")
+    for name in ("lr", "feedback_scale"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            ap.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if args.weight_decay is not None and not args.weight_decay >= 0:
+        ap.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    if args.warmup is not None and not 0 <= args.warmup < args.epochs:
+        ap.error(f"--warmup must be in [0, --epochs={args.epochs}), got {args.warmup}")
+    if not 0 < args.gamma <= 1:
+        ap.error(f"--gamma must be in (0, 1], got {args.gamma}")
+    if list(args.milestones) != sorted(set(args.milestones)) or not all(
+            0 < m < 1 for m in args.milestones):
+        ap.error(f"--milestones must be increasing fractions of --epochs in (0, 1), got "
+                 f"{list(args.milestones)}")
+    try:
+        args.ss_scale = float(args.ss_scale)
+    except ValueError:
+        if args.ss_scale not in ("norm", "xavier", "unit"):
+            ap.error(f"--ss-scale must be norm, xavier, unit or a number > 0, got "
+                     f"{args.ss_scale!r}")
     return args
 
 
@@ -207,8 +260,16 @@ def train(config, seed):
     net = nn.models.lenet(in_channels=int(x.shape[1]), n_classes=10, init=config["init"],
                           rng=net_rng)
     rule = RULES[config["rule"]].make(SimpleNamespace(**config), rule_rng)
-    opt = optim.SGD(net, lr=config["lr"], momentum=config["momentum"],
-                    weight_decay=config["weight_decay"])
+    if config["feedback_scale"] != 1.0 and config["rule"] in ("fa", "dfa", "kp"):
+        rule.initialize(net)  # draw B (D) now, then scale it
+        for m in getattr(rule, "B", None) or getattr(rule, "D", None) or []:
+            if m is not None:
+                m *= m.dtype.type(config["feedback_scale"])
+    if config["optimizer"] == "adam":
+        opt = optim.Adam(net, lr=config["lr"], weight_decay=config["weight_decay"])
+    else:
+        opt = optim.SGD(net, lr=config["lr"], momentum=config["momentum"],
+                        weight_decay=config["weight_decay"])
     loss_fn = nn.CrossEntropyLoss()
     x_al, y_al = xt[:config["align_samples"]], yt[:config["align_samples"]]
     reference = _rules().Backprop()
@@ -219,7 +280,7 @@ def train(config, seed):
 
     trainer = Trainer(net, rule, opt, loss_fn, batch_size=config["batch_size"], rng=order_rng,
                       progress=False, diagnostics={"alignment_angle": alignment},
-                      diagnostics_at_start=True)
+                      diagnostics_at_start=True, schedule=make_schedule(config))
     h = trainer.fit(x, y, epochs=config["epochs"], x_test=xt, labels_test=yt, target_test=yt,
                     labels=False)
     return {"test_accuracy": list(h.test_accuracy), "test_loss": list(h.test_loss),
@@ -230,7 +291,24 @@ def train(config, seed):
 
 train.params = ("rule", "lr", "backend", "dtype", "data", "data_root", "subset", "test_size",
                 "data_seed", "batch_size", "momentum", "weight_decay", "init", "feedback_init",
-                "dfa_init", "kp_decay", "sigma", "epochs", "align_samples")
+                "dfa_init", "kp_decay", "sigma", "epochs", "align_samples", "optimizer",
+                "schedule", "schedule_per", "warmup", "milestones", "gamma", "feedback_scale",
+                "ss_scale")
+
+
+def make_schedule(config):
+    """The task's :mod:`bionp.schedules` object over its epochs (None: constant rate)."""
+    from bionp import schedules
+
+    per_step = config["schedule_per"] == "step"
+    if config["schedule"] == "cosine":
+        return schedules.CosineSchedule(config["lr"], config["epochs"], warmup=config["warmup"],
+                                        per_step=per_step)
+    if config["schedule"] == "multistep":
+        marks = sorted({max(1, round(f * config["epochs"])) for f in config["milestones"]})
+        return schedules.MultiStepSchedule(config["lr"], marks, gamma=config["gamma"],
+                                           per_step=per_step)
+    return None
 
 
 def _mean_std(rows):
@@ -261,8 +339,12 @@ def summarize(records, rule_names):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean_angle = np.nanmean(angles, axis=0)
         final = [a[-1] for a in acc if a]
+        best = [max(a) for a in acc if a]
         runs[name] = {
             "label": RULES[name].label, "learning_rate": group[0]["config"]["lr"],
+            "config": {k: group[0]["config"][k] for k in PER_RULE},
+            "best_test_error": (100.0 - float(np.mean(best))) if best else None,
+            "best_epoch": [int(np.argmax(a)) + 1 for a in acc if a],
             "test_accuracy": mean.tolist(), "test_accuracy_std": std.tolist(),
             "test_accuracy_per_seed": acc,
             "test_error": (100.0 - float(np.mean(final))) if final else None,
@@ -302,20 +384,34 @@ def plot_alignment(runs, path):
     return plot.save_figure(fig, path)
 
 
+def rule_options(args, rule):
+    """The PER_RULE options of one rule: the command line's, else the rule's, else PER_RULE's."""
+    own = RULES[rule].options
+    return {k: getattr(args, k) if getattr(args, k) is not None else own.get(k, default)
+            for k, default in PER_RULE.items()}
+
+
+def task_configs(args):
+    """``(defaults, configs)`` of the sweep: the options every task shares, one dict per rule."""
+    data_root = os.path.abspath(args.data_root) if args.data_root else None
+    defaults = {"backend": args.backend, "dtype": args.dtype, "data": args.data,
+                "data_root": data_root, "subset": args.subset, "test_size": args.test_size,
+                "data_seed": args.seed, "momentum": args.momentum,
+                "schedule_per": args.schedule_per, "milestones": list(args.milestones),
+                "gamma": args.gamma, "ss_scale": args.ss_scale,
+                "feedback_init": args.feedback_init, "dfa_init": args.dfa_init,
+                "kp_decay": args.kp_decay, "sigma": args.sigma, "epochs": args.epochs,
+                "align_samples": args.align_samples}
+    configs = [{"rule": r, "lr": args.lr if args.lr is not None else RULES[r].lr,
+                **rule_options(args, r)} for r in args.rules]
+    return defaults, configs
+
+
 def main(argv=None):
     args = parse_args(argv)
     experiment.setup(args)
     store = args.store or os.path.join(args.out, "sweep.jsonl")
-    data_root = os.path.abspath(args.data_root) if args.data_root else None
-    defaults = {"backend": args.backend, "dtype": args.dtype, "data": args.data,
-                "data_root": data_root, "subset": args.subset, "test_size": args.test_size,
-                "data_seed": args.seed, "batch_size": args.batch_size, "momentum": args.momentum,
-                "weight_decay": args.weight_decay, "init": args.init,
-                "feedback_init": args.feedback_init, "dfa_init": args.dfa_init,
-                "kp_decay": args.kp_decay, "sigma": args.sigma, "epochs": args.epochs,
-                "align_samples": args.align_samples}
-    configs = [{"rule": r, "lr": args.lr if args.lr is not None else RULES[r].lr}
-               for r in args.rules]
+    defaults, configs = task_configs(args)
     serial = args.scheduler == "serial"
     records = sweep.run(train, configs, defaults=defaults, repeats=args.seeds, rng=args.seed,
                         store=store, scheduler=args.scheduler, n_workers=args.workers,
@@ -336,6 +432,8 @@ def main(argv=None):
             "test acc %": (f"{run['final_test_accuracy_mean']:.2f} ± "
                            f"{run['final_test_accuracy_std']:.2f}"),
             "test err %": run["test_error"],
+            "best err % (epoch)": (f"{run['best_test_error']:.2f} "
+                                   f"({'/'.join(map(str, run['best_epoch']))})"),
             "angle (deg, per weight layer)": " ".join(f"{a:.0f}" for a in last if a is not None),
             "s/epoch": float(np.mean(run["epoch_seconds"])) if run["epoch_seconds"] else math.nan,
         })
