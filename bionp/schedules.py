@@ -83,7 +83,8 @@ class Schedule:
         return {"name": type(self).__name__, "config": self.get_config()}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 def _check_flag(name, value) -> bool:
@@ -190,7 +191,8 @@ class FunctionSchedule(Schedule):
 
 
 def as_schedule(schedule) -> Schedule | None:
-    """``None``, a :class:`Schedule` as it is, or a callable wrapped in :class:`FunctionSchedule`."""
+    """``None``, a :class:`Schedule` as it is, or a callable wrapped in
+    :class:`FunctionSchedule`."""
     if schedule is None or isinstance(schedule, Schedule):
         return schedule
     return FunctionSchedule(schedule)
