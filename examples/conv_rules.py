@@ -4,9 +4,15 @@ biotorch's LeNet (``bionp.nn.models.lenet``: conv5-6, max-pool 2, conv5-16, max-
 conv5-120, fc 84, fc classes; ReLU after the convolutions) on Fashion-MNIST padded to
 32x32 (default) or CIFAR-10 (``--data cifar10``, where its files exist), images
 standardised per channel with the training set's statistics, cross-entropy, SGD with
-momentum 0.9, batch 128, one learning rate per rule (:data:`RULES`; ``--lr`` sets one for
-all), for backprop, feedback alignment (FA), direct feedback alignment (DFA),
-Kolen-Pollack (KP), weight perturbation (WP) and node perturbation (NP).
+momentum 0.9 (``--optimizer adam``), a cosine learning-rate schedule over ``--epochs``
+(:class:`bionp.schedules.CosineSchedule`; ``--schedule multistep|constant``,
+``--schedule-per step``, ``--warmup``), weight decay 5e-4, batch 128, one initial
+learning rate per rule (:data:`RULES`; ``--lr`` sets one for all) and a few per-rule
+defaults (``RuleSpec.options``: DFA uses He weights and batch 64; a value given on the
+command line applies to every rule), for backprop, feedback alignment (FA), direct
+feedback alignment (DFA), Kolen-Pollack (KP), the sign-symmetry rules uSF, brSF, frSF
+(:class:`bionp.rules.SignSymmetry`, ``B`` scaled to ``W``'s norm, ``--ss-scale``),
+weight perturbation (WP) and node perturbation (NP; constant rate).
 
 Every (rule, seed) is one task of a :func:`bionp.sweep.run` sweep: in this process one
 after the other by default, on a Dask cluster with ``--scheduler local`` /
@@ -23,6 +29,8 @@ output map)``) are ``N(0, 0.1^2)`` (``--dfa-init``).  See TUNING below.
 
 Writes ``OUT/results.json`` (per rule: ``test_accuracy`` per epoch (mean over seeds),
 ``test_accuracy_std``, ``test_accuracy_per_seed``, ``test_error`` (final, %),
+``best_test_error`` and ``best_epoch`` (the best epoch's, as biotorch reports), ``config``
+(the per-rule options),
 ``alignment_angle[e][l]``: the angle in degrees between the rule's update and backprop's
 for layer ``l`` after ``e`` epochs (``e = 0``: the untrained network), ``null`` for layers
 without parameters (pooling, flatten)), ``OUT/accuracy.png`` (test accuracy per epoch per
@@ -111,16 +119,16 @@ def _sign_symmetry(variant):
 #: The rules this example trains; adding a rule is one line here.  ``options`` are the
 #: configurations that reached the numbers of RESULTS (module docstring).
 RULES = {
-    "backprop": RuleSpec("backprop", lambda o, rng: _rules().Backprop(), lr=0.01),
+    "backprop": RuleSpec("backprop", lambda o, rng: _rules().Backprop(), lr=0.02),
     "fa": RuleSpec("feedback alignment", lambda o, rng: _rules().FeedbackAlignment(
         init=o.feedback_init, rng=rng), lr=0.001),
     "dfa": RuleSpec("direct feedback alignment", lambda o, rng: _rules().DirectFeedbackAlignment(
         init=o.dfa_init, rng=rng), lr=3e-4, options={"init": "he_uniform", "batch_size": 64}),
     "kp": RuleSpec("Kolen-Pollack", lambda o, rng: _rules().KolenPollack(
         weight_decay=o.kp_decay, init=o.feedback_init, rng=rng), lr=0.001),
-    "usf": RuleSpec("uniform sign-concordant feedback", _sign_symmetry("usf"), lr=0.01),
-    "brsf": RuleSpec("batchwise random-magnitude sign feedback", _sign_symmetry("brsf"), lr=0.01),
-    "frsf": RuleSpec("fixed random-magnitude sign feedback", _sign_symmetry("frsf"), lr=0.01),
+    "usf": RuleSpec("uniform sign-concordant feedback", _sign_symmetry("usf"), lr=0.02),
+    "brsf": RuleSpec("batchwise random-magnitude sign feedback", _sign_symmetry("brsf"), lr=0.02),
+    "frsf": RuleSpec("fixed random-magnitude sign feedback", _sign_symmetry("frsf"), lr=0.02),
     "wp": RuleSpec("weight perturbation", lambda o, rng: _rules().WeightPerturbation(
         sigma=o.sigma, antithetic=True, rng=rng), lr=3e-5, options={"schedule": "constant"}),
     "np": RuleSpec("node perturbation", lambda o, rng: _rules().NodePerturbation(
@@ -131,7 +139,8 @@ DEFAULT_RULES = tuple(RULES)
 #: options a rule may set for itself (RuleSpec.options); a value given on the command line
 #: applies to every rule.  These are their values for rules that set none.
 PER_RULE = {"init": "xavier_uniform", "batch_size": 128, "weight_decay": 5e-4,
-            "optimizer": "sgd", "schedule": "cosine", "warmup": 0, "feedback_scale": 1.0}
+            "optimizer": "sgd", "schedule": "cosine", "schedule_per": "epoch", "warmup": 0,
+            "feedback_scale": 1.0}
 
 
 def parse_args(argv=None):
@@ -152,8 +161,9 @@ def parse_args(argv=None):
     ap.add_argument("--schedule", choices=("cosine", "multistep", "constant"), default=None,
                     help="learning-rate schedule over --epochs (bionp.schedules; default: the "
                          "rule's own, else cosine; the perturbation rules: constant)")
-    ap.add_argument("--schedule-per", choices=("step", "epoch"), default="epoch",
-                    help="update the rate of the schedule every step or every epoch")
+    ap.add_argument("--schedule-per", choices=("step", "epoch"), default=None,
+                    help="update the rate of the schedule every step or every epoch (default: "
+                         "the rule's own, else epoch)")
     ap.add_argument("--warmup", type=int, default=None,
                     help="epochs of linear warm-up of the cosine schedule (default: the rule's "
                          "own, else 0)")
@@ -397,7 +407,7 @@ def task_configs(args):
     defaults = {"backend": args.backend, "dtype": args.dtype, "data": args.data,
                 "data_root": data_root, "subset": args.subset, "test_size": args.test_size,
                 "data_seed": args.seed, "momentum": args.momentum,
-                "schedule_per": args.schedule_per, "milestones": list(args.milestones),
+                "milestones": list(args.milestones),
                 "gamma": args.gamma, "ss_scale": args.ss_scale,
                 "feedback_init": args.feedback_init, "dfa_init": args.dfa_init,
                 "kp_decay": args.kp_decay, "sigma": args.sigma, "epochs": args.epochs,
