@@ -10,9 +10,10 @@ momentum 0.9 (``--optimizer adam``), a cosine learning-rate schedule over ``--ep
 learning rate per rule (:data:`RULES`; ``--lr`` sets one for all) and a few per-rule
 defaults (``RuleSpec.options``: DFA uses He weights and batch 64, KP He weights, FA weight
 decay 1e-4; a value given on the command line applies to every rule), for backprop,
-feedback alignment (FA), direct feedback alignment (DFA), Kolen-Pollack (KP), the sign-symmetry rules uSF, brSF, frSF
-(:class:`bionp.rules.SignSymmetry`, ``B`` scaled to ``W``'s norm, ``--ss-scale``),
-weight perturbation (WP) and node perturbation (NP; constant rate).
+feedback alignment (FA), direct feedback alignment (DFA), Kolen-Pollack (KP), the
+sign-symmetry rules uSF, brSF, frSF (:class:`bionp.rules.SignSymmetry`, ``B`` scaled to
+``W``'s norm, ``--ss-scale``), weight perturbation (WP) and node perturbation (NP;
+constant rate).
 
 Every (rule, seed) is one task of a :func:`bionp.sweep.run` sweep: in this process one
 after the other by default, on a Dask cluster with ``--scheduler local`` /
