@@ -21,7 +21,8 @@ and keeps it so::
        |
     training   train (Trainer), history, checkpoint, evaluation_data, metrics, robustness
        |
-    rules      rules/, optim, plasticity/, hebbian/ (models), dendritic/ (layer, resampling)
+    rules      rules/, optim, schedules, plasticity/, hebbian/ (models), dendritic/ (layer,
+               resampling)
        |
     nn         nn/ (layers, activations, losses, init, networks)
        |
@@ -83,7 +84,7 @@ __all__ = [
 _LAZY_SUBMODULES = frozenset({
     "checkpoint", "cli", "data", "dendritic", "evaluation_data", "experiment", "hebbian",
     "history", "kernels", "metrics", "nn", "optim", "parity", "plasticity", "plot", "progress",
-    "robustness", "rules", "studies", "sweep", "testing", "train", "validation",
+    "robustness", "rules", "schedules", "studies", "sweep", "testing", "train", "validation",
 })
 
 

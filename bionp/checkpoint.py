@@ -3,8 +3,8 @@
 A checkpoint holds the network's parameters, every layer's other state
 (connectivity, generators, counters), and the state of the optimiser, the rule
 (feedback matrices, its generator), the gradient/weight transforms
-(:mod:`bionp.plasticity`) and the :class:`~bionp.train.Trainer` (its generator,
-the position inside the epoch, the history).  Arrays go into the archive,
+(:mod:`bionp.plasticity`) and the :class:`~bionp.train.Trainer` (its generator, its
+learning-rate schedule, the position inside the epoch, the history).  Arrays go into the archive,
 everything else into one JSON record (``__meta__``); nothing is pickled and
 nothing is unpickled (``allow_pickle=False``).
 

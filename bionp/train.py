@@ -45,24 +45,14 @@ from typing import Callable
 import numpy as np
 
 from bionp.backend import asarray, asnumpy, get_array_module, is_array, to_scalar
-from bionp.checkpoint import (
-    CheckpointError,
-    CheckpointMismatchError,
-    load_checkpoint,
-    load_state_arrays,
-    save_checkpoint,
-    state_arrays,
-)
-from bionp.evaluation_data import (
-    check_rows,
-    check_samples_shape,
-    check_values,
-    evaluation_data,
-    labels_from_target,
-)
+from bionp.checkpoint import (CheckpointError, CheckpointMismatchError, load_checkpoint,
+                              load_state_arrays, save_checkpoint, state_arrays)
+from bionp.evaluation_data import (check_rows, check_samples_shape, check_values, evaluation_data,
+                                   labels_from_target)
 from bionp.history import History
 from bionp.progress import progress_enabled
 from bionp.random import check_rng
+from bionp.schedules import Schedule, as_schedule
 from bionp.validation import data_checked
 
 __all__ = ["History", "Trainer", "save_checkpoint", "load_checkpoint", "state_arrays",
@@ -117,8 +107,11 @@ class Trainer:
     checkpoint_every : int, optional
         Also write the checkpoint after every ``checkpoint_every``-th update (counted
         over the trainer's life), inside epochs; a resume from it is bit-identical.
-    schedule : callable ``epoch -> lr``, optional
-        Sets ``optimizer.lr`` at the start of each epoch (0-based), e.g. a cosine decay.
+    schedule : Schedule or callable ``epoch -> lr``, optional
+        Sets ``optimizer.lr``: a :mod:`bionp.schedules` object (``CosineSchedule``,
+        ``MultiStepSchedule``) before every update (``per_step``) or at the start of each
+        epoch, saved in checkpoints (a resume under another schedule is refused); a plain
+        callable at the start of each epoch (0-based), not saved.
     after_step : callable ``trainer -> None``, optional
         Called after every optimiser step, after the rule's ``after_step`` and the
         network's ``after_update()`` (which runs the layers' own hooks, e.g. synaptic
@@ -146,7 +139,7 @@ class Trainer:
                  progress: bool | None = None,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
                  eval_batch_size: int = 10_000, after_step: Callable | None = None,
-                 schedule: Callable[[int], float] | None = None):
+                 schedule: Schedule | Callable[[int], float] | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if shuffle not in (True, False, "once"):
@@ -174,7 +167,7 @@ class Trainer:
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.eval_batch_size = int(eval_batch_size)
         self.after_step = after_step
-        self.schedule = schedule
+        self.schedule = as_schedule(schedule)
         self.history = History()
         self._fixed_order = None
         self.epoch = self.step = self.n_steps = 0
@@ -196,12 +189,18 @@ class Trainer:
             "epoch_shape": None if self._epoch_shape is None else list(self._epoch_shape),
             "epoch_elapsed": elapsed,
             "history": self.history.to_dict(),
-            "fixed_order": self._fixed_order if self._fixed_order is not None else None,
+            "fixed_order": self._fixed_order,
+            "schedule": None if self.schedule is None else self.schedule.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         step = int(state.get("step", 0))
         shape = state.get("epoch_shape")
+        own = None if self.schedule is None else self.schedule.state_dict()
+        if state.get("schedule", own) != own:  # (checkpoints older than schedules: no key)
+            raise ValueError(f"it was saved under the learning-rate schedule "
+                             f"{state['schedule']}; this trainer has {own}: resume with the same "
+                             "schedule (or none, as saved)")
         if step and self._expect is not None and tuple(shape) != tuple(self._expect):
             raise ValueError(
                 f"it was saved {step} updates into epoch {int(state['epoch']) + 1} of {shape[0]} "
@@ -409,12 +408,12 @@ class Trainer:
         step_kw = {"backup": good} if fused else {}
         try:
             while self.epoch < goal:
-                if self.schedule is not None:
-                    self.optimizer.lr = float(self.schedule(self.epoch))
-                order = self._epoch_order(n, xp)
+                order, first = self._epoch_order(n, xp), self.step
                 self._t0 = time.perf_counter()
                 diverged = None
                 for b in range(self.step, n_batches):
+                    if self.schedule is not None and (b == first or self.schedule.per_step):
+                        self.optimizer.lr = self.schedule.lr_at(self.epoch, b, n_batches)
                     idx = order[b * bs:(b + 1) * bs]
                     xb, tb = x[idx], target[idx]
                     grads = self.rule.gradients(self.net, xb, tb, self.loss_fn)

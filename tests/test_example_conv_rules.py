@@ -3,6 +3,8 @@ with tiny settings; results.json, figures, mean ± std over seeds, resume from t
 
 import json
 
+import numpy as np
+
 import pytest
 
 from _examples import load_example
@@ -28,7 +30,8 @@ def test_every_rule_one_seed(example, tmp_path, capsys):
     printed = capsys.readouterr().out
     doc = json.loads((out / "results.json").read_text())
     assert {"config", "backend", "dtype", "versions", "runs"} <= set(doc)
-    assert list(doc["runs"]) == list(example.RULES) == ["backprop", "fa", "dfa", "kp", "wp", "np"]
+    assert list(doc["runs"]) == list(example.RULES) == [
+        "backprop", "fa", "dfa", "kp", "usf", "brsf", "frsf", "wp", "np"]
     for name, run in doc["runs"].items():
         assert name in printed
         assert len(run["test_accuracy"]) == 1 and 0.0 <= run["test_accuracy"][0] <= 100.0
@@ -45,7 +48,7 @@ def test_every_rule_one_seed(example, tmp_path, capsys):
     assert max(bp0[l] for l in WEIGHT_LAYERS) < 0.1  # backprop vs itself
     assert doc["runs"]["fa"]["alignment_angle"][0][0] > 30  # random B: far from backprop
     # the output layer's update is backprop's for the error-propagation rules
-    for name in ("fa", "dfa", "kp"):
+    for name in ("fa", "dfa", "kp", "usf", "brsf", "frsf"):
         assert doc["runs"][name]["alignment_angle"][0][7] < 0.1
     _png(out / "accuracy.png")
     _png(out / "alignment.png")
@@ -77,6 +80,15 @@ def test_seeds_mean_std_and_resume(example, tmp_path, capsys):
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--lr", "-1"], "--lr must be > 0"),
     (["--rules", "sgd"], "invalid choice"),
+    (["--schedule", "linear"], "invalid choice"),
+    (["--warmup", "10", "--epochs", "10"], "--warmup must be in [0, --epochs=10), got 10"),
+    (["--gamma", "0"], "--gamma must be in (0, 1], got 0.0"),
+    (["--milestones", "0.75", "0.5"], "--milestones must be increasing fractions"),
+    (["--milestones", "1.5"], "--milestones must be increasing fractions"),
+    (["--ss-scale", "big"], "--ss-scale must be norm, xavier, unit or a number > 0, got 'big'"),
+    (["--feedback-scale", "0"], "--feedback-scale must be > 0, got 0.0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
 ])
 def test_bad_options(example, argv, match, capsys):
     with pytest.raises(SystemExit):
@@ -93,3 +105,50 @@ def test_rule_table_is_one_line_per_rule(example):
         assert args.rules == ["another"]
     finally:
         del example.RULES["another"]
+
+
+def test_per_rule_options_and_schedules(example):
+    """A rule's own defaults apply unless the command line gives a value for every rule; the
+    schedule objects follow the options."""
+    from bionp.schedules import CosineSchedule, MultiStepSchedule
+
+    args = example.parse_args([])
+    assert args.schedule is None and args.batch_size is None
+    dfa = example.rule_options(args, "dfa")
+    assert dfa["init"] == "he_uniform" and dfa["batch_size"] == 64
+    assert example.rule_options(args, "backprop") == example.PER_RULE
+    assert example.rule_options(args, "wp")["schedule"] == "constant"
+    forced = example.parse_args(["--batch-size", "32", "--init", "xavier_normal",
+                                 "--schedule", "multistep"])
+    for name in example.RULES:
+        opts = example.rule_options(forced, name)
+        assert (opts["batch_size"], opts["init"], opts["schedule"]) == (
+            32, "xavier_normal", "multistep")
+    cfg = {"lr": 0.1, "epochs": 20, "warmup": 2, "schedule_per": "step", "milestones": [0.5, 0.75],
+           "gamma": 0.5, "schedule": "cosine"}
+    assert example.make_schedule(cfg).state_dict() == CosineSchedule(
+        0.1, 20, warmup=2, per_step=True).state_dict()
+    ms = example.make_schedule({**cfg, "schedule": "multistep", "schedule_per": "epoch"})
+    assert isinstance(ms, MultiStepSchedule) and ms.milestones == [10, 15] and ms.gamma == 0.5
+    assert example.make_schedule({**cfg, "schedule": "constant"}) is None
+
+
+def test_schedule_reaches_the_trainer(example, tmp_path):
+    """Multistep with one milestone at half of two epochs: the second epoch runs at lr x gamma,
+    so one task from one seed differs from the constant-rate one only after epoch 1; the
+    summary records the options and the best epoch."""
+    def task(*extra):
+        defaults, configs = example.task_configs(example.parse_args(
+            TINY + ["--rules", "backprop", "--epochs", "2", *extra]))
+        return example.train({**defaults, **configs[0]}, 11)
+
+    const = task("--schedule", "constant")
+    step = task("--schedule", "multistep", "--milestones", "0.5", "--gamma", "0.01")
+    assert const["test_loss"][0] == step["test_loss"][0]  # epoch 1: the same rate
+    assert const["test_loss"][1] != step["test_loss"][1]
+    record = {"config": {"rule": "backprop", "lr": 0.01, **example.rule_options(
+        example.parse_args(["--schedule", "multistep"]), "backprop")}, "metrics": step, "seed": 11}
+    run = example.summarize([record], ["backprop"])["backprop"]
+    assert run["config"]["schedule"] == "multistep"
+    assert run["best_test_error"] == pytest.approx(100 - max(step["test_accuracy"]))
+    assert run["best_epoch"] == [int(np.argmax(step["test_accuracy"])) + 1]
