@@ -170,7 +170,13 @@ class MultiStepSchedule(Schedule):
 
 
 class FunctionSchedule(Schedule):
-    """A plain callable ``epoch -> lr`` as a per-epoch schedule (its value checked)."""
+    """A plain callable ``epoch -> lr`` as a per-epoch schedule (its value checked).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(epoch) -> lr`` for the 0-based epoch; the rate must be a real number >= 0.
+    """
 
     def __init__(self, fn):
         if not callable(fn):
@@ -192,7 +198,13 @@ class FunctionSchedule(Schedule):
 
 def as_schedule(schedule) -> Schedule | None:
     """``None``, a :class:`Schedule` as it is, or a callable wrapped in
-    :class:`FunctionSchedule`."""
+    :class:`FunctionSchedule`.
+
+    Parameters
+    ----------
+    schedule : Schedule, callable or None
+        What ``Trainer(schedule=)`` was given.
+    """
     if schedule is None or isinstance(schedule, Schedule):
         return schedule
     return FunctionSchedule(schedule)
