@@ -44,14 +44,28 @@ NOISE_MODES = ("additive", "multiplicative")
 # --------------------------------------------------------------------------
 
 def check_noise_mode(mode) -> str:
-    """``mode`` if it is one of :data:`NOISE_MODES`, else ``ValueError``."""
+    """``mode`` if it is one of :data:`NOISE_MODES`, else ``ValueError``.
+
+    Parameters
+    ----------
+    mode : str
+        The noise mode to check: ``"additive"`` or ``"multiplicative"``.
+    """
     if mode not in NOISE_MODES:
         raise ValueError(f"noise mode must be one of {NOISE_MODES}, got {mode!r}")
     return mode
 
 
 def check_sigma(value, name: str = "sigma") -> float:
-    """``float(value)`` if it is a finite number >= 0, else a clear error."""
+    """``float(value)`` if it is a finite number >= 0, else a clear error.
+
+    Parameters
+    ----------
+    value : float
+        The standard deviation to check: a finite real number >= 0 (not a bool).
+    name : str, default "sigma"
+        The argument's name, used in the error message.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a non-negative finite number, got "
                         f"{type(value).__name__} {value!r}")
@@ -64,7 +78,13 @@ def check_sigma(value, name: str = "sigma") -> float:
 
 
 def check_sigma_bounds(bounds) -> tuple[float, float]:
-    """``(lo, hi)`` with ``0 < lo < hi`` finite, else a clear error."""
+    """``(lo, hi)`` with ``0 < lo < hi`` finite, else a clear error.
+
+    Parameters
+    ----------
+    bounds : tuple of float
+        ``(min, max)`` standard deviations, finite, with ``0 < min < max``.
+    """
     try:
         lo, hi = bounds
     except (TypeError, ValueError):
@@ -88,6 +108,19 @@ def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
 
     ``sigma`` is a number or an array broadcastable to ``W`` (per-weight σ);
     ``out`` (shape of ``W``) receives the result.
+
+    Parameters
+    ----------
+    W : array
+        The weights.
+    eps : array
+        Standard normal noise :math:`\varepsilon`, shape of ``W``.
+    sigma : float or array
+        Noise standard deviation: a number, or an array broadcastable to ``W``.
+    mode : {"additive", "multiplicative"}, default "additive"
+        Which of the two formulas.
+    out : array, optional
+        Output buffer, shape and dtype of ``W``; a new array when ``None``.
     """
     xp = get_array_module(W, eps)
     if out is None:
@@ -109,7 +142,17 @@ def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
 
 def sigma_from_log_var(s, s_lo: float, s_hi: float, out=None):
     r""":math:`\sigma = e^{\tilde s/2}` with :math:`\tilde s = \operatorname{clamp}(s, s_{lo},
-    s_{hi})`, in ``s``'s dtype; ``out`` (shape of ``s``) receives the result."""
+    s_{hi})`, in ``s``'s dtype; ``out`` (shape of ``s``) receives the result.
+
+    Parameters
+    ----------
+    s : array
+        The log-variance parameter :math:`s = \log\sigma^2`.
+    s_lo, s_hi : float
+        The clamp range :math:`[s_{lo}, s_{hi}]`, ``s_lo < s_hi``.
+    out : array, optional
+        Output buffer, shape and dtype of ``s``; a new array when ``None``.
+    """
     xp = get_array_module(s)
     dt = s.dtype.type
     out = xp.clip(s, dt(s_lo), dt(s_hi), out=out)
@@ -118,14 +161,32 @@ def sigma_from_log_var(s, s_lo: float, s_hi: float, out=None):
 
 
 def inside_clamp(s, s_lo: float, s_hi: float):
-    """True where the clamp is inactive (the closed range), False outside."""
+    """True where the clamp is inactive (the closed range), False outside.
+
+    Parameters
+    ----------
+    s : array
+        The log-variance parameter.
+    s_lo, s_hi : float
+        The clamp range (closed).
+    """
     dt = s.dtype.type
     return (s >= dt(s_lo)) & (s <= dt(s_hi))
 
 
 def log_var_regularization(s, sigma_reg: float, s_lo: float, s_hi: float):
     r""":math:`R = -\tfrac{\lambda}{2}\,\overline{\tilde s}` (0-d array), :math:`\lambda` =
-    ``sigma_reg``."""
+    ``sigma_reg``.
+
+    Parameters
+    ----------
+    s : array
+        The log-variance parameter.
+    sigma_reg : float
+        The regularisation strength :math:`\lambda` (>= 0).
+    s_lo, s_hi : float
+        The clamp range applied to ``s`` before the mean.
+    """
     xp = get_array_module(s)
     dt = s.dtype.type
     return -dt(0.5 * sigma_reg) * xp.mean(xp.clip(s, dt(s_lo), dt(s_hi)))
@@ -139,6 +200,29 @@ def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_w
     ``eps``, ``sigma`` and ``W`` are those of the forward pass (``W`` for the
     multiplicative mode); ``scratch`` (shape of ``G``) holds :math:`\varepsilon \odot G`
     of the per-layer multiplicative case.
+
+    Parameters
+    ----------
+    G : array
+        :math:`\partial L/\partial W_{\mathrm{eff}}`, shape of the weights.
+    eps : array
+        The forward pass's noise, shape of ``G``.
+    sigma : array
+        The forward pass's σ, shape of ``s``.
+    s : array
+        The log-variance parameter: shape of ``G`` if ``per_weight``, else ``(1,)``.
+    s_lo, s_hi : float
+        The clamp range; the gradient is 0 outside it.
+    mode : {"additive", "multiplicative"}
+        The noise mode of the forward pass.
+    per_weight : bool
+        One σ per weight (True) or one per layer (False).
+    W : array, optional
+        The weights of the forward pass; required in the multiplicative mode.
+    sigma_reg : float, default 0.0
+        Strength :math:`\lambda` of the regulariser :math:`R`; 0 adds nothing.
+    scratch : array, optional
+        Buffer of ``G``'s shape for the per-layer multiplicative case.
     """
     xp = get_array_module(G)
     dt = G.dtype.type
