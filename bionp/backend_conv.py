@@ -43,7 +43,13 @@ def _kernels(*arrays):
 
 def kernels_available(xp: types.ModuleType) -> bool:
     """Whether the functions below have compiled kernels for ``xp``: NumPy or the strict
-    stand-in, with Numba installed and ``BIONP_NUMBA`` not ``0``."""
+    stand-in, with Numba installed and ``BIONP_NUMBA`` not ``0``.
+
+    Parameters
+    ----------
+    xp : module
+        The array module (``numpy``, the strict stand-in or ``cupy``).
+    """
     from bionp import _conv_kernels  # noqa: PLC0415
 
     return module_name(xp) in ("numpy", "strict") and _conv_kernels.available()
@@ -88,7 +94,21 @@ def _host_im2col(x, kernel, stride, padding):
 def im2col(xp: types.ModuleType, x, kernel, stride=(1, 1), padding=(0, 0)):
     r"""Patch matrix :math:`X` ``(C*kh*kw, N*H'*W')`` of ``x`` (NCHW), row ``(c, u, v)``,
     column ``(n, i, j)`` holding :math:`x_{n,c,s_h i+u-p_h,s_w j+v-p_w}` (zero in the
-    padding); ``None`` where there is no compiled kernel."""
+    padding); ``None`` where there is no compiled kernel.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``x``.
+    x : array
+        Input ``(N, C, H, W)``.
+    kernel : tuple of int
+        Window size ``(kh, kw)``.
+    stride : tuple of int, default (1, 1)
+        Steps ``(s_h, s_w)`` between windows.
+    padding : tuple of int, default (0, 0)
+        Zero padding ``(p_h, p_w)`` on each side.
+    """
     return _dispatch(xp, _host_im2col, "im2col", x, tuple(kernel), tuple(stride),
                      tuple(padding))
 
@@ -115,7 +135,23 @@ def _host_col2im(cols, x_shape, kernel, stride, padding):
 def col2im(xp: types.ModuleType, cols, x_shape, kernel, stride=(1, 1), padding=(0, 0)):
     r"""Adjoint of :func:`im2col`: every entry of ``cols`` added onto the pixel of an
     ``x_shape`` (NCHW) array it was read from, kernel offsets in row-major order (padding
-    cut off); ``None`` where there is no compiled kernel."""
+    cut off); ``None`` where there is no compiled kernel.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``cols``.
+    cols : array
+        Patch matrix ``(C*kh*kw, N*H'*W')``, as :func:`im2col` lays it out.
+    x_shape : tuple of int
+        Shape ``(N, C, H, W)`` of the result.
+    kernel : tuple of int
+        Window size ``(kh, kw)``.
+    stride : tuple of int, default (1, 1)
+        Steps ``(s_h, s_w)`` between windows.
+    padding : tuple of int, default (0, 0)
+        Zero padding ``(p_h, p_w)`` on each side (cut off in the result).
+    """
     return _dispatch(xp, _host_col2im, "col2im", cols, tuple(int(s) for s in x_shape),
                      tuple(kernel), tuple(stride), tuple(padding))
 
@@ -139,7 +175,19 @@ def _host_conv_output(z, b, n):
 def conv_output(xp: types.ModuleType, z, b, out_shape):
     r""":math:`z'_{n,o,i,j} = Z_{o,(n,i,j)} + b_o`: the GEMM output ``z`` ``(O, N*H'*W')``
     as an NCHW array of ``out_shape`` ``(N, O, H', W')`` with the bias added in the same
-    pass; ``None`` where there is no compiled kernel."""
+    pass; ``None`` where there is no compiled kernel.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``z``.
+    z : array
+        GEMM output ``(O, N*H'*W')``.
+    b : array
+        Bias ``(O,)``.
+    out_shape : tuple of int
+        ``(N, O, H', W')``.
+    """
     out = _dispatch(xp, _host_conv_output, "conv_output", z, b, int(out_shape[0]))
     return None if out is None else out.reshape(tuple(int(s) for s in out_shape))
 
@@ -164,7 +212,21 @@ def _host_maxpool_forward(x, kernel, stride, out_hw):
 def maxpool_forward(xp: types.ModuleType, x, kernel, stride, out_hw):
     """``(z, arg)``: the maximum of each window of ``x`` (NCHW) and the row-major index
     ``u*kw + v`` of its first maximum (``intp``; a NaN counts as the maximum, as in
-    ``argmax``), both ``(N, C) + out_hw``; ``None`` where there is no compiled kernel."""
+    ``argmax``), both ``(N, C) + out_hw``; ``None`` where there is no compiled kernel.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``x``.
+    x : array
+        Input ``(N, C, H, W)``.
+    kernel : tuple of int
+        Window size ``(kh, kw)``.
+    stride : tuple of int
+        Steps between windows.
+    out_hw : tuple of int
+        Output height and width ``(H', W')``.
+    """
     return _dispatch(xp, _host_maxpool_forward, "maxpool_forward", x, tuple(kernel),
                      tuple(stride), tuple(int(s) for s in out_hw))
 
@@ -189,7 +251,23 @@ def _host_maxpool_backward(delta, arg, x_shape, kernel, stride):
 def maxpool_backward(xp: types.ModuleType, delta, arg, x_shape, kernel, stride):
     r""":math:`\partial L/\partial x` of ``x_shape``: for each window and kernel offset
     (row-major), ``delta * [arg == u*kw + v]`` added at that offset; ``None`` where there is
-    no compiled kernel."""
+    no compiled kernel.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``delta``.
+    delta : array
+        :math:`\partial L/\partial z`, ``(N, C) + out_hw``.
+    arg : array
+        The in-window argmax indices from :func:`maxpool_forward`, shape of ``delta``.
+    x_shape : tuple of int
+        Shape ``(N, C, H, W)`` of the pooled input.
+    kernel : tuple of int
+        Window size ``(kh, kw)``.
+    stride : tuple of int
+        Steps between windows.
+    """
     return _dispatch(xp, _host_maxpool_backward, "maxpool_backward", delta, arg,
                      tuple(int(s) for s in x_shape), tuple(kernel), tuple(stride))
 
@@ -208,5 +286,15 @@ def _host_relu_vjp(z, g):
 
 def relu_vjp(xp: types.ModuleType, z, g):
     r""":math:`[z > 0]\, g` (``g`` where ``z > 0``, else 0) in ``g``'s dtype; ``None``
-    where there is no compiled kernel (or ``z`` and ``g`` differ in shape or dtype)."""
+    where there is no compiled kernel (or ``z`` and ``g`` differ in shape or dtype).
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``z`` and ``g``.
+    z : array
+        Pre-activations.
+    g : array
+        Upstream gradient, shape and dtype of ``z``.
+    """
     return _dispatch(xp, _host_relu_vjp, "relu_vjp", z, g)
