@@ -33,7 +33,15 @@ _MEMO: dict = {}
 
 
 def load_bundled(split: str, path: Path | None = None):
-    """uint8 images ``(N, 28, 28)`` and labels ``(N,)`` of the bundled subset (read-only arrays)."""
+    """uint8 images ``(N, 28, 28)`` and labels ``(N,)`` of the bundled subset (read-only arrays).
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+        Which split (the arrays ``x_<split>`` and ``y_<split>`` of the file).
+    path : path-like, optional
+        The ``.npz`` file; the one shipped with bionp when ``None``.
+    """
     path = Path(path) if path is not None else BUNDLED_FILE
     key = (str(path), split)
     if key in _MEMO:

@@ -151,7 +151,15 @@ _STANDINS = {
 
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that imports nothing: every global a pickle names is refused,
-    except the few a pickled NumPy array needs, which map to inert stand-ins."""
+    except the few a pickled NumPy array needs, which map to inert stand-ins.
+
+    Parameters
+    ----------
+    file : file-like
+        A binary file open for reading, holding the pickle.
+    name : str, default "<pickle>"
+        The file's name, used in error messages.
+    """
 
     def __init__(self, file, *, name: str = "<pickle>"):
         super().__init__(file, encoding="bytes")
@@ -189,7 +197,15 @@ def _to_plain(obj, name):
 
 
 def restricted_loads(data: bytes, name: str = "<pickle>"):
-    """Unpickle ``data`` with :class:`RestrictedUnpickler`; arrays come back as NumPy arrays."""
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`; arrays come back as NumPy arrays.
+
+    Parameters
+    ----------
+    data : bytes
+        The pickle.
+    name : str, default "<pickle>"
+        The file's name, used in error messages.
+    """
     try:
         obj = RestrictedUnpickler(io.BytesIO(data), name=name).load()
     except UnsafePickleError:
@@ -233,6 +249,13 @@ def _check_labels(path, labels, n_classes=10):
 
 def read_cifar_python_batch(path: str | os.PathLike, md5: str | None = None):
     """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` uint8 from a python-version batch.
+
+    Parameters
+    ----------
+    path : path-like
+        The batch file (e.g. ``data_batch_1`` of ``cifar-10-batches-py``).
+    md5 : str, optional
+        Expected MD5 of the file, 32 hex digits; not checked when ``None``.
 
     Raises
     ------
@@ -296,6 +319,15 @@ def read_cifar_binary_batch(
 
     The file must be a whole number of 3073-byte records (``n_records`` of them
     when given); otherwise it is truncated or overlong and an error names it.
+
+    Parameters
+    ----------
+    path : path-like
+        The batch file (e.g. ``data_batch_1.bin``).
+    md5 : str, optional
+        Expected MD5 of the file, 32 hex digits; not checked when ``None``.
+    n_records : int, optional
+        Exact number of records the file must hold; any whole number when ``None``.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:

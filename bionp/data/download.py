@@ -23,7 +23,13 @@ __all__ = ["download_allowed", "fetch"]
 
 
 def download_allowed(download) -> bool:
-    """``download=None`` means allowed unless the environment sets ``BIONP_OFFLINE=1``."""
+    """``download=None`` means allowed unless the environment sets ``BIONP_OFFLINE=1``.
+
+    Parameters
+    ----------
+    download : bool or None
+        ``True`` / ``False`` as given; ``None`` for the environment's default.
+    """
     if download is None:
         return os.environ.get("BIONP_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
     if not isinstance(download, bool):
@@ -45,6 +51,15 @@ def fetch(spec: DatasetSpec, cache: Path, verify) -> Path:
 
     ``verify(source)`` is the loader's verification (raises on a bad file).
     Returns the folder the verified files were moved to.
+
+    Parameters
+    ----------
+    spec : bionp.data.registry.DatasetSpec
+        The data set; it needs a ``torchvision_class``.
+    cache : path-like
+        The cache folder; the files go to ``cache / spec.name``.
+    verify : callable
+        ``verify(source)``, called on each split's downloaded files before any is moved.
 
     Raises
     ------

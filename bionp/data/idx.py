@@ -50,12 +50,24 @@ IDX_DTYPES = {
 
 
 def md5_hex(data) -> str:
-    """MD5 of a bytes-like object, as 32 hex digits."""
+    """MD5 of a bytes-like object, as 32 hex digits.
+
+    Parameters
+    ----------
+    data : bytes-like
+        Anything with the buffer protocol (bytes, memoryview, a contiguous array).
+    """
     return hashlib.md5(memoryview(data).cast("B")).hexdigest()
 
 
 def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The decompressed bytes of a file (gzip detected by its magic bytes, not its name)."""
+    """The decompressed bytes of a file (gzip detected by its magic bytes, not its name).
+
+    Parameters
+    ----------
+    path : path-like
+        The file, plain or gzip-compressed.
+    """
     return read_payload_and_md5(path)[0]
 
 
@@ -65,6 +77,11 @@ def read_payload_and_md5(path: str | os.PathLike) -> tuple[bytes, str]:
     The MD5 of each decompressed chunk is updated on a worker thread while the
     next chunk is inflated (both release the GIL), so verifying costs little
     beyond decompressing.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, plain or gzip-compressed (several gzip members are concatenated).
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -108,6 +125,13 @@ def read_payload_and_md5(path: str | os.PathLike) -> tuple[bytes, str]:
 
 def parse_idx(data, name: str = "<bytes>") -> np.ndarray:
     """Array (native byte order) from the bytes of an IDX file; ``name`` appears in errors.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The whole (decompressed) IDX file.
+    name : str, default "<bytes>"
+        The file's name, used in error messages.
 
     Raises
     ------
@@ -183,7 +207,17 @@ def read_idx(path: str | os.PathLike, md5: str | None = None) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> None:
-    """Write ``array`` as IDX (gzip-compressed when ``compress``, or when the name ends in .gz)."""
+    """Write ``array`` as IDX (gzip-compressed when ``compress``, or when the name ends in .gz).
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write (overwritten).
+    array : array_like
+        Integer or float data of 1 to 255 dimensions, of a dtype IDX can hold.
+    compress : bool, optional
+        Gzip the file; when ``None``, only if ``path`` ends in ``.gz``.
+    """
     path = os.fspath(path)
     arr = np.asarray(array)
     codes = {v.kind + str(v.itemsize): k for k, v in IDX_DTYPES.items()}

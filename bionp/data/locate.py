@@ -65,6 +65,11 @@ def cache_dir() -> Path:
 def check_root(root) -> Path | None:
     """``root`` as a :class:`~pathlib.Path` of an existing folder (``None`` stays ``None``).
 
+    Parameters
+    ----------
+    root : str, path-like or None
+        The folder given as ``root=``.
+
     Raises
     ------
     DataRootError
@@ -99,6 +104,13 @@ def search_locations(root=None, cache: Path | None = None) -> list[tuple[str, Pa
     """``(label, folder)`` pairs in the order they are searched.
 
     A ``root`` given is the only place (checked by :func:`check_root`).
+
+    Parameters
+    ----------
+    root : str, path-like, optional
+        A folder given by the caller: then the only place searched.
+    cache : path-like, optional
+        The cache folder; :func:`cache_dir` when ``None``.
     """
     out: list[tuple[str, Path]] = []
     if root is not None:
@@ -114,7 +126,19 @@ def search_locations(root=None, cache: Path | None = None) -> list[tuple[str, Pa
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Files of one split found in one folder."""
+    """Files of one split found in one folder.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder the files are in.
+    fmt : {"idx", "python", "binary"}
+        Their format.
+    files : tuple
+        ``(FileSpec, Path)`` pairs, one per file of the split.
+    where : str, default ""
+        Label of the search location the files were found in.
+    """
 
     folder: Path
     fmt: str  # "idx", "python" or "binary"
@@ -158,7 +182,17 @@ def find_in(spec: DatasetSpec, split: str, base: Path, where: str = "") -> Sourc
 
 
 def find_source(spec: DatasetSpec, split: str, root=None, cache: Path | None = None):
-    """First :class:`Source` along :func:`search_locations`, and the list of places searched."""
+    """First :class:`Source` along :func:`search_locations`, and the list of places searched.
+
+    Parameters
+    ----------
+    spec : bionp.data.registry.DatasetSpec
+        The data set.
+    split : {"train", "test"}
+        Which split.
+    root, cache
+        As for :func:`search_locations`.
+    """
     searched = []
     for label, base in search_locations(root, cache):
         searched.append((label, base))

@@ -46,7 +46,17 @@ SPLITS = ("train", "test")
 
 @dataclasses.dataclass(frozen=True)
 class FileSpec:
-    """One raw file: its name, the MD5 of its decompressed payload (or None), its size."""
+    """One raw file: its name, the MD5 of its decompressed payload (or None), its size.
+
+    Parameters
+    ----------
+    name : str
+        The file's name.
+    md5 : str or None
+        MD5 of the decompressed payload (32 hex digits); ``None``: not checked.
+    size : int, optional
+        Length of the decompressed payload in bytes; ``None``: not checked.
+    """
 
     name: str
     md5: Optional[str]
@@ -55,7 +65,35 @@ class FileSpec:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """What bionp knows about one dataset."""
+    """What bionp knows about one dataset.
+
+    Parameters
+    ----------
+    name : str
+        The data set's name, e.g. ``"fashion_mnist"``.
+    kind : {"idx", "cifar10", "bundled"}
+        The file layout.
+    classes : tuple of str
+        Class names, index = label.
+    shape : tuple of int
+        Shape of one sample, e.g. ``(28, 28)`` or ``(3, 32, 32)``.
+    n_train, n_test : int
+        Number of samples per split.
+    files : dict
+        ``split -> tuple of FileSpec`` (CIFAR-10: ``format -> split -> files``).
+    source : str
+        Where the data set comes from.
+    license : str
+        Its licence.
+    folders : tuple of str, default ()
+        Sub-folders of a data root that may hold the files.
+    torchvision_class : str, optional
+        Name of the ``torchvision.datasets`` class that downloads it; ``None``: no download.
+    debian_package : str, optional
+        Debian package that installs it, named in the not-found message.
+    description : str, default ""
+        One line about it.
+    """
 
     name: str
     kind: str  # "idx", "cifar10" or "bundled"
