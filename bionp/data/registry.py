@@ -70,7 +70,7 @@ class DatasetSpec:
     Parameters
     ----------
     name : str
-        The data set's name, e.g. ``"fashion_mnist"``.
+        The data set's name, e.g. ``"fashion-mnist"``.
     kind : {"idx", "cifar10", "bundled"}
         The file layout.
     classes : tuple of str
