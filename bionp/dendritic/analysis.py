@@ -134,7 +134,17 @@ def _image_shape(in_dim: int, image_shape):
 
 def neuron_weight_map(layer, neuron: int, weighted_by_soma: bool = False) -> np.ndarray:
     """``(in_dim,)`` host array: the summed synaptic weights of one neuron's dendrites on
-    their inputs (each dendrite's weights times its soma weight if ``weighted_by_soma``)."""
+    their inputs (each dendrite's weights times its soma weight if ``weighted_by_soma``).
+
+    Parameters
+    ----------
+    layer : DendriticLayer
+        The layer.
+    neuron : int
+        Index of the neuron, in ``[0, layer.n_neurons)``.
+    weighted_by_soma : bool, default False
+        Scale each dendrite's weights by its soma weight.
+    """
     if not 0 <= int(neuron) < layer.n_neurons:
         raise ValueError(f"neuron must be in [0, {layer.n_neurons}), got {neuron!r}")
     m = layer.n_dendrites
@@ -153,7 +163,25 @@ def plot_dendritic_weights_single_image(layer, neuron: int = 0, image=None, path
                                         title: str | None = None):
     """One neuron's dendritic weights on the image grid (e.g. 28×28), next to ``image``
     and overlaid on it if given; saves a PNG when ``path`` is given.  Returns the figure
-    (or the saved path)."""
+    (or the saved path).
+
+    Parameters
+    ----------
+    layer : DendriticLayer
+        The layer.
+    neuron : int, default 0
+        Index of the neuron, in ``[0, layer.n_neurons)``.
+    image : array, optional
+        An input of ``layer.in_dim`` pixels, shown beside and under the map.
+    path : path-like, optional
+        Save the figure there as PNG and return the path; return the figure when ``None``.
+    image_shape : tuple of int, optional
+        ``(h, w)`` with ``h * w == layer.in_dim``; square when ``None``.
+    weighted_by_soma : bool, default False
+        As for :func:`neuron_weight_map`.
+    title : str, optional
+        Title of the map panel.
+    """
     from bionp.plot import pyplot, save_figure
 
     shape = _image_shape(layer.in_dim, image_shape)
@@ -181,7 +209,21 @@ def plot_dendritic_weights_single_image(layer, neuron: int = 0, image=None, path
 
 def plot_dendritic_weights_full_model(layer, path=None, *, image_shape=None,
                                       weighted_by_soma: bool = False, ncols: int | None = None):
-    """Every neuron's dendritic weight map on the image grid, one panel per neuron."""
+    """Every neuron's dendritic weight map on the image grid, one panel per neuron.
+
+    Parameters
+    ----------
+    layer : DendriticLayer
+        The layer.
+    path : path-like, optional
+        Save the figure there as PNG and return the path; return the figure when ``None``.
+    image_shape : tuple of int, optional
+        ``(h, w)`` with ``h * w == layer.in_dim``; square when ``None``.
+    weighted_by_soma : bool, default False
+        As for :func:`neuron_weight_map`.
+    ncols : int, optional
+        Panels per row; ``min(n_neurons, 5)`` when ``None``.
+    """
     from bionp.plot import pyplot, save_figure
 
     shape = _image_shape(layer.in_dim, image_shape)
@@ -206,7 +248,19 @@ def plot_dendritic_weights_full_model(layer, path=None, *, image_shape=None,
 
 def plot_eigenvalue_spectrum(eigenvalues, path=None, *, title: str = "eigenvalue spectrum",
                              log: bool = True):
-    """Sorted eigenvalue spectra (one line per entry of a dict ``name -> eigenvalues``)."""
+    """Sorted eigenvalue spectra (one line per entry of a dict ``name -> eigenvalues``).
+
+    Parameters
+    ----------
+    eigenvalues : array or dict
+        One set of eigenvalues, or ``name -> eigenvalues`` (not empty); magnitudes are plotted.
+    path : path-like, optional
+        Save the figure there and return the path; return the figure when ``None``.
+    title : str, default "eigenvalue spectrum"
+        The axes' title.
+    log : bool, default True
+        Logarithmic y axis.
+    """
     from bionp.plot import pyplot, save_figure
 
     series = eigenvalues if isinstance(eigenvalues, dict) else {"W": eigenvalues}

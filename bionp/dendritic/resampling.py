@@ -322,6 +322,21 @@ def draw_unconnected_inputs(idx, in_dim: int, m: int, rng, method: str = "auto")
 def resample_weakest(idx, w, in_dim: int, n_replace: int, rng, init_std: float):
     """Replace the ``n_replace`` weakest synapses of every dendrite, in place.
 
+    Parameters
+    ----------
+    idx : array
+        ``(n_dendrites, n)`` input index of every synapse (updated in place).
+    w : array
+        ``(n_dendrites, n)`` synaptic weights (updated in place).
+    in_dim : int
+        Number of inputs; new inputs are drawn among those a dendrite is not connected to.
+    n_replace : int
+        Synapses replaced per dendrite, ``0 <= n_replace <= n``, at most ``in_dim - n``.
+    rng : bionp.random.Generator
+        Source of the new inputs and weights.
+    init_std : float
+        Standard deviation of the new (normal) weights.
+
     Returns
     -------
     mask : bool array like ``w``, True where a synapse was replaced.
@@ -380,6 +395,23 @@ def resample_probabilistic(idx, w, in_dim: int, rng, init_std: float, p_max: flo
     synapse order) are kept.  New weights are Laplace with scale ``laplace_scale``;
     None gives them the standard deviation ``init_std`` (:math:`b = \\sigma/\\sqrt2`).
 
+    Parameters
+    ----------
+    idx : array
+        ``(n_dendrites, n)`` input index of every synapse (updated in place).
+    w : array
+        ``(n_dendrites, n)`` synaptic weights (updated in place).
+    in_dim : int
+        Number of inputs.
+    rng : bionp.random.Generator
+        Source of the draws.
+    init_std : float
+        Standard deviation of the new weights when ``laplace_scale`` is ``None``.
+    p_max, threshold, steepness : float
+        As for :func:`prune_probability` (defaults 0.95, 0.6, 0.1).
+    laplace_scale : float, optional
+        Scale ``b`` of the new Laplace weights.
+
     Returns
     -------
     mask : bool array like ``w``, True where a synapse was replaced.
@@ -412,6 +444,15 @@ def reset_optimizer_state(optimizer, param, mask) -> int:
 
     Returns the number of state buffers reset (0 if the optimiser keeps none for
     ``param``).
+
+    Parameters
+    ----------
+    optimizer : bionp.optim.Optimizer
+        The optimiser; others (without ``params`` / ``state``) are left alone.
+    param : array
+        The parameter array, matched by identity.
+    mask : array
+        Boolean mask of ``param``'s shape: the entries to zero.
     """
     params = getattr(optimizer, "params", None)
     state = getattr(optimizer, "state", None)
