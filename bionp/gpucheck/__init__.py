@@ -184,7 +184,24 @@ def _write(report: dict, path: str) -> None:
 def run_phase(name: str, func, opts, report: dict, budget: float, path: str | None = None) -> dict:
     """Run ``func(opts, entry, deadline)`` under ``budget`` seconds; whatever happens, the
     phase's entry in ``report["phases"]`` gets a ``status`` (``passed``, ``failed``,
-    ``timeout`` or ``error``) and ``seconds``, and the report is written to ``path``."""
+    ``timeout`` or ``error``) and ``seconds``, and the report is written to ``path``.
+
+    Parameters
+    ----------
+    name : str
+        The phase's name, its key in ``report["phases"]``.
+    func : callable
+        ``func(opts, entry, deadline) -> bool``: ``entry`` is the phase's dict to fill,
+        ``deadline`` a :func:`time.monotonic` time; True when the phase passed.
+    opts : argparse.Namespace
+        The parsed options.
+    report : dict
+        The report being built.
+    budget : float
+        Seconds the phase may run.
+    path : str, optional
+        JSON file the report is written to afterwards; not written when ``None``.
+    """
     entry = {"status": "running", "budget_s": budget}
     report["phases"][name] = entry
     t0 = time.perf_counter()
@@ -220,7 +237,13 @@ def _summary(name: str, e: dict) -> str:
 
 
 def format_report(report: dict) -> str:
-    """The short table printed at the end."""
+    """The short table printed at the end.
+
+    Parameters
+    ----------
+    report : dict
+        A finished report, as written to the JSON file.
+    """
     m = report["machine"]
     lines = [f"bionp gpu-check: {m.get('backend_under_test')} on {m.get('gpu', 'no GPU named')} "
              f"vs NumPy on {m.get('cpu_count')} CPU cores; report {report['report_path']}"]
@@ -244,7 +267,13 @@ def format_report(report: dict) -> str:
 
 
 def add_arguments(p) -> None:
-    """The ``gpu-check`` sub-command's options (on an :mod:`argparse` parser)."""
+    """The ``gpu-check`` sub-command's options (on an :mod:`argparse` parser).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser (or sub-parser) to add them to.
+    """
     p.add_argument("--out", default=os.path.join("results", "gpu-check.json"),
                    help="JSON report path (default: results/gpu-check.json)")
     p.add_argument("--backend-under-test", choices=("cupy", "strict"), default="cupy",
@@ -277,7 +306,13 @@ def _budgets(items) -> dict:
 
 
 def run_from_args(opts) -> int:
-    """Run the check for parsed options; the exit status (0: passed or skipped)."""
+    """Run the check for parsed options; the exit status (0: passed or skipped).
+
+    Parameters
+    ----------
+    opts : argparse.Namespace
+        Options parsed by a parser set up with :func:`add_arguments`.
+    """
     from bionp.backend import BackendUnavailableError, backend
 
     try:
@@ -310,7 +345,13 @@ def run_from_args(opts) -> int:
 
 
 def main(argv=None) -> int:
-    """The check as a function of command-line arguments (``python -m bionp gpu-check``)."""
+    """The check as a function of command-line arguments (``python -m bionp gpu-check``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the sub-command; ``sys.argv[1:]`` when ``None``.
+    """
     import argparse
 
     p = argparse.ArgumentParser(prog="bionp gpu-check", description=__doc__.splitlines()[0])

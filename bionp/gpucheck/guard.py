@@ -18,7 +18,15 @@ def time_limit(seconds: float | None, what: str = "phase"):
     """Raise :class:`PhaseTimeout` in the block after ``seconds`` (``SIGALRM``; a no-op
     off the main thread or where the platform has no interval timer).  A call into C
     that does not return is interrupted when it returns, so subprocesses get their own
-    timeout too."""
+    timeout too.
+
+    Parameters
+    ----------
+    seconds : float or None
+        The budget in seconds; ``None``: no limit.
+    what : str, default "phase"
+        What is timed, named in the :class:`PhaseTimeout` message.
+    """
     usable = (seconds is not None and hasattr(signal, "setitimer")
               and threading.current_thread() is threading.main_thread())
     if not usable:

@@ -18,7 +18,14 @@ ENV = "BIONP_GPUCHECK_LOG"
 
 def pytest_runtest_logreport(report) -> None:
     """pytest hook: record the call's outcome, a setup that did not pass (skip, error)
-    and a teardown that failed."""
+    and a teardown that failed.
+
+    Parameters
+    ----------
+    report : pytest.TestReport
+        One phase (setup, call, teardown) of a test; appended as a JSON line to the file
+        named by ``BIONP_GPUCHECK_LOG``, if set.
+    """
     path = os.environ.get(ENV)
     keep = (report.when == "call" or (report.when == "setup" and report.outcome != "passed")
             or (report.when == "teardown" and report.outcome == "failed"))
@@ -30,7 +37,13 @@ def pytest_runtest_logreport(report) -> None:
 
 def read_log(path: str) -> tuple[dict, list[str]]:
     """``({"tests", "passed", "failed", "errors", "skipped"}, [ids of failed/errored tests])``
-    from a log written by this plugin (zeros if there is none)."""
+    from a log written by this plugin (zeros if there is none).
+
+    Parameters
+    ----------
+    path : str
+        The JSON-lines log file.
+    """
     counts = dict.fromkeys(("passed", "failed", "errors", "skipped"), 0)
     failed: list[str] = []
     if os.path.exists(path):

@@ -23,7 +23,13 @@ TARGETS = {"backprop_b200": 10.0, "backprop_b2000": 50.0, "krotov_hopfield": 20.
 
 
 def load_data(n_samples: int):
-    """``(x, labels, source)`` on the host, float32, ``n_samples`` rows."""
+    """``(x, labels, source)`` on the host, float32, ``n_samples`` rows.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows wanted; the training set is tiled when it has fewer.
+    """
     import numpy as np
 
     from bionp import data
@@ -117,7 +123,21 @@ WORKLOADS = {
 
 def time_epoch(name: str, backend_name: str, host, sizes: dict, seconds_left: float) -> dict:
     """One workload on one backend: warm-up, a timed probe, then a full (or, if it would
-    not fit ``seconds_left``, a shortened and scaled) epoch."""
+    not fit ``seconds_left``, a shortened and scaled) epoch.
+
+    Parameters
+    ----------
+    name : str
+        The workload, a key of ``WORKLOADS``.
+    backend_name : str
+        The backend to time it on (``"numpy"``, ``"strict"`` or ``"cupy"``).
+    host : tuple of array
+        ``(x, labels)`` host arrays from :func:`load_data`.
+    sizes : dict
+        ``n_samples`` and ``kh_hidden``.
+    seconds_left : float
+        Time the run may take; a longer epoch is shortened and its time scaled.
+    """
     from bionp.backend import asarray, backend, default_dtype, synchronize
     from bionp.data import one_hot
 
@@ -155,7 +175,17 @@ def time_epoch(name: str, backend_name: str, host, sizes: dict, seconds_left: fl
 def phase_timings(opts, entry, deadline):
     """The ``timings`` phase: every workload on NumPy then on ``opts.backend_under_test``,
     each run given an equal share of the time left before ``deadline``; fills ``entry``
-    (``data``, ``sizes``, ``results``) as it goes.  True if every run gave a time."""
+    (``data``, ``sizes``, ``results``) as it goes.  True if every run gave a time.
+
+    Parameters
+    ----------
+    opts : argparse.Namespace
+        The parsed options (``quick``, ``backend_under_test``).
+    entry : dict
+        The phase's entry in the report, filled in place.
+    deadline : float
+        :func:`time.monotonic` time by which the phase must end.
+    """
     sizes = {"n_samples": 4000 if opts.quick else 60_000, "kh_hidden": 100 if opts.quick else 2000}
     x, y, source = load_data(sizes["n_samples"])
     entry.update(data=source, sizes=sizes, results=[])
