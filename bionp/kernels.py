@@ -48,6 +48,16 @@ def philox_raw_fast(xp: types.ModuleType, key: tuple[int, int], counter: int, n_
     On NumPy this is NumPy's own C implementation of the same function
     (:class:`numpy.random.Philox` with an explicit key and counter); the tests
     check it against bionp's array implementation bit for bit.
+
+    Parameters
+    ----------
+    xp : module
+    key : tuple of int
+        The two 64-bit key words.
+    counter : int
+        The counter before the first block.
+    n_blocks : int
+        Number of 4-word blocks.
     """
     if cuda_kernels_enabled(xp):  # one launch: bionp._cuda_kernels.philox_raw
         out = xp.empty(4 * n_blocks, dtype=xp.uint64)
@@ -81,7 +91,12 @@ def _philox_at(key: tuple[int, int], counter: int):
 
 def philox_fast_available(xp: types.ModuleType) -> bool:
     """Whether ``xp`` has compiled Philox kernels (:func:`philox_raw_fast`,
-    :func:`philox_uniform_fast`): NumPy only."""
+    :func:`philox_uniform_fast`): NumPy only.
+
+    Parameters
+    ----------
+    xp : module
+    """
     return xp is np
 
 
@@ -94,6 +109,17 @@ def philox_uniform_fast(xp: types.ModuleType, key: tuple[int, int], counter: int
     On NumPy the float64 numbers come from ``numpy.random.Generator(Philox).random``
     (whose conversion is exactly this), the float32 ones from the raw words converted
     in place; the tests check both against the array path and NumPy's generator.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``out``.
+    key : tuple of int
+        The two 64-bit key words.
+    counter : int
+        The counter before the first block.
+    out : array
+        The array to fill.
     """
     if xp is not np or not isinstance(out, np.ndarray):
         return False
@@ -132,7 +158,6 @@ def philox_fill_available(xp: types.ModuleType, dtype=None, normal: bool = False
     Parameters
     ----------
     xp : module
-        The array module.
     dtype : float dtype, optional
         The dtype of the normals asked for (with ``normal=True``).
     normal : bool
@@ -261,7 +286,12 @@ def cuda_kernels_enabled(xp: types.ModuleType) -> bool:
 
 def sparse_rows_matmul_available(xp: types.ModuleType) -> bool:
     """Whether :func:`sparse_rows_matmul` has a compiled kernel for ``xp``: NumPy and the
-    strict stand-in (SciPy's CSR products), CuPy with :func:`cuda_kernels_enabled`."""
+    strict stand-in (SciPy's CSR products), CuPy with :func:`cuda_kernels_enabled`.
+
+    Parameters
+    ----------
+    xp : module
+    """
     return module_name(xp) in ("numpy", "strict") or cuda_kernels_enabled(xp)
 
 
@@ -348,6 +378,21 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
     caller then gathers and multiplies with array operations.  On NumPy and the strict
     stand-in the kernel is SciPy's CSR product (or Numba's), so both give the same bits;
     on CuPy it is :func:`bionp._cuda_kernels.rows_matmul` (fixed summation order).
+
+    Parameters
+    ----------
+    xp : module
+        The array module of the arrays.
+    weights : array
+        ``(rows, per_row)`` nonzero values.
+    indices : array
+        ``(rows, per_row)`` integer column of each value.
+    n_cols : int
+        Number of columns of :math:`S`.
+    dense : array
+        :math:`D`, ``(n_cols, m)`` or, with ``transpose``, ``(rows, m)``.
+    transpose : bool, default False
+        Compute :math:`S^\top D` instead of :math:`S D`.
     """
     name = module_name(xp)
     if name == "numpy":
@@ -365,7 +410,12 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
 def sparse_rows_dot_available(xp: types.ModuleType) -> bool:
     """Whether :func:`sparse_rows_dot` has a compiled kernel for ``xp``: NumPy and the strict
     stand-in with Numba installed (and ``BIONP_NUMBA`` not ``0``), CuPy with
-    :func:`cuda_kernels_enabled`."""
+    :func:`cuda_kernels_enabled`.
+
+    Parameters
+    ----------
+    xp : module
+    """
     from bionp import _kernels  # noqa: PLC0415
 
     if cuda_kernels_enabled(xp):
@@ -397,6 +447,17 @@ def sparse_rows_dot(xp: types.ModuleType, indices, dense, other):
     ``indices[k]`` (:mod:`bionp.dendritic.layer`), computed without gathering the
     ``(rows, per_row, m)`` rows.  Returns ``None`` where there is no compiled kernel
     (:func:`sparse_rows_dot_available`): the caller gathers and multiplies instead.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of the arrays.
+    indices : array
+        ``(rows, per_row)`` integer row of ``dense`` per entry.
+    dense : array
+        ``(n, m)``.
+    other : array
+        ``(rows, m)``.
     """
     name = module_name(xp)
     if name == "numpy":
@@ -418,6 +479,17 @@ def take_rows(xp: types.ModuleType, a, indices, out):
     indices (which must be valid) are taken with ``mode="clip"`` there; CuPy's ``take``
     has no ``mode`` and writes into ``out`` directly, and the strict stand-in makes
     CuPy's call.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``a``.
+    a : array
+        2-D source.
+    indices : array
+        Integer rows to take, each in ``[0, len(a))``.
+    out : array
+        Destination, ``(len(indices), a.shape[1])``, C-contiguous, dtype of ``a``.
     """
     if xp is np:
         return xp.take(a, indices, axis=0, out=out, mode="clip")
