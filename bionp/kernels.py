@@ -158,6 +158,7 @@ def philox_fill_available(xp: types.ModuleType, dtype=None, normal: bool = False
     Parameters
     ----------
     xp : module
+        The array module.
     dtype : float dtype, optional
         The dtype of the normals asked for (with ``normal=True``).
     normal : bool
