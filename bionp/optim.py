@@ -46,7 +46,17 @@ def _param_list(params_or_net):
 
 
 class Optimizer:
-    """Base class: per-parameter state, in-place ``step``, ``state_dict``."""
+    """Base class: per-parameter state, in-place ``step``, ``state_dict``.
+
+    Parameters
+    ----------
+    params_or_net : Network or list of dict
+        A network (its ``parameters()``) or a list of ``{name: array}`` dicts, one per layer.
+    lr : float
+        Learning rate, > 0.
+    weight_decay : float, default 0.0
+        L2 weight decay (added to the gradient), >= 0.
+    """
 
     _state_names: tuple = ()
 
@@ -198,7 +208,21 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, Nesterov and L2 weight decay."""
+    """Stochastic gradient descent with optional momentum, Nesterov and L2 weight decay.
+
+    Parameters
+    ----------
+    params_or_net : Network or list of dict
+        A network (its ``parameters()``) or a list of ``{name: array}`` dicts, one per layer.
+    lr : float
+        Learning rate, > 0.
+    momentum : float, default 0.0
+        Momentum coefficient in ``[0, 1)``; 0: plain SGD.
+    nesterov : bool, default False
+        Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float, default 0.0
+        L2 weight decay (added to the gradient), >= 0.
+    """
 
     def __init__(self, params_or_net, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
@@ -247,7 +271,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction and optional (coupled, L2) weight decay."""
+    """Adam with bias correction and optional (coupled, L2) weight decay.
+
+    Parameters
+    ----------
+    params_or_net : Network or list of dict
+        A network (its ``parameters()``) or a list of ``{name: array}`` dicts, one per layer.
+    lr : float, default 1e-3
+        Learning rate, > 0.
+    betas : tuple of float, default (0.9, 0.999)
+        Decay rates of the first and second moment averages, each in ``[0, 1)``.
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        L2 weight decay (added to the gradient), >= 0.
+    """
 
     _state_names = ("m", "v")
 

@@ -43,6 +43,21 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
     Integer labels of shape ``(N,)`` become one-hot rows; labels outside
     ``[0, n_outputs)`` raise ``ValueError``.  A float target must have shape
     ``(N, C)`` and be finite.
+
+    Parameters
+    ----------
+    target : array
+        Integer labels ``(N,)`` or a float target ``(N, C)``.
+    n_samples : int
+        ``N``, the number of rows of the input.
+    n_outputs : int
+        ``C``, the number of outputs.
+    dtype : dtype
+        The float dtype of the result.
+    xp : module, optional
+        The array module; ``target``'s when ``None``.
+    check_labels : bool, default True
+        Check that integer labels lie in ``[0, n_outputs)``.
     """
     if xp is None:
         xp = get_array_module(target)
@@ -288,6 +303,21 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
 
     ``target`` must already be a prepared ``(N, C)`` float array.  Returns the
     batch mean (0-d) or, with ``per_sample=True``, the ``(N,)`` per-sample losses.
+
+    Parameters
+    ----------
+    loss_fn : Loss
+        The network's loss.
+    activation : Activation
+        The output layer's activation.
+    z : array
+        Output pre-activations (logits) ``(N, C)``.
+    a : array
+        Output activations ``(N, C)``.
+    target : array
+        Prepared float target ``(N, C)`` (:func:`prepare_target`).
+    per_sample : bool, default False
+        Return the ``(N,)`` per-sample losses instead of their mean.
     """
     o = z if _fused(activation, loss_fn) else a
     ls = per_sample_prepared(loss_fn, o, target)
@@ -301,6 +331,19 @@ def output_delta(loss_fn, activation, z, a, target):
 
     Softmax + cross-entropy: the fused :math:`(p - t)/N` with :math:`p = a`;
     otherwise ``activation.vjp(z, a, loss_fn.grad(a, target))``.
+
+    Parameters
+    ----------
+    loss_fn : Loss
+        The network's loss.
+    activation : Activation
+        The output layer's activation.
+    z : array
+        Output pre-activations ``(N, C)``.
+    a : array
+        Output activations ``(N, C)``.
+    target : array
+        Prepared float target ``(N, C)`` (:func:`prepare_target`).
     """
     if _fused(activation, loss_fn):
         g = a - target

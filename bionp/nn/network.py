@@ -66,7 +66,7 @@ _LAYER_METHODS = ("params", "forward", "forward_cache", "backward")
 class ForwardCache:
     """What a training forward pass leaves for the learning rules (lists aligned with the layers).
 
-    Attributes
+    Parameters
     ----------
     inputs : list of arrays
         ``inputs[l]`` is the input to layer ``l`` (``inputs[0]`` is ``x`` cast to

@@ -81,16 +81,24 @@ def _normal_has_out(rng) -> bool:
 class NoiseCache:
     r"""What a noisy layer's training forward pass leaves for its backward pass.
 
-    Attributes
+    Parameters
     ----------
-    eps : array (shape of ``W``) — the noise draw :math:`\varepsilon`
-    W : array — the clean weights the pass used
-    W_eff : array — the perturbed weights the pass used
-    sigma : float or array — the :math:`\sigma` the pass used
-    inner : the wrapped layer's own cache
-    token : int — which forward pass (buffers are reused by the next one)
-    log_var : array or None — the log-variance the pass used (learnable σ)
-    factor : array or None — :math:`1 + \sigma\varepsilon` (multiplicative mode)
+    eps : array
+        The noise draw :math:`\varepsilon`, shape of ``W``.
+    W : array
+        The clean weights the pass used.
+    W_eff : array
+        The perturbed weights the pass used.
+    sigma : float or array
+        The :math:`\sigma` the pass used.
+    inner : object
+        The wrapped layer's own cache.
+    token : int
+        Which forward pass (buffers are reused by the next one).
+    log_var : array, optional
+        The log-variance the pass used (learnable σ); ``None`` otherwise.
+    factor : array, optional
+        :math:`1 + \sigma\varepsilon` (multiplicative mode); ``None`` otherwise.
     """
 
     eps: object
