@@ -92,7 +92,17 @@ _REGISTRY: dict[str, ParityCheck] = {}
 
 
 def register_parity(name: str, *, rtol: dict | None = None, description: str = ""):
-    """Decorator registering ``fn(dtype) -> {name: array}`` as parity check ``name``."""
+    """Decorator registering ``fn(dtype) -> {name: array}`` as parity check ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The check's name, dotted by topic (``"rules.backprop"``); replaces one so named.
+    rtol : dict, optional
+        Relative tolerance per dtype name, over ``DEFAULT_RTOL``.
+    description : str, default ""
+        One line; the first line of ``fn``'s docstring when empty.
+    """
 
     def deco(fn):
         tol = dict(DEFAULT_RTOL)
@@ -122,6 +132,11 @@ def select_checks(names=None) -> dict[str, ParityCheck]:
     A name equal to a registered check selects that check; any other name selects every
     check whose name starts with it (``"rules"``, ``"rules.kolen"``).  A name that selects
     nothing is an error that lists the registered names.
+
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        Check names or name prefixes; all checks when ``None`` or empty.
     """
     checks = registered_checks()
     if not names:
@@ -142,7 +157,15 @@ def select_checks(names=None) -> dict[str, ParityCheck]:
 
 
 def relative_difference(a, b) -> float:
-    """``max|a - b| / max(max|a|, tiny)``, on host copies; ``inf`` on a shape mismatch."""
+    """``max|a - b| / max(max|a|, tiny)``, on host copies; ``inf`` on a shape mismatch.
+
+    Parameters
+    ----------
+    a : array
+        The reference.
+    b : array
+        The array compared with it.
+    """
     a = asnumpy(a)
     b = asnumpy(b)
     if a.shape != b.shape:
@@ -210,7 +233,13 @@ def run_checks(
 
 
 def format_table(rows: list[dict]) -> str:
-    """Plain-text table of :func:`run_checks` rows."""
+    """Plain-text table of :func:`run_checks` rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows from :func:`run_checks`.
+    """
     head = ("check", "dtype", "array", "vs", "max rel diff", "tol", "ok", "s ref", "s other")
     body = [
         (r["check"], r["dtype"], r["array"], r["backend"], f"{r['max_rel_diff']:.2e}",
@@ -226,7 +255,13 @@ def format_table(rows: list[dict]) -> str:
 
 def summarize(rows: list[dict]) -> list[dict]:
     """Per group (the name's first part: ``rules``, ``nn``, ...) and compared backend: how
-    many checks and arrays passed, and the largest relative difference over the group."""
+    many checks and arrays passed, and the largest relative difference over the group.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows from :func:`run_checks`.
+    """
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (r["check"].split(".", 1)[0], r["backend"])
@@ -246,7 +281,13 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def format_summary(rows: list[dict]) -> str:
-    """One line per group: checks passed, arrays compared, largest relative difference."""
+    """One line per group: checks passed, arrays compared, largest relative difference.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows from :func:`run_checks`.
+    """
     lines = []
     for g in summarize(rows):
         n_bad = len(g["failed_checks"])

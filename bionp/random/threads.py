@@ -49,7 +49,13 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads used for large draws on NumPy; the numbers drawn do not change."""
+    """Set the threads used for large draws on NumPy; the numbers drawn do not change.
+
+    Parameters
+    ----------
+    n : int
+        Number of threads, >= 1.
+    """
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"number of threads must be a positive int, got {n!r}")

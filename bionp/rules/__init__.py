@@ -43,7 +43,15 @@ ALIASES = {
 
 
 def get_rule(name, **kwargs) -> Rule:
-    """A rule from its name (``"backprop"``, ``"feedback_alignment"``, …) or a Rule instance."""
+    """A rule from its name (``"backprop"``, ``"feedback_alignment"``, …) or a Rule instance.
+
+    Parameters
+    ----------
+    name : str or bionp.rules.Rule
+        A rule's name or alias (case-insensitive, ``-`` as ``_``); a Rule is returned as it is.
+    **kwargs
+        Arguments of the rule's constructor (over an alias's preset).
+    """
     if isinstance(name, Rule):
         return name
     key = str(name).lower().replace("-", "_")
