@@ -11,7 +11,27 @@ __all__ = ["History"]
 
 @dataclasses.dataclass
 class History:
-    """What happened during training (all plain Python numbers, JSON-able)."""
+    """What happened during training (all plain Python numbers, JSON-able).
+
+    Parameters
+    ----------
+    loss : list of float
+        Training loss per update.
+    epoch_loss : list of float
+        Mean training loss per epoch.
+    train_accuracy, test_accuracy : list of float
+        Accuracy (%) per epoch.
+    test_loss : list of float
+        Test loss per epoch.
+    epoch_seconds : list of float
+        Training time per epoch.
+    diagnostics : dict
+        ``name -> per-epoch values``.
+    stopped : str, optional
+        Why training stopped early; ``None`` if it did not.
+    epochs_done : int, default 0
+        Epochs completed.
+    """
 
     loss: list = dataclasses.field(default_factory=list)           # per update
     epoch_loss: list = dataclasses.field(default_factory=list)     # mean training loss per epoch

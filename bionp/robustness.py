@@ -110,12 +110,16 @@ def perturbed_parameters(net, eps, sigma: float, mode: str = "additive", out=Non
 class RobustnessCurve:
     """Accuracy (%) versus test-time weight-noise σ.
 
-    Attributes
+    Parameters
     ----------
     sigmas : list of float
-    accuracy : list of lists, ``accuracy[k][r]`` for σ_k and repeat r
-    mode : str
+        The noise levels σ_k, >= 0.
+    accuracy : list of lists
+        ``accuracy[k][r]``: test accuracy (%) at σ_k in repeat r.
+    mode : {"additive", "multiplicative"}
+        How the noise perturbed the weights.
     repeats : int
+        Noise draws per σ.
     """
 
     sigmas: list

@@ -90,6 +90,21 @@ def mirror_update(layer, B, xi, lr: float, decay: float, counts=None):
     maps over the :math:`P = H'W'` output positions (the layer's weight gradient for input
     ``xi`` and delta ``y``), each weight's sum divided by the number of pairs it saw
     (``counts``, :func:`pair_counts`; computed when not given).
+
+    Parameters
+    ----------
+    layer : Dense or Conv2D
+        The layer (its forward weights :math:`W`).
+    B : array
+        Feedback weights, shape of ``layer``'s ``W``.
+    xi : array
+        Mirror inputs :math:`\xi` ``(m, *input_shape)``.
+    lr : float
+        Mirror learning rate :math:`\eta`.
+    decay : float
+        Weight decay :math:`\lambda` of ``B``.
+    counts : array, optional
+        Pairs per weight (:func:`pair_counts`); computed when ``None``.
     """
     G = mirror_increment(layer, xi, lr, counts)
     G += B * B.dtype.type(1.0 - decay)
@@ -157,7 +172,17 @@ def half_signs(rng, shape, dtype, xp):
 
 def pair_counts(layer, input_shape, dtype):
     """Per weight, the output positions where it meets the input rather than padding
-    (``W``'s shape; the weight gradient of ones), or ``None`` for a dense layer (1 each)."""
+    (``W``'s shape; the weight gradient of ones), or ``None`` for a dense layer (1 each).
+
+    Parameters
+    ----------
+    layer : Dense or Conv2D
+        The layer.
+    input_shape : tuple of int
+        One sample's input shape (no batch axis).
+    dtype : dtype
+        Float dtype of the counts.
+    """
     if len(input_shape) < 2:
         return None
     xp = get_array_module(layer.params()["W"])

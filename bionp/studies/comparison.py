@@ -40,7 +40,7 @@ __all__ = ["ModelConfig", "Comparison", "compare_models"]
 class ModelConfig:
     """One model of a comparison.
 
-    Attributes
+    Parameters
     ----------
     name : str
     model : callable ``model(seed) -> net`` or ``-> (net, optimizer)``, or a built network
@@ -120,7 +120,7 @@ def _mean_std(rows: Sequence[Sequence[float]]):
 class Comparison:
     """What :func:`compare_models` returns.
 
-    Attributes
+    Parameters
     ----------
     runs : dict name -> dict
         ``test_accuracy`` (per epoch, mean over seeds, %), ``test_accuracy_std``,
@@ -130,6 +130,10 @@ class Comparison:
     table : list of dict
         One row per model: final test accuracy mean and std, best epoch's mean,
         parameters, seconds per epoch and in total (mean over seeds).
+    epochs : int
+        Epochs each model was trained.
+    dataset : str
+        The data set's name.
     models : dict name -> list of trained networks (one per seed; with ``keep_models=True``)
     """
 

@@ -115,13 +115,16 @@ _METRICS = ("test_accuracy", "best_test_accuracy", "test_loss", "epoch_loss")
 class TuningResult:
     """What :func:`hyperparameter_tuning` returns.
 
-    Attributes
+    Parameters
     ----------
     best_params : dict
         The grid's values of the best configuration.
     best_score : float
         Its metric (mean over repeats).
-    metric, mode : str
+    metric : str
+        The metric ranked by.
+    mode : {"max", "min"}
+        Whether larger or smaller is better.
     table : list of dict
         One row per configuration (its parameters, ``mean``, ``std``, ``n`` …
         as :func:`bionp.sweep.summarize` gives), best first.
