@@ -77,6 +77,13 @@ def state_arrays(obj, prefix: str) -> tuple[dict, dict]:
 
     A state dict may hold arrays (saved in the ``.npz``), nested dicts/lists of
     them, and JSON-able values (saved in the metadata).  The arrays are host copies.
+
+    Parameters
+    ----------
+    obj : object
+        Anything with ``state_dict()``; ``None`` or another object gives ``({}, {})``.
+    prefix : str
+        Key prefix of the arrays.
     """
     arrays: dict[str, np.ndarray] = {}
     if obj is None or not hasattr(obj, "state_dict"):
@@ -96,7 +103,19 @@ def state_arrays(obj, prefix: str) -> tuple[dict, dict]:
 
 
 def load_state_arrays(obj, meta, arrays: dict, xp) -> None:
-    """Inverse of :func:`state_arrays`: rebuild the state dict and load it into ``obj``."""
+    """Inverse of :func:`state_arrays`: rebuild the state dict and load it into ``obj``.
+
+    Parameters
+    ----------
+    obj : object
+        Anything with ``load_state_dict()``; others are left alone.
+    meta : dict
+        The metadata from :func:`state_arrays`.
+    arrays : dict
+        The arrays from :func:`state_arrays` (host arrays).
+    xp : module
+        The array module to load them onto.
+    """
     if obj is None or not hasattr(obj, "load_state_dict") or meta in (None, {}):
         return
 

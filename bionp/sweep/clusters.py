@@ -36,6 +36,17 @@ def local_cluster(n_workers: int | None = None, *, env: Mapping[str, str] | None
     ``n_workers`` defaults to the number of cores; each worker process gets
     :data:`BLAS_ENV` (one BLAS/OpenMP thread) plus ``env``. Extra keyword
     arguments go to ``LocalCluster``.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes, >= 1; the number of cores when ``None``.
+    env : Mapping of str to str, optional
+        More environment variables for the workers.
+    dashboard_address : str or None, default ":0"
+        The dashboard's address (``":0"``: any free port; ``None``: no dashboard).
+    **kwargs
+        More arguments of ``LocalCluster``.
     """
     dd = _import_distributed()
     if dd is None:

@@ -78,7 +78,15 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def normalize_config(config: Any, where: str = "config") -> dict:
-    """A JSON round-trip of ``config`` (a mapping of str keys), or a clear error naming the key."""
+    """A JSON round-trip of ``config`` (a mapping of str keys), or a clear error naming the key.
+
+    Parameters
+    ----------
+    config : Mapping
+        Parameter name (str) -> JSON-serialisable value.
+    where : str, default "config"
+        What ``config`` is, named in the error.
+    """
     if not isinstance(config, Mapping):
         raise SweepConfigError(
             f"{where} must be a dict of parameter name -> value, got {type(config).__name__}: "
@@ -196,7 +204,15 @@ def check_configs(configs: Iterable[Mapping[str, Any]]) -> list[dict]:
 
 
 def check_params(configs: Sequence[Mapping[str, Any]], params: Iterable[str] | None) -> None:
-    """Every parameter name of every config must be one of ``params`` (``None``: no check)."""
+    """Every parameter name of every config must be one of ``params`` (``None``: no check).
+
+    Parameters
+    ----------
+    configs : sequence of Mapping
+        The configs to check.
+    params : iterable of str or None
+        The parameter names the task function accepts; ``None``: anything goes.
+    """
     if params is None:
         return
     if isinstance(params, str):
@@ -215,7 +231,13 @@ def check_params(configs: Sequence[Mapping[str, Any]], params: Iterable[str] | N
 
 
 def rng_state(rng) -> dict:
-    """Entropy and spawn key of the root generator (what seeds depend on), JSON-able."""
+    """Entropy and spawn key of the root generator (what seeds depend on), JSON-able.
+
+    Parameters
+    ----------
+    rng : int, bionp.random.Generator or None
+        The sweep's root generator or seed (as ``rng=`` takes it).
+    """
     from bionp.random import check_rng
 
     st = check_rng(rng).get_state()

@@ -228,6 +228,13 @@ class ResultStore:
 
     Opening takes an exclusive lock, cuts off a truncated last line and writes
     the header if the file is new. Use as a context manager.
+
+    Parameters
+    ----------
+    path : path-like
+        The store file; created (with its folder) if missing, else appended to.
+    header : dict
+        The header written to a new file; an existing file keeps its own.
     """
 
     def __init__(self, path: str | os.PathLike, header: dict):

@@ -75,7 +75,15 @@ def _parse(path: str) -> dict:
 
 
 def import_function(spec: str, base_dir: str = "."):
-    """The callable named by ``"package.module:function"`` or ``"file.py:function"``."""
+    """The callable named by ``"package.module:function"`` or ``"file.py:function"``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"package.module:function"`` or ``"file.py:function"``.
+    base_dir : str, default "."
+        Folder a relative ``file.py`` is found in.
+    """
     if not isinstance(spec, str) or ":" not in spec:
         raise SweepConfigError(
             f"function must be 'module:function' or 'file.py:function', got {spec!r}")

@@ -66,6 +66,17 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     are converted) here on the worker, so an error carries the worker's traceback.
     A backend or dtype the task selects (``bionp.use``, ``bionp.set_dtype``) is
     switched back afterwards, so no task inherits another's choice.
+
+    Parameters
+    ----------
+    fn : callable
+        The task function ``fn(config, seed) -> dict`` of metrics.
+    config : dict
+        The task's parameters (``fn`` gets a copy).
+    seed : int
+        The task's seed.
+    blas_threads : int or None, default 1
+        BLAS/OpenMP threads while ``fn`` runs; ``None`` leaves them as they are.
     """
     import json
 
@@ -139,7 +150,15 @@ def _pickle_function(fn) -> bytes:
 
 
 def execute_pickled(fn_bytes: bytes, config: dict, seed: int, blas_threads: int | None = 1) -> dict:
-    """:func:`execute_task` with the function sent as cloudpickle bytes (unpickled once per process)."""
+    """:func:`execute_task` with the function sent as cloudpickle bytes (unpickled once per process).
+
+    Parameters
+    ----------
+    fn_bytes : bytes
+        The task function, pickled with cloudpickle.
+    config, seed, blas_threads
+        As for :func:`execute_task`.
+    """
     import hashlib
 
     def load():
