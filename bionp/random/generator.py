@@ -1,14 +1,12 @@
 r"""The :class:`Generator` of :mod:`bionp.random`: seeding, state and distributions.
 
-The generator's state is a key and a counter; every draw evaluates whole
-blocks of the Philox4x64-10 stream (:mod:`bionp.random.philox`) and turns
-their words into numbers.
+The generator's state is a key and a counter; every draw evaluates whole blocks of the
+Philox4x64-10 stream (:mod:`bionp.random.philox`) and turns their words into numbers.
 
-Seeding follows NumPy: the key is ``SeedSequence(seed).generate_state(2,
-uint64)``, so ``Generator(s)`` produces exactly the raw stream of
-``numpy.random.Philox(s)``; :meth:`Generator.spawn` uses
-``SeedSequence.spawn`` for independent children, and :func:`named_stream`
-``SeedSequence(seed, spawn_key=(crc32(name),))``.
+Seeding follows NumPy: the key is ``SeedSequence(seed).generate_state(2, uint64)``, so
+``Generator(s)`` produces exactly the raw stream of ``numpy.random.Philox(s)``;
+:meth:`Generator.spawn` uses ``SeedSequence.spawn`` for independent children, and
+:func:`named_stream` ``SeedSequence(seed, spawn_key=(crc32(name),))``.
 
 Conversions
 -----------
@@ -21,8 +19,7 @@ Conversions
 * ``permutation``/``choice(replace=False)``: argsort of 64-bit random keys.
 
 Each call uses whole blocks: a draw of ``n`` words advances the counter by
-``⌈n/4⌉`` and discards the rest of the last block.
-"""
+``⌈n/4⌉`` and discards the rest of the last block."""
 
 from __future__ import annotations
 
@@ -64,10 +61,9 @@ class Generator:
 
     Notes
     -----
-    Arrays are created on the active backend (``bionp.get_xp()``) unless a
-    draw is given ``xp=``; the default float dtype is ``bionp.get_dtype()``.
-    The state is the key and a counter: :meth:`get_state` / :meth:`set_state`
-    save and restore it exactly (checkpoints use them).
+    Arrays are created on the active backend (``bionp.get_xp()``) unless a draw is given ``xp=``;
+    the default float dtype is ``bionp.get_dtype()``. The state is the key and a counter:
+    :meth:`get_state` / :meth:`set_state` save and restore it exactly (checkpoints use them).
     """
 
     def __init__(self, seed: int | None = None, *, _seed_seq: np.random.SeedSequence | None = None):
@@ -161,8 +157,7 @@ class Generator:
         """Uniform on ``[low, high)``: ``low + (high - low) * u`` with ``u`` in ``[0, 1)``.
 
         ``low`` and ``high`` must be real and finite (numbers or arrays that broadcast
-        against ``size``).  ``out``: see :meth:`random`.
-        """
+        against ``size``).  ``out``: see :meth:`random`."""
         _check_param("low", low)
         _check_param("high", high)
         xp, dt, shape, _ = self._target(size, dtype, xp, out)
@@ -177,18 +172,16 @@ class Generator:
 
         ``out``, optional: a writeable C-contiguous array of shape ``size`` (``size=None``:
         ``out``'s shape) and dtype ``dtype`` on the backend, filled in place and returned;
-        a refused ``out`` raises before the counter moves.
-        """
+        a refused ``out`` raises before the counter moves."""
         xp, dt, shape, n = self._target(size, dtype, xp, out)
         flat = None if out is None else out.reshape(-1)
         u = self._uniform_flat(n, dt, xp, out=flat)
         return out if out is not None else u.reshape(shape)
 
     def _uniform_flat(self, n: int, dt, xp, out=None):
-        """``n`` uniforms as a flat array (``out`` if given), advancing the counter by
-        the blocks they use; on NumPy filled by a compiled kernel (Numba's one-pass kernel,
-        else NumPy's Philox), one contiguous chunk per thread (the same numbers for any
-        thread count)."""
+        """``n`` uniforms as a flat array (``out`` if given), advancing the counter by the blocks
+        they use; on NumPy filled by a compiled kernel (Numba's one-pass kernel, else NumPy's
+        Philox), one contiguous chunk per thread (the same numbers for any thread count)."""
         per_block = _per_block(dt)
         n_blocks = -(-n // per_block)
         key, counter = self._key, self._counter
@@ -228,8 +221,7 @@ class Generator:
         Value :math:`i` is :math:`b_i\,(2s) - s` with :math:`b_i` bit :math:`i \bmod 64` of
         word :math:`\lfloor i/64 \rfloor` of the stream; a draw of ``n`` values uses
         :math:`\lceil n/64 \rceil` words (the counter advances by :math:`\lceil n/256
-        \rceil` blocks).  ``scale``: a finite number >= 0.  ``out``: see :meth:`random`.
-        """
+        \rceil` blocks).  ``scale``: a finite number >= 0.  ``out``: see :meth:`random`."""
         _check_param("scale", scale, nonnegative=True)
         if not _is_number(scale):
             raise TypeError(f"scale must be a number, got {type(scale).__name__}")
@@ -255,19 +247,17 @@ class Generator:
         r"""Normal draws by Box–Muller: :math:`z = \sqrt{-2\ln(1-u_1)}\,\cos(2\pi u_2)` and
         the matching :math:`\sin`; returns ``loc + scale * z``.
 
-        For ``n`` draws, ``m = ⌈n/2⌉`` pairs: the first ``m`` uniforms of the stream are
-        the :math:`u_1`, the next ``m`` the :math:`u_2`; draw ``i < m`` is the cosine
-        of pair ``i``, draw ``m + i`` the sine of pair ``i``.  On NumPy each thread
-        (:func:`set_num_threads`) takes one contiguous range of pairs and, piece by
-        cache-sized piece, draws that piece's :math:`u_1` and :math:`u_2` and transforms
-        them while they are in cache (with Numba: one compiled pass per piece,
-        :mod:`bionp._random_kernels`, whose :math:`\ln, \cos, \sin` are NumPy's own
-        loops); the numbers do not depend on the pieces, the threads or the kernel.
+        For ``n`` draws, ``m = ⌈n/2⌉`` pairs: the first ``m`` uniforms of the stream are the
+        :math:`u_1`, the next ``m`` the :math:`u_2`; draw ``i < m`` is the cosine of pair ``i``,
+        draw ``m + i`` the sine of pair ``i``.  On NumPy each thread (:func:`set_num_threads`)
+        takes one contiguous range of pairs and, piece by cache-sized piece, draws that piece's
+        :math:`u_1` and :math:`u_2` and transforms them while they are in cache (with Numba: one
+        compiled pass per piece, :mod:`bionp._random_kernels`, whose :math:`\ln, \cos, \sin` are
+        NumPy's own loops); the numbers do not depend on the pieces, the threads or the kernel.
 
         ``out``, optional: a writeable C-contiguous array of shape ``size`` (``size=None``:
         ``out``'s shape) and dtype ``dtype`` on the backend, written in place and returned
-        (no allocation); a refused ``out`` or parameter raises before the counter moves.
-        """
+        (no allocation); a refused ``out`` or parameter raises before the counter moves."""
         _check_param("loc", loc)
         _check_param("scale", scale, nonnegative=True)
         xp, dt, shape, n = self._target(size, dtype, xp, out)
@@ -357,8 +347,7 @@ class Generator:
 
         Lemire's method: for range ``R`` and a 64-bit word ``r``, the value is the
         high half of ``r * R``; words whose low half falls below ``2**64 mod R`` are
-        redrawn (probability < R / 2**64).
-        """
+        redrawn (probability < R / 2**64)."""
         xp = xp or get_xp()
         if high is None:
             low, high = 0, low
@@ -426,8 +415,7 @@ class Generator:
         """Draws from ``arange(a)`` (int) or from array ``a``'s first axis.
 
         ``replace=False`` takes the first ``size`` entries of a random permutation;
-        ``p`` (with replacement) samples by inverse CDF.
-        """
+        ``p`` (with replacement) samples by inverse CDF."""
         xp = xp or get_xp()
         pool = None
         if isinstance(a, numbers.Integral) and not isinstance(a, bool):
@@ -470,7 +458,12 @@ def named_stream(seed: int, name: str) -> Generator:
     Differently named streams are independent, so an experiment's initialisation, batch
     order, test-image choice and a rule's noise need not start from the same raw numbers;
     the same ``(seed, name)`` always starts the same stream (a fresh generator per call:
-    every rule of an example can start from the same initial weights)."""
+    every rule of an example can start from the same initial weights).
+
+    Parameters
+    ----------
+    seed : int >= 0
+    name : str, not empty"""
     import zlib
 
     if not isinstance(name, str) or not name:
@@ -481,14 +474,25 @@ def named_stream(seed: int, name: str) -> Generator:
 
 
 def default_rng(seed: "int | Generator | None" = None) -> Generator:
-    """``Generator(seed)``; a Generator passed in is returned as it is."""
+    """``Generator(seed)``; a Generator passed in is returned as it is.
+
+    Parameters
+    ----------
+    seed : int >= 0, bionp.random.Generator or None
+        ``None`` takes fresh entropy from the operating system."""
     if isinstance(seed, Generator):
         return seed
     return Generator(seed)
 
 
 def check_rng(rng: "int | Generator | None", name: str = "rng") -> Generator:
-    """SPEC 7: turn an ``rng=`` argument (int seed, Generator or None) into a Generator."""
+    """SPEC 7: turn an ``rng=`` argument (int seed, Generator or None) into a Generator.
+
+    Parameters
+    ----------
+    rng : int >= 0, bionp.random.Generator or None
+    name : str, default "rng"
+        The argument's name, used in error messages."""
     if rng is None or isinstance(rng, Generator):
         return default_rng(rng)
     _check_seed(rng, name)
