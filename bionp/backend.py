@@ -1,10 +1,9 @@
 """The array backend: the one place in bionp that knows about CuPy.
 
-bionp's numerical code is written once against an array module ``xp`` that is
-either :mod:`numpy` (CPU), :mod:`cupy` (GPU) or ``strict``, a CPU stand-in for a
-GPU that refuses everything CuPy would refuse (and a little more, see
-:mod:`bionp._strict`).  Library code obtains ``xp`` from :func:`get_xp` (the
-active backend) or :func:`get_array_module` (the backend of given arrays) and
+bionp's numerical code is written once against an array module ``xp`` that is either :mod:`numpy`
+(CPU), :mod:`cupy` (GPU) or ``strict``, a CPU stand-in for a GPU that refuses everything CuPy would
+refuse (and a little more, see :mod:`bionp._strict`).  Library code obtains ``xp`` from
+:func:`get_xp` (the active backend) or :func:`get_array_module` (the backend of given arrays) and
 never imports CuPy itself.
 
 Selecting a backend
@@ -19,10 +18,9 @@ or ``BIONP_DTYPE``) is handled the same way.
 
 Moving data
 -----------
-Host/device transfers are always explicit: :func:`asarray` puts an array on the
-active backend, :func:`asnumpy` brings one back to the host, :func:`to_scalar`
-reads one number.  Arrays of two backends meeting in one call raise
-:class:`MixedBackendError`; bionp never copies silently.
+Host/device transfers are always explicit: :func:`asarray` puts an array on the active backend,
+:func:`asnumpy` brings one back to the host, :func:`to_scalar` reads one number.  Arrays of two
+backends meeting in one call raise :class:`MixedBackendError`; bionp never copies silently.
 
 CuPy's API, as the strict stand-in enforces it
 ----------------------------------------------
@@ -35,41 +33,36 @@ blocks, the dendritic layer's sparse products, :func:`bionp.kernels.take_rows`),
 :mod:`bionp.kernels`, which asks this module which backend an array belongs to.  What the names alone cannot show, and bionp's
 code therefore respects by construction:
 
-* **argpartition / partition**: CuPy has no ``kind=`` and orders the elements inside
-  each side of ``kth`` differently from NumPy's introselect (ties included).  Use only
-  the partition property (the ``kth`` element in place, nothing larger before it,
-  nothing smaller after it), never the order within a side; sort the selected few
-  when an order is needed.  Strict returns each side in reverse of NumPy's order, so
-  code relying on it fails there.
-* **out= on ufuncs**: CuPy's ufuncs take ``out``, ``dtype`` and ``casting`` only (no
-  ``where=``, ``order=``, ``subok=``; ``matmul`` is a gufunc without ``reduce``).
-  ``out`` must be a device array of the result's shape; CuPy does not guard against
-  an ``out`` that partly overlaps an input (NumPy copies first), so the result of
-  e.g. ``add(a[1:], a[:-1], out=a[1:])`` is undefined there (strict refuses it).
-  Identical in/out (``out=a`` with ``a`` an input) is fine on both.
-* **0-d results**: reductions and single-element indexing return 0-d device arrays on
-  CuPy, never Python/NumPy scalars (strict does the same).  Turning one into a number
-  (``float(x)``, ``if x:``, ``int(x)``) is a host synchronisation: use
-  :func:`to_scalar` where it is meant, and keep the arithmetic on arrays otherwise.
-  A 0-d array also takes part in type promotion as an array: scale float32 arrays by
-  Python floats or by 0-d arrays of their own dtype.
-* **scatter-add**: ``a[idx] += v`` adds once per distinct index on both libraries
-  (buffered); accumulating repeated indices needs ``add.at`` (NumPy, CuPy) or
-  ``cupyx.scatter_add``.  On the GPU these (and ``bincount`` with weights) add with
-  atomics in no fixed order, so float results can differ in the last bits from run to
-  run; parity tolerances allow for it, exact reproducibility needs a formulation by
-  sorting or a matrix product.
+* **argpartition / partition**: CuPy has no ``kind=`` and orders the elements inside each side of
+  ``kth`` differently from NumPy's introselect (ties included).  Use only the partition property
+  (the ``kth`` element in place, nothing larger before it, nothing smaller after it), never the
+  order within a side; sort the selected few when an order is needed.  Strict returns each side in
+  reverse of NumPy's order, so code relying on it fails there.
+* **out= on ufuncs**: CuPy's ufuncs take ``out``, ``dtype`` and ``casting`` only (no ``where=``,
+  ``order=``, ``subok=``; ``matmul`` is a gufunc without ``reduce``). ``out`` must be a device
+  array of the result's shape; CuPy does not guard against an ``out`` that partly overlaps an input
+  (NumPy copies first), so the result of e.g. ``add(a[1:], a[:-1], out=a[1:])`` is undefined there
+  (strict refuses it). Identical in/out (``out=a`` with ``a`` an input) is fine on both.
+* **0-d results**: reductions and single-element indexing return 0-d device arrays on CuPy, never
+  Python/NumPy scalars (strict does the same).  Turning one into a number (``float(x)``, ``if x:``,
+  ``int(x)``) is a host synchronisation: use :func:`to_scalar` where it is meant, and keep the
+  arithmetic on arrays otherwise. A 0-d array also takes part in type promotion as an array: scale
+  float32 arrays by Python floats or by 0-d arrays of their own dtype.
+* **scatter-add**: ``a[idx] += v`` adds once per distinct index on both libraries (buffered);
+  accumulating repeated indices needs ``add.at`` (NumPy, CuPy) or ``cupyx.scatter_add``.  On the
+  GPU these (and ``bincount`` with weights) add with atomics in no fixed order, so float results
+  can differ in the last bits from run to run; parity tolerances allow for it, exact
+  reproducibility needs a formulation by sorting or a matrix product.
 * **errstate**: CuPy reports no floating-point errors: no overflow/divide/invalid
   warnings, ``numpy.errstate`` does nothing on device arrays, and ``cupyx.errstate``
   only governs linear-algebra checks.  Detect non-finite values explicitly
   (``isfinite``), never by a warning; ``numpy.errstate`` around host-only NumPy code
   (as in :mod:`bionp.nn.activations`) stays correct on every backend.
-* **integer overflow**: integer arithmetic wraps silently on CuPy, and integer division
-  by zero gives 0 without a warning; NumPy raises ``OverflowError`` when a Python int
-  does not fit the array's integer dtype (NEP 50) and warns on division by zero.
-  Unsigned 64-bit arithmetic that relies on wrap-around (the Philox generator in
-  :mod:`bionp.random`) uses ``uint64`` arrays and ``uint64`` scalars only, so both
-  libraries wrap the same way.
+* **integer overflow**: integer arithmetic wraps silently on CuPy, and integer division by zero
+  gives 0 without a warning; NumPy raises ``OverflowError`` when a Python int does not fit the
+  array's integer dtype (NEP 50) and warns on division by zero. Unsigned 64-bit arithmetic that
+  relies on wrap-around (the Philox generator in :mod:`bionp.random`) uses ``uint64`` arrays and
+  ``uint64`` scalars only, so both libraries wrap the same way.
 """
 
 from __future__ import annotations
@@ -387,8 +380,7 @@ def is_array(a: Any) -> bool:
 def get_array_module(*arrays: Any) -> types.ModuleType:
     """Array module of the given arrays (CuPy's ``get_array_module`` contract).
 
-    Scalars and ``None`` are ignored; with no arrays at all the active backend's
-    module is returned.
+    Scalars and ``None`` are ignored; with no arrays at all the active backend's module is returned.
 
     Parameters
     ----------
@@ -442,7 +434,11 @@ def check_same_backend(*arrays: Any, names: tuple[str, ...] | None = None) -> ty
 
 
 def asnumpy(a: Any) -> np.ndarray:
-    """Host (NumPy) copy of ``a``; NumPy arrays are returned as they are."""
+    """Host (NumPy) copy of ``a``; NumPy arrays are returned as they are.
+
+    Parameters
+    ----------
+    a : array (of any backend), scalar or array_like"""
     name = backend_of(a)
     if name is None or name == "numpy":
         return np.asarray(a)
@@ -452,7 +448,11 @@ def asnumpy(a: Any) -> np.ndarray:
 
 
 def to_scalar(a: Any) -> float | int | bool:
-    """Read one number to the host (an explicit, synchronising transfer)."""
+    """Read one number to the host (an explicit, synchronising transfer).
+
+    Parameters
+    ----------
+    a : array with one element (of any backend), or a scalar"""
     if backend_of(a) is None:
         return a.item() if hasattr(a, "item") else a
     if a.size != 1:
