@@ -30,8 +30,8 @@ and keeps it so::
        |
     random     random (the counter-based generator)
        |
-    backend    backend, kernels, backend_conv, backend_dense, _errors, _surface, _host_syncs,
-               _strict, _kernels, _conv_kernels, _dense_kernels, _cuda_kernels,
+    backend    backend, dtypes, kernels, backend_conv, backend_dense, _errors, _surface,
+               _host_syncs, _strict, _kernels, _conv_kernels, _dense_kernels, _cuda_kernels,
                _random_kernels, _random_numba, validation, progress, plot (leaf helpers)
 
 A package's ``__init__`` sits at the layer of the highest module it re-exports.

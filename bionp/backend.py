@@ -14,7 +14,7 @@ Selecting a backend
   each see their own choice and never leak it into each other.
 
 The default floating dtype (``float32`` unless changed with :func:`set_dtype`
-or ``BIONP_DTYPE``) is handled the same way.
+or ``BIONP_DTYPE``) is handled the same way, in :mod:`bionp.dtypes` (re-exported here).
 
 Moving data
 -----------
@@ -77,6 +77,8 @@ import numpy as np
 
 # defined below this module (bionp._strict raises them too); public here and as bionp.<name>
 from bionp._errors import BackendError, BackendUnavailableError, MixedBackendError
+# the default dtype lives in its own module; re-exported here (and as bionp.<name>)
+from bionp.dtypes import default_dtype, get_dtype, resolve_dtype, set_dtype
 
 __all__ = [
     "BACKENDS",
@@ -105,11 +107,10 @@ __all__ = [
 
 #: Names accepted by :func:`use` and :func:`backend`.
 BACKENDS = ("numpy", "cupy", "strict")
-_DTYPES = ("float32", "float64")
 
 
 # --------------------------------------------------------------------------
-# the active backend and dtype
+# the active backend
 # --------------------------------------------------------------------------
 
 def _check_name(name: str) -> str:
@@ -124,22 +125,9 @@ def _check_name(name: str) -> str:
     return key
 
 
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.name not in _DTYPES:
-        raise ValueError(f"unsupported default dtype {dtype!r}: expected 'float32' or 'float64'")
-    return dt
-
-
-_global = {"backend": None, "dtype": None}
+_global: dict[str, str | None] = {"backend": None}
 _scoped_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "bionp_backend", default=None
-)
-_scoped_dtype: contextvars.ContextVar[np.dtype | None] = contextvars.ContextVar(
-    "bionp_dtype", default=None
 )
 
 
@@ -151,16 +139,6 @@ def _default_backend() -> str:
         except ValueError as exc:
             raise ValueError(f"environment variable BIONP_BACKEND: {exc}") from None
     return _global["backend"]
-
-
-def _default_dtype() -> np.dtype:
-    if _global["dtype"] is None:
-        env = os.environ.get("BIONP_DTYPE", "float32")
-        try:
-            _global["dtype"] = _check_dtype(env)
-        except ValueError as exc:
-            raise ValueError(f"environment variable BIONP_DTYPE: {exc}") from None
-    return _global["dtype"]
 
 
 def backend_name() -> str:
@@ -235,48 +213,6 @@ def get_xp() -> types.ModuleType:
     return _module(backend_name())
 
 
-def set_dtype(dtype: Any) -> np.dtype:
-    """Set the default floating dtype (``"float32"`` or ``"float64"``); returns it.
-
-    Parameters
-    ----------
-    dtype : str or dtype
-        ``"float32"`` (bionp's default) or ``"float64"``.
-
-    Examples
-    --------
-    >>> import bionp as bnp
-    >>> bnp.set_dtype("float64")
-    dtype('float64')
-    >>> bnp.set_dtype("float32")
-    dtype('float32')
-    """
-    dt = _check_dtype(dtype)
-    _global["dtype"] = dt
-    return dt
-
-
-@contextlib.contextmanager
-def default_dtype(dtype: Any) -> Iterator[np.dtype]:
-    """Scoped default dtype: ``with bionp.default_dtype("float64"): ...``."""
-    dt = _check_dtype(dtype)
-    token = _scoped_dtype.set(dt)
-    try:
-        yield dt
-    finally:
-        _scoped_dtype.reset(token)
-
-
-def get_dtype() -> np.dtype:
-    """The default floating dtype (a :class:`numpy.dtype`, float32 unless changed)."""
-    return _scoped_dtype.get() or _default_dtype()
-
-
-def resolve_dtype(dtype: Any = None) -> np.dtype:
-    """``dtype`` checked as a float32/float64 dtype, or the default if None."""
-    return get_dtype() if dtype is None else _check_dtype(dtype)
-
-
 # --------------------------------------------------------------------------
 # the modules
 # --------------------------------------------------------------------------
@@ -331,7 +267,13 @@ def _module(name: str) -> types.ModuleType:
 
 
 def module_name(xp: types.ModuleType) -> str:
-    """Backend name of an array module returned by :func:`get_xp`."""
+    """Backend name of an array module returned by :func:`get_xp`.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy``, ``cupy`` or the strict stand-in; anything else raises :class:`BackendError`.
+    """
     if xp is np:
         return "numpy"
     if getattr(xp, "__name__", "") == "bionp._strict.xp":
@@ -360,7 +302,13 @@ def available_backends() -> tuple[str, ...]:
 # --------------------------------------------------------------------------
 
 def backend_of(a: Any) -> str | None:
-    """Backend name owning array ``a``; ``None`` for scalars and non-arrays."""
+    """Backend name owning array ``a``; ``None`` for scalars and non-arrays.
+
+    Parameters
+    ----------
+    a : object
+        Anything; arrays of NumPy, CuPy and the strict stand-in are recognised.
+    """
     if isinstance(a, np.ndarray):
         return "numpy"
     cls = type(a)
@@ -373,7 +321,13 @@ def backend_of(a: Any) -> str | None:
 
 
 def is_array(a: Any) -> bool:
-    """True for a NumPy, CuPy or strict-backend array (not for Python/NumPy scalars)."""
+    """True for a NumPy, CuPy or strict-backend array (not for Python/NumPy scalars).
+
+    Parameters
+    ----------
+    a : object
+        Anything.
+    """
     return backend_of(a) is not None
 
 
@@ -466,6 +420,15 @@ def asarray(a: Any, dtype: Any = None, *, xp: types.ModuleType | None = None) ->
     This is the explicit host-to-device move: ``bionp.asarray(numpy_array)``
     under the CuPy backend uploads it.  Arrays already on the target backend are
     returned without a copy when the dtype already matches.
+
+    Parameters
+    ----------
+    a : array, scalar or nested sequence
+        The data; a CuPy array is brought to the host first when the target is NumPy.
+    dtype : dtype, optional
+        The result's dtype (``None``: ``a``'s own).
+    xp : module, optional
+        The target array module (``None``: the active backend's).
     """
     target = xp if xp is not None else get_xp()
     src = backend_of(a)
@@ -475,7 +438,13 @@ def asarray(a: Any, dtype: Any = None, *, xp: types.ModuleType | None = None) ->
 
 
 def synchronize(xp: types.ModuleType | None = None) -> None:
-    """Wait for queued device work (a no-op on the CPU backends); for timing."""
+    """Wait for queued device work (a no-op on the CPU backends); for timing.
+
+    Parameters
+    ----------
+    xp : module, optional
+        The backend to wait for (``None``: the active one).
+    """
     xp = xp if xp is not None else get_xp()
     if module_name(xp) == "cupy":
         xp.cuda.get_current_stream().synchronize()
