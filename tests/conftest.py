@@ -99,13 +99,17 @@ def gpu_xp():
 def _isolate_defaults():
     """Each test starts on NumPy/float32 and may change them freely."""
     mod = importlib.import_module("bionp.backend")
-    saved = dict(mod._global)
-    mod._global.update({"backend": "numpy", "dtype": np.dtype("float32")})
+    dtypes = importlib.import_module("bionp.dtypes")
+    saved, saved_dtype = dict(mod._global), dict(dtypes._global)
+    mod._global.update({"backend": "numpy"})
+    dtypes._global.update({"dtype": np.dtype("float32")})
     try:
         yield
     finally:
         mod._global.clear()
         mod._global.update(saved)
+        dtypes._global.clear()
+        dtypes._global.update(saved_dtype)
 
 
 @pytest.fixture(scope="session")
