@@ -144,3 +144,44 @@ def test_block_feedback_argument_and_remaining_refusals(xp):
         with pytest.raises(ValueError, match=what):
             rule.gradients(net, xb, yb, nn.CrossEntropyLoss())
         assert rule._rng.get_state() == state  # refused before drawing anything
+
+
+def test_layer_alignment_measures_a_block_as_one(xp):
+    from bionp import metrics
+
+    net = _net("float64")
+    rule = rules.FeedbackAlignment(rng=5).initialize(net)
+    ang, ratio = metrics.layer_alignment(rule, net), metrics.weight_ratio(rule, net)
+    blocks = [l for l, layer in enumerate(net.layers) if isinstance(layer, nn.ResidualBlock)]
+    assert all(40 < ang[l] < 140 and ratio[l] > 0 for l in blocks), ang  # random B
+    assert np.isnan(ang[0]) and np.isnan(ang[1])  # first layer, batch norm
+    l = blocks[-1]
+    for k, m in rule.B[l].items():
+        m[...] = net.layers[l].params()[k]
+    rule.B[l]["short.W"][...] *= -1  # one weight of three reversed: the block's angle
+    W = net.layers[l].feedback_weights()
+    sq = {k: float(np.sum(bnp.asnumpy(v) ** 2)) for k, v in W.items()}
+    cos = (sq["conv1.W"] + sq["conv2.W"] - sq["short.W"]) / sum(sq.values())
+    assert metrics.layer_alignment(rule, net)[l] == pytest.approx(np.degrees(np.arccos(cos)))
+    assert metrics.weight_ratio(rule, net)[l] == pytest.approx(1.0)
+
+
+def test_frsf_state_of_a_block_is_checked_per_weight(xp):
+    net = _net()
+    rule = rules.SignSymmetry("frsf", rng=5).initialize(net)
+    state = rule.state_dict()
+    assert state["shapes"][2] == {k: list(v.shape) for k, v in
+                                  net.layers[2].feedback_weights().items()}
+    bad = dict(state, R=list(state["R"]))
+    bad["R"][2] = {"conv1.W": state["R"][2]["conv1.W"]}
+    fresh = rules.SignSymmetry("frsf", rng=9)
+    with pytest.raises(ValueError, match=r"'R\[2\]' must be a dict with keys \['conv1.W', "):
+        fresh.load_state_dict(bad)
+    assert fresh.R is None  # nothing changed
+    bad["R"][2] = dict(state["R"][2], **{"conv2.W": xp.ones((3, 2, 3, 3))})
+    with pytest.raises(ValueError,
+                       match=r"R\[2\]\['conv2.W'\]' has shape \(3, 2, 3, 3\), expected \(2"):
+        fresh.load_state_dict(bad)
+    fresh.load_state_dict(state)
+    for k, v in rule.R[2].items():
+        np.testing.assert_array_equal(bnp.asnumpy(fresh.R[2][k]), bnp.asnumpy(v))

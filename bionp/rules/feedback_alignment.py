@@ -14,8 +14,8 @@ a fixed random matrix :math:`B_l` of the same shape:
 ``rule.B[l].shape == net.layers[l].W.shape``; ``B[0]`` is ``None`` (nothing is
 sent below the first layer).  Inside a residual block each convolution has its own
 ``B``: ``rule.B[l]`` is then a dict keyed like the block's weights (``"conv1.W"``, …).
-The last layer's gradient is exact.  With :math:`B_l = W_l` the rule is backprop.  The Microlearning tutorial's ``B``
-(shape ``(hidden, out)``) is ``rule.B[1].T``.
+The last layer's gradient is exact.  With :math:`B_l = W_l` the rule is backprop.  The
+Microlearning tutorial's ``B`` (shape ``(hidden, out)``) is ``rule.B[1].T``.
 
 Direct feedback alignment (DFA)
 -------------------------------

@@ -279,15 +279,16 @@ class SignSymmetry(ErrorPropagationRule):
                 raise ValueError(f"state 'R' has {len(R)} entries but 'shapes' "
                                  f"{None if shapes is None else len(shapes)}")
             # a residual block's entries are dicts keyed by its weights: compared per key
-            pairs = [(f"{l}][{k!r}" if isinstance(s, dict) else l, r1, s1)
-                     for l, (r, s) in enumerate(zip(R, shapes))
-                     for k, r1, s1 in (((k, (r or {}).get(k) if isinstance(r, dict) else None,
-                                         v) for k, v in s.items())
-                                       if isinstance(s, dict) else ((None, r, s),))]
-            if any(isinstance(r, dict) != isinstance(s, dict) or
-                   (isinstance(r, dict) and sorted(r) != sorted(s)) for r, s in zip(R, shapes)):
-                raise ValueError("state 'R' does not match 'shapes' (a block's dict of "
-                                 "magnitudes needs the same keys as its shapes)")
+            pairs = []
+            for l, (r, s) in enumerate(zip(R, shapes)):
+                if not isinstance(s, dict):
+                    pairs.append((l, r, s))
+                elif not isinstance(r, dict) or sorted(r) != sorted(s):
+                    raise ValueError(f"state 'R[{l}]' must be a dict with keys {sorted(s)} "
+                                     "(a residual block's magnitudes), got "
+                                     f"{sorted(r) if isinstance(r, dict) else type(r).__name__}")
+                else:
+                    pairs += [(f"{l}][{k!r}", r[k], s[k]) for k in s]
             for l, r, s in pairs:
                 if (r is None) != (s is None) or (r is not None and list(r.shape) != list(s)):
                     raise ValueError(f"state 'R[{l}]' has shape "
