@@ -39,9 +39,9 @@ passes (im2col's 10 MB patch matrix of the first layer, read again by its weight
 the GEMM output moved to NCHW with the bias) and Python overhead (~1 ms).
 
 ``--model resnet20``: ResNet-20 on CIFAR-10 (random images of its shape where the files are
-not found; backprop only: the other rules refuse residual blocks; no PyTorch comparison).
+not found; DFA and weight mirrors refuse residual blocks; no PyTorch comparison).
 
-Usage: python benchmarks/conv.py [--model lenet|resnet20] [--rules backprop fa dfa kp]
+Usage: python benchmarks/conv.py [--model lenet|resnet20] [--rules backprop fa dfa kp usf …]
        [--rounds 1] [--subset N] [--batch-size 128] [--dtype float32] [--threads 1]
        [--no-torch]
 """
@@ -66,7 +66,8 @@ def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="lenet", choices=["lenet", "resnet20"])
     p.add_argument("--rules", nargs="+", default=["backprop", "fa", "dfa", "kp"],
-                   choices=["backprop", "fa", "dfa", "kp"])
+                   choices=["backprop", "fa", "dfa", "kp", "usf", "brsf", "frsf",
+                            "weight_mirror"])
     p.add_argument("--rounds", type=int, default=1, help="epochs per rule, alternating")
     p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -252,7 +253,7 @@ def main(args):
            "load_average_at_start": list(os.getloadavg()), "runs": {}}
     out["step_parts_seconds"] = _parts(MODELS[args.model](), loss, x, y, args.batch_size)
     out["gemm_floor_step_seconds"] = _gemm_floor(MODELS[args.model](), x, args.batch_size)
-    rule_names = args.rules if args.model == "lenet" else ["backprop"]
+    rule_names = args.rules
     state = {}
     for name in rule_names:
         net = MODELS[args.model]()

@@ -376,13 +376,20 @@ def feedback_matrices(rule, net) -> list:
 
 
 def _pairs(rule, net):
+    """``(B_l, W_l)`` as dicts (a residual block's: one entry per weight inside, measured
+    together), or ``(None, None)``."""
     B = feedback_matrices(rule, net)
     out = []
     for b, layer in zip(B, net.layers):
-        W = layer.params().get("W") if b is not None else None
-        if b is not None and tuple(b.shape) != tuple(W.shape):
-            raise ValueError(f"a feedback matrix of shape {tuple(b.shape)} stands for weights "
-                             f"of shape {tuple(W.shape)}")
+        if b is None:
+            out.append((None, None))
+            continue
+        b = b if isinstance(b, dict) else {"W": b}
+        W = {k: layer.params().get(k) for k in b}
+        for k in b:
+            if W[k] is None or tuple(b[k].shape) != tuple(W[k].shape):
+                raise ValueError(f"a feedback matrix of shape {tuple(b[k].shape)} stands for "
+                                 f"weights of shape {getattr(W[k], 'shape', None)}")
         out.append((b, W))
     return out
 
@@ -396,7 +403,7 @@ def layer_alignment(rule, net) -> list:
     rule : Rule
     net : Sequential or MLP
     """
-    return [float("nan") if b is None else alignment_angle({"W": b}, {"W": W})[0]
+    return [float("nan") if b is None else alignment_angle(b, W)[0]
             for b, W in _pairs(rule, net)]
 
 
@@ -414,7 +421,7 @@ def weight_ratio(rule, net) -> list:
         if b is None:
             out.append(float("nan"))
             continue
-        fb, fw = _flat({"W": b}, True), _flat({"W": W}, True)
+        fb, fw = _flat(b, True), _flat(W, True)
         xp = get_array_module(fb, fw)
         nw = math.sqrt(to_scalar(xp.dot(fw, fw)))
         out.append(math.sqrt(to_scalar(xp.dot(fb, fb))) / nw if nw > 0 else float("nan"))

@@ -22,7 +22,10 @@ and the shortcut's gradient is added: :math:`\partial L/\partial x = \partial_{\
 + S^\top\delta` (option A: :math:`\delta`'s kept channels scattered back onto every
 :math:`s`-th pixel).  The block is one layer of the network: its parameters are keyed
 ``"conv1.W"``, ``"bn1.gamma"``, …; the rules that replace weights by feedback matrices
-need one per convolution inside it and refuse it for now.
+(feedback alignment, Kolen-Pollack, sign symmetry) give one per convolution
+(:meth:`ResidualBlock.feedback_weights`), passed to ``backward(feedback={"conv1.W": B_1,
+…})``: each convolution's input gradient uses its :math:`B` in place of :math:`W`, and
+batch norm, :math:`f'` and the shortcut keep their exact backward.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class ResidualBlock(ShapedFeatures):
     """
 
     dense_like = False
-    #: several weights inside: rules that need one feedback matrix per weight refuse it
+    #: several weights inside: rules with feedback matrices give a dict, one per weight
+    #: (:meth:`feedback_weights`)
     composite = True
     #: batch norm inside: the training pass uses batch statistics and updates running ones
     stateful_training = True
@@ -119,6 +123,11 @@ class ResidualBlock(ShapedFeatures):
     def params(self) -> dict:
         """``{"conv1.W", "bn1.gamma", "bn1.beta", "conv2.W", …}`` (the arrays themselves)."""
         return {f"{name}.{k}": v for name, part in self._parts() for k, v in part.params().items()}
+
+    def feedback_weights(self) -> dict:
+        """The convolution kernels a feedback matrix stands in for: ``{"conv1.W": …,
+        "conv2.W": …}`` (and ``"short.W"`` with option B's projection)."""
+        return {f"{name}.W": part.W for name, part in self._parts() if isinstance(part, Conv2d)}
 
     @property
     def n_params(self) -> int:
@@ -201,26 +210,32 @@ class ResidualBlock(ShapedFeatures):
         """Gradients of every parameter (keys of :meth:`params`) and
         :math:`\\partial L/\\partial x`."""
         if feedback is not None:
-            raise ValueError(f"{self!r} holds several weights: a single feedback matrix cannot "
-                             "stand in for them (train residual networks with Backprop)")
+            want = sorted(self.feedback_weights())
+            if not isinstance(feedback, dict) or sorted(feedback) != want:
+                got = sorted(feedback) if isinstance(feedback, dict) else type(feedback).__name__
+                raise ValueError(f"{self!r} holds several weights: feedback must be a dict "
+                                 f"with one array per weight, keys {want}, got {got}")
+        fb = feedback or {}
         if cache is None:
             cache = self.forward_cache(x)[1]  # note: moves the running statistics once more
         a1, c1, b1, cb1, u, a2, c2, cb2, sc = cache
         grads = {}
         g, d = self.bn2.backward(a2, delta, cache=cb2)
         grads.update({f"bn2.{k}": v for k, v in g.items()})
-        g, d = self.conv2.backward(u, d, cache=c2)
+        g, d = self.conv2.backward(u, d, cache=c2, feedback=fb.get("conv2.W"))
         grads.update({f"conv2.{k}": v for k, v in g.items()})
         d = self.activation.vjp(b1, u, d)
         g, d = self.bn1.backward(a1, d, cache=cb1)
         grads.update({f"bn1.{k}": v for k, v in g.items()})
-        g, dx = self.conv1.backward(x, d, cache=c1, need_input_grad=need_input_grad)
+        g, dx = self.conv1.backward(x, d, cache=c1, need_input_grad=need_input_grad,
+                                    feedback=fb.get("conv1.W"))
         grads.update({f"conv1.{k}": v for k, v in g.items()})
         if self.short is not None:
             s, sc1, sc2 = sc
             g, ds = self.short_bn.backward(s, delta, cache=sc2)
             grads.update({f"short_bn.{k}": v for k, v in g.items()})
-            g, ds = self.short.backward(x, ds, cache=sc1, need_input_grad=need_input_grad)
+            g, ds = self.short.backward(x, ds, cache=sc1, need_input_grad=need_input_grad,
+                                        feedback=fb.get("short.W"))
             grads.update({f"short.{k}": v for k, v in g.items()})
         elif need_input_grad:
             ds = self._shortcut_a_backward(x, delta) if self.projects else delta

@@ -12,9 +12,10 @@ a fixed random matrix :math:`B_l` of the same shape:
     g_{W_l} = \delta_l^\top a_{l-1}, \qquad g_{b_l} = \textstyle\sum_n \delta_{l,n}.
 
 ``rule.B[l].shape == net.layers[l].W.shape``; ``B[0]`` is ``None`` (nothing is
-sent below the first layer).  The last layer's gradient is exact.  With
-:math:`B_l = W_l` the rule is backprop.  The Microlearning tutorial's ``B``
-(shape ``(hidden, out)``) is ``rule.B[1].T``.
+sent below the first layer).  Inside a residual block each convolution has its own
+``B``: ``rule.B[l]`` is then a dict keyed like the block's weights (``"conv1.W"``, …).
+The last layer's gradient is exact.  With :math:`B_l = W_l` the rule is backprop.  The
+Microlearning tutorial's ``B`` (shape ``(hidden, out)``) is ``rule.B[1].T``.
 
 Direct feedback alignment (DFA)
 -------------------------------
@@ -36,7 +37,10 @@ reshaping).  Batch norm uses its own per-channel scale :math:`\gamma` in its bac
 pass (it is not a weight matrix; biotorch leaves it alone too).  DFA's :math:`D_l` maps
 the output error to the whole flattened output map of layer :math:`l`
 (``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``; layers without
-parameters get no signal.
+parameters get no signal.  In a residual block (:mod:`bionp.nn.residual`) each
+convolution (option B's 1x1 projection too) sends the delta back through its own
+:math:`B`; the block's batch norms, inner activation and shortcut keep their exact
+backward.
 
 Both return :math:`+\hat g \approx \partial L/\partial\theta` of the
 batch-mean loss (descent :math:`\theta \leftarrow \theta - \mathrm{lr}\,g`);
@@ -61,20 +65,29 @@ def _feedforward_weights(net, rule_name):
     Layer 0 sends no delta back, so it may be any layer (e.g. dendritic).  Layers without
     parameters (pooling, flatten) and batch norm (``feedback_free``: its backward uses its
     own per-channel scale) need none.  Every other layer needs a weight ``W`` (dense
-    ``(out, in)``, convolution ``(out, in, kh, kw)``).
+    ``(out, in)``, convolution ``(out, in, kh, kw)``).  A block with several weights inside
+    (``composite``, e.g. :class:`~bionp.nn.ResidualBlock`) gets a dict of them,
+    ``layer.feedback_weights()`` (``{"conv1.W": …, "conv2.W": …}``; also as layer 0, whose
+    second convolution sends a delta to its first).
     """
-    out = [None]
-    for l, layer in enumerate(net.layers[1:], start=1):
+    out = []
+    for l, layer in enumerate(net.layers):
+        composite = getattr(layer, "composite", False)
+        if l == 0 and not composite:
+            out.append(None)
+            continue
         params = layer.params()
         if not params or getattr(layer, "feedback_free", False):
             out.append(None)
             continue
-        if getattr(layer, "composite", False):
-            raise ValueError(
-                f"{rule_name} needs a feedback matrix for every weight inside layer {l} "
-                f"({layer!r}), which holds several (its parameters: {sorted(params)}); rules "
-                "with feedback matrices do not reach inside such blocks yet: train it with "
-                "Backprop")
+        if composite:
+            if not hasattr(layer, "feedback_weights"):
+                raise ValueError(
+                    f"{rule_name} needs a feedback matrix for every weight inside layer {l} "
+                    f"({layer!r}), which holds several (its parameters: {sorted(params)}) but "
+                    "does not say which (no feedback_weights()): train it with Backprop")
+            out.append(dict(layer.feedback_weights()))
+            continue
         W = params.get("W")
         if W is None or getattr(W, "ndim", 0) < 2:
             raise ValueError(
@@ -84,6 +97,25 @@ def _feedforward_weights(net, rule_name):
                 "train the network with Backprop")
         out.append(W)
     return out
+
+
+def _map_weights(weights, fn) -> list:
+    """``fn(l, key, W)`` for every weight of :func:`_feedforward_weights`' list, in order
+    (``key`` None for a plain layer, the parameter's name inside a block); None kept."""
+    out = []
+    for l, W in enumerate(weights):
+        if W is None:
+            out.append(None)
+        elif isinstance(W, dict):
+            out.append({k: fn(l, k, w) for k, w in W.items()})
+        else:
+            out.append(fn(l, None, W))
+    return out
+
+
+def _shapes(weights) -> list:
+    """The shapes of :func:`_feedforward_weights`' list (dicts of shapes inside blocks)."""
+    return _map_weights(weights, lambda l, k, W: None if W is None else tuple(W.shape))
 
 
 def _like_weights(layer, W, l, rng):
@@ -140,30 +172,30 @@ class FeedbackAlignment(ErrorPropagationRule):
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
         weights = _feedforward_weights(net, type(self).__name__)
         if self.init == "like_weights":
-            self.B = [None] + [None if W is None else _like_weights(layer, W, l, self._rng)
-                               for l, (layer, W) in enumerate(zip(net.layers[1:], weights[1:]),
-                                                              start=1)]
-            return self
-        self.B = [None] + [None if W is None else
-                           initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
-                           for W in weights[1:]]
+            def draw(l, key, W):
+                layer = net.layers[l]
+                return _like_weights(layer if key is None else
+                                     getattr(layer, key.split(".")[0]), W, l, self._rng)
+        else:
+            def draw(l, key, W):
+                return initialize(self.init, tuple(W.shape), scale, self._rng, W.dtype)
+        self.B = _map_weights(weights, draw)
         return self
 
     def _feedback(self, net):
         if self.B is None:
             self.initialize(net)
         weights = _feedforward_weights(net, type(self).__name__)
-        want = [None if W is None else tuple(W.shape) for W in weights]
-        have = [None if B is None else tuple(B.shape) for B in self.B]
+        want, have = _shapes(weights), _shapes(self.B)
         if want != have:
             raise ValueError(
                 f"{type(self).__name__} was initialised for a network whose feedback matrices "
                 f"have shapes {have[1:]}, but this network's weights have shapes {want[1:]}; "
                 "use one rule object per network (or call rule.initialize(net) to redraw B)"
             )
-        for l in range(1, len(self.B)):
-            if self.B[l] is not None:
-                check_same_backend(self.B[l], weights[l], names=(f"B[{l}]", f"W[{l}]"))
+        _map_weights(weights, lambda l, k, W: check_same_backend(
+            self.B[l] if k is None else self.B[l][k], W,
+            names=(f"B[{l}]" if k is None else f"B[{l}][{k!r}]", f"W[{l}]")))
         return self.B
 
     def _propagation(self, net) -> dict:

@@ -94,8 +94,15 @@ __all__ = ["KolenPollack"]
 
 
 def _present(B) -> list:
-    """The feedback matrices that exist (layers >= 1 with weights)."""
-    return [b for b in B[1:] if b is not None]
+    """The feedback matrices that exist (layers with weights; each of a block's, in order)."""
+    return [a for b in B if b is not None
+            for a in (b.values() if isinstance(b, dict) else (b,))]
+
+
+def _decayed(b, params) -> dict:
+    """The parameters of a layer that decay with its feedback: all of them for a plain
+    layer, the weights with a feedback matrix inside a block (not its batch norms)."""
+    return params if not isinstance(b, dict) else {k: v for k, v in params.items() if k in b}
 
 
 class KolenPollack(FeedbackAlignment):
@@ -181,9 +188,9 @@ class KolenPollack(FeedbackAlignment):
             return None
         # layers with a feedback matrix decay; pooling, flatten and batch norm have none
         B = self.B if self.B is not None else [None] + [True] * (len(net.layers) - 1)
-        return [None] + [None if b is None else
-                         {k: v * v.dtype.type(lam) for k, v in layer.params().items()}
-                         for b, layer in zip(B[1:], net.layers[1:])]
+        return [None if b is None else
+                {k: v * v.dtype.type(lam) for k, v in _decayed(b, layer.params()).items()}
+                for b, layer in zip(B, net.layers)]
 
     def error_gradients(self, net, x, target, loss_fn) -> list:
         """:math:`\\delta_l^\\top a_{l-1}` (and the bias sums) without the decay; unlike
@@ -193,16 +200,18 @@ class KolenPollack(FeedbackAlignment):
     def gradients(self, net, x, target, loss_fn) -> list:
         raw = super().gradients(net, x, target, loss_fn)
         # layers with a feedback matrix (weights W); pooling, flatten, batch norm have none
-        self._feedback_grads = [None] + [None if B is None else g["W"]
-                                         for B, g in zip(self.B[1:], raw[1:])]
+        # (B, its update) in the order of _present(self.B)
+        self._feedback_grads = [(b, g[k]) for B, g in zip(self.B, raw) if B is not None
+                                for k, b in (B.items() if isinstance(B, dict) else
+                                             (("W", B),))]
         lam = self._decay_in_use = self.decay
-        out = [raw[0]]
-        for l in range(1, len(raw)):
+        out = []
+        for l in range(len(raw)):
             if self.B[l] is None:
                 out.append(raw[l])
                 continue
-            p = net.layers[l].params()
-            out.append({k: g + p[k] * p[k].dtype.type(lam) if lam else g.copy()
+            p = _decayed(self.B[l], net.layers[l].params())
+            out.append({k: g + p[k] * p[k].dtype.type(lam) if lam and k in p else g.copy()
                         for k, g in raw[l].items()})
         return out
 
@@ -216,13 +225,10 @@ class KolenPollack(FeedbackAlignment):
         else:
             lr = float(lr) * self.feedback_lr_scale
         lam = self._decay_in_use
-        for l in range(1, len(self.B)):
-            B = self.B[l]
-            if B is None:
-                continue
+        for B, g in self._feedback_grads:
             if lam:
                 B *= B.dtype.type(1.0 - lr * lam)
-            B -= self._feedback_grads[l] * B.dtype.type(lr)
+            B -= g * B.dtype.type(lr)
         self._feedback_grads = None
         self.updates += 1
 
@@ -256,12 +262,9 @@ class KolenPollack(FeedbackAlignment):
         mirror.lr = optimizer.lr  # follows a schedule
         lam = self._decay_in_use
         grads = []
-        for l in range(1, len(self.B)):
-            g = self._feedback_grads[l]
-            if g is None:
-                continue
+        for B, g in self._feedback_grads:
             if lam:
-                g = g + self.B[l] * self.B[l].dtype.type(lam)
+                g = g + B * B.dtype.type(lam)
             grads.append({"W": g})
         mirror.step(grads)
         self._feedback_grads = None

@@ -61,7 +61,7 @@ import math
 from bionp.backend import check_same_backend, get_array_module, to_scalar
 from bionp.random import Generator, check_rng
 from bionp.rules.base import ErrorPropagationRule
-from bionp.rules.feedback_alignment import _feedforward_weights
+from bionp.rules.feedback_alignment import _feedforward_weights, _map_weights, _shapes
 from bionp.validation import check_real
 
 __all__ = ["SignSymmetry", "VARIANTS", "SCALES"]
@@ -156,40 +156,34 @@ class SignSymmetry(ErrorPropagationRule):
         """Record ``net``'s weight shapes (and draw frSF's fixed magnitudes); returns self."""
         self._check_net(net)
         weights = _feedforward_weights(net, type(self).__name__)
-        self._shapes = [None if W is None else tuple(W.shape) for W in weights]
+        self._shapes = _shapes(weights)
         self.B = None
         if self.variant == "frsf":
-            xp = get_array_module(*[W for W in weights if W is not None]) \
-                if any(W is not None for W in weights) else None
-            R = [None]
-            for W in weights[1:]:
-                if W is None:
-                    R.append(None)
-                    continue
+            def draw(l, key, W):
                 r = self._rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype)
-                xp.abs(r, out=r)
-                R.append(r)
-            self.R = R
+                get_array_module(W).abs(r, out=r)
+                return r
+            self.R = _map_weights(weights, draw)
         return self
 
     def _weights(self, net):
         """The weights ``B`` stands in for, after checking the network and the backend."""
         self._check_net(net)
         weights = _feedforward_weights(net, type(self).__name__)
-        want = [None if W is None else tuple(W.shape) for W in weights]
+        want = _shapes(weights)
         if self._shapes is not None and want != self._shapes:
             raise ValueError(
                 f"SignSymmetry was initialised for a network whose weights have shapes "
                 f"{self._shapes[1:]}, but this network's weights have shapes {want[1:]}; use one "
                 "rule object per network (or call rule.initialize(net))")
         if self.R is not None:
-            for l, (r, W) in enumerate(zip(self.R, weights)):
-                if r is not None:
-                    check_same_backend(r, W, names=(f"R[{l}]", f"W[{l}]"))
+            _map_weights(weights, lambda l, k, W: check_same_backend(
+                self.R[l] if k is None else self.R[l][k], W, names=(f"R[{l}]", f"W[{l}]")))
         return weights
 
     def _magnitude_buffer(self, l, W):
-        """Layer ``l``'s scratch for brSF's magnitudes |R| (only read while B is formed)."""
+        """Layer ``l``'s scratch for brSF's magnitudes |R| (only read while B is formed;
+        ``l`` is ``(layer, key)`` inside a block)."""
         bufs = self.__dict__.setdefault("_mag_bufs", {})
         buf = bufs.get(l)
         if buf is None or buf.shape != W.shape or buf.dtype != W.dtype \
@@ -198,25 +192,23 @@ class SignSymmetry(ErrorPropagationRule):
         return buf
 
     def _compute(self, weights, rng):
-        out = [None]
-        for l, W in enumerate(weights[1:], start=1):
-            if W is None:
-                out.append(None)
-                continue
+        def one(l, key, W):
             if self.variant == "brsf":  # redrawn every step into a buffer kept per layer
                 mag = rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype,
-                                 xp=get_array_module(W), out=self._magnitude_buffer(l, W))
+                                 xp=get_array_module(W),
+                                 out=self._magnitude_buffer(l if key is None else (l, key), W))
                 get_array_module(mag).abs(mag, out=mag)
             elif self.variant == "frsf":
-                mag = self.R[l]
+                mag = self.R[l] if key is None else self.R[l][key]
             else:
                 mag = None
             try:
-                out.append(sign_feedback(W, mag, self.scale))
+                return sign_feedback(W, mag, self.scale)
             except ValueError as exc:
-                raise ValueError(f"SignSymmetry({self.variant!r}), layer {l}: {exc}; nothing "
-                                 "was changed") from None
-        return out
+                where = l if key is None else f"{l} ({key})"
+                raise ValueError(f"SignSymmetry({self.variant!r}), layer {where}: {exc}; "
+                                 "nothing was changed") from None
+        return _map_weights(weights, one)
 
     def current_feedback(self, net) -> list:
         """The ``B`` the next update would use, computed from the current weights without
@@ -270,7 +262,9 @@ class SignSymmetry(ErrorPropagationRule):
         if self.R is not None:
             out["R"] = self.R
         if self._shapes is not None:
-            out["shapes"] = [None if s is None else list(s) for s in self._shapes]
+            out["shapes"] = [None if s is None else
+                             {k: list(v) for k, v in s.items()} if isinstance(s, dict) else list(s)
+                             for s in self._shapes]
         return out
 
     def load_state_dict(self, state: dict) -> None:
@@ -284,7 +278,18 @@ class SignSymmetry(ErrorPropagationRule):
             if shapes is None or len(R) != len(shapes):
                 raise ValueError(f"state 'R' has {len(R)} entries but 'shapes' "
                                  f"{None if shapes is None else len(shapes)}")
+            # a residual block's entries are dicts keyed by its weights: compared per key
+            pairs = []
             for l, (r, s) in enumerate(zip(R, shapes)):
+                if not isinstance(s, dict):
+                    pairs.append((l, r, s))
+                elif not isinstance(r, dict) or sorted(r) != sorted(s):
+                    raise ValueError(f"state 'R[{l}]' must be a dict with keys {sorted(s)} "
+                                     "(a residual block's magnitudes), got "
+                                     f"{sorted(r) if isinstance(r, dict) else type(r).__name__}")
+                else:
+                    pairs += [(f"{l}][{k!r}", r[k], s[k]) for k in s]
+            for l, r, s in pairs:
                 if (r is None) != (s is None) or (r is not None and list(r.shape) != list(s)):
                     raise ValueError(f"state 'R[{l}]' has shape "
                                      f"{None if r is None else tuple(r.shape)}, expected "
@@ -297,8 +302,9 @@ class SignSymmetry(ErrorPropagationRule):
         if "rng" in state:
             self._rng.set_state(state["rng"])
         self.R = None if R is None else list(R)
-        self._shapes = None if shapes is None else [None if s is None else tuple(s)
-                                                     for s in shapes]
+        self._shapes = None if shapes is None else [
+            None if s is None else {k: tuple(v) for k, v in s.items()} if isinstance(s, dict)
+            else tuple(s) for s in shapes]
         self.B = None
 
     def get_config(self) -> dict:

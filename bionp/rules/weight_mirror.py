@@ -282,6 +282,7 @@ class WeightMirror(FeedbackAlignment):
 
     def initialize(self, net):
         """Draw ``B`` and run the first mirror phase (``warmup_steps``); returns ``self``."""
+        self._refuse_blocks(net)
         super().initialize(net)
         if self.warmup_steps:
             self.mirror(net, self.warmup_steps)
@@ -341,6 +342,7 @@ class WeightMirror(FeedbackAlignment):
         cached = self.__dict__.get("_plan_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
+        self._refuse_blocks(net)
         shapes = getattr(net, "shapes", None)
         plan = []
         for l, k in enumerate(self.boosts(net)):
@@ -355,6 +357,16 @@ class WeightMirror(FeedbackAlignment):
                          self.decay * k))
         self._plan_cache = (key, plan)  # the arrays are updated in place: one plan per net
         return plan
+
+    @staticmethod
+    def _refuse_blocks(net):
+        for l, layer in enumerate(getattr(net, "layers", ())):
+            if getattr(layer, "composite", False):
+                raise ValueError(
+                    f"WeightMirror mirrors each layer's W by sending noise through that layer "
+                    f"alone, but layer {l} ({layer!r}) holds several weights and mirroring "
+                    "inside such blocks is not implemented: train it with FeedbackAlignment, "
+                    "KolenPollack, SignSymmetry or Backprop")
 
     def _draw(self, shape, W):
         """``(u, c)``: noise :math:`\\xi = c\\,u` of covariance :math:`\\sigma^2 I` and zero mean,
