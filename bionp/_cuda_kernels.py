@@ -261,12 +261,9 @@ def box_muller(xp: types.ModuleType, z, half: int, scale=None, loc=None) -> None
 def rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dense,
                 transpose: bool = False):
     r""":math:`S D` (or :math:`S^\top D`) for the sparse ``S`` of
-    :func:`bionp.kernels.sparse_rows_matmul`, on the GPU, summed in a fixed order."""
+    :func:`bionp.kernels.sparse_rows_matmul` (which checked the shapes), on the GPU,
+    summed in a fixed order."""
     rows, per_row = weights.shape
-    n_in = rows if transpose else n_cols
-    if dense.ndim != 2 or dense.shape[0] != n_in:
-        raise ValueError(f"sparse_rows_matmul: dense must have shape ({n_in}, m), got "
-                         f"{tuple(dense.shape)}")
     w = xp.ascontiguousarray(weights)
     idx = xp.ascontiguousarray(indices, dtype=xp.int64)
     other = xp.ascontiguousarray(dense, dtype=w.dtype)
@@ -291,9 +288,6 @@ def rows_dot(xp: types.ModuleType, indices, dense, other):
     r""":math:`P_{kj} = \sum_b \mathrm{other}_{kb}\,\mathrm{dense}_{\mathrm{indices}_{kj},b}`
     (:func:`bionp.kernels.sparse_rows_dot`) on the GPU."""
     rows, per_row = indices.shape
-    if dense.ndim != 2 or other.ndim != 2 or other.shape != (rows, dense.shape[1]):
-        raise ValueError(f"sparse_rows_dot: dense (n, m) and other ({rows}, m) expected, got "
-                         f"{tuple(dense.shape)} and {tuple(other.shape)}")
     d = xp.ascontiguousarray(dense)
     e = xp.ascontiguousarray(other, dtype=d.dtype)
     out = xp.empty((rows, per_row), dtype=d.dtype)

@@ -327,10 +327,6 @@ def _compiled_kernels(*arrays):
 
 def _host_rows_matmul(weights, indices, n_cols: int, dense, transpose: bool):
     rows, per_row = weights.shape
-    n_in = rows if transpose else n_cols
-    if dense.ndim != 2 or dense.shape[0] != n_in:
-        raise ValueError(f"sparse_rows_matmul: dense must have shape ({n_in}, m), got "
-                         f"{tuple(dense.shape)}")
     compiled = _compiled_kernels(weights, dense)
     if compiled is not None:
         w = np.ascontiguousarray(weights)
@@ -395,6 +391,10 @@ def sparse_rows_matmul(xp: types.ModuleType, weights, indices, n_cols: int, dens
     transpose : bool, default False
         Compute :math:`S^\top D` instead of :math:`S D`.
     """
+    n_in = weights.shape[0] if transpose else n_cols  # checked once, for every backend
+    if dense.ndim != 2 or dense.shape[0] != n_in:
+        raise ValueError(f"sparse_rows_matmul: dense must have shape ({n_in}, m), got "
+                         f"{tuple(dense.shape)}")
     name = module_name(xp)
     if name == "numpy":
         return _host_rows_matmul(weights, indices, n_cols, dense, transpose)
@@ -426,9 +426,6 @@ def sparse_rows_dot_available(xp: types.ModuleType) -> bool:
 
 def _host_rows_dot(indices, dense, other):
     rows, per_row = indices.shape
-    if dense.ndim != 2 or other.ndim != 2 or other.shape != (rows, dense.shape[1]):
-        raise ValueError(f"sparse_rows_dot: dense (n, m) and other ({rows}, m) expected, got "
-                         f"{tuple(dense.shape)} and {tuple(other.shape)}")
     compiled = _compiled_kernels(dense, other)
     if compiled is None:
         return None
@@ -460,6 +457,10 @@ def sparse_rows_dot(xp: types.ModuleType, indices, dense, other):
     other : array
         ``(rows, m)``.
     """
+    rows = indices.shape[0]  # checked once, for every backend
+    if dense.ndim != 2 or other.ndim != 2 or other.shape != (rows, dense.shape[1]):
+        raise ValueError(f"sparse_rows_dot: dense (n, m) and other ({rows}, m) expected, got "
+                         f"{tuple(dense.shape)} and {tuple(other.shape)}")
     name = module_name(xp)
     if name == "numpy":
         return _host_rows_dot(indices, dense, other)

@@ -161,17 +161,13 @@ def read_store(path: str | os.PathLike, *, warn: bool = True) -> tuple[dict | No
     except ValueError:
         header = None
     header = _check_header(header, path)
-    if header["version"] >= 2 and not checked:
-        raise StoreCorruptError(f"{path}, line 1: the header has no crc32 checksum, which a "
-                                f"version-{header['version']} store carries on every line")
+    _require_checksum(checked, header["version"], path, 1)
     records = []
     for i, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         line, checked = _verified(line, path, i)
-        if header["version"] >= 2 and not checked:
-            raise StoreCorruptError(f"{path}, line {i}: the record has no crc32 checksum, which a "
-                                    f"version-{header['version']} store carries on every line")
+        _require_checksum(checked, header["version"], path, i)
         try:
             rec = json.loads(line)
         except ValueError as exc:
@@ -198,6 +194,14 @@ def _verified(line: bytes, path: str, number: int) -> tuple[bytes, bool]:
             "changed after bionp.sweep wrote it); remove or repair that line"
         )
     return body, True
+
+
+def _require_checksum(checked: bool, version: int, path: str, number: int) -> None:
+    """A version-2 store's line without its crc32 member is refused."""
+    if version >= 2 and not checked:
+        what = "the header" if number == 1 else "the record"
+        raise StoreCorruptError(f"{path}, line {number}: {what} has no crc32 checksum, which a "
+                                f"version-{version} store carries on every line")
 
 
 def _fsync_dir(folder: str) -> None:
