@@ -39,12 +39,11 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from bionp._random_numba import _philox
+from bionp._random_numba import _blocks, _plus
 
 __all__ = ["log32", "sincos32", "pairs32", "normal32", "log32_array", "sincos32_array"]
 
 PIECE = 2048  # pairs per piece: their words (16 KiB) stay in L1
-_ONE = np.uint64(1)
 _U24 = np.float32(1.0 / 16777216.0)
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
@@ -169,31 +168,6 @@ def pairs32(w1, w2, out_c, out_s, m, consts, mode):
             zc, zs = _pair(w1[j], w2[j], one, m2, two_pi)
             out_c[j] = zc * sc + lc
             out_s[j] = zs * sc + lc
-
-
-@_jit
-def _blocks(k0, k1, c0, c1, c2, c3, n_blocks, out):
-    """Philox4x64-10 blocks ``c, c + 1, …`` (``n_blocks`` of them) into ``out[:4 n_blocks]``."""
-    for b in range(n_blocks):
-        x0, x1, x2, x3 = _philox(c0, c1, c2, c3, k0, k1)
-        out[4 * b] = x0
-        out[4 * b + 1] = x1
-        out[4 * b + 2] = x2
-        out[4 * b + 3] = x3
-        c0, c1, c2, c3 = _plus(c0, c1, c2, c3, 1)
-
-
-@_inline
-def _plus(c0, c1, c2, c3, k):
-    """The 256-bit counter ``(c0, c1, c2, c3)`` (low word first) plus ``0 <= k < 2**63``."""
-    d0 = c0 + np.uint64(k)
-    if d0 < c0:
-        c1 += _ONE
-        if c1 == 0:
-            c2 += _ONE
-            if c2 == 0:
-                c3 += _ONE
-    return d0, c1, c2, c3
 
 
 @_jit
