@@ -286,3 +286,18 @@ def test_a_subclass_that_redefines_the_update_is_not_bypassed(compiled):
         for k in p:
             np.testing.assert_array_equal(p[k], q[k] - p[k].dtype.type(0.1))
             np.testing.assert_array_equal(b[k], q[k])
+
+
+@pytest.mark.parametrize("value, on", [("0", False), (" Off ", False), ("FALSE", False),
+                                       ("no", False), ("1", True), ("yes", True), (None, True)])
+def test_kernel_switch_follows_the_environment_at_every_call(monkeypatch, value, on):
+    from bionp import _kernels
+
+    monkeypatch.setenv("BIONP_NUMBA", "1")
+    assert _kernels._enabled()
+    if value is None:
+        monkeypatch.delenv("BIONP_NUMBA")
+    else:
+        monkeypatch.setenv("BIONP_NUMBA", value)
+    assert _kernels._enabled() is on
+    assert _kernels._enabled() is on  # the remembered answer for this value
