@@ -24,6 +24,15 @@ The rules, the bare NumPy loop and the GEMM floor are timed in turns, one epoch 
 per round (best of ``--repeats``), so that a shared machine slows them alike; PyTorch
 runs in its own process afterwards (skipped, with the reason, when it is not installed).
 
+``step_overhead_seconds``: the fixed cost of an epoch's steps, the same number of updates
+as the epoch on a network too small for arithmetic to count (8-6-4, batch 2), for bionp's
+``Trainer`` (``"bionp"``) and for the bare loop (``"numpy_minimal"``); with
+``fit_data_check_seconds`` (the one check of the training data's values that ``fit`` makes
+before its first update) they give ``backprop_fixed_cost_over_numpy_minimal_seconds``,
+what bionp's epoch spends beyond the bare loop's in Python and in that check, and
+``backprop_over_numpy_minimal_less_fixed_costs``: the ratio without it (the distance that
+the arithmetic itself leaves).
+
 ``weight_noise_draw_seconds``: one epoch's N(0, 1) draws for every parameter (what
 weight perturbation needs each step) from bionp's generator alone, and its ratio to
 the backprop epoch. ``weight_perturbation_rademacher``: the same rule with ±σ noise
@@ -73,6 +82,7 @@ import numpy as np  # noqa: E402
 
 import bionp as bnp  # noqa: E402
 from bionp import metrics, nn, optim, rules  # noqa: E402
+from bionp.evaluation_data import check_values  # noqa: E402
 from bionp.train import Trainer  # noqa: E402
 
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
@@ -137,7 +147,10 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
     minimal_backprop_epoch(params, xn, tn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
     gemm_epoch(params, xn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
-    best = dict.fromkeys(list(names) + ["numpy_minimal", "gemm_floor"], float("inf"))
+    tiny = _tiny_setup(xn.shape[0] // 200)
+    extra = ["numpy_minimal", "gemm_floor", "overhead_bionp", "overhead_numpy_minimal",
+             "data_check"]
+    best = dict.fromkeys(list(names) + extra, float("inf"))
     for _ in range(repeats):
         for name, tr in trainers.items():
             t0 = clock()
@@ -150,7 +163,31 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
         t0 = clock()
         gemm_epoch(params, xn, order)
         best["gemm_floor"] = min(best["gemm_floor"], clock() - t0)
+        for name, fn in (("overhead_bionp", tiny["bionp"]), ("overhead_numpy_minimal",
+                                                            tiny["numpy_minimal"]),
+                         ("data_check", lambda: check_values(net, x, t))):
+            t0 = clock()
+            fn()
+            best[name] = min(best[name], clock() - t0)
     return best
+
+
+def _tiny_setup(steps, batch=2):
+    """Epochs of ``steps`` updates of an 8-6-4 sigmoid MLP (batch 2), by ``Trainer`` and by
+    :func:`minimal_backprop_epoch`: the per-step cost that does not grow with the arrays."""
+    g = bnp.random.Generator(5)
+    x = g.random((steps * batch, 8))
+    t = bnp.data.one_hot(g.integers(0, 4, size=steps * batch), 4).astype(x.dtype)
+    net = nn.MLP([8, 6, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
+    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.1), nn.MSELoss(),
+                 batch_size=batch, rng=0, progress=False)
+    params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
+    xn, tn, order = bnp.asnumpy(x), bnp.asnumpy(t), np.arange(steps * batch)
+    fns = {"bionp": lambda: tr.fit(x, t, epochs=1, labels=False),
+           "numpy_minimal": lambda: minimal_backprop_epoch(params, xn, tn, order, batch=batch)}
+    for fn in fns.values():
+        fn()
+    return fns
 
 
 def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
@@ -362,8 +399,15 @@ def main():
             res["gemm_floor_seconds"] = round(times["gemm_floor"], 4)
             res["numpy_minimal_over_gemm_floor"] = round(
                 times["numpy_minimal"] / times["gemm_floor"], 3)
+            res["step_overhead_seconds"] = {"bionp": round(times["overhead_bionp"], 4),
+                                            "numpy_minimal": round(times["overhead_numpy_minimal"], 4)}
+            res["fit_data_check_seconds"] = round(times["data_check"], 4)
+            fixed = times["overhead_bionp"] - times["overhead_numpy_minimal"] + times["data_check"]
+            res["backprop_fixed_cost_over_numpy_minimal_seconds"] = round(fixed, 4)
             if bp:
                 res["backprop_over_numpy_minimal"] = round(bp / res["numpy_minimal_seconds"], 3)
+                res["backprop_over_numpy_minimal_less_fixed_costs"] = round(
+                    (times["backprop"] - fixed) / times["numpy_minimal"], 3)
                 res["backprop_over_gemm_floor"] = round(bp / times["gemm_floor"], 3)
             if "weight_perturbation" in res["seconds_per_epoch"] and bp:
                 draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock])

@@ -18,7 +18,10 @@ dtype, so that both give the same bits:
 * ``sigmoid_tail(e)``: :math:`e \leftarrow 1/(1 + e)` (the last two of the sigmoid's four
   passes; the exponential stays NumPy's, whose float32 rounding a compiled ``exp`` does
   not reproduce);
-* ``sigmoid_vjp(a, g, out)``: :math:`((1 - a)\,a)\,g`.
+* ``sigmoid_vjp(a, g, out)``: :math:`((1 - a)\,a)\,g`;
+* ``column_sum(a, out, zero)``: :math:`o_j = \sum_i a_{ij}` of a C-contiguous matrix, each
+  column summed from zero in row order, as NumPy's ``a.sum(axis=0)`` sums a matrix of two
+  or more columns (a bias gradient), in one pass with the rows read contiguously.
 
 No ``fastmath``: every product and sum is rounded on its own (no fused multiply-add), as
 NumPy rounds them.  Arrays are one-dimensional contiguous views; scalars come in the
@@ -82,7 +85,17 @@ def _build():
             ai = a[i]
             out[i] = ((one - ai) * ai) * g[i]
 
-    return {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
+    @jit
+    def column_sum(a, out, zero):
+        n, m = a.shape
+        for j in range(m):
+            out[j] = zero
+        for i in range(n):
+            row = a[i]
+            for j in range(m):
+                out[j] += row[j]
+
+    return {"sgd": sgd, "column_sum": column_sum, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
             "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp}
 
 

@@ -39,8 +39,24 @@ _state: dict[str, Any] = {}
 _FASTMATH = {"reassoc", "contract"}
 
 
+_OFF = ("0", "false", "no", "off")
+_ENV_KEY = b"BIONP_NUMBA"
+_decided: dict = {}
+
+
 def _enabled() -> bool:
-    return os.environ.get("BIONP_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off")
+    # os.environ's own dict of encoded names and values (CPython, POSIX) read directly: a
+    # dictionary access instead of os.environ.get's encode and KeyError round trip (the dense
+    # kernels ask on every call); os.environ.get where the mapping is another
+    data = getattr(os.environ, "_data", None) if os.name == "posix" else None
+    if type(data) is not dict:
+        return os.environ.get("BIONP_NUMBA", "1").strip().lower() not in _OFF
+    raw = data.get(_ENV_KEY)
+    on = _decided.get(raw)
+    if on is None:
+        value = "1" if raw is None else os.fsdecode(raw)
+        on = _decided[raw] = value.strip().lower() not in _OFF
+    return on
 
 
 def _build():

@@ -133,12 +133,13 @@ class Optimizer:
             self._check_backup(backup)
         self.step_count += 1
         for i, (p, g) in enumerate(zip(self.params, grads)):
-            for k in p:
-                if backup is None:
-                    self._update(i, k, p[k], g[k])
-                elif not self._fused_update(i, k, p[k], g[k], backup[i][k]):
-                    backup[i][k][...] = p[k]
-                    self._update(i, k, p[k], g[k])
+            saved = None if backup is None else backup[i]
+            for k, theta in p.items():
+                if saved is not None:
+                    if self._fused_update(i, k, theta, g[k], saved[k]):
+                        continue
+                    saved[k][...] = theta
+                self._update(i, k, theta, g[k])
 
     def updates_exactly(self, net) -> bool:
         """Whether this optimiser's parameters are ``net.parameters()``: the same arrays in the
@@ -236,6 +237,8 @@ class SGD(Optimizer):
 
     def _fused_update(self, i, k, theta, g, backup) -> bool:
         if type(self)._update is not SGD._update:  # a subclass's own update is its definition
+            return False
+        if theta.size < backend_dense.MIN_SIZE:  # (what sgd_step would say, sooner)
             return False
         return backend_dense.sgd_step(
             get_array_module(theta), theta, g, self.lr,

@@ -37,6 +37,7 @@ epoch adds one (are the weights finite?) and the reads of its evaluation.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -406,6 +407,9 @@ class Trainer:
         fused = self.transforms is None and getattr(self.optimizer, "updates_exactly",
                                                     lambda net: False)(self.net)
         step_kw = {"backup": good} if fused else {}
+        hooks = [(getattr(obj, name), args) for obj, name, args in (
+            (self.rule, "after_step", (self.net, self.optimizer)), (self.net, "after_update", ()),
+            (self.transforms, "after_update", (self.net,))) if hasattr(obj, name)]
         try:
             while self.epoch < goal:
                 order, first = self._epoch_order(n, xp), self.step
@@ -418,7 +422,7 @@ class Trainer:
                     xb, tb = x[idx], target[idx]
                     grads = self.rule.gradients(self.net, xb, tb, self.loss_fn)
                     loss_value = self._batch_loss(xb, tb)
-                    if not np.isfinite(loss_value):
+                    if not math.isfinite(loss_value):  # a float: no ufunc call
                         diverged = (f"loss became {loss_value} at epoch {self.epoch + 1}, update {b + 1}; "
                                     "restored the weights of the last finite loss (lower the learning "
                                     "rate or check the data)")
@@ -428,12 +432,9 @@ class Trainer:
                         if self.transforms is not None:
                             grads = self.transforms(self.net, grads)
                     self.optimizer.step(grads, **step_kw)
-                    if hasattr(self.rule, "after_step"):
-                        self.rule.after_step(self.net, self.optimizer)
-                    if hasattr(self.net, "after_update"):
-                        self.net.after_update()
-                    if hasattr(self.transforms, "after_update"):  # last: e.g. Dale's principle
-                        self.transforms.after_update(self.net)
+                    grads = xb = tb = None  # freed now: the next step's arrays reuse the memory
+                    for hook, args in hooks:  # the rule's, the layers', the transforms' (last)
+                        hook(*args)
                     self.history.loss.append(loss_value)
                     self.step = b + 1
                     self.n_steps += 1

@@ -54,8 +54,14 @@ def test_script_reports_the_references():
     res = json.loads(r.stdout)["results"]["float32"]
     for key in ("numpy_minimal_seconds", "backprop_over_numpy_minimal",
                 "weight_noise_draw_seconds", "weight_noise_draw_over_backprop",
-                "flop_floor_seconds"):
+                "flop_floor_seconds", "fit_data_check_seconds",
+                "backprop_over_numpy_minimal_less_fixed_costs"):
         assert res[key] > 0, key
+    assert res["step_overhead_seconds"]["bionp"] > 0
+    assert res["step_overhead_seconds"]["numpy_minimal"] > 0
+    fixed = (res["step_overhead_seconds"]["bionp"] - res["step_overhead_seconds"]["numpy_minimal"]
+             + res["fit_data_check_seconds"])
+    assert abs(res["backprop_fixed_cost_over_numpy_minimal_seconds"] - fixed) < 2e-4
 
 
 @pytest.mark.parametrize("flag", ["--help"])

@@ -12,6 +12,7 @@ import pytest
 
 import bionp as bnp
 from bionp import backend_dense, nn, optim, rules
+from bionp.backend import mean as backend_mean
 from bionp.train import Trainer
 
 DTYPES = ["float32", "float64"]
@@ -94,6 +95,48 @@ def test_sigmoid_kernels_give_the_array_codes_bits(compiled, dtype):
     compiled.setenv("BIONP_NUMBA", "0")
     np.testing.assert_array_equal(s.forward(z), a)
     np.testing.assert_array_equal(s.vjp(z, a, g), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [BIG, (200, 500), (8192, 2), (3, 4099), (1000, 37)])
+def test_column_sum_kernel_gives_numpys_bits(compiled, dtype, shape):
+    (a,) = _arrays(dtype, n=1, shape=shape, scale=1e3)
+    a[:, 0] = -0.0  # a column of negative zeros sums to +0.0, as NumPy's does
+    layer = nn.Dense(7, shape[1], rng=0, dtype=dtype)  # a bias gradient takes the kernel
+    grads, _ = layer.backward(np.ones((shape[0], 7), dtype=dtype), a, need_input_grad=False)
+    want = np.sum(a, axis=0)
+    np.testing.assert_array_equal(grads["b"].view(np.uint8), want.view(np.uint8))
+    a[1, 1], a[2 % shape[0], 1] = np.inf, -np.inf  # non-finite entries as NumPy sums them
+    got = backend_dense.column_sum(np, a)
+    assert got is not None and got.dtype == a.dtype and got.shape == (shape[1],)
+    np.testing.assert_array_equal(got.view(np.uint8), np.sum(a, axis=0).view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sum_refuses_what_numpy_sums_otherwise(compiled, dtype):
+    (a,) = _arrays(dtype, n=1, shape=(20000, 1))
+    assert backend_dense.column_sum(np, a) is None  # one column: NumPy sums it pairwise
+    (b,) = _arrays(dtype, n=1)
+    assert backend_dense.column_sum(np, b[:, ::2]) is None  # not contiguous
+    assert backend_dense.column_sum(np, b[:5, :5].copy()) is None  # small
+    assert backend_dense.column_sum(np, b.astype(np.float16)) is None
+    with bnp.backend("strict"):
+        assert backend_dense.column_sum(bnp.get_xp(), bnp.asarray(b)) is None
+    compiled.setenv("BIONP_NUMBA", "0")
+    assert backend_dense.column_sum(np, b) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 200, 4097])
+def test_backend_mean_gives_numpys_bits(dtype, n):
+    g = np.random.default_rng(n)
+    for _ in range(20):
+        a = (g.standard_normal(n) * g.exponential(5.0, n)).astype(dtype)
+        got, want = backend_mean(a), np.mean(a)
+        assert type(got) is type(want)
+        assert np.array([got]).tobytes() == np.array([want]).tobytes()
+    m = np.arange(6.0, dtype=dtype).reshape(2, 3)  # other arrays: xp.mean itself
+    assert backend_mean(m) == np.mean(m)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -243,3 +286,18 @@ def test_a_subclass_that_redefines_the_update_is_not_bypassed(compiled):
         for k in p:
             np.testing.assert_array_equal(p[k], q[k] - p[k].dtype.type(0.1))
             np.testing.assert_array_equal(b[k], q[k])
+
+
+@pytest.mark.parametrize("value, on", [("0", False), (" Off ", False), ("FALSE", False),
+                                       ("no", False), ("1", True), ("yes", True), (None, True)])
+def test_kernel_switch_follows_the_environment_at_every_call(monkeypatch, value, on):
+    from bionp import _kernels
+
+    monkeypatch.setenv("BIONP_NUMBA", "1")
+    assert _kernels._enabled()
+    if value is None:
+        monkeypatch.delenv("BIONP_NUMBA")
+    else:
+        monkeypatch.setenv("BIONP_NUMBA", value)
+    assert _kernels._enabled() is on
+    assert _kernels._enabled() is on  # the remembered answer for this value

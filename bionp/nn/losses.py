@@ -24,7 +24,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 
 from __future__ import annotations
 
-from bionp.backend import asnumpy, check_same_backend, get_array_module
+from bionp.backend import asnumpy, check_same_backend, get_array_module, mean
 from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = [
@@ -323,7 +323,7 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
     ls = per_sample_prepared(loss_fn, o, target)
     if per_sample:
         return ls
-    return get_array_module(ls).mean(ls)
+    return mean(ls)
 
 
 def output_delta(loss_fn, activation, z, a, target):

@@ -232,8 +232,8 @@ class Sequential:
         ``TypeError`` (not an array) and ``MixedBackendError`` (``x`` on another backend
         than the weights).
         """
-        want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
         if not is_array(x):
+            want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
             raise TypeError(
                 f"x must be an array of the active backend with shape {want}, "
                 f"got {type(x).__name__}; convert it with bionp.asarray(x)"
@@ -248,6 +248,7 @@ class Sequential:
         if len(self.input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
             x = x.reshape((shape[0],) + self.input_shape)
         elif shape[1:] != self.input_shape:
+            want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
             if len(self.input_shape) == 1:
                 hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""
                 raise ValueError(
