@@ -24,14 +24,14 @@ backends meeting in one call raise :class:`MixedBackendError`; bionp never copie
 
 CuPy's API, as the strict stand-in enforces it
 ----------------------------------------------
-The strict backend refuses every module attribute, function keyword, ufunc keyword
-and array method that the pinned CuPy release lacks (``bionp/_cupy_surface.json``,
-regenerated from CuPy by ``tools/generate_cupy_surface.py``), naming CuPy's
-equivalent where there is one.  Where NumPy and CuPy need different calls, the branch
-lives here or, for the compiled kernels behind the array API (the generator's Philox
-blocks, the dendritic layer's sparse products, :func:`bionp.kernels.take_rows`), in
-:mod:`bionp.kernels`, which asks this module which backend an array belongs to.  What the names alone cannot show, and bionp's
-code therefore respects by construction:
+The strict backend refuses every module attribute, function keyword, ufunc keyword and array method
+that the pinned CuPy release lacks (``bionp/_cupy_surface.json``, regenerated from CuPy by
+``tools/generate_cupy_surface.py``), naming CuPy's equivalent where there is one. Where NumPy and
+CuPy need different calls, the branch lives here or, for the compiled kernels behind the array API
+(the generator's Philox blocks, the dendritic layer's sparse products,
+:func:`bionp.kernels.take_rows`), in :mod:`bionp.kernels`, which asks this module which backend an
+array belongs to. What the names alone cannot show, and bionp's code therefore respects by
+construction:
 
 * **argpartition / partition**: CuPy has no ``kind=`` and orders the elements inside each side of
   ``kth`` differently from NumPy's introselect (ties included).  Use only the partition property
@@ -98,7 +98,6 @@ __all__ = [
     "get_dtype",
     "get_xp",
     "is_array",
-    "mean",
     "module_name",
     "preserved_defaults",
     "resolve_dtype",
@@ -218,8 +217,7 @@ def get_xp() -> types.ModuleType:
 def preserved_defaults(backend: str | None = None, dtype: Any = None) -> Iterator[None]:
     """Restore the process-wide backend and default dtype when the block ends.
 
-    The block (a sweep's task, a test) may call :func:`use` and :func:`set_dtype`; on
-    exit, also on an exception, both process-wide defaults are as before it.
+    The block (a sweep's task, a test) may call :func:`use` and :func:`set_dtype` freely.
 
     Parameters
     ----------
@@ -238,15 +236,12 @@ def preserved_defaults(backend: str | None = None, dtype: Any = None) -> Iterato
     """
     saved, saved_dtype = dict(_global), dict(_dtypes._global)
     try:
-        if backend is not None:
-            use(backend)
-        if dtype is not None:
-            set_dtype(dtype)
+        for value, switch in ((backend, use), (dtype, set_dtype)):
+            if value is not None:
+                switch(value)
         yield
-    finally:
-        _global.clear()
+    finally:  # one key each ("backend", "dtype"): updating restores them
         _global.update(saved)
-        _dtypes._global.clear()
         _dtypes._global.update(saved_dtype)
 
 
@@ -406,21 +401,6 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
     if not found:
         return get_xp()
     return _module(next(iter(found)))
-
-
-def mean(a: Any):
-    """``xp.mean(a)`` of all entries; for a 1-D NumPy float array, NumPy's own operations
-    (the sum, divided by the count as an ``intp``: the same bits) without its Python
-    wrapper, which costs more than the arithmetic on a batch's losses.
-
-    Parameters
-    ----------
-    a : array
-    """
-    if type(a) is np.ndarray and a.ndim == 1 and a.dtype.kind == "f" and a.shape[0]:
-        total = np.add.reduce(a)
-        return total.dtype.type(total / np.intp(a.shape[0]))
-    return get_array_module(a).mean(a)
 
 
 def check_same_backend(*arrays: Any, names: tuple[str, ...] | None = None) -> types.ModuleType:

@@ -12,7 +12,7 @@ import pytest
 
 import bionp as bnp
 from bionp import backend_dense, nn, optim, rules
-from bionp.backend import mean as backend_mean
+from bionp.backend_dense import mean as backend_mean
 from bionp.train import Trainer
 
 DTYPES = ["float32", "float64"]

@@ -24,7 +24,8 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 
 from __future__ import annotations
 
-from bionp.backend import asnumpy, check_same_backend, get_array_module, mean
+from bionp.backend import asnumpy, check_same_backend, get_array_module
+from bionp.backend_dense import mean
 from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = [
