@@ -117,7 +117,7 @@ def parse_args(argv=None):
     ap.add_argument("--sf-scale", default="norm",
                     help="scale of sign-symmetric feedback (usf/brsf/frsf): 'norm' (||B|| = ||W|| "
                          "per layer), 'xavier' (biotorch's scaling factor), 'unit' or a number")
-    ap.add_argument("--wm-decay", type=float, default=5e-3,
+    ap.add_argument("--wm-decay", type=float, default=2e-2,
                     help="weight mirror: decay of B per mirror step (mirror lr = decay/noise^2)")
     ap.add_argument("--wm-noise", type=float, default=0.1, help="weight mirror: noise std")
     ap.add_argument("--wm-noise-dist", default="rademacher",
@@ -126,9 +126,11 @@ def parse_args(argv=None):
                     help="weight mirror: at most this many times the draws and decay for layers "
                          "whose mirror step is cheaper")
     ap.add_argument("--wm-steps", type=int, default=1,
-                    help="weight mirror: mirror steps per update")
-    ap.add_argument("--wm-batch", type=int, default=48, help="weight mirror: noise draws per step")
-    ap.add_argument("--wm-warmup", type=int, default=500,
+                    help="weight mirror: mirror steps per mirror phase")
+    ap.add_argument("--wm-every", type=int, default=4,
+                    help="weight mirror: a mirror phase after every this many updates")
+    ap.add_argument("--wm-batch", type=int, default=192, help="weight mirror: noise draws per step")
+    ap.add_argument("--wm-warmup", type=int, default=125,
                     help="weight mirror: mirror steps before training")
     ap.add_argument("--align-samples", type=int, default=1000,
                     help="test images used for the cosine similarity to backprop")
@@ -155,7 +157,7 @@ def make_rule(name, seed, args):
             mirror_steps=args.wm_steps, noise=args.wm_noise, decay=args.wm_decay,
             mirror_batch_size=args.wm_batch, warmup_steps=args.wm_warmup,
             noise_dist=args.wm_noise_dist, balance=args.wm_balance, init=args.feedback_init,
-            rng=seed),
+            mirror_every=args.wm_every, rng=seed),
         "weight_perturbation": lambda: rules.WeightPerturbation(sigma=1e-3, n_samples=1, rng=seed),
         "node_perturbation": lambda: rules.NodePerturbation(sigma=1e-2, rng=seed),
     }[name]()
