@@ -17,7 +17,7 @@ with, recomputed from the current :math:`W_l` before every update,
            feedback: every magnitude the same)
 ``brsf``   :math:`B_l = c_l\,|R_l| \odot \operatorname{sign}(W_l)`,
            :math:`R_l \sim \mathcal N(0, 1)` **redrawn for every update** (batchwise
-           random magnitudes)
+           random magnitudes; one draw for all layers, in layer order)
 ``frsf``   the same with :math:`R_l` drawn once and **fixed** (fixed random magnitudes)
 =========  ==========================================================================
 
@@ -57,8 +57,9 @@ need no ``B`` (``None``), as for :class:`~bionp.rules.FeedbackAlignment`.
 State: the generator (brSF draws every update) and frSF's fixed :math:`|R_l|`
 (``state_dict``); a checkpoint resumes bit-identically.  ``rule.B`` holds the matrices
 of the last update (arrays the rule keeps and the next update overwrites in place: copy
-one to keep it; brSF draws its magnitudes into them, so an update allocates nothing); :meth:`SignSymmetry.current_feedback` gives those the next update
-would use without changing any state (for the diagnostics of :mod:`bionp.metrics`).
+one to keep it; brSF draws the magnitudes of all layers at once into another kept array,
+so an update allocates nothing); :meth:`SignSymmetry.current_feedback` gives those the
+next update would use without changing any state (for the diagnostics of :mod:`bionp.metrics`).
 """
 
 from __future__ import annotations
