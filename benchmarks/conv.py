@@ -39,7 +39,10 @@ passes (im2col's 10 MB patch matrix of the first layer, read again by its weight
 the GEMM output moved to NCHW with the bias) and Python overhead (~1 ms).
 
 ``--model resnet20``: ResNet-20 on CIFAR-10 (random images of its shape where the files are
-not found; DFA and weight mirrors refuse residual blocks; no PyTorch comparison).
+not found; no PyTorch comparison).  Every rule trains it: DFA sends the output error to each
+residual block's output map (``dfa``: exact backward inside the block; ``dfa_fb``: random
+kernels inside, ``blocks="feedback"``), weight mirrors mirror every convolution inside the
+blocks after each update.
 
 Usage: python benchmarks/conv.py [--model lenet|resnet20] [--rules backprop fa dfa kp usf …]
        [--rounds 1] [--subset N] [--batch-size 128] [--dtype float32] [--threads 1]
@@ -67,7 +70,7 @@ def _parse(argv=None):
     p.add_argument("--model", default="lenet", choices=["lenet", "resnet20"])
     p.add_argument("--rules", nargs="+", default=["backprop", "fa", "dfa", "kp"],
                    choices=["backprop", "fa", "dfa", "kp", "usf", "brsf", "frsf",
-                            "weight_mirror"])
+                            "dfa_fb", "weight_mirror"])
     p.add_argument("--rounds", type=int, default=1, help="epochs per rule, alternating")
     p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -92,13 +95,14 @@ RULES = {
     "fa": lambda: rules.FeedbackAlignment(rng=1),
     "kp": lambda: rules.KolenPollack(rng=1),
     "dfa": lambda: rules.DirectFeedbackAlignment(rng=1),
+    "dfa_fb": lambda: rules.DirectFeedbackAlignment(rng=1, blocks="feedback"),
     "usf": lambda: rules.SignSymmetry("usf"),
     "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
     "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
     "weight_mirror": lambda: rules.WeightMirror(rng=1),
 }
 #: DFA diverges at 0.01 on LeNet (non-finite activations would time other code paths)
-LR = {"dfa": 1e-4}
+LR = {"dfa": 1e-4, "dfa_fb": 1e-4}
 MODELS = {"lenet": lambda: nn.models.lenet(rng=0),
           "resnet20": lambda: nn.models.resnet20(rng=0)}
 

@@ -14,7 +14,9 @@ Each noisy variant also runs as a twin without the compiled random kernels
 (``name@no_kernels``, ``BIONP_NUMBA=0``) in the same rounds, and the generator's
 ``normal`` is timed both alone (into one buffer of the network's weight count) and
 inside the additive noisy steps (the layers' own calls, wrapped by a timer), with and
-without the kernels.
+without the kernels, and -- float32 -- with the array code as it was before float32
+normals became correctly rounded (``@array_before``: NumPy's float32 log/cos/sin loops,
+``BIONP_NUMBA=0``; the "today" of issue 20) as the baseline of the kernel's speed-up.
 
 Usage: python benchmarks/noisy.py [--sizes 784 500 10] [--batch 128] [--dtype float32]
 """
@@ -71,9 +73,10 @@ class TimedDraws:
 
 
 def normal_floor_seconds(n: int, dtype: str, clock, repeats: int = 7) -> dict:
-    """What ``n`` normals cannot go below while keeping the array code's bits: NumPy's log,
-    cos and sin loops (one each per Box–Muller pair) on cache-resident data, plus the compiled
-    kernel's Philox uniforms (one per normal), and writing the buffer once; one thread."""
+    """What ``n`` normals cannot go below: the compiled kernel's Philox uniforms (one per
+    normal) plus its Box–Muller transform on cache-resident words (float32: the vectorised
+    float64 log/cos/sin of :mod:`bionp._box_muller`; float64: NumPy's float64 loops, one each
+    per pair), and writing the buffer once; one thread."""
     import numpy as np
 
     from bionp import kernels
@@ -91,19 +94,37 @@ def normal_floor_seconds(n: int, dtype: str, clock, repeats: int = 7) -> dict:
             t = min(t, clock() - t0)
         return t
 
-    per = {f.__name__: best(lambda: [f(a, out=o) for _ in range(50)]) / (50 * a.size)
-           for f in (np.log, np.cos, np.sin)}
-    out = {"transcendentals": n * (per["log"] + per["cos"] + per["sin"]) / 2,
-           "write_once": best(lambda: buf.fill(1.0))}
     _kernels(True)
+    if dtype == "float32" and kernels.philox_fill_available(np, dtype, normal=True):
+        from bionp import _box_muller
+
+        w = np.random.default_rng(0).integers(0, 2**32, (2, 1024), dtype=np.uint64).astype(np.uint32)
+        zc, zs = np.empty(1024, np.float32), np.empty(1024, np.float32)
+        consts = np.array([1, -2, 2 * np.pi, 1, 0], dtype=np.float32)
+        t = best(lambda: [_box_muller.pairs32(w[0], w[1], zc, zs, 1024, consts, 0)
+                          for _ in range(50)])
+        out = {"transcendentals": n * t / (50 * 2048)}
+    else:
+        per = {f.__name__: best(lambda: [f(a, out=o) for _ in range(50)]) / (50 * a.size)
+               for f in (np.log, np.cos, np.sin)}
+        out = {"transcendentals": n * (per["log"] + per["cos"] + per["sin"]) / 2}
+    out["write_once"] = best(lambda: buf.fill(1.0))
     if kernels.philox_fill_available(np):
         out["philox_uniforms"] = best(lambda: kernels.philox_fill_uniform((1, 2), 0, buf, 0))
         out["normal_floor"] = out["transcendentals"] + out["philox_uniforms"]
     return out
 
 
-def _kernels(on: bool) -> None:
-    os.environ["BIONP_NUMBA"] = "1" if on else "0"
+def _kernels(on) -> None:
+    """Kernels on/off; ``"array_before"``: off, with the float32 log/cos/sin of the array code
+    as NumPy's float32 loops (the definition before the correctly rounded one)."""
+    from bionp.random import _normal
+
+    if not hasattr(_kernels, "rounded"):
+        _kernels.rounded = _normal._rounded
+    os.environ["BIONP_NUMBA"] = "1" if on is True else "0"
+    _normal._rounded = ((lambda xp, f, a, out: f(a, out=out)) if on == "array_before"
+                        else _kernels.rounded)
 
 
 def main():
@@ -132,6 +153,8 @@ def main():
     names = list(args.variants)
     if not args.no_kernel_twins:
         names += [f"{v}@no_kernels" for v in args.variants if v != "plain"]
+        if args.dtype == "float32" and "noisy_additive" in args.variants:
+            names.append("noisy_additive@array_before")
     for name in names:
         net = build(name.split("@")[0], args.sizes, args.dtype)
         setups[name] = (net, rules.Backprop(), optim.SGD(net, lr=1e-3, momentum=0.9))
@@ -140,7 +163,7 @@ def main():
 
     def run(name, n):
         net, rule, opt = setups[name]
-        _kernels("@no_kernels" not in name)
+        _kernels("array_before" if "@array_before" in name else "@no_kernels" not in name)
         t0 = clock()
         for _ in range(n):
             opt.step(rule.gradients(net, x, y, loss))
@@ -155,12 +178,14 @@ def main():
     times = {name: [] for name in names}
     n_weights = sum(args.sizes[i] * args.sizes[i + 1] for i in range(len(args.sizes) - 1))
     draw = {"kernels": [], "no_kernels": []}
+    if args.dtype == "float32":
+        draw["array_before"] = []
     buf = bnp.get_xp().empty(n_weights, dtype=args.dtype)
     for _ in range(args.rounds):
         for name in names:
             times[name].append(run(name, args.steps))
         for key in draw:  # normal() of the weight count into one buffer, timed alone
-            _kernels(key == "kernels")
+            _kernels("array_before" if key == "array_before" else key == "kernels")
             g.normal(0.0, 1.0, n_weights, dtype=args.dtype, out=buf)
             t0 = clock()
             for _ in range(args.steps):
@@ -189,6 +214,11 @@ def main():
         "normal_in_step_per_s": {k: float(f"{n_weights / v:.4g}") for k, v in in_step.items()
                                  if v > 0},
         "noise_draw_over_plain_step": round(draw_med["kernels"] / plain, 3),
+        # issue 20's target: the kernel >= 2x the array code before (alone and in the step)
+        "normal_speedup_over_array_before": {
+            "alone": round(draw_med["array_before"] / draw_med["kernels"], 3),
+            "in_step": round(in_step["noisy_additive@array_before"] / in_step["noisy_additive"],
+                             3)} if "noisy_additive@array_before" in in_step else None,
         # one thread; same clock and run: the draw's floor with the array code's bits
         "normal_floor_ms": {k: round(1e3 * v, 3) for k, v in floor.items()},
         "normal_floor_over_plain_step": round(floor.get("normal_floor", float("nan")) / plain,
@@ -196,7 +226,7 @@ def main():
         # what the layers add beyond the generator's draw (the draw is Generator.normal's cost)
         "ratio_to_plain_without_draw": {
             v: round((t - (in_step.get(v) if v in in_step else draw_med[
-                "no_kernels" if "@no_kernels" in v else "kernels"])) / plain, 3)
+                v.split("@")[1] if "@" in v else "kernels"])) / plain, 3)
             for v, t in med.items() if v != "plain"},
         "target_ratio": {"noisy_additive": 1.3, "noisy_multiplicative": 1.3,
                          "learnable_per_layer": 1.4, "learnable_per_weight": 2.0},

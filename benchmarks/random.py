@@ -7,15 +7,24 @@ to ``numpy.random.Generator(PCG64)`` and ``Generator(Philox)`` (``standard_norma
 ``random`` into a buffer).  Rates are numbers per second, best of ``--repeats`` calls,
 the variants interleaved call by call so that a change in machine load hits all alike.
 
+The float32 ``normal()`` target (issue 20: a buffer of 397,510, the 784-500-10 network's
+weights), in its own interleaved block: ``array_before`` -- the array code with NumPy's
+float32 log/cos/sin loops, the definition before float32 normals became correctly rounded
+("today" of the issue, ``BIONP_NUMBA=0``); ``array`` -- the array code now (float64
+log/cos/sin rounded once); ``kernel`` -- the compiled float32 kernel
+(:mod:`bionp._box_muller`); ``philox_floor`` -- the compiled uniforms into the same buffer
+(one uniform per normal: the Philox arithmetic and the write, what any normal costs).
+
 Floors measured in the same run (float32, per number, one thread unless noted):
 ``write_once``: filling the buffer with a constant (the memory traffic of any draw);
 ``philox_uniform_kernel``: the compiled kernel's uniforms (the Philox arithmetic);
-``transcendentals``: NumPy's log, cos and sin loops on an L1-sized array, (log + cos + sin)
-/ 2 per normal (Box–Muller: one of each per pair) -- the kernels call these very loops to
-stay bit-identical, so a normal cannot cost less than ``transcendentals + philox``.
+``box_muller_math``: the kernel's vectorised float32 transform (float64 log, cos, sin) on
+cache-resident words, per normal; ``normal_floor`` = Philox + that;
+``numpy_transcendentals``: NumPy's float32 log, cos and sin loops, (log + cos + sin) / 2
+per normal (what the kernel before this change called).
 
-Usage: python benchmarks/random.py [--sizes 1e5 4e5 1e7] [--repeats R] [--threads T]
-       [--clock wall|cpu]
+Usage: python benchmarks/random.py [--sizes 1e5 4e5 1e7] [--dtypes float32 float64]
+       [--repeats R] [--threads T] [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -58,6 +67,11 @@ def _numba(on: bool) -> None:
     os.environ["BIONP_NUMBA"] = "1" if on else "0"
 
 
+from bionp.random import _normal  # noqa: E402
+
+_ROUNDED = _normal._rounded
+
+
 CLOCK = [time.perf_counter]
 
 
@@ -77,8 +91,50 @@ def interleaved_best(fns: dict, repeats: int) -> dict:
     return best
 
 
+class array_before:  # noqa: N801  (a switch, used as setup function)
+    """The array code's float32 log/cos/sin as NumPy's float32 loops: the definition before
+    float32 normals became correctly rounded (issue 20's "today"); ``on()``/``off()``."""
+
+    @staticmethod
+    def on():
+        from bionp.random import _normal
+
+        _numba(False)
+        _normal._rounded = lambda xp, f, a, out: f(a, out=out)
+
+    @staticmethod
+    def off():
+        from bionp.random import _normal
+
+        _normal._rounded = _ROUNDED
+
+
+def _setup(numba_on: bool):
+    def setup():
+        array_before.off()
+        _numba(numba_on)
+    return setup
+
+
+def box_muller_math_seconds(m: int = 2048, calls: int = 50):
+    """One call of ``calls`` passes of the kernel's float32 transform over ``m`` cache-resident
+    pairs (``None`` without the kernel); the per-normal cost is ``t / (2 m calls)``."""
+    if not kernels.philox_fill_available(np, "float32", normal=True):
+        return None
+    from bionp import _box_muller  # noqa: PLC0415
+
+    w = np.random.default_rng(0).integers(0, 2**32, (2, m), dtype=np.uint64).astype(np.uint32)
+    zc, zs = np.empty(m, np.float32), np.empty(m, np.float32)
+    consts = np.array([1, -2, 2 * np.pi, 1, 0], dtype=np.float32)
+
+    def run():
+        for _ in range(calls):
+            _box_muller.pairs32(w[0], w[1], zc, zs, m, consts, 0)
+    return run
+
+
 def floors(repeats: int) -> dict:
-    """Per-number floors in seconds (float32): the memory write, Philox, the transcendentals."""
+    """Per-number floors in seconds (float32): the memory write, Philox, the transform."""
     n = 400_000
     out = np.empty(n, np.float32)
     a = np.linspace(0.5, 1.0, 1024, dtype=np.float32)
@@ -91,21 +147,48 @@ def floors(repeats: int) -> dict:
         "cos": (lambda: [np.cos(a, out=o) for _ in range(100)], lambda: None),
         "sin": (lambda: [np.sin(a, out=o) for _ in range(100)], lambda: None),
     }
-    if kernels.philox_fill_available(np):
+    math = box_muller_math_seconds()
+    if math is not None:
         fns["philox_uniform_kernel"] = (lambda: kernels.philox_fill_uniform(key, 0, out, 0),
                                         lambda: None)
+        fns["box_muller_math"] = (math, lambda: None)
     t = interleaved_best(fns, repeats)
     per = {k: t[k] / n for k in ("write_once", "philox_uniform_kernel") if k in t}
     per.update({k: t[k] / 102_400 for k in ("log", "cos", "sin")})
-    per["transcendentals_per_normal"] = (per["log"] + per["cos"] + per["sin"]) / 2
-    if "philox_uniform_kernel" in per:
-        per["normal_floor"] = per["transcendentals_per_normal"] + per["philox_uniform_kernel"]
+    per["numpy_transcendentals_per_normal"] = (per["log"] + per["cos"] + per["sin"]) / 2
+    if math is not None:
+        per["box_muller_math"] = t["box_muller_math"] / (2 * 2048 * 50)
+        per["normal_floor"] = per["box_muller_math"] + per["philox_uniform_kernel"]
     return {k: v * 1e9 for k, v in per.items()}
+
+
+def normal_target(repeats: int, n: int = 397_510) -> dict:
+    """float32 ``normal()`` into a buffer of ``n``: the array code before and now, the kernel,
+    and the Philox floor, interleaved (rates in normals per second)."""
+    g = bnp.random.Generator(0)
+    out = np.empty(n, np.float32)
+    fns = {
+        "array_before": (lambda: g.normal(size=n, dtype="float32", out=out), array_before.on),
+        "array": (lambda: g.normal(size=n, dtype="float32", out=out), _setup(False)),
+        "kernel": (lambda: g.normal(size=n, dtype="float32", out=out), _setup(True)),
+        "philox_floor": (lambda: g.random(n, dtype="float32", out=out), _setup(True)),
+    }
+    best = interleaved_best(fns, repeats)
+    array_before.off()
+    _numba(True)
+    rates = {k: float(f"{n / t:.4g}") for k, t in best.items()}
+    return {"n": n, "per_s": rates, "ns_per_normal": {k: round(1e9 * t / n, 3)
+                                                      for k, t in best.items()},
+            "kernel_over_array_before": round(best["array_before"] / best["kernel"], 3),
+            "kernel_over_array": round(best["array"] / best["kernel"], 3),
+            "kernel_over_philox_floor": round(best["kernel"] / best["philox_floor"], 3)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e5, 1e7])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
+                    choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=10, help="timed calls; the best is reported")
     ap.add_argument("--threads", type=int, default=None,
                     help="bionp's threads for large draws (default: bionp's setting)")
@@ -120,7 +203,8 @@ def main():
     ng = np.random.Generator(np.random.Philox(0))
     pg = np.random.Generator(np.random.PCG64(0))
     rates = {}
-    for dt in ("float32", "float64"):
+    target = normal_target(args.repeats)
+    for dt in args.dtypes:
         for size in args.sizes:
             n = int(size)
             out = np.empty(n, dtype=dt)
@@ -162,6 +246,7 @@ def main():
                     if os.path.exists("/proc/loadavg") else None},
         "rates": rates,
         "float32_ratios": ratios,
+        "float32_normal_target": target,
         "floors_ns_per_number_float32_one_thread": {k: round(v, 3) for k, v in fl.items()},
     }
     print(json.dumps(out, indent=2))

@@ -12,7 +12,8 @@ about two hundred elementwise launches (ten rounds of 64-bit products built from
   caller's buffer, starting anywhere inside a block;
 * ``box_muller_{f32,f64}``: the in-place transform of :meth:`bionp.random.Generator.normal`,
   :math:`r = \sqrt{-2\ln(1-u_1)}`, :math:`z = (r\cos 2\pi u_2,\ r\sin 2\pi u_2)`,
-  then ``* scale`` and ``+ loc``, in the array code's order of operations;
+  then ``* scale`` and ``+ loc``, in the array code's order of operations (float32:
+  :math:`\ln, \cos, \sin` in double, rounded to float);
 * ``rows_matmul``, ``rows_matmul_t`` and ``rows_dot`` for :func:`bionp.kernels.sparse_rows_matmul`
   and :func:`bionp.kernels.sparse_rows_dot`: one thread per output element, summing in
   a fixed order (no atomics), so the result does not depend on scheduling.
@@ -21,8 +22,10 @@ It is compiled by CuPy (NVRTC) with ``--fmad=false``: no multiply-add is contrac
 so every operation rounds as the array code's separate launches do, and the kernels
 give the array code's bits on the same GPU (uniforms and integers by construction;
 normals because CUDA's ``log``/``sqrt``/``cos``/``sin`` are the functions CuPy's
-ufuncs call).  Against NumPy the normals agree to the few ulp of the two maths
-libraries, like the array code.  The same source compiles as host C++ (the macros at
+ufuncs call).  float32 normals take the double ``log``/``cos``/``sin`` of the float
+argument rounded to float, which on Box–Muller's domain is the correctly rounded value
+(:mod:`bionp.random._normal`): **bit-identical to NumPy** as well; float64 normals agree
+with NumPy to the few ulp of the two maths libraries, like the array code.  The same source compiles as host C++ (the macros at
 its top), which the tests build with the system compiler to check the arithmetic
 bit for bit on the CPU; ``nvcc --ptx`` checks that it is valid CUDA.
 
@@ -138,7 +141,12 @@ BIONP_KERNEL NAME(long long half, T two_pi, int has_scale, T scale, int has_loc,
         z[half + i] = s;                                                                \
     }                                                                                   \
 }
-BIONP_BOX_MULLER(box_muller_f32, float, logf, sqrtf, cosf, sinf)
+/* float32: the double functions of the float argument, rounded once: the correctly rounded
+   float results on Box-Muller's domain (bionp.random._normal), whatever the double library */
+BIONP_DEVICE float bionp_log_f32(float x) { return (float)log((double)x); }
+BIONP_DEVICE float bionp_cos_f32(float x) { return (float)cos((double)x); }
+BIONP_DEVICE float bionp_sin_f32(float x) { return (float)sin((double)x); }
+BIONP_BOX_MULLER(box_muller_f32, float, bionp_log_f32, sqrtf, bionp_cos_f32, bionp_sin_f32)
 BIONP_BOX_MULLER(box_muller_f64, double, log, sqrt, cos, sin)
 
 /* Sparse matrix S (rows x n_cols) with S[k, idx[k, j]] = w[k, j]:

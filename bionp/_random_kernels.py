@@ -13,12 +13,15 @@ the same numbers without its intermediate arrays (no uint64 words in memory):
   written as :math:`b\,(2s) - s` in the dtype, as the array code computes it;
 * normals by Box–Muller, :math:`z_i = \sqrt{-2\ln(1-u_i)}\cos(2\pi u_{m+i})` and
   :math:`z_{m+i} = \sqrt{-2\ln(1-u_i)}\sin(2\pi u_{m+i})` (:math:`m = \lceil n/2\rceil`), piece by
-  piece of 1024 pairs held in cache: the uniforms, :math:`1-u`, :math:`-2\,\cdot`, the square
-  root (correctly rounded), :math:`2\pi u` and the products here, and :math:`\ln`, :math:`\cos`,
-  :math:`\sin` by **NumPy's own loops** for the dtype (called through NumPy's documented
-  low-level access ``ufunc._get_strided_loop``, the loops ``numpy.log`` etc. run), in the
-  array code's order of operations and with its in-place pattern: **bit-identical** to the
-  array code on NumPy.
+  piece held in cache, in the array code's order of operations (:mod:`bionp.random._normal`):
+  :math:`1-u`, :math:`-2\,\cdot`, the square root (correctly rounded), :math:`2\pi u` and the
+  products rounded in the dtype.  float32 (:mod:`bionp._box_muller`): Philox into raw words,
+  then one vectorised loop whose :math:`\ln, \cos, \sin` are float64 polynomials rounded to
+  float32, the correctly rounded values that define the float32 stream (equal to the array
+  code on all :math:`2^{24}` arguments of each function: tested exhaustively); float64:
+  :math:`\ln, \cos, \sin` by **NumPy's own loops** (called through NumPy's documented
+  low-level access ``ufunc._get_strided_loop``, the loops ``numpy.log`` etc. run).  Both
+  are **bit-identical** to the array code on NumPy.
 
 No ``fastmath``: no contraction or reassociation, every float operation rounds as in the
 array code.  The kernels release the GIL (``nogil``); :mod:`bionp.random` runs them on its
@@ -68,27 +71,34 @@ def _ufunc_loop(ufunc, dtype):
     return info, int(ci.strided_loop), int(ci.context or 0), int(ci.auxdata or 0)
 
 
+def _through_float64(f):
+    """``f`` of a float32 array evaluated in float64 and rounded to float32 once."""
+    return lambda a: f(a.astype(np.float64)).astype(np.float32)
+
+
 def _reference(key, n: int, dt):
     """``n`` uniforms of the stream of ``key`` from counter 0 and the ``n`` normals drawn from
     them, by NumPy alone, in the array code's operations (:mod:`bionp.random`)."""
     bitgen = np.random.Philox(key=np.array(key, dtype=np.uint64))  # blocks 1, 2, …
-    if dt == np.float32:
+    if dt == np.float32:  # float32 ln, cos, sin: float64 rounded once (correctly rounded)
         u32 = bitgen.random_raw(-(-n // 2)).view(np.uint32)[:n]
         u = (u32 >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+        log, cos, sin = (_through_float64(f) for f in (np.log, np.cos, np.sin))
     else:
         u = (bitgen.random_raw(n) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+        log, cos, sin = np.log, np.cos, np.sin
     half = n // 2
-    r = np.subtract(1, u[:half])
-    np.log(r, out=r)
+    r = log(np.subtract(1, u[:half]))
     r *= -2
     np.sqrt(r, out=r)
     t = u[half:] * dt.type(2 * np.pi)
-    return u, np.concatenate([np.cos(t) * r, np.sin(t) * r])
+    return u, np.concatenate([cos(t) * r, sin(t) * r])
 
 
 def _self_check(kernels) -> bool:
     """Compile (or load) the kernels and compare them with :func:`_reference`, bit for bit;
-    a dtype whose normals differ loses its normal kernel, differing uniforms lose all."""
+    a dtype whose normals differ loses its normal kernel (float32: ``"normal32"``, float64:
+    its NumPy loops), differing uniforms lose all."""
     key = (0x0123456789ABCDEF, 0xFEDCBA9876543210)
     keys = np.array(key, dtype=np.uint64)
     n = 96
@@ -99,13 +109,18 @@ def _self_check(kernels) -> bool:
         kernels["uniform"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0, u)
         if u.tobytes() != u_ref.tobytes():
             return False
-        if dt in kernels["loops"]:
-            z = np.empty(n, dtype=dt)
-            c2 = np.array([1 + (n // 2) // per_block, 0, 0, 0], dtype=np.uint64)
-            consts = np.array([1, -2, dt.type(2 * np.pi), 0, 0], dtype=dt)
-            kernels["normal"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0, c2,
-                              (n // 2) % per_block, n, n // 2, 0, n // 2, z, consts, False,
-                              False, kernels["loops"][dt][1])
+        z = np.empty(n, dtype=dt)
+        c1 = np.array([1, 0, 0, 0], dtype=np.uint64)
+        c2 = np.array([1 + (n // 2) // per_block, 0, 0, 0], dtype=np.uint64)
+        consts = np.array([1, -2, dt.type(2 * np.pi), 0, 0], dtype=dt)
+        if dt == np.float32 and "normal32" in kernels:
+            kernels["normal32"](keys, c1, 0, c2, (n // 2) % per_block, n, n // 2, 0, n // 2, z,
+                                consts, 0)
+            if z.tobytes() != z_ref.tobytes():
+                del kernels["normal32"]
+        elif dt in kernels["loops"]:
+            kernels["normal"](keys, c1, 0, c2, (n // 2) % per_block, n, n // 2, 0, n // 2, z,
+                              consts, False, False, kernels["loops"][dt][1])
             if z.tobytes() != z_ref.tobytes():
                 del kernels["loops"][dt]
         kernels["rademacher"](keys, np.array([1, 0, 0, 0], dtype=np.uint64), 0,
@@ -114,23 +129,23 @@ def _self_check(kernels) -> bool:
 
 
 def _build():
-    """The Numba kernels and, per dtype, NumPy's log, cos and sin loops (``"loops"``: the
-    capsules, kept alive, and an ``(3, 3)`` intp array of address, context, auxdata);
-    a dtype without them has no normal kernel.  The kernels are compiled (or loaded from
+    """The Numba kernels (float32 normals: ``"normal32"``, :mod:`bionp._box_muller`) and, for
+    float64, NumPy's log, cos and sin loops (``"loops"``: the capsules, kept alive, and an
+    ``(3, 3)`` intp array of address, context, auxdata); without them float64 has no
+    normal kernel.  The kernels are compiled (or loaded from
     Numba's cache) and checked against NumPy's own Philox and ufuncs once, here: ``None``
     (the array code) if they cannot be built or do not give the same bits."""
     try:
-        from bionp import _random_numba  # noqa: PLC0415  (imports Numba: the optional part)
+        from bionp import _box_muller, _random_numba  # noqa: PLC0415  (Numba: the optional part)
     except ImportError:
         return None
     kernels = {"uniform": _random_numba.uniform, "rademacher": _random_numba.rademacher,
-               "normal": _random_numba.normal}
+               "normal": _random_numba.normal, "normal32": _box_muller.normal32}
     loops = {}
-    for dt in (np.float32, np.float64):
-        got = [_ufunc_loop(f, dt) for f in (np.log, np.cos, np.sin)]
-        if all(g is not None for g in got):
-            loops[np.dtype(dt)] = ([g[0] for g in got],
-                                   np.array([g[1:] for g in got], dtype=np.intp))
+    got = [_ufunc_loop(f, np.float64) for f in (np.log, np.cos, np.sin)]
+    if all(g is not None for g in got):
+        loops[np.dtype(np.float64)] = ([g[0] for g in got],
+                                       np.array([g[1:] for g in got], dtype=np.intp))
     kernels["loops"] = loops
     try:
         ok = _self_check(kernels)

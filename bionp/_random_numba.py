@@ -3,8 +3,10 @@ r"""The Numba loops of :mod:`bionp._random_kernels` (imported only when those ar
 Philox4x64-10 (ten rounds; each 64×64→128-bit product is one 128-bit multiplication),
 then, in the same pass, bionp's conversions of the words: float64 uniforms
 :math:`(r \gg 11)\,2^{-53}`, float32 uniforms :math:`(u_{32} \gg 8)\,2^{-24}` (low half
-first), ±s values from single bits, and Box–Muller normals piece by piece (the
-transcendental functions by NumPy's own loops, called through their addresses).  See
+first; the blocks as raw words chunk by chunk, then one vectorised conversion), ±s values
+from single bits, and float64 Box–Muller normals piece by piece (the transcendental
+functions by NumPy's own loops, called through their addresses; float32 normals:
+:mod:`bionp._box_muller`).  See
 :mod:`bionp._random_kernels` for the maths and the guarantees; the module is separate so
 that the compiled functions are module-level (Numba's disk cache keys them by name).
 """
@@ -20,6 +22,7 @@ from numba.extending import intrinsic
 __all__ = ["uniform", "rademacher", "normal"]
 
 PIECE = 1024  # Box–Muller pairs per piece: three scratch rows of this stay in L1/L2
+_CHUNK = 256  # Philox blocks per chunk of raw words (8 KiB)
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 _u64 = np.uint64
 _M0, _M1 = _u64(0xD2E7470EE14C6C93), _u64(0xCA5A826395121157)
@@ -78,29 +81,56 @@ def _bump(c):
 
 
 @_jit
-def _uniform32(k0, k1, c, skip, out):
-    n = out.shape[0]
+def _blocks(k0, k1, c0, c1, c2, c3, n_blocks, out):
+    """Philox4x64-10 blocks ``c, c + 1, …`` (``n_blocks`` of them) into ``out[:4 n_blocks]``."""
+    for b in range(n_blocks):
+        x0, x1, x2, x3 = _philox(c0, c1, c2, c3, k0, k1)
+        out[4 * b] = x0
+        out[4 * b + 1] = x1
+        out[4 * b + 2] = x2
+        out[4 * b + 3] = x3
+        c0, c1, c2, c3 = _plus(c0, c1, c2, c3, 1)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _plus(c0, c1, c2, c3, k):
+    """The 256-bit counter ``(c0, c1, c2, c3)`` (low word first) plus ``0 <= k < 2**63``."""
+    d0 = c0 + np.uint64(k)
+    if d0 < c0:
+        c1 += _ONE
+        if c1 == 0:
+            c2 += _ONE
+            if c2 == 0:
+                c3 += _ONE
+    return d0, c1, c2, c3
+
+
+@_jit
+def _words_to_uniform32(w, out, m):
+    """``out[j] = (w[j] >> 8) 2**-24`` for ``j < m`` (uint32 words; vectorised)."""
     scale = np.float32(1.0 / 16777216.0)
-    i = -skip
+    for j in range(m):
+        out[j] = np.float32(np.int32(w[j] >> np.uint32(8))) * scale
+
+
+@_jit
+def _uniform32(k0, k1, c, skip, out):
+    """Chunk by chunk: the blocks as raw words (scalar Philox, 256 blocks in L1), then
+    their conversion in one vectorised loop."""
+    n = out.shape[0]
+    words = np.empty(4 * _CHUNK, dtype=np.uint64)
+    w32 = words.view(np.uint32)
+    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+    i = 0
     while i < n:
-        r0, r1, r2, r3 = _philox(c[0], c[1], c[2], c[3], k0, k1)
-        _bump(c)
-        v = (np.float32(np.int32((r0 >> _S8) & _M24)) * scale,
-             np.float32(np.int32(r0 >> _S40)) * scale,
-             np.float32(np.int32((r1 >> _S8) & _M24)) * scale,
-             np.float32(np.int32(r1 >> _S40)) * scale,
-             np.float32(np.int32((r2 >> _S8) & _M24)) * scale,
-             np.float32(np.int32(r2 >> _S40)) * scale,
-             np.float32(np.int32((r3 >> _S8) & _M24)) * scale,
-             np.float32(np.int32(r3 >> _S40)) * scale)
-        if i >= 0 and i + 8 <= n:
-            for j in range(8):
-                out[i + j] = v[j]
-        else:
-            for j in range(8):
-                if 0 <= i + j < n:
-                    out[i + j] = v[j]
-        i += 8
+        m = min(n - i, 8 * _CHUNK - skip)
+        nb = (skip + m + 7) // 8
+        _blocks(k0, k1, c0, c1, c2, c3, nb, words)
+        c0, c1, c2, c3 = _plus(c0, c1, c2, c3, nb)
+        _words_to_uniform32(w32[skip:skip + m], out[i:i + m], m)
+        i += m
+        skip = 0
+    c[0], c[1], c[2], c[3] = c0, c1, c2, c3
 
 
 @_jit

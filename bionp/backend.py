@@ -78,6 +78,7 @@ import numpy as np
 # defined below this module (bionp._strict raises them too); public here and as bionp.<name>
 from bionp._errors import BackendError, BackendUnavailableError, MixedBackendError
 # the default dtype lives in its own module; re-exported here (and as bionp.<name>)
+from bionp import dtypes as _dtypes
 from bionp.dtypes import default_dtype, get_dtype, resolve_dtype, set_dtype
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "get_xp",
     "is_array",
     "module_name",
+    "preserved_defaults",
     "resolve_dtype",
     "set_dtype",
     "synchronize",
@@ -109,9 +111,7 @@ __all__ = [
 BACKENDS = ("numpy", "cupy", "strict")
 
 
-# --------------------------------------------------------------------------
-# the active backend
-# --------------------------------------------------------------------------
+# ---- the active backend ----
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str):
@@ -213,9 +213,43 @@ def get_xp() -> types.ModuleType:
     return _module(backend_name())
 
 
-# --------------------------------------------------------------------------
-# the modules
-# --------------------------------------------------------------------------
+@contextlib.contextmanager
+def preserved_defaults(backend: str | None = None, dtype: Any = None) -> Iterator[None]:
+    """Restore the process-wide backend and default dtype when the block ends.
+
+    The block (a sweep's task, a test) may call :func:`use` and :func:`set_dtype`; on
+    exit, also on an exception, both process-wide defaults are as before it.
+
+    Parameters
+    ----------
+    backend : {"numpy", "cupy", "strict"}, optional
+        The process-wide backend for the block's start (``bionp.use(backend)``).
+    dtype : {"float32", "float64"}, optional
+        The process-wide default dtype for the block's start (``bionp.set_dtype(dtype)``).
+
+    Examples
+    --------
+    >>> import bionp as bnp
+    >>> with bnp.preserved_defaults():
+    ...     _ = bnp.set_dtype("float64")
+    >>> bnp.get_dtype()
+    dtype('float32')
+    """
+    saved, saved_dtype = dict(_global), dict(_dtypes._global)
+    try:
+        if backend is not None:
+            use(backend)
+        if dtype is not None:
+            set_dtype(dtype)
+        yield
+    finally:
+        _global.clear()
+        _global.update(saved)
+        _dtypes._global.clear()
+        _dtypes._global.update(saved_dtype)
+
+
+# ---- the modules ----
 
 _cupy_state: dict[str, Any] = {}
 
@@ -297,9 +331,7 @@ def available_backends() -> tuple[str, ...]:
     return tuple(b for b in BACKENDS if b != "cupy" or cupy_available())
 
 
-# --------------------------------------------------------------------------
-# arrays
-# --------------------------------------------------------------------------
+# ---- arrays ----
 
 def backend_of(a: Any) -> str | None:
     """Backend name owning array ``a``; ``None`` for scalars and non-arrays.

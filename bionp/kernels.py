@@ -165,9 +165,9 @@ def philox_fill_available(xp: types.ModuleType, dtype=None, normal: bool = False
         Ask about :func:`philox_fill_normal` too.
     """
     k = _random_kernels(xp)
-    if k is None:
-        return False
-    return not normal or np.dtype(dtype) in k["loops"]
+    if k is None or not normal:
+        return k is not None
+    return "normal32" in k if np.dtype(dtype) == np.float32 else np.dtype(dtype) in k["loops"]
 
 
 def _counter_words(block: int):
@@ -238,8 +238,9 @@ def philox_fill_normal(key: tuple[int, int], counter: int, out, n: int, p: int, 
     (length ``>= n``): ``out[i]`` :math:`= \sqrt{-2\ln(1-u_i)}\cos(2\pi u_{m+i})`,
     ``out[m+i]`` the sine (where ``m + i < n``), :math:`m = \lceil n/2\rceil`, then
     ``* scale`` and ``+ loc`` (each skipped when ``None``), every step rounded in ``out``'s
-    dtype in the array code's order; :math:`\ln, \cos, \sin` are NumPy's own loops, so
-    the numbers are bit-identical to :meth:`bionp.random.Generator.normal`'s array code.
+    dtype in the array code's order; :math:`\ln, \cos, \sin`: float32, the correctly
+    rounded values by float64 polynomials (:mod:`bionp._box_muller`), float64, NumPy's own
+    loops: bit-identical to :meth:`bionp.random.Generator.normal`'s array code.
 
     Parameters
     ----------
@@ -256,16 +257,17 @@ def philox_fill_normal(key: tuple[int, int], counter: int, out, n: int, p: int, 
     scale, loc : float or None
         Applied after the transform; ``None`` skips the step.
     """
-    k = _random_kernels(np)
-    dt = out.dtype
-    half = -(-n // 2)
+    k, dt, half = _random_kernels(np), out.dtype, -(-n // 2)
     per_block = 8 if dt == np.float32 else 4
     kw, c1, s1 = _at(key, counter, p, per_block)
     _, c2, s2 = _at(key, counter, half + p, per_block)
-    consts = np.array([1, -2, dt.type(2 * np.pi), 0 if scale is None else scale,
+    consts = np.array([1, -2, dt.type(2 * np.pi), 1 if scale is None else scale,
                        0 if loc is None else loc], dtype=dt)
-    k["normal"](kw, c1, s1, c2, s2, n, half, p, q, out, consts, scale is not None, loc is not None,
-         k["loops"][dt][1])
+    args = (kw, c1, s1, c2, s2, n, half, p, q, out, consts)
+    if dt == np.float32:  # mode 0: z, 1: z * scale, 2: z * scale + loc
+        k["normal32"](*args, 2 if loc is not None else int(scale is not None))
+    else:
+        k["normal"](*args, scale is not None, loc is not None, k["loops"][dt][1])
 
 
 # --------------------------------------------------------------------------

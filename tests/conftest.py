@@ -4,7 +4,6 @@ Backends: ``numpy``; ``strict`` (the CPU stand-in for a GPU, see tests/README.md
 ``cupy`` when CuPy imports and sees a GPU (skipped with a reason otherwise).
 """
 
-import importlib
 import os
 
 import numpy as np
@@ -98,18 +97,8 @@ def gpu_xp():
 @pytest.fixture(autouse=True)
 def _isolate_defaults():
     """Each test starts on NumPy/float32 and may change them freely."""
-    mod = importlib.import_module("bionp.backend")
-    dtypes = importlib.import_module("bionp.dtypes")
-    saved, saved_dtype = dict(mod._global), dict(dtypes._global)
-    mod._global.update({"backend": "numpy"})
-    dtypes._global.update({"dtype": np.dtype("float32")})
-    try:
+    with bnp.preserved_defaults(backend="numpy", dtype="float32"):
         yield
-    finally:
-        mod._global.clear()
-        mod._global.update(saved)
-        dtypes._global.clear()
-        dtypes._global.update(saved_dtype)
 
 
 @pytest.fixture(scope="session")

@@ -310,3 +310,28 @@ def test_backend_and_strict_do_not_import_each_other():
         assert getattr(bnp, name) is getattr(B, name) is cls
         assert cls.__module__ == "bionp.backend" and f"bionp.backend.{name}" in repr(cls)
     assert strict.MixedBackendError is bnp.MixedBackendError
+
+
+def test_preserved_defaults_restores_backend_and_dtype_also_on_error():
+    bnp.use("numpy")
+    bnp.set_dtype("float32")
+    with bnp.preserved_defaults():
+        bnp.use("strict")
+        bnp.set_dtype("float64")
+        assert bnp.backend_name() == "strict" and bnp.get_dtype() == np.float64
+    assert bnp.backend_name() == "numpy" and bnp.get_dtype() == np.float32
+    with pytest.raises(RuntimeError, match="inside"):
+        with bnp.preserved_defaults(backend="strict", dtype="float64"):
+            assert bnp.backend_name() == "strict" and bnp.get_dtype() == np.float64
+            raise RuntimeError("inside")
+    assert bnp.backend_name() == "numpy" and bnp.get_dtype() == np.float32
+
+
+def test_preserved_defaults_refuses_unknown_names_and_changes_nothing():
+    with pytest.raises(ValueError, match="unknown backend"):
+        with bnp.preserved_defaults(backend="tpu"):
+            pass
+    with pytest.raises(ValueError, match="float32"):
+        with bnp.preserved_defaults(backend="strict", dtype="int8"):
+            pass
+    assert bnp.backend_name() == "numpy" and bnp.get_dtype() == np.float32

@@ -2,8 +2,9 @@
 
 The kernel source compiles as host C++ (its macros turn each kernel into a loop), so the
 system compiler builds it here and the tests call it through ``ctypes``: the Philox
-uniforms must be the array code's bits, the Box–Muller normals within a few ulp of
-NumPy's (different maths libraries), the sparse products equal to dense products.
+uniforms must be the array code's bits, the float32 Box–Muller normals too (correctly
+rounded log/cos/sin through double), the float64 ones within a few ulp of NumPy's
+(different maths libraries), the sparse products equal to dense products.
 ``nvcc --ptx`` (where installed) checks that the same text is valid CUDA with the
 options CuPy compiles it with.  On a GPU, ``make gpu-check`` runs the CuPy cases.
 """
@@ -110,8 +111,8 @@ def ulp_distance(a, b):
     return np.abs(ia - ib)
 
 
-#: measured bound between the kernel's normals (host libm here, CUDA's libdevice on a
-#: GPU) and NumPy's: float32 and float64, with scale/loc off and on
+#: measured bound between the kernel's float64 normals (host libm here, CUDA's libdevice on
+#: a GPU) and NumPy's, with scale/loc off and on; float32 normals are bit-identical
 NORMAL_ULP_BOUND = 4
 
 
@@ -130,6 +131,9 @@ def test_box_muller_matches_the_generator(host, dtype, scale, loc):
     getattr(host, "box_muller_" + suffix)(half, dtype(2 * np.pi), scale is not None,
                                           0 if scale is None else scale, loc is not None,
                                           0 if loc is None else loc, z)
+    if dtype == np.float32:  # correctly rounded log/cos/sin on both sides: the same bits
+        np.testing.assert_array_equal(z[:n].view(np.uint32), want.view(np.uint32))
+        return
     # far from zero, the ulp distance is the agreement of log/cos/sin; near loc the
     # difference of two rounded terms is compared in absolute terms
     eps = np.finfo(dtype).eps
@@ -232,6 +236,9 @@ def test_gpu_box_muller_is_the_array_codes_bits(cp, monkeypatch, dtype, scale, l
     host = Generator(11).normal(0.0 if loc is None else loc, 1.0 if scale is None else scale,
                                 n, dtype=dtype)
     got = cp.asnumpy(z[:n])
+    if dtype == np.float32:  # correctly rounded on both sides: NumPy's bits
+        np.testing.assert_array_equal(got.view(np.uint32), host.view(np.uint32))
+        return
     eps = np.finfo(dtype).eps
     assert np.all(np.abs(got - host) <= 8 * eps * (1 + np.abs(host)))
 
@@ -250,8 +257,11 @@ def test_gpu_generator_same_bits_with_and_without_kernels(cp, monkeypatch):
     for a, b in zip(with_kernels, draws()):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert bool(cp.all(a == b))
-    host = Generator(77).random(1001, dtype=np.float32)
-    np.testing.assert_array_equal(cp.asnumpy(with_kernels[0]), host)
+    host = Generator(77)
+    np.testing.assert_array_equal(cp.asnumpy(with_kernels[0]), host.random(1001, dtype=np.float32))
+    host.random(999, dtype=np.float64)
+    want = host.normal(0.5, 2.0, (31, 17), dtype=np.float32, xp=np)  # float32: NumPy's bits
+    np.testing.assert_array_equal(cp.asnumpy(with_kernels[2]).view(np.uint32), want.view(np.uint32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

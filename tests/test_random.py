@@ -241,13 +241,18 @@ def test_no_numpy_random_in_library():
 
 def _box_muller_reference(seed, n, dtype, loc=0.0, scale=1.0):
     """The documented normal stream, written out plainly: m = ceil(n/2) pairs from the
-    first 2m uniforms, cosines first, then sines."""
+    first 2m uniforms, cosines first, then sines; float32 log, cos and sin are float64's
+    rounded to float32 (the correctly rounded values), float64 NumPy's own."""
     dt = np.dtype(dtype)
     m = -(-n // 2)
     u = np.random.Generator(np.random.Philox(seed)).random(2 * m, dtype=dt)
-    r = np.sqrt(np.log(dt.type(1) - u[:m]) * dt.type(-2))
+
+    def f(fn, a):
+        return fn(a.astype(np.float64)).astype(dt)
+
+    r = np.sqrt(f(np.log, dt.type(1) - u[:m]) * dt.type(-2))
     theta = u[m:] * dt.type(2 * np.pi)
-    z = np.concatenate([np.cos(theta) * r, np.sin(theta) * r])[:n]
+    z = np.concatenate([f(np.cos, theta) * r, f(np.sin, theta) * r])[:n]
     if scale != 1.0:
         z = z * dt.type(scale)
     if loc != 0.0:

@@ -85,10 +85,9 @@ def test_resnet20_shapes_refusals_and_a_training_step(xp):
     g = bnp.random.Generator(5)
     x, y = g.uniform(0, 1, (4, 3, 32, 32)), g.integers(0, 10, 4)
     loss = nn.CrossEntropyLoss()
-    # FA, KP and sign symmetry train it (tests/test_residual_feedback.py); these refuse
-    for rule, what in ((rules.DirectFeedbackAlignment(rng=1), "DirectFeedbackAlignment sends"),
-                       (rules.WeightMirror(rng=1), "WeightMirror mirrors each layer"),
-                       (rules.WeightPerturbation(rng=1), "WeightPerturbation compares"),
+    # FA, KP, sign symmetry, DFA and weight mirrors train it (tests/test_residual_feedback.py,
+    # tests/test_residual_dfa_wm.py); the perturbation rules refuse
+    for rule, what in ((rules.WeightPerturbation(rng=1), "WeightPerturbation compares"),
                        (rules.NodePerturbation(rng=1), "NodePerturbation perturbs")):
         with pytest.raises(ValueError, match=what):
             rule.gradients(net, x, y, loss)

@@ -129,6 +129,22 @@ class ResidualBlock(ShapedFeatures):
         "conv2.W": …}`` (and ``"short.W"`` with option B's projection)."""
         return {f"{name}.W": part.W for name, part in self._parts() if isinstance(part, Conv2d)}
 
+    def feedback_inputs(self, input_shape) -> dict:
+        """Each convolution of :meth:`feedback_weights` with its per-sample input shape,
+        ``{"conv1.W": (conv1, input_shape), "conv2.W": (conv2, output shape), …}``: what a
+        rule that probes each weight on its own (weight mirrors) needs.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The block's per-sample input shape ``(C, H, W)``.
+        """
+        inner = self.output_shape_for(input_shape)
+        out = {"conv1.W": (self.conv1, tuple(input_shape)), "conv2.W": (self.conv2, inner)}
+        if self.short is not None:
+            out["short.W"] = (self.short, tuple(input_shape))
+        return out
+
     @property
     def n_params(self) -> int:
         return sum(part.n_params for _, part in self._parts())

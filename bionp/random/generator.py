@@ -13,8 +13,9 @@ Conversions
 * ``uniform`` float64: :math:`(r \gg 11)\,2^{-53}`; float32: each 64-bit word
   gives two numbers, low 32 bits first, :math:`(u_{32} \gg 8)\,2^{-24}` (NumPy's
   conventions, so both equal ``numpy.random.Generator(Philox(s)).random``).
-* ``normal``: Box–Muller on pairs of uniforms (vectorised, exact on every
-  backend up to the last ulp of ``log``/``cos``/``sin``).
+* ``normal``: Box–Muller on pairs of uniforms (vectorised; :mod:`bionp.random._normal`):
+  float32 normals take correctly rounded ``log``/``cos``/``sin`` (float64, rounded once),
+  so they are bit-identical on every backend and CPU; float64 agree to a few ulp.
 * ``integers``: Lemire's multiply-shift with rejection, unbiased.
 * ``permutation``/``choice(replace=False)``: argsort of 64-bit random keys.
 
@@ -45,6 +46,7 @@ from bionp.random._arguments import check_seed as _check_seed
 from bionp.random._arguments import count as _count
 from bionp.random._arguments import is_number as _is_number
 from bionp.random._arguments import size_tuple as _size_tuple
+from bionp.random._normal import transform as _transform
 from bionp.random.philox import _mulhilo, _per_block, _raw_blocks, _uniform_range
 from bionp.random.threads import _PIECE, _run_chunks
 
@@ -252,8 +254,10 @@ class Generator:
         draw ``m + i`` the sine of pair ``i``.  On NumPy each thread (:func:`set_num_threads`)
         takes one contiguous range of pairs and, piece by cache-sized piece, draws that piece's
         :math:`u_1` and :math:`u_2` and transforms them while they are in cache (with Numba: one
-        compiled pass per piece, :mod:`bionp._random_kernels`, whose :math:`\ln, \cos, \sin` are
-        NumPy's own loops); the numbers do not depend on the pieces, the threads or the kernel.
+        compiled pass per piece, :mod:`bionp._random_kernels`); the numbers do not depend on
+        the pieces, the threads or the kernel.  float32: :math:`\ln, \cos, \sin` are the
+        correctly rounded float32 values (float64 evaluations rounded once, exact on the whole
+        input domain: :mod:`bionp.random._normal`), bit-identical on every backend and CPU.
 
         ``out``, optional: a writeable C-contiguous array of shape ``size`` (``size=None``:
         ``out``'s shape) and dtype ``dtype`` on the backend, written in place and returned
@@ -269,21 +273,8 @@ class Generator:
         s = dt.type(scale) if _is_number(scale) and scale != 1.0 else None
         c = dt.type(loc) if _is_number(loc) and loc != 0.0 else None
 
-        def transform(a, b):
-            r = xp.subtract(1, z[a:b])  # 1 - u1 in (0, 1]
-            xp.log(r, out=r)
-            r *= -2
-            xp.sqrt(r, out=r)
-            cos_part, sin_part = z[a:b], z[half + a:half + b]
-            sin_part *= dt.type(2 * np.pi)
-            xp.cos(sin_part, out=cos_part)
-            xp.sin(sin_part, out=sin_part)
-            for part in (cos_part, sin_part):
-                part *= r
-                if s is not None:
-                    part *= s
-                if c is not None:
-                    part += c
+        def transform(a, b):  # the definition (bionp.random._normal)
+            _transform(xp, z, a, b, half, s, c)
 
         if philox_fill_available(xp, dt, normal=True):  # one compiled pass, no u1|u2 slot
             key, counter = self._key, self._counter

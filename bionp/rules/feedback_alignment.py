@@ -37,7 +37,9 @@ reshaping).  Batch norm uses its own per-channel scale :math:`\gamma` in its bac
 pass (it is not a weight matrix; biotorch leaves it alone too).  DFA's :math:`D_l` maps
 the output error to the whole flattened output map of layer :math:`l`
 (``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``; layers without
-parameters get no signal.  In a residual block (:mod:`bionp.nn.residual`) each
+parameters get no signal.  A residual block is one layer for DFA: ``D_l`` reaches its
+output map, and the weights inside get their gradients through the block's backward
+pass (:class:`DirectFeedbackAlignment`, ``blocks=``).  In a residual block (:mod:`bionp.nn.residual`) each
 convolution (option B's 1x1 projection too) sends the delta back through its own
 :math:`B`; the block's batch norms, inner activation and shortcut keep their exact
 backward.
@@ -207,7 +209,8 @@ class FeedbackAlignment(ErrorPropagationRule):
 
 def _direct_shapes(net) -> list:
     """Shapes of DFA's matrices: ``(n_out, size of layer l's output)`` for each hidden layer
-    with parameters, None for the others and the output layer."""
+    with parameters (a residual block's output map for a block), None for the others and
+    the output layer."""
     n_out = net.out_features
     shapes = getattr(net, "shapes", None)
     out = []
@@ -215,57 +218,103 @@ def _direct_shapes(net) -> list:
         if not layer.params():
             out.append(None)
             continue
-        if getattr(layer, "composite", False):
-            raise ValueError(
-                f"DirectFeedbackAlignment sends the output error to every weight layer through "
-                f"its own matrix, but layer {l} ({layer!r}) holds several weights and would "
-                "pass the error between them by backprop; such blocks are not supported by "
-                "DFA yet: train it with Backprop")
-        size = layer.out_features
         if shapes is not None:
             size = 1
             for s in shapes[l + 1]:
                 size *= int(s)
+        else:
+            size = layer.out_features
         out.append((n_out, size))
     return out + [None]
 
 
+def _block_weights(net) -> list:
+    """``{key: W}`` of each block with several weights inside (``composite``), else None."""
+    weights = _feedforward_weights(net, "DirectFeedbackAlignment")
+    return [w if isinstance(w, dict) else None for w in weights]
+
+
+#: how DFA trains the weights inside a residual block (``blocks=``)
+DFA_BLOCKS = ("backprop", "feedback")
+
+
 class DirectFeedbackAlignment(ErrorPropagationRule):
-    """Direct feedback alignment: output error to each hidden layer through fixed ``D[l]``.
+    r"""Direct feedback alignment: output error to each hidden layer through fixed ``D[l]``.
+
+    Residual blocks (:class:`~bionp.nn.ResidualBlock`) are one layer each: ``D[l]`` sends
+    the output error to the block's output map :math:`z_l` (the sum of the main path and
+    the shortcut, before the activation that follows the block),
+    :math:`\delta_l = f'_l(z_l) \odot (e D_l)`, and the weights inside the block get
+    their gradients from :math:`\delta_l` through the block's own backward pass (batch
+    norms, inner activation and shortcut exact).  This is the "macro" placement of Launay
+    et al. (2020, "Direct feedback alignment scales to modern deep learning tasks and
+    architectures"), who deliver DFA's feedback to the output of each Transformer block
+    and compute the gradients inside a block locally; Nøkland (2016) has no residual
+    blocks.  Inside the block the delta passes from the second convolution to the first
+    either through the convolution's own kernel (``blocks="backprop"``, the default:
+    local weight transport inside the block, none between blocks) or through a fixed
+    random kernel of the same shape (``blocks="feedback"``: feedback alignment inside
+    the block, no weight transport anywhere; ``block_B[l]`` holds the block's matrices,
+    ``{"conv1.W": …, "conv2.W": …}``, drawn by ``init``/``scale`` after ``D``).  biotorch's
+    DFA instead gives every convolution, inside blocks too, its own matrix from the output
+    error (the "micro" placement); that is not implemented here.  No delta crosses from a
+    block to the layer below it: each layer gets its own from ``e``.
 
     Parameters
     ----------
-    init, scale, rng : as for :class:`FeedbackAlignment`
+    init : str, default ``"normal"``
+        Initialiser of ``D`` (and ``block_B``; :mod:`bionp.nn.init`).
+    scale : float or None
+        Scale for ``normal``/``uniform``; ``None`` takes the network's ``init_scale``.
+    rng : int, Generator or None
+        Draws ``D`` (and ``block_B``) on first use or in :meth:`initialize`.
+    blocks : {"backprop", "feedback"}, default ``"backprop"``
+        How the delta passes between the weights inside a residual block (above).
 
     Attributes
     ----------
     D : list or None
         Aligned with ``net.layers``: ``D[l]`` has shape ``(n_out, out_features_l)``
         for hidden layers (``out_features_l`` the size of layer ``l``'s per-sample output,
-        e.g. ``C*H'*W'`` for a convolution: the error reaches the whole feature map);
-        ``D[l]`` is None for layers without parameters (pooling, flatten: they need no
-        signal) and for the output layer.
+        e.g. ``C*H'*W'`` for a convolution or a residual block: the error reaches the whole
+        feature map); ``D[l]`` is None for layers without parameters (pooling, flatten:
+        they need no signal) and for the output layer.
+    block_B : list or None
+        With ``blocks="feedback"``: aligned with ``net.layers``, a dict of fixed random
+        kernels for each residual block (keys of its ``feedback_weights()``), None
+        elsewhere.  None with ``blocks="backprop"``.
     """
 
     name = "direct_feedback_alignment"
 
-    def __init__(self, init="normal", scale=None, rng=None):
+    def __init__(self, init="normal", scale=None, rng=None, blocks="backprop"):
         get_initializer(init)  # an unknown name is refused here, with the known ones
+        if blocks not in DFA_BLOCKS:
+            raise ValueError(f"blocks must be one of {', '.join(map(repr, DFA_BLOCKS))} (how the "
+                             f"delta passes inside a residual block), got {blocks!r}")
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
+        self.blocks = blocks
         self.D = None
+        self.block_B = None
 
     def _draws_pending(self) -> bool:
         return self.D is None
 
     def initialize(self, net):
-        """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer."""
+        """Draw ``D[l]`` of shape ``(n_out, out_features_l)`` for each hidden layer (then,
+        with ``blocks="feedback"``, the blocks' kernels ``block_B``); returns ``self``."""
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
+        shapes = _direct_shapes(net)
+        blocks = _block_weights(net) if self.blocks == "feedback" else None
         self.D = [None if shape is None else
                   initialize(self.init, shape, scale, self._rng, net.dtype)
-                  for shape in _direct_shapes(net)]
+                  for shape in shapes]
+        self.block_B = None if blocks is None else _map_weights(
+            blocks, lambda l, k, W: initialize(self.init, tuple(W.shape), scale, self._rng,
+                                               W.dtype))
         return self
 
     def _direct(self, net):
@@ -279,10 +328,35 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
                 f"matrices have shapes {have[:-1]}, but this network needs {want[:-1]}; use one "
                 "rule object per network (or call rule.initialize(net))"
             )
+        if self.blocks == "feedback":
+            want_b = _shapes(_block_weights(net))
+            have_b = None if self.block_B is None else _shapes(self.block_B)
+            if want_b != have_b:
+                raise ValueError(
+                    f"DirectFeedbackAlignment(blocks='feedback') holds block kernels of shapes "
+                    f"{have_b}, but this network's residual blocks need {want_b}; use one rule "
+                    "object per network (or call rule.initialize(net))")
         return self.D
 
     def _propagation(self, net) -> dict:
-        return {"direct": self._direct(net)}
+        D = self._direct(net)
+        if self.blocks == "feedback":
+            return {"direct": D, "feedback": self.block_B}
+        return {"direct": D}
+
+    def state_dict(self) -> dict:
+        """The generator state, ``D`` and (``blocks="feedback"``) ``block_B``."""
+        out = super().state_dict()
+        out["block_B"] = self.block_B
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (``block_B`` absent: left as it is)."""
+        super().load_state_dict(state)
+        if "block_B" in state:
+            value = state["block_B"]
+            self.block_B = None if value is None else list(value)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "init": self.init, "scale": self.scale}
+        return {"name": self.name, "init": self.init, "scale": self.scale,
+                "blocks": self.blocks}

@@ -61,6 +61,16 @@ conv layer draws only :math:`m_l = \lceil m / P_l \rceil` noise images per step 
 layer :math:`m`), so every layer averages about ``mirror_batch_size`` samples per step.
 Pooling, flatten and batch norm have no ``B``.
 
+Residual blocks (:class:`~bionp.nn.ResidualBlock`): each convolution inside a block has its
+own ``B`` (``B[l]`` a dict, ``{"conv1.W": …, "conv2.W": …}`` and option B's ``"short.W"``,
+as for feedback alignment) and is mirrored on its own, as a plain convolution: the noise
+has that convolution's input shape (the block's input for ``conv1`` and ``short``, the
+first convolution's output map for ``conv2``, :meth:`~bionp.nn.ResidualBlock.feedback_inputs`)
+and the response is that convolution's alone, without batch norm, the inner activation or
+the shortcut.  This is the paper's local rule: a feedback synapse sees only the two
+neurons it connects.  ``balance`` sizes each kernel against the largest feedback matrix of
+the network.
+
 State: ``B``, the generator (noise) and the updates since the last mirror phase; a
 checkpoint resumes bit-identically.
 """
@@ -178,14 +188,15 @@ class WeightMirror(FeedbackAlignment):
 
     def initialize(self, net):
         """Draw ``B`` and run the first mirror phase (``warmup_steps``); returns ``self``."""
-        self._refuse_blocks(net)
+        self._check_blocks(net)
         super().initialize(net)
         if self.warmup_steps:
             self.mirror(net, self.warmup_steps)
         return self
 
     def mirror(self, net, steps: int = 1) -> None:
-        """Run ``steps`` mirror steps on every layer with a feedback matrix.
+        """Run ``steps`` mirror steps on every layer with a feedback matrix (and on every
+        convolution inside a residual block).
 
         All layers' new matrices are computed and checked first: if one is not finite
         (NaN/Inf weights) a ``ValueError`` names the layer, and neither ``B`` nor the
@@ -195,47 +206,55 @@ class WeightMirror(FeedbackAlignment):
         B = self._feedback(net)
         plan = self._plan(net, B)
         saved = self._rng.get_state()
+
+        def target(l, key):
+            return B[l] if key is None else B[l][key]
+
         # one step: every increment is checked before B changes in place; several: copies
-        new = {l: (B[l] if steps == 1 else B[l].copy()) for l, *_ in plan}
+        new = {(l, key): (target(l, key) if steps == 1 else target(l, key).copy())
+               for l, key, *_ in plan}
         with np.errstate(all="ignore"):  # host arrays; non-finite results are caught
             for _ in range(steps):
                 inc = {}
-                for l, layer, W, shape, counts, eta, lam in plan:
-                    bufs = self._buffers(l, shape, W) if counts is None else None
+                for l, key, layer, W, shape, counts, eta, lam in plan:
+                    bufs = self._buffers((l, key), shape, W) if counts is None else None
                     u, c = self._draw(shape, W, None if bufs is None else bufs[0])
-                    G = inc[l] = mirror_increment(layer, u, eta * c * c, counts,
-                                                  out=None if bufs is None else bufs[1:])
+                    G = inc[l, key] = mirror_increment(layer, u, eta * c * c, counts,
+                                                       out=None if bufs is None else bufs[1:])
                     if not all_finite(G):
                         self._rng.set_state(saved)
-                        self._refuse(l, W)
-                for l, layer, W, shape, counts, eta, lam in plan:
-                    b = new[l]
-                    if not backend_dense.scale_add(get_array_module(b), b, 1.0 - lam, inc[l]):
+                        self._refuse(l, key, W)
+                for l, key, layer, W, shape, counts, eta, lam in plan:
+                    b = new[l, key]
+                    if not backend_dense.scale_add(get_array_module(b), b, 1.0 - lam,
+                                                   inc[l, key]):
                         b *= b.dtype.type(1.0 - lam)
-                        b += inc[l]
+                        b += inc[l, key]
         if steps > 1:
-            for l, b in new.items():  # in place: optimisers or views holding B see the update
-                B[l][...] = b
+            for (l, key), b in new.items():  # in place: optimisers or views holding B see it
+                target(l, key)[...] = b
 
     @staticmethod
-    def _refuse(l, W):
-        """Raise the error of a mirror step whose increment of layer ``l`` is not finite."""
+    def _refuse(l, key, W):
+        """Raise the error of a mirror step whose increment of the weight at ``(l, key)`` is
+        not finite."""
+        where = f"layer {l}" + ("" if key is None else f" ({key})")
         try:  # names the cause: weights that diverged, else an overflow
-            check_finite(W, f"W[{l}]", "the network diverged; B and the generator "
-                                       "were left unchanged")
+            check_finite(W, f"W[{l}]" if key is None else f"W[{l}][{key!r}]",
+                         "the network diverged; B and the generator were left unchanged")
         except ValueError as exc:
-            raise ValueError(f"WeightMirror: the mirror step of layer {l} needs "
+            raise ValueError(f"WeightMirror: the mirror step of {where} needs "
                              f"finite weights: {exc}") from None
-        raise ValueError(f"WeightMirror: the mirror step of layer {l} gives a "
+        raise ValueError(f"WeightMirror: the mirror step of {where} gives a "
                          "feedback matrix with NaN or Inf (overflow: lower mirror_lr "
                          "or noise); B and the generator were left unchanged")
 
-    def _buffers(self, l, shape, W):
-        """Arrays kept for layer ``l``'s dense mirror step: the noise ``(m, n_in)``, the
-        response ``(m, n_out)`` and the increment (``W``'s shape)."""
+    def _buffers(self, where, shape, W):
+        """Arrays kept for the dense mirror step of the weight at ``where`` (layer, key): the
+        noise ``(m, n_in)``, the response ``(m, n_out)`` and the increment (``W``'s shape)."""
         cache = self.__dict__.setdefault("_step_buffers", {})
         xp = get_array_module(W)
-        key = (l, shape, W.shape, W.dtype, xp)
+        key = (where, shape, W.shape, W.dtype, xp)
         bufs = cache.get(key)
         if bufs is None:
             bufs = cache[key] = (xp.empty(shape, dtype=W.dtype),
@@ -245,45 +264,65 @@ class WeightMirror(FeedbackAlignment):
 
     def boosts(self, net) -> list:
         """Per layer, the factor :math:`k_l` on the noise draws, decay and mirror learning
-        rate (``None`` where a layer has no feedback matrix; class docstring)."""
-        sizes = [None if b is None else int(b.size) for b in self._feedback(net)]
-        largest = max(s for s in sizes if s is not None)
-        return [None if s is None else
-                max(1.0, min(self.balance, float(int(largest / s)))) for s in sizes]
+        rate (``None`` where a layer has no feedback matrix; a dict per weight for a
+        residual block; class docstring)."""
+        B = self._feedback(net)
+        sizes = [int(b.size) for m in B if m is not None
+                 for b in (m.values() if isinstance(m, dict) else (m,))]
+        largest = max(sizes)
+
+        def k(b):
+            return max(1.0, min(self.balance, float(int(largest / int(b.size)))))
+
+        return [None if m is None else {key: k(b) for key, b in m.items()}
+                if isinstance(m, dict) else k(m) for m in B]
 
     def _plan(self, net, B) -> list:
-        """``(l, layer, W, noise shape, pair counts, eta_l, decay_l)`` of every layer with a
-        feedback matrix."""
+        """``(l, key, layer, W, noise shape, pair counts, eta, decay)`` of every weight with a
+        feedback matrix (``key`` None and ``layer`` the network's layer for a plain layer;
+        inside a residual block the weight's name and its convolution)."""
         key = (id(net), tuple(id(b) for b in B),
-               tuple(id(layer.params().get("W")) for layer in net.layers))
+               tuple(tuple(map(id, layer.feedback_weights().values()))
+                     if getattr(layer, "composite", False) else id(layer.params().get("W"))
+                     for layer in net.layers))
         cached = self.__dict__.get("_plan_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
-        self._refuse_blocks(net)
+        self._check_blocks(net)
         shapes = getattr(net, "shapes", None)
         plan = []
-        for l, k in enumerate(self.boosts(net)):
-            if k is None:
+        for l, ks in enumerate(self.boosts(net)):
+            if ks is None:
                 continue
             layer = net.layers[l]
-            W = layer.params()["W"]
-            in_shape = tuple(shapes[l]) if shapes is not None else (int(W.shape[1]),)
-            m = int(round(self.mirror_batch_size * k))
-            plan.append((l, layer, W, (self._images(shapes, l, m),) + in_shape,
-                         self._counts(layer, l, in_shape, W.dtype), self.eta * k,
-                         self.decay * k))
+            if isinstance(ks, dict):
+                inputs = layer.feedback_inputs(tuple(shapes[l]))
+                items = [(name,) + tuple(inputs[name]) + (k,) for name, k in ks.items()]
+            else:
+                W = layer.params()["W"]
+                in_shape = tuple(shapes[l]) if shapes is not None else (int(W.shape[1]),)
+                items = [(None, layer, in_shape, ks)]
+            for name, sub, in_shape, k in items:
+                W = sub.params()["W"]
+                m = int(round(self.mirror_batch_size * k))
+                out_shape = (tuple(sub.output_shape_for(in_shape)) if len(in_shape) > 1
+                             else None)
+                plan.append((l, name, sub, W, (self._images(out_shape, m),) + in_shape,
+                             self._counts(sub, (l, name), in_shape, W.dtype), self.eta * k,
+                             self.decay * k))
         self._plan_cache = (key, plan)  # the arrays are updated in place: one plan per net
         return plan
 
     @staticmethod
-    def _refuse_blocks(net):
+    def _check_blocks(net):
+        """A block with several weights must say where each one's input comes from."""
         for l, layer in enumerate(getattr(net, "layers", ())):
-            if getattr(layer, "composite", False):
+            if getattr(layer, "composite", False) and not hasattr(layer, "feedback_inputs"):
                 raise ValueError(
-                    f"WeightMirror mirrors each layer's W by sending noise through that layer "
-                    f"alone, but layer {l} ({layer!r}) holds several weights and mirroring "
-                    "inside such blocks is not implemented: train it with FeedbackAlignment, "
-                    "KolenPollack, SignSymmetry or Backprop")
+                    f"WeightMirror mirrors each weight by sending noise through it alone, but "
+                    f"layer {l} ({layer!r}) holds several weights and does not give each "
+                    "one's input (feedback_inputs()): train it with "
+                    "FeedbackAlignment, KolenPollack, SignSymmetry or Backprop")
 
     def _draw(self, shape, W, out=None):
         """``(u, c)``: noise :math:`\\xi = c\\,u` of covariance :math:`\\sigma^2 I` and zero mean,
@@ -310,22 +349,24 @@ class WeightMirror(FeedbackAlignment):
             return self._rng.uniform(-a, a, shape, dtype=W.dtype, xp=xp)
         return self._rng.normal(0.0, self.noise, shape, dtype=W.dtype, xp=xp)
 
-    def _counts(self, layer, l, in_shape, dtype):
-        """:func:`pair_counts` of layer ``l``, computed once per shape."""
+    def _counts(self, layer, where, in_shape, dtype):
+        """:func:`pair_counts` of the weight at ``where`` (layer, key), computed once per
+        shape."""
         cache = self.__dict__.setdefault("_pair_counts", {})
-        key = (l, in_shape, str(dtype), get_array_module(layer.params()["W"]).__name__)
+        key = (where, in_shape, str(dtype), get_array_module(layer.params()["W"]).__name__)
         if key not in cache:
             cache[key] = pair_counts(layer, in_shape, dtype)
         return cache[key]
 
     @staticmethod
-    def _images(shapes, l, m) -> int:
-        """Noise images per step for layer ``l`` of ``m`` draws: ``ceil(m / P)`` with ``P`` its
-        output positions per image (1 for a dense layer)."""
-        if shapes is None or len(shapes[l + 1]) < 2:
+    def _images(out_shape, m) -> int:
+        """Noise images per step for a layer with per-sample output ``out_shape`` (None for a
+        dense layer) of ``m`` draws: ``ceil(m / P)`` with ``P`` its output positions per
+        image (1 for a dense layer)."""
+        if out_shape is None or len(out_shape) < 2:
             return m
         positions = 1
-        for s in shapes[l + 1][1:]:
+        for s in out_shape[1:]:
             positions *= int(s)
         return max(1, -(-m // positions))
 
@@ -349,11 +390,14 @@ class WeightMirror(FeedbackAlignment):
         """Restore a :meth:`state_dict`; a ``B`` holding NaN or Inf is refused before anything
         changes."""
         for l, b in enumerate(state.get("B") or []):
-            if b is None:
-                continue
-            xp = get_array_module(b)
-            if not bool(to_scalar(xp.all(xp.isfinite(b)))):
-                raise ValueError(f"state 'B[{l}]' holds NaN or Inf: refused, nothing was changed")
+            for key, m in (b.items() if isinstance(b, dict) else ((None, b),)):
+                if m is None:
+                    continue
+                xp = get_array_module(m)
+                if not bool(to_scalar(xp.all(xp.isfinite(m)))):
+                    where = f"B[{l}]" if key is None else f"B[{l}][{key!r}]"
+                    raise ValueError(f"state '{where}' holds NaN or Inf: refused, nothing was "
+                                     "changed")
         since = state.get("since_mirror", 0)
         if isinstance(since, bool) or not isinstance(since, (int, np.integer)) or since < 0:
             raise ValueError(f"state 'since_mirror' must be an int >= 0, got {since!r}; "

@@ -80,19 +80,15 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     """
     import json
 
+    from bionp.backend import preserved_defaults
     from bionp.sweep.configs import _jsonable
 
-    import importlib
-
-    backend_module = importlib.import_module("bionp.backend")
     t0, c0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "traceback": None}
-    dtypes_module = importlib.import_module("bionp.dtypes")
-    state = dict(backend_module._global)  # a task's bionp.use()/set_dtype() ends with it
-    dtype_state = dict(dtypes_module._global)
     limits = _blas_limits(blas_threads)
     try:
-        metrics = fn(dict(config), seed)
+        with preserved_defaults():  # a task's bionp.use()/set_dtype() ends with it
+            metrics = fn(dict(config), seed)
         if not isinstance(metrics, Mapping):
             raise TypeError(f"the task function must return a dict of metrics, got "
                             f"{type(metrics).__name__}: {metrics!r:.80}")
@@ -103,8 +99,6 @@ def execute_task(fn: Callable, config: dict, seed: int, blas_threads: int | None
     finally:
         if limits is not None:
             limits.restore_original_limits()
-        backend_module._global.update(state)
-        dtypes_module._global.update(dtype_state)
     out.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
                host=socket.gethostname(), pid=os.getpid(), versions=_versions())
     return out

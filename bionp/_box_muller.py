@@ -1,0 +1,207 @@
+r"""Float32 Box–Muller with float64 polynomials (Numba): the loops of the float32 normal kernel.
+
+The definition (:mod:`bionp.random._normal`) rounds the float64 logarithm, cosine and sine
+of the float32 arguments to float32,
+
+.. math::
+
+    r = \mathrm{fl}_{32}\!\big(\ln x\big),\quad x = 1 - u_1, \qquad
+    c = \mathrm{fl}_{32}(\cos\theta),\ s = \mathrm{fl}_{32}(\sin\theta),\quad
+    \theta = \mathrm{fl}_{32}(u_2 \cdot \mathrm{fl}_{32}(2\pi)),
+
+which is the correctly rounded float32 value on the whole domain (:math:`x = j\,2^{-24}`,
+:math:`1 \le j \le 2^{24}`; :math:`\theta` one of :math:`2^{24}` values in :math:`[0, 2\pi)`):
+every float64 value lies at least 21 (log), 9 (cos), 46 (sin) float64 ulp from a float32
+rounding boundary there, so any float64 evaluation with an error below a few ulp gives the
+same float32 bits.  The
+functions here are such evaluations, branch-free so that LLVM vectorises the loop:
+
+* :math:`\ln x`: :math:`x = 2^k m` with :math:`m \in [\sqrt{2}/2, \sqrt{2})` (integer
+  operations on the float32 bits), :math:`f = m - 1` (exact),
+  :math:`s = f / (2 + f)`, :math:`\ln m = f - (f^2/2 - s\,(f^2/2 + R(s^2)))` with fdlibm's
+  degree-14 odd remainder :math:`R`, and :math:`k \ln 2` in two parts (fdlibm ``e_log.c``);
+* :math:`\cos\theta, \sin\theta`: :math:`n = \lfloor 2\theta/\pi + 1/2 \rfloor`,
+  :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
+  :math:`\pi/2`, so :math:`n P_1` and the first difference are exact), fdlibm's sine and
+  cosine polynomials on :math:`|y| \lesssim \pi/4` (``k_sin.c``, ``k_cos.c``) and the
+  quadrant :math:`n \bmod 4` by selects.
+
+No ``fastmath``: no contraction into fused multiply-adds and no reassociation, so the bits
+do not depend on the CPU.  The tests compare :func:`log32` and :func:`sincos32` with the
+definition on all :math:`2^{24}` inputs of each: that comparison, not an error bound, is
+the guarantee.
+
+The kernel :func:`normal32` works piece by piece (2048 pairs): the Philox blocks of the
+piece's :math:`u_1` and :math:`u_2` as raw words (scalar: 64×64-bit products), then
+:func:`pairs32`, one loop without calls or branches (selects only) that LLVM vectorises
+(AVX2: eight pairs per iteration, the float64 steps as two four-lane halves).  Imported by
+:mod:`bionp._random_kernels` when the kernels are built (it imports Numba).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+from bionp._random_numba import _blocks, _plus
+
+__all__ = ["log32", "sincos32", "pairs32", "normal32", "log32_array", "sincos32_array"]
+
+PIECE = 2048  # pairs per piece: their words (16 KiB) stay in L1
+_U24 = np.float32(1.0 / 16777216.0)
+
+_jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+_inline = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy",
+                     inline="always")
+
+# fdlibm e_log.c
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_LG1, _LG2, _LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
+_LG4, _LG5 = 2.222219843214978396e-01, 1.818357216161805012e-01
+_LG6, _LG7 = 1.531383769920937332e-01, 1.479819860511658591e-01
+# fdlibm k_sin.c, k_cos.c
+_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+# pi/2: first 33 bits and the rest (fdlibm __rem_pio2: pio2_1, pio2_1t); 2/pi
+_PIO2_1, _PIO2_1T = 1.57079632673412561417e+00, 6.07710050650619224932e-11
+_INVPIO2 = 6.36619772367581382433e-01
+
+
+@intrinsic
+def _split32(typingctx, x):
+    """``(m, k)`` as float64 with ``x = 2**k * m``, ``m`` in ``[sqrt(2)/2, sqrt(2))``, for a
+    positive normal float32 ``x`` (fdlibm's integer steps, on the 32-bit pattern)."""
+    sig = types.UniTuple(types.float64, 2)(types.float32)
+
+    def codegen(context, builder, signature, args):
+        i32, f32, f64 = ir.IntType(32), ir.FloatType(), ir.DoubleType()
+        bits = builder.bitcast(args[0], i32)
+        # + (1.0f - sqrt(0.5)f): m >= sqrt(0.5) moves into the next binade
+        hx = builder.add(bits, ir.Constant(i32, 0x3F800000 - 0x3F3504F3))
+        k = builder.sub(builder.lshr(hx, ir.Constant(i32, 23)), ir.Constant(i32, 127))
+        mb = builder.add(builder.and_(hx, ir.Constant(i32, 0x007FFFFF)), ir.Constant(i32, 0x3F3504F3))
+        m = builder.fpext(builder.bitcast(mb, f32), f64)
+        return context.make_tuple(builder, signature.return_type, [m, builder.sitofp(k, f64)])
+
+    return sig, codegen
+
+
+@_inline
+def log32(x):
+    r"""float32 :math:`\mathrm{fl}_{32}(\ln x)` for a positive normal float32 ``x``."""
+    m, dk = _split32(x)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    return np.float32(dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f))
+
+
+@_inline
+def sincos32(t):
+    r"""float32 :math:`(\mathrm{fl}_{32}(\cos t), \mathrm{fl}_{32}(\sin t))` for a float32
+    ``t`` in :math:`[0, 2\pi]`."""
+    x = np.float64(t)
+    n = np.floor(x * _INVPIO2 + 0.5)
+    y = (x - n * _PIO2_1) - n * _PIO2_1T
+    z = y * y
+    w = z * z
+    rs = _S2 + z * (_S3 + z * _S4) + z * w * (_S5 + z * _S6)
+    sn = y + z * y * (_S1 + z * rs)
+    rc = z * (_C1 + z * (_C2 + z * _C3)) + w * w * (_C4 + z * (_C5 + z * _C6))
+    hz = 0.5 * z
+    v = 1.0 - hz
+    cs = v + (((1.0 - v) - hz) + z * rc)
+    odd = (n == 1.0) | (n == 3.0)
+    a = sn if odd else cs  # cos t up to sign
+    b = cs if odd else sn  # sin t up to sign
+    c = -a if (n == 1.0) | (n == 2.0) else a
+    s = -b if (n == 2.0) | (n == 3.0) else b
+    return np.float32(c), np.float32(s)
+
+
+@_jit
+def log32_array(x, out):
+    """``out[i] = log32(x[i])`` (the tests run it on every input)."""
+    for i in range(x.shape[0]):
+        out[i] = log32(x[i])
+
+
+@_jit
+def sincos32_array(t, c, s):
+    """``c[i], s[i] = sincos32(t[i])``."""
+    for i in range(t.shape[0]):
+        c[i], s[i] = sincos32(t[i])
+
+
+@_inline
+def _pair(w1, w2, one, m2, two_pi):
+    r"""The cosine and sine normal of the uniforms in the words ``w1``, ``w2`` (uint32,
+    :math:`u = (w \gg 8)\,2^{-24}`), every float32 step as in the array code."""
+    u1 = np.float32(np.int32(w1 >> np.uint32(8))) * _U24
+    u2 = np.float32(np.int32(w2 >> np.uint32(8))) * _U24
+    r = np.sqrt(log32(one - u1) * m2)
+    c, s = sincos32(u2 * two_pi)
+    return c * r, s * r
+
+
+@_jit
+def pairs32(w1, w2, out_c, out_s, m, consts, mode):
+    r"""Normals of the pairs ``0 … m-1`` of the uint32 words ``w1`` (:math:`u_1`), ``w2``
+    (:math:`u_2`) into ``out_c`` (cosines) and ``out_s`` (sines); ``consts`` = (1, -2,
+    fl(2 pi), scale, loc) in float32; ``mode`` 0: neither, 1: ``* scale``, 2: ``* scale + loc``
+    (scale 1 when only loc is given: exact).  One loop per mode, no branch inside: LLVM
+    vectorises each."""
+    one, m2, two_pi, sc, lc = consts[0], consts[1], consts[2], consts[3], consts[4]
+    if mode == 0:
+        for j in range(m):
+            out_c[j], out_s[j] = _pair(w1[j], w2[j], one, m2, two_pi)
+    elif mode == 1:
+        for j in range(m):
+            zc, zs = _pair(w1[j], w2[j], one, m2, two_pi)
+            out_c[j] = zc * sc
+            out_s[j] = zs * sc
+    else:
+        for j in range(m):
+            zc, zs = _pair(w1[j], w2[j], one, m2, two_pi)
+            out_c[j] = zc * sc + lc
+            out_s[j] = zs * sc + lc
+
+
+@_jit
+def normal32(key, ctr1, skip1, ctr2, skip2, n, half, p, q, out, consts, mode):
+    """Pairs ``p … q-1`` of a draw of ``n`` float32 normals: ``out[i]`` (cosines) and
+    ``out[half + i]`` (sines, those below ``n``); the uniforms of pair ``p`` are number
+    ``skip1`` of block ``ctr1`` (:math:`u_1`) and ``skip2`` of ``ctr2`` (:math:`u_2`).  Piece
+    by piece: the blocks as raw words (scalar Philox), then :func:`pairs32` (vectorised)."""
+    words = np.empty((2, PIECE // 2 + 8), dtype=np.uint64)
+    spare = np.empty(PIECE, dtype=np.float32)
+    w1, w2 = words[0].view(np.uint32), words[1].view(np.uint32)
+    k0, k1 = key[0], key[1]
+    a0, a1, a2, a3 = ctr1[0], ctr1[1], ctr1[2], ctr1[3]
+    b0, b1, b2, b3 = ctr2[0], ctr2[1], ctr2[2], ctr2[3]
+    i = p
+    while i < q:
+        m = min(q - i, PIECE)
+        _blocks(k0, k1, a0, a1, a2, a3, (skip1 + m + 7) // 8, words[0])
+        _blocks(k0, k1, b0, b1, b2, b3, (skip2 + m + 7) // 8, words[1])
+        lim = max(0, min(m, n - half - i))  # sines that are part of the draw
+        pairs32(w1[skip1:skip1 + lim], w2[skip2:skip2 + lim], out[i:i + lim],
+                out[half + i:half + i + lim], lim, consts, mode)
+        if lim < m:  # the last pair of an odd draw: its sine is not written
+            pairs32(w1[skip1 + lim:skip1 + m], w2[skip2 + lim:skip2 + m], out[i + lim:i + m],
+                    spare, m - lim, consts, mode)
+        adv1, skip1 = divmod(skip1 + m, 8)
+        adv2, skip2 = divmod(skip2 + m, 8)
+        a0, a1, a2, a3 = _plus(a0, a1, a2, a3, adv1)
+        b0, b1, b2, b3 = _plus(b0, b1, b2, b3, adv2)
+        i += m
