@@ -18,9 +18,9 @@ A mirror step alone, best of many, costs 13-16 % of a backprop step.
 
 Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
 uSF, brSF, frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
-mirror step of ``mirror_batch_size`` noise draws after every update).  A weight mirror's
-warm-up phase runs once, when ``B`` is drawn, outside the timed epochs; its time is
-``warmup_seconds``.
+mirror step of ``mirror_batch_size`` noise draws after every ``mirror_every``-th
+update).  A weight mirror's warm-up phase runs once, when ``B`` is drawn, outside the
+timed epochs; its time is ``warmup_seconds``.
 
 Usage: python benchmarks/feedback_family.py [--rules backprop fa kp usf ...] [--rounds 3]
        [--subset N] [--threads 1]
@@ -123,8 +123,8 @@ def main(args):
         if name == "weight_mirror":
             run["warmup_seconds"] = time.perf_counter() - t0
             run["mirror"] = {k: v for k, v in rule.get_config().items()
-                             if k in ("mirror_steps", "mirror_batch_size", "noise_dist",
-                                      "decay", "warmup_steps")}
+                             if k in ("mirror_steps", "mirror_every", "mirror_batch_size",
+                                      "noise_dist", "decay", "warmup_steps")}
         state[name] = (net, rule, optim.SGD(net, lr=0.02, momentum=0.9, nesterov=True,
                                             weight_decay=5e-4))
     for _ in range(args.rounds):

@@ -22,6 +22,14 @@ dtype, so that both give the same bits:
 * ``column_sum(a, out, zero)``: :math:`o_j = \sum_i a_{ij}` of a C-contiguous matrix, each
   column summed from zero in row order, as NumPy's ``a.sum(axis=0)`` sums a matrix of two
   or more columns (a bias gradient), in one pass with the rows read contiguously.
+* ``sign_times(w, m, out, one, use_m)``: :math:`\operatorname{sign}(w)\,|m|`
+  (:math:`\operatorname{sign}` of NaN is NaN, of :math:`\pm 0` is 0), or
+  :math:`\operatorname{sign}(w)` without ``use_m`` (sign-concordant feedback);
+* ``scale_add(b, a, g)``: :math:`b \leftarrow b\,a + g` (a weight mirror's decay and
+  increment);
+* ``half_signs(octets, out, h)``: ``out[i]`` = bit ``i % 8`` of ``octets[i // 8]`` minus
+  :math:`\tfrac12`, written as ``+h`` or ``-h`` with ``h`` = :math:`\tfrac12` (a weight
+  mirror's noise from random bits).
 
 No ``fastmath``: every product and sum is rounded on its own (no fused multiply-add), as
 NumPy rounds them.  Arrays are one-dimensional contiguous views; scalars come in the
@@ -95,8 +103,39 @@ def _build():
             for j in range(m):
                 out[j] += row[j]
 
-    return {"sgd": sgd, "column_sum": column_sum, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
-            "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp}
+    @jit
+    def sign_times(w, m, out, one, use_m):
+        for i in range(w.shape[0]):
+            wi = w[i]
+            if wi > 0:
+                s = one
+            elif wi < 0:
+                s = -one
+            elif wi == 0:
+                s = one - one
+            else:
+                s = wi  # NaN
+            out[i] = s * abs(m[i]) if use_m else s
+
+    @jit
+    def scale_add(b, a, g):
+        for i in range(b.shape[0]):
+            b[i] = b[i] * a + g[i]
+
+    @jit
+    def half_signs(octets, out, h):  # bit - 1/2 = +h or -h (h = 1/2), eight per byte
+        n = out.shape[0]
+        whole = n >> 3
+        for i in range(whole):
+            b = octets[i]
+            for j in range(8):
+                out[8 * i + j] = h if (b >> j) & 1 else -h
+        for i in range(8 * whole, n):
+            out[i] = h if (octets[i >> 3] >> (i & 7)) & 1 else -h
+
+    return {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
+            "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp, "sign_times": sign_times,
+            "scale_add": scale_add, "half_signs": half_signs, "column_sum": column_sum}
 
 
 def load():

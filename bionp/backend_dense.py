@@ -19,6 +19,10 @@ array code on every scenario.
 * :func:`sigmoid_tail`: :math:`e \leftarrow 1/(1+e)` in place.
 * :func:`sigmoid_vjp`: :math:`(1-a)\,a\,g`.
 * :func:`column_sum`: :math:`\sum_n \delta_n` (a bias gradient), summed in NumPy's order.
+* :func:`mean`: the mean of a batch's losses, as NumPy computes it, without its wrapper.
+* :func:`sign_times`: :math:`\operatorname{sign}(W)\,|M|` (sign-concordant feedback).
+* :func:`scale_add`: :math:`B \leftarrow aB + G` in place (a weight mirror's step).
+* :func:`half_signs`: :math:`\pm\tfrac12` from random bits (a weight mirror's noise).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import numpy as np
 
 from bionp import _dense_kernels
 
-__all__ = ["column_sum", "kernels_available", "mean", "sgd_step", "sigmoid_tail", "sigmoid_vjp"]
+__all__ = ["column_sum", "half_signs", "kernels_available", "mean", "scale_add", "sgd_step",
+           "sigmoid_tail", "sigmoid_vjp", "sign_times"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: below this many elements the plain passes cost less than calling a kernel (same numbers)
@@ -169,6 +174,99 @@ def sigmoid_vjp(xp: types.ModuleType, a, g):
     out = np.empty(a.shape, dtype=a.dtype)
     k["sigmoid_vjp"](a.reshape(-1), g.reshape(-1), out.reshape(-1), a.dtype.type(1))
     return out
+
+
+def _plain_host(arrays, dtype):
+    """Whether every array is a C-contiguous NumPy array of ``dtype`` (a float dtype)."""
+    return dtype in _FLOATS and all(type(a) is np.ndarray and a.dtype == dtype
+                                    and a.flags.c_contiguous for a in arrays)
+
+
+def sign_times(xp: types.ModuleType, W, M, out) -> bool:
+    r"""``out`` :math:`= \operatorname{sign}(W)\,|M|` (``M=None``:
+    :math:`\operatorname{sign}(W)`) in one pass, as the array code
+    ``xp.abs(M, out=out); out *= xp.sign(W)`` writes it (:math:`\operatorname{sign}(0) =
+    0`, NaN stays NaN).  Returns ``False`` (nothing changed) where no compiled kernel
+    applies (also when ``M`` or ``W`` overlaps ``out``: in place, the array code is
+    faster).
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    W : array
+        The weights whose signs are taken.
+    M : array or None
+        The magnitudes (their absolute values are used), ``W``'s shape.
+    out : array
+        Receives the result, ``W``'s shape and dtype.
+    """
+    if xp is not np or W.size < MIN_SIZE:
+        return False
+    arrays = [W, out] + ([] if M is None else [M])
+    if not _plain_host(arrays, W.dtype) or any(a.shape != W.shape for a in arrays) \
+            or np.may_share_memory(W, out) \
+            or (M is not None and np.may_share_memory(M, out)):
+        return False
+    k = _load()
+    if k is None:
+        return False
+    flat = out.reshape(-1)
+    k["sign_times"](W.reshape(-1), flat if M is None else M.reshape(-1), flat,
+                    W.dtype.type(1), M is not None)
+    return True
+
+
+def scale_add(xp: types.ModuleType, B, a: float, G) -> bool:
+    r""":math:`B \leftarrow B\,a + G` in place in one pass, as the array code
+    ``B *= a; B += G`` writes it (``a`` rounded to ``B``'s dtype).  Returns ``False``
+    (nothing changed) where no compiled kernel applies.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    B : array
+        Updated in place.
+    a : float
+        The factor on ``B``.
+    G : array
+        Added, ``B``'s shape and dtype; must not overlap ``B``.
+    """
+    if xp is not np or B.size < MIN_SIZE or not _plain_host([B, G], B.dtype) \
+            or G.shape != B.shape or np.may_share_memory(B, G):
+        return False
+    k = _load()
+    if k is None:
+        return False
+    k["scale_add"](B.reshape(-1), B.dtype.type(a), G.reshape(-1))
+    return True
+
+
+def half_signs(xp: types.ModuleType, octets, out) -> bool:
+    r"""``out`` (flat index ``i``) :math:`=` bit ``i % 8`` of ``octets[i // 8]`` minus
+    :math:`\tfrac12` (:math:`\pm\tfrac12`), as the array code
+    ``xp.unpackbits(octets, bitorder="little")[:n].astype(dtype) - 0.5`` writes it.
+    Returns ``False`` (nothing changed) where no compiled kernel applies.
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    octets : array
+        ``uint8`` random bytes, at least ``ceil(out.size / 8)`` of them, contiguous.
+    out : array
+        Receives the signs (any shape, C-contiguous, float32 or float64).
+    """
+    if xp is not np or out.size < MIN_SIZE or not _plain_host([out], out.dtype) \
+            or type(octets) is not np.ndarray or octets.dtype != np.uint8 \
+            or octets.ndim != 1 or not octets.flags.c_contiguous or octets.size * 8 < out.size:
+        return False
+    k = _load()
+    if k is None:
+        return False
+    k["half_signs"](octets, out.reshape(-1), out.dtype.type(0.5))
+    return True
 
 
 def column_sum(xp: types.ModuleType, a):

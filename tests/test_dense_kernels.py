@@ -301,3 +301,45 @@ def test_kernel_switch_follows_the_environment_at_every_call(monkeypatch, value,
         monkeypatch.setenv("BIONP_NUMBA", value)
     assert _kernels._enabled() is on
     assert _kernels._enabled() is on  # the remembered answer for this value
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_m", [False, True])
+def test_sign_times_kernel_gives_the_array_codes_bits(compiled, dtype, with_m):
+    W, M = _arrays(dtype, n=2)
+    W[0, :6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300 if dtype == "float64" else 1e-40]
+    out = np.full_like(W, 7.0)
+    assert backend_dense.sign_times(np, W, M if with_m else None, out)
+    want = np.sign(W) if not with_m else np.abs(M) * np.sign(W)
+    np.testing.assert_array_equal(out, want)
+    assert not np.signbit(out[0, :2]).any()  # sign(+-0) = +0, as NumPy writes it
+    # where no kernel applies nothing is written: in place, small, mixed dtypes
+    assert not backend_dense.sign_times(np, W, out, out)
+    assert not backend_dense.sign_times(np, W[:4, :4].copy(), None, out[:4, :4].copy())
+    assert not backend_dense.sign_times(np, W, None, out.astype("float32" if dtype ==
+                                                                   "float64" else "float64"))
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scale_add_kernel_gives_the_array_codes_bits(compiled, dtype):
+    B, G = _arrays(dtype, n=2)
+    B[0, :3] = [np.inf, np.nan, 0.0]
+    want = B.copy()
+    with np.errstate(invalid="ignore"):
+        want *= want.dtype.type(0.98)
+        want += G
+    assert backend_dense.scale_add(np, B, 0.98, G)
+    np.testing.assert_array_equal(B, want)
+    assert not backend_dense.scale_add(np, B, 0.98, B)  # overlapping: the caller's passes
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [8192, 12_707])
+def test_half_signs_kernel_gives_the_array_codes_bits(compiled, dtype, n):
+    octets = np.random.default_rng(1).integers(0, 256, -(-n // 8), dtype=np.uint8)
+    out = np.zeros(n, dtype=dtype)
+    assert backend_dense.half_signs(np, octets, out)
+    want = np.unpackbits(octets, bitorder="little")[:n].astype(dtype) - np.dtype(dtype).type(0.5)
+    np.testing.assert_array_equal(out, want)
+    assert not backend_dense.half_signs(np, octets[:-2], out)  # too few bits: refused

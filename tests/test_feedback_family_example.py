@@ -22,14 +22,35 @@ def test_compare_rules_accepts_the_feedback_family(tmp_path):
         ang, ratio = run["layer_alignment"], run["weight_ratio"]
         assert len(ang) == len(ratio) == 2 and len(ang[0]) == 3   # epochs 0, 1; three layers
         assert math.isnan(ang[0][0]) and all(0 <= a < 90 for a in ang[1][1:]), (name, ang)
-    # the weight mirror has mirrored W before training (600 warm-up steps:
-    # e^-3 of the random start is left)
+    # the weight mirror has mirrored W before training (600 warm-up steps at decay 0.02:
+    # e^-12 of the random start is left)
     assert max(runs["weight_mirror"]["layer_alignment"][0][1:]) < 12
     # xavier-scaled signs: ||B|| / ||W|| is not 1 (the default 'norm' would make it 1)
     assert all(abs(r - 1) > 0.05 for r in runs["usf"]["weight_ratio"][0][1:])
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["config"]["sf_scale"] == "xavier"
     assert (tmp_path / "feedback_angle.png").stat().st_size > 0
+
+
+def test_per_rule_defaults():
+    """compare_rules' per-rule choices: uSF at lr 0.03 with SGD unless --lr or --usf-lr says
+    otherwise (the 20-epoch runs of its docstring), the perturbation rules at a tenth, the
+    weight mirror's schedule; --sf-scale sets the three sign-symmetry rules."""
+    ex = load_example("compare_rules")
+    lr = {n: ex.base_learning_rate(n, ex.parse_args([]))
+          for n in ("backprop", "usf", "brsf", "frsf", "node_perturbation")}
+    assert lr == {"backprop": 0.02, "usf": 0.03, "brsf": 0.02, "frsf": 0.02,
+                  "node_perturbation": 0.002}
+    assert ex.base_learning_rate("usf", ex.parse_args(["--lr", "0.01"])) == 0.01
+    assert ex.base_learning_rate("usf", ex.parse_args(["--usf-lr", "0.05"])) == 0.05
+    assert ex.base_learning_rate("usf", ex.parse_args(["--optimizer", "adam"])) == 1e-3
+    args = ex.parse_args([])
+    assert [ex.make_rule(n, 0, args).scale for n in ("usf", "brsf", "frsf")] == ["norm"] * 3
+    args = ex.parse_args(["--sf-scale", "0.5"])
+    assert [ex.make_rule(n, 0, args).scale for n in ("usf", "brsf", "frsf")] == [0.5] * 3
+    wm = ex.make_rule("weight_mirror", 0, ex.parse_args([]))
+    assert (wm.mirror_every, wm.mirror_batch_size, wm.decay, wm.warmup_steps) == (4, 192, 0.02,
+                                                                                  125)
 
 
 def test_bad_scale_is_refused(tmp_path):

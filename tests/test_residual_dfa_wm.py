@@ -244,3 +244,28 @@ def test_residual_dfa_and_wm_refusals(xp):
     with pytest.raises(ValueError, match=r"state 'B\[2\]\['conv2.W'\]' holds NaN"):
         wm.load_state_dict(bad)
     np.testing.assert_array_equal(_np(wm.B[2]["conv2.W"]), keep)
+
+
+def test_weight_mirror_phase_every_k_th_update_covers_block_kernels(xp):
+    # the every-k-th-update schedule reaches the kernels inside blocks: no change on the
+    # updates between phases, and the phase equals the one mirror_every=1 runs (same draws)
+    net = _net("float64")
+    rule = rules.WeightMirror(warmup_steps=2, rng=3, mirror_every=3).initialize(net)
+    twin = rules.WeightMirror(warmup_steps=2, rng=3, mirror_every=1).initialize(net)
+
+    def flat(r):
+        return {(l, k): _np(m).copy() for l, b in enumerate(r.B) if b is not None
+                for k, m in (b.items() if isinstance(b, dict) else ((None, b),))}
+
+    start = flat(rule)
+    assert any(k is not None for _, k in start) and any(k is None for _, k in start)
+    for _ in range(2):
+        rule.update_after_step(net, None, 0.1)
+        assert all(np.array_equal(v, start[k]) for k, v in flat(rule).items())
+    rule.update_after_step(net, None, 0.1)
+    twin.update_after_step(net, None, 0.1)
+    got, want = flat(rule), flat(twin)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=str(k))
+        assert not np.array_equal(got[k], start[k]), k
+    assert rule.state_dict()["since_mirror"] == 0

@@ -111,7 +111,7 @@ def test_frsf_magnitudes_fixed_brsf_redrawn(xp):
 def test_scales(xp, variant):
     x, y = _data()
     net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
-    for scale in ("norm", "xavier", "unit", 0.25):
+    for scale in ("norm", "align", "xavier", "unit", 0.25):
         rule = SignSymmetry(variant, scale=scale, rng=7)
         rule.gradients(net, x, y, MSELoss())
         ref = SignSymmetry(variant, scale="unit", rng=7)
@@ -121,6 +121,9 @@ def test_scales(xp, variant):
             if scale == "norm":
                 c = np.linalg.norm(W) / np.linalg.norm(S)
                 assert abs(np.linalg.norm(B) - np.linalg.norm(W)) < 1e-12 * np.linalg.norm(W)
+            elif scale == "align":  # the component of B along W is W
+                c = (W * W).sum() / (S * W).sum()
+                assert abs((B * W).sum() - (W * W).sum()) < 1e-12 * (W * W).sum()
             elif scale == "xavier":
                 c = math.sqrt(2.0 / sum(W.shape))
             else:
@@ -165,7 +168,8 @@ def test_bad_input_changes_nothing(xp):
     for bad in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="scale"):
             SignSymmetry(scale=bad)
-    with pytest.raises(ValueError, match=r"scale must be one of \['norm', 'xavier', 'unit'\]"):
+    with pytest.raises(ValueError,
+                       match=r"scale must be one of \['norm', 'align', 'xavier', 'unit'\]"):
         SignSymmetry(scale="he")
     with pytest.raises(TypeError, match="scale"):
         SignSymmetry(scale=None)
@@ -186,6 +190,20 @@ def test_bad_input_changes_nothing(xp):
         assert rule.state_dict()["rng"] == state["rng"]
         for a, b in zip(B_before, rule.B):
             assert (a is None and b is None) or np.array_equal(a, _host(b))
+    # NaN or Inf in a higher layer: refused before the arrays the rule keeps for B (written
+    # in place every update) or the generator change
+    for variant in ("usf", "brsf", "frsf"):
+        for bad in (float("nan"), float("inf")):
+            rule = SignSymmetry(variant, rng=0)
+            net = MLP([5, 4, 4, 3], rng=1, dtype="float64")
+            rule.gradients(net, x, y, MSELoss())
+            B_before, rng_before = [_host(b) for b in rule.B[1:]], rule.state_dict()["rng"]
+            net.layers[2].W[1, 1] = bad
+            with pytest.raises(ValueError, match="layer 2.*NaN or Inf.*nothing was changed"):
+                rule.gradients(net, x, y, MSELoss())
+            assert rule.state_dict()["rng"] == rng_before
+            for a, b in zip(B_before, rule.B[1:]):
+                np.testing.assert_array_equal(a, _host(b))
     # a checkpoint state with non-finite magnitudes is refused before anything changes
     rule = SignSymmetry("frsf", rng=0)
     net = MLP([5, 4, 3], rng=1, dtype="float64")
@@ -218,3 +236,25 @@ def test_names_config_and_diagnostics_leave_state_alone(xp):
     assert rule.state_dict()["rng"] == state
     rule.gradients(net, x, y, MSELoss())
     assert_equal(rule.B[1], nxt[1])  # what current_feedback announced
+
+
+def test_brsf_magnitudes_are_one_draw_and_B_arrays_are_kept(xp):
+    """brSF's R of all layers is one N(0, 1) draw (layer by layer, each flattened); the
+    arrays of B are written in place every update, the diagnostics' B are new arrays."""
+    x, y = _data()
+    net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
+    rule = SignSymmetry("brsf", scale="unit", rng=3)
+    twin = Generator(0)
+    twin.set_state(rule.state_dict()["rng"])
+    rule.gradients(net, x, y, MSELoss())
+    # layer 0 needs no B (its weights take no part): layers 1 (4x6) and 2 (3x4) in order
+    R = _host(twin.normal(0.0, 1.0, (4 * 6 + 3 * 4,), dtype="float64"))
+    got = np.concatenate([np.abs(_host(rule.B[1])).ravel(), np.abs(_host(rule.B[2])).ravel()])
+    np.testing.assert_array_equal(got, np.abs(R))
+    kept = list(rule.B)
+    preview = rule.current_feedback(net)
+    assert all(p is not k for p, k in zip(preview[1:], kept[1:]))
+    rule.gradients(net, x, y, MSELoss())
+    assert all(a is b for a, b in zip(rule.B[1:], kept[1:]))  # the same arrays, rewritten
+    for p, b in zip(preview[1:], rule.B[1:]):  # the preview was the draw this update used
+        assert_equal(p, b)

@@ -94,7 +94,7 @@ def test_mirror_update_is_the_papers_formula_dense(xp, dist, balance):
 def test_mirror_update_is_the_papers_formula_conv(xp):
     net = _convnet()
     rule = WeightMirror(noise=0.5, mirror_lr=0.3, decay=0.1, mirror_batch_size=3, warmup_steps=0,
-                        rng=2, noise_dist="normal", balance=1).initialize(net)
+                        rng=2, noise_dist="normal", balance=1, mirror_every=1).initialize(net)
     B0 = {l: _host(rule.B[l]) for l in (2, 5)}
     g = Generator(0)
     g.set_state(rule.state_dict()["rng"])
@@ -169,7 +169,10 @@ def test_trains_and_checkpoint_resumes_bit_identically(xp, tmp_path):
 
     def make(seed, **kw):
         net = nn.MLP([12, 16, 16, 3], activation="tanh", output_activation="identity", rng=seed)
-        return Trainer(net, WeightMirror(warmup_steps=20, rng=seed + 1),
+        # 6 updates per epoch, a mirror phase every 5th: the checkpoint after 12 updates
+        # falls 2 updates into a phase's count
+        return Trainer(net, WeightMirror(warmup_steps=20, rng=seed + 1, mirror_every=5,
+                                         mirror_batch_size=48, decay=0.005),
                        optim.SGD(net, lr=0.1, momentum=0.9), CrossEntropyLoss(), batch_size=20,
                        rng=seed + 2, progress=False, **kw)
 
@@ -185,12 +188,37 @@ def test_trains_and_checkpoint_resumes_bit_identically(xp, tmp_path):
         assert_equal(a, b)
     for a, b in zip(ref.net.layers, tr.net.layers):
         assert_equal(a.W, b.W)
+    assert tr.rule.state_dict()["since_mirror"] == ref.rule.state_dict()["since_mirror"] == 4
+
+
+def test_mirror_phase_after_every_kth_update(xp):
+    net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
+    rule = WeightMirror(warmup_steps=2, rng=3, mirror_every=3, mirror_steps=2,
+                        mirror_batch_size=8, decay=0.05).initialize(net)
+    twin = WeightMirror(warmup_steps=2, rng=3, mirror_every=1, mirror_steps=2,
+                        mirror_batch_size=8, decay=0.05).initialize(net)
+    for update in range(1, 8):
+        before = [_host(b) for b in rule.B[1:]]
+        net.layers[1].W *= 1.01  # the weights move between updates
+        rule.update_after_step(net, None, 0.1)
+        changed = [not np.array_equal(_host(b), a) for b, a in zip(rule.B[1:], before)]
+        assert changed == [update % 3 == 0] * 2, update
+        assert rule.state_dict()["since_mirror"] == update % 3
+        if update % 3 == 0:  # the phase is the one mirror_every=1 runs at this update
+            twin.update_after_step(net, None, 0.1)
+            for a, b in zip(rule.B[1:], twin.B[1:]):
+                assert_equal(a, b)
+    with pytest.raises(ValueError, match="since_mirror.*int >= 0, got -1"):
+        rule.load_state_dict({**rule.state_dict(), "since_mirror": -1})
+    assert rule.state_dict()["since_mirror"] == 1
 
 
 @pytest.mark.parametrize("kw, match", [
     ({"mirror_steps": 0}, "mirror_steps must be >= 1, got 0"),
     ({"mirror_steps": -2}, "mirror_steps must be >= 1"),
     ({"mirror_steps": 1.5}, "mirror_steps must be an int"),
+    ({"mirror_every": 0}, "mirror_every must be >= 1, got 0"),
+    ({"mirror_every": 2.5}, "mirror_every must be an int"),
     ({"noise": 0}, "noise"), ({"noise": -0.1}, "noise"), ({"noise": float("nan")}, "noise"),
     ({"mirror_lr": 0}, "mirror_lr"), ({"mirror_lr": -1}, "mirror_lr"),
     ({"decay": -0.1}, "decay"), ({"decay": 1.0}, "decay"),
@@ -211,8 +239,9 @@ def test_bad_schedule(kw, match):
 def test_bad_input_changes_nothing(xp):
     x, y = _data()
     net = MLP([5, 4, 3], rng=1, dtype="float64")
-    rule = WeightMirror(warmup_steps=3, rng=0)
+    rule = WeightMirror(warmup_steps=3, rng=0, mirror_every=2)
     rule.gradients(net, x, y, MSELoss())
+    rule.update_after_step(net, None, 0.1)  # counted: the next update mirrors
     with pytest.raises(ValueError, match="initialised for a network"):
         rule.gradients(MLP([5, 7, 3], rng=1, dtype="float64"), x, y, MSELoss())
     state = rule.state_dict()["rng"]
@@ -220,7 +249,7 @@ def test_bad_input_changes_nothing(xp):
     net.layers[1].W[0, 0] = float("inf")
     with pytest.raises(ValueError, match="layer 1 needs finite weights.*1 Inf.*unchanged"):
         rule.update_after_step(net, None, 0.1)
-    assert rule.state_dict()["rng"] == state
+    assert rule.state_dict()["rng"] == state and rule.state_dict()["since_mirror"] == 1
     np.testing.assert_array_equal(_host(rule.B[1]), B)
     bad = {"rng": Generator(3).get_state(), "B": [None, rule.B[1] * float("nan")]}
     with pytest.raises(ValueError, match=r"B\[1\].*NaN or Inf"):

@@ -35,4 +35,5 @@ def parity_weight_mirror(dtype):
     (Gaussian noise, every layer the same draws and decay: the settings first recorded)."""
     return train_small_mlp(lambda: WeightMirror(mirror_steps=2, mirror_batch_size=16,
                                                 warmup_steps=20, decay=0.02, rng=2,
-                                                noise_dist="normal", balance=1), dtype)
+                                                noise_dist="normal", balance=1,
+                                                mirror_every=1), dtype)

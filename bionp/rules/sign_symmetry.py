@@ -17,7 +17,7 @@ with, recomputed from the current :math:`W_l` before every update,
            feedback: every magnitude the same)
 ``brsf``   :math:`B_l = c_l\,|R_l| \odot \operatorname{sign}(W_l)`,
            :math:`R_l \sim \mathcal N(0, 1)` **redrawn for every update** (batchwise
-           random magnitudes)
+           random magnitudes; one draw for all layers, in layer order)
 ``frsf``   the same with :math:`R_l` drawn once and **fixed** (fixed random magnitudes)
 =========  ==========================================================================
 
@@ -32,6 +32,12 @@ The scale :math:`c_l` (``scale=``):
     the Frobenius norm of ``W`` in every layer and every update (Moskovitz et al.'s
     remedy for the exploding backward pass of unit signs), so the deltas keep
     backprop's size.  ``metrics.weight_ratio`` reads 1.
+``"align"``
+    :math:`c_l = \|W_l\|_F^2 / \langle S_l, W_l\rangle`: the component of ``B`` along
+    ``W`` is ``W`` itself (:math:`\langle B_l, W_l\rangle = \|W_l\|_F^2`), so the error
+    sent down has backprop's size along backprop's direction (plus the part of ``B``
+    orthogonal to ``W``); :math:`1/\cos` of the W-B angle times ``"norm"``'s factor
+    (about 1.25 for Gaussian-like ``W`` and uSF).
 ``"xavier"``
     :math:`c_l = \sqrt{2/(n_{in} + n_{out})}` (biotorch's ``scaling_factor`` option,
     from Xiao et al. 2018; fans as in :mod:`bionp.nn.init`, ``in*kh*kw`` and
@@ -50,8 +56,10 @@ need no ``B`` (``None``), as for :class:`~bionp.rules.FeedbackAlignment`.
 
 State: the generator (brSF draws every update) and frSF's fixed :math:`|R_l|`
 (``state_dict``); a checkpoint resumes bit-identically.  ``rule.B`` holds the matrices
-of the last update; :meth:`SignSymmetry.current_feedback` gives those the next update
-would use without changing any state (for the diagnostics of :mod:`bionp.metrics`).
+of the last update (arrays the rule keeps and the next update overwrites in place: copy
+one to keep it; brSF draws the magnitudes of all layers at once into another kept array,
+so an update allocates nothing); :meth:`SignSymmetry.current_feedback` gives those the
+next update would use without changing any state (for the diagnostics of :mod:`bionp.metrics`).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ from __future__ import annotations
 import math
 
 from bionp.backend import check_same_backend, get_array_module, to_scalar
+from bionp.backend_dense import sign_times
 from bionp.random import Generator, check_rng
 from bionp.rules.base import ErrorPropagationRule
 from bionp.rules.feedback_alignment import _feedforward_weights, _map_weights, _shapes
@@ -71,7 +80,7 @@ VARIANTS = {"usf": "uniform magnitudes, B = c sign(W)",
             "brsf": "random magnitudes redrawn every update, B = c |R| sign(W)",
             "frsf": "fixed random magnitudes, B = c |R| sign(W)"}
 #: the named scales of B
-SCALES = ("norm", "xavier", "unit")
+SCALES = ("norm", "align", "xavier", "unit")
 
 
 def _xavier(shape) -> float:
@@ -81,25 +90,53 @@ def _xavier(shape) -> float:
     return math.sqrt(2.0 / (int(shape[1]) * receptive + int(shape[0]) * receptive))
 
 
-def sign_feedback(W, magnitude=None, scale="norm"):
-    r"""One layer's :math:`B = c\,(|R| \odot) \operatorname{sign}(W)` (a new array).
+def _squared_norm(a) -> float:
+    r""":math:`\|a\|_F^2` as a Python float (one ``dot`` of the flat array)."""
+    flat = a.reshape(-1)
+    return float(to_scalar(get_array_module(a).dot(flat, flat)))
 
-    ``magnitude`` is :math:`|R|` (``None`` for uSF); ``scale`` as in the module docstring.
-    Raises ``ValueError`` if the result is not finite (a NaN or Inf in ``W`` or ``R``).
+
+def sign_feedback(W, magnitude=None, scale="norm", out=None, w_squared=None):
+    r"""One layer's :math:`B = c\,(|R| \odot) \operatorname{sign}(W)`.
+
+    Raises ``ValueError`` (before ``out`` is written) if ``W`` holds NaN or Inf, and if
+    the result is not finite.
+
+    Parameters
+    ----------
+    W : array
+        The forward weights.
+    magnitude : array or None
+        :math:`R` (its absolute values are used; ``None`` for uSF).
+    scale : {"norm", "align", "xavier", "unit"} or float
+        The factor :math:`c` (module docstring).
+    out : array or None
+        Receives ``B`` (``W``'s shape and dtype, not overlapping ``W``); ``None``: a new
+        array.
+    w_squared : float or None
+        :math:`\|W\|_F^2` if already known (else computed here).
     """
     xp = get_array_module(W)
-    B = xp.sign(W)
-    if magnitude is not None:
-        B *= magnitude
-    flat = B.reshape(-1)
-    sq = float(to_scalar(xp.dot(flat, flat)))
+    nw2 = _squared_norm(W) if w_squared is None else w_squared
+    if not math.isfinite(nw2):
+        raise ValueError(f"the weights of shape {tuple(W.shape)} hold NaN or Inf (their "
+                         "squared norm is not finite): no sign-symmetric feedback")
+    B = xp.empty(W.shape, dtype=W.dtype) if out is None else out
+    if not sign_times(xp, W, magnitude, B):  # the compiled pass, else the array code
+        if magnitude is None:
+            xp.sign(W, out=B)
+        else:
+            xp.abs(magnitude, out=B)
+            B *= xp.sign(W)
+    sq = _squared_norm(B)
     if not math.isfinite(sq):
         raise ValueError(f"sign-symmetric feedback of a weight of shape {tuple(W.shape)} is "
                          "not finite (the weights or the magnitudes hold NaN or Inf)")
     if scale == "norm":
-        w = W.reshape(-1)
-        nw = math.sqrt(float(to_scalar(xp.dot(w, w))))
-        c = nw / math.sqrt(sq) if sq > 0 else 1.0
+        c = math.sqrt(nw2) / math.sqrt(sq) if sq > 0 else 1.0
+    elif scale == "align":
+        along = float(to_scalar(xp.dot(B.reshape(-1), W.reshape(-1))))
+        c = nw2 / along if along > 0 else 1.0
     elif scale == "xavier":
         c = _xavier(W.shape)
     elif scale == "unit":
@@ -117,7 +154,7 @@ class SignSymmetry(ErrorPropagationRule):
     Parameters
     ----------
     variant : {"usf", "brsf", "frsf"}, default ``"usf"``
-    scale : {"norm", "xavier", "unit"} or float > 0, default ``"norm"``
+    scale : {"norm", "align", "xavier", "unit"} or float > 0, default ``"norm"``
         The factor :math:`c_l` on ``B`` (module docstring).
     rng : int, Generator or None
         Draws the magnitudes :math:`R` (brSF: every update; frSF: once).
@@ -181,29 +218,65 @@ class SignSymmetry(ErrorPropagationRule):
                 self.R[l] if k is None else self.R[l][k], W, names=(f"R[{l}]", f"W[{l}]")))
         return weights
 
-    def _magnitude_buffer(self, l, W):
-        """Layer ``l``'s scratch for brSF's magnitudes |R| (only read while B is formed;
-        ``l`` is ``(layer, key)`` inside a block)."""
-        bufs = self.__dict__.setdefault("_mag_bufs", {})
+    def _buffer(self, l, shape, dtype, xp):
+        """An array kept between updates for layer ``l``'s ``B`` (``l`` is ``(layer, key)``
+        inside a block; ``"R"``: brSF's magnitudes, drawn there every update)."""
+        bufs = self.__dict__.setdefault("_bufs", {})
         buf = bufs.get(l)
-        if buf is None or buf.shape != W.shape or buf.dtype != W.dtype \
-                or get_array_module(buf) is not get_array_module(W):
-            buf = bufs[l] = get_array_module(W).empty(W.shape, dtype=W.dtype)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype \
+                or get_array_module(buf) is not xp:
+            buf = bufs[l] = xp.empty(shape, dtype=dtype)
         return buf
 
-    def _compute(self, weights, rng):
+    def _draw(self, weights, rng, reuse):
+        r"""brSF's :math:`R` of every weight from **one** draw of :math:`\mathcal N(0, 1)`,
+        the weights in order, each a contiguous piece of it (training: into an array
+        kept); weights of several dtypes or backends: one draw each."""
+        flat = []
+        _map_weights(weights, lambda l, k, W: flat.append(W))
+        dt, xp = flat[0].dtype, get_array_module(flat[0])
+        if any(W.dtype != dt or get_array_module(W) is not xp for W in flat):
+            return _map_weights(weights, lambda l, k, W: rng.normal(
+                0.0, 1.0, tuple(W.shape), dtype=W.dtype, xp=get_array_module(W)))
+        total = sum(int(W.size) for W in flat)
+        r = rng.normal(0.0, 1.0, (total,), dtype=dt, xp=xp,
+                       out=self._buffer("R", (total,), dt, xp) if reuse else None)
+        start = [0]
+
+        def piece(l, key, W):
+            a = start[0]
+            start[0] += int(W.size)
+            return r[a:start[0]].reshape(W.shape)
+        return _map_weights(weights, piece)
+
+    def _compute(self, weights, rng, reuse=False):
+        """``B`` for ``weights``; ``reuse``: written into the rule's arrays (training),
+        else new arrays (diagnostics).  Every weight is checked finite before anything is
+        drawn or written."""
+        def squared(l, key, W):
+            sq = _squared_norm(W)
+            if not math.isfinite(sq):
+                where = l if key is None else f"{l} ({key})"
+                raise ValueError(f"SignSymmetry({self.variant!r}), layer {where}: the weights "
+                                 f"of shape {tuple(W.shape)} hold NaN or Inf (their squared "
+                                 "norm is not finite); nothing was changed")
+            return sq
+        norms = _map_weights(weights, squared)
+
+        mags = self._draw(weights, rng, reuse) if self.variant == "brsf" else None
+
         def one(l, key, W):
-            if self.variant == "brsf":  # redrawn every step into a buffer kept per layer
-                mag = rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype,
-                                 xp=get_array_module(W),
-                                 out=self._magnitude_buffer(l if key is None else (l, key), W))
-                get_array_module(mag).abs(mag, out=mag)
+            out = (self._buffer(l if key is None else (l, key), tuple(W.shape), W.dtype,
+                                get_array_module(W)) if reuse else None)
+            if mags is not None:
+                mag = mags[l] if key is None else mags[l][key]
             elif self.variant == "frsf":
                 mag = self.R[l] if key is None else self.R[l][key]
             else:
                 mag = None
             try:
-                return sign_feedback(W, mag, self.scale)
+                return sign_feedback(W, mag, self.scale, out=out,
+                                     w_squared=norms[l] if key is None else norms[l][key])
             except ValueError as exc:
                 where = l if key is None else f"{l} ({key})"
                 raise ValueError(f"SignSymmetry({self.variant!r}), layer {where}: {exc}; "
@@ -232,7 +305,7 @@ class SignSymmetry(ErrorPropagationRule):
         weights = self._weights(net)
         saved = self._rng.get_state() if self.variant == "brsf" else None
         try:
-            B = self._compute(weights, self._rng)
+            B = self._compute(weights, self._rng, reuse=True)
         except ValueError:
             if saved is not None:
                 self._rng.set_state(saved)  # nothing changed: not even the generator

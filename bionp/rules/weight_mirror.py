@@ -9,7 +9,8 @@ Feedback alignment (:mod:`bionp.rules.feedback_alignment`) whose feedback matric
 :math:`\delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l B_l)`,
 :math:`g_{W_l} = \delta_l^\top a_{l-1}`.
 
-*Mirror mode* (after every update, ``mirror_steps`` times): the neurons feeding layer
+*Mirror mode* (after every ``mirror_every``-th update, ``mirror_steps`` times): the
+neurons feeding layer
 :math:`l \ge 1` fire noise :math:`\xi_l` (``mirror_batch_size`` independent draws of the
 layer's input, zero-mean with :math:`\mathbb E[\xi\xi^\top] = \sigma^2 I`, ``noise=``
 :math:`\sigma`: ``noise_dist="rademacher"`` :math:`\pm\sigma`, ``"normal"``
@@ -35,9 +36,15 @@ the transposed matrix, :math:`B_{l+1} \leftarrow B_{l+1} + \eta\, x_l y_{l+1}^\t
 draws uniform noise and drops the decay; this is the paper's version, with decay.
 
 A mirror phase of ``warmup_steps`` steps runs when ``B`` is first drawn (before the
-first update), as the paper's networks mirror before training; then ``mirror_steps``
-steps follow every update (``after_step`` / ``update_after_step``), with the weights
-just updated.
+first update), as the paper's networks mirror before training; then the two modes
+interleave: ``mirror_steps`` steps follow every ``mirror_every``-th update
+(``after_step`` / ``update_after_step``), with the weights just updated.  The paper's
+released code mirrors once after every update (``mirror_every=1``); the default mirrors
+after every 4th update with 4 times the draws and the decay of one step
+(``mirror_batch_size=192, decay=0.02``): the same noise averaging per update
+(:math:`m/\lambda` fixed) and time constant (:math:`1/\lambda` steps = 200 updates), a
+lag of at most 3 updates more, and a quarter of the phases: the increments are formed
+once per phase instead of every update, and the larger products run faster per draw.
 
 Convolutional layers: :math:`\xi_l` has the layer's per-sample input shape
 ``(C, H, W)``, :math:`y_l` is the convolution of the noise with :math:`W_l` (no bias)
@@ -64,15 +71,18 @@ the shortcut.  This is the paper's local rule: a feedback synapse sees only the 
 neurons it connects.  ``balance`` sizes each kernel against the largest feedback matrix of
 the network.
 
-State: ``B`` and the generator (noise); a checkpoint resumes bit-identically.
+State: ``B``, the generator (noise) and the updates since the last mirror phase; a
+checkpoint resumes bit-identically.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from bionp import backend_dense
 from bionp.backend import get_array_module, to_scalar
-from bionp.nn.network import is_dense_like
+from bionp.rules._mirror import (all_finite, half_signs, mirror_increment, mirror_update,
+                                 pair_counts)
 from bionp.rules.feedback_alignment import FeedbackAlignment
 from bionp.validation import check_finite, check_number, check_real
 
@@ -82,127 +92,6 @@ __all__ = ["WeightMirror", "mirror_update", "mirror_increment", "half_signs", "p
 NOISE_DISTS = ("normal", "uniform", "rademacher")
 
 
-def _response(layer, xi):
-    """:math:`y = W\\xi`: the layer's response to ``xi`` without its bias."""
-    params = layer.params()
-    over = {"W": params["W"]}
-    if params.get("b") is not None:
-        over["b"] = get_array_module(xi).zeros_like(params["b"])
-    return layer.forward(xi, params=over)
-
-
-def mirror_update(layer, B, xi, lr: float, decay: float, counts=None):
-    r"""One mirror step of one layer: :math:`(1-\lambda)B + \frac{\eta}{m c}\odot\sum_{n,p}
-    y_{n,p}\xi_{n,p}^\top` with :math:`y = W\xi` (a new array; ``B`` is left alone).
-
-    ``xi`` is ``(m, *input_shape)``; for a dense layer (:math:`P = 1`)
-    :math:`\sum_n y_n\xi_n^\top = y^\top \xi`, for a convolution the correlation of the
-    maps over the :math:`P = H'W'` output positions (the layer's weight gradient for input
-    ``xi`` and delta ``y``), each weight's sum divided by the number of pairs it saw
-    (``counts``, :func:`pair_counts`; computed when not given).
-
-    Parameters
-    ----------
-    layer : Dense or Conv2D
-        The layer (its forward weights :math:`W`).
-    B : array
-        Feedback weights, shape of ``layer``'s ``W``.
-    xi : array
-        Mirror inputs :math:`\xi` ``(m, *input_shape)``.
-    lr : float
-        Mirror learning rate :math:`\eta`.
-    decay : float
-        Weight decay :math:`\lambda` of ``B``.
-    counts : array, optional
-        Pairs per weight (:func:`pair_counts`); computed when ``None``.
-    """
-    G = mirror_increment(layer, xi, lr, counts)
-    G += B * B.dtype.type(1.0 - decay)
-    return G
-
-
-def mirror_increment(layer, xi, lr: float, counts=None):
-    r"""The Hebbian part of a mirror step, :math:`\frac{\eta}{m c}\odot\sum_{n,p}
-    y_{n,p}\xi_{n,p}^\top` (:func:`mirror_update` without the decay; a new array).
-
-    Parameters
-    ----------
-    layer : layer
-        A dense or conv layer; its response to the noise is :math:`y`.
-    xi : array
-        The injected noise, ``(m, ...)`` in the layer's input shape.
-    lr : float
-        The mirror learning rate :math:`\eta`.
-    counts : array or None
-        Per-weight counts :math:`c` of the terms summed (conv layers); ``None``: computed
-        from the layer and the noise shape (1 for a dense layer).
-    """
-    m = int(xi.shape[0])
-    if counts is None and getattr(xi, "ndim", 0) == 2 and is_dense_like(layer):
-        # a dense layer, directly: y = xi W^T, sum_n y_n xi_n^T = y^T xi (two GEMMs)
-        xp = get_array_module(xi)
-        G = xp.matmul(xp.matmul(xi, layer.params()["W"].T).T, xi)
-        G *= G.dtype.type(lr / m)
-        return G
-    y = _response(layer, xi)
-    G = layer.backward(xi, y, need_input_grad=False)[0]["W"]
-    if counts is None:
-        counts = pair_counts(layer, tuple(xi.shape[1:]), G.dtype)
-    G *= G.dtype.type(lr / m)
-    if counts is not None:  # None: a dense layer, one pair per image
-        G /= counts
-    return G
-
-
-def half_signs(rng, shape, dtype, xp):
-    """:math:`\\pm\\tfrac12` with equal probability, one bit of ``rng.random_raw`` each (bit
-    ``j`` of byte ``i`` is draw ``8i + j``: the bits of
-    :func:`bionp.rules.perturbation.rademacher`).
-
-    Parameters
-    ----------
-    rng : bionp.random.Generator
-        The stream the bits come from.
-    shape : tuple of int
-        Shape of the result.
-    dtype : numpy.dtype
-        Float dtype of the result.
-    xp : module
-        Array module of the result.
-    """
-    n = 1
-    for d in shape:
-        n *= int(d)
-    words = rng.random_raw(-(-n // 64), xp=xp)
-    bits = xp.unpackbits(words.view(xp.uint8), bitorder="little")[:n]
-    out = bits.astype(dtype)
-    out -= dtype.type(0.5)
-    return out.reshape(shape)
-
-
-def pair_counts(layer, input_shape, dtype):
-    """Per weight, the output positions where it meets the input rather than padding
-    (``W``'s shape; the weight gradient of ones), or ``None`` for a dense layer (1 each).
-
-    Parameters
-    ----------
-    layer : Dense or Conv2D
-        The layer.
-    input_shape : tuple of int
-        One sample's input shape (no batch axis).
-    dtype : dtype
-        Float dtype of the counts.
-    """
-    if len(input_shape) < 2:
-        return None
-    xp = get_array_module(layer.params()["W"])
-    ones = xp.ones((1,) + tuple(input_shape), dtype=dtype)
-    out_shape = (1,) + tuple(layer.output_shape_for(tuple(input_shape)))
-    counts = layer.backward(ones, xp.ones(out_shape, dtype=dtype), need_input_grad=False)[0]["W"]
-    xp.maximum(counts, 1, out=counts)  # a tap that never meets the input gets no update
-    return counts
-
-
 class WeightMirror(FeedbackAlignment):
     """Weight mirrors: FA whose ``B`` learns ``W`` from noise in mirror phases (module
     docstring for the maths).
@@ -210,17 +99,21 @@ class WeightMirror(FeedbackAlignment):
     Parameters
     ----------
     mirror_steps : int >= 1, default 1
-        Mirror steps after every update.
+        Mirror steps per mirror phase.
+    mirror_every : int >= 1, default 4
+        A mirror phase after every ``mirror_every``-th update (``1``: after each, as the
+        paper's code; ``update_after_step`` counts the updates).
     noise : float > 0, default 0.1
         :math:`\\sigma`, the standard deviation of the injected noise.
     mirror_lr : float > 0 or None
         :math:`\\eta`; ``None`` takes ``decay / noise**2`` (then ``B`` tends to ``W``).
-    decay : float in [0, 1), default 0.005
+    decay : float in [0, 1), default 0.02
         :math:`\\lambda` per mirror step.
-    mirror_batch_size : int >= 1, default 48
+    mirror_batch_size : int >= 1, default 192
         Noise draws :math:`m` per mirror step.
-    warmup_steps : int >= 0, default 500
-        Mirror steps when ``B`` is first drawn, before the first update.
+    warmup_steps : int >= 0, default 125
+        Mirror steps when ``B`` is first drawn, before the first update (2.5 time
+        constants :math:`1/\\lambda`).
     noise_dist : {"rademacher", "normal", "uniform"}, default ``"rademacher"``
         Distribution of :math:`\\xi` (all zero-mean with covariance :math:`\\sigma^2 I`, so
         the same fixed point).  Rademacher noise costs one random bit per draw (a Gaussian
@@ -258,11 +151,14 @@ class WeightMirror(FeedbackAlignment):
     name = "weight_mirror"
 
     def __init__(self, mirror_steps: int = 1, noise: float = 0.1, mirror_lr=None,
-                 decay: float = 0.005, mirror_batch_size: int = 48, warmup_steps: int = 500,
+                 decay: float = 0.02, mirror_batch_size: int = 192, warmup_steps: int = 125,
                  init="normal", scale=None, rng=None, noise_dist: str = "rademacher",
-                 balance: float = 4.0):
+                 balance: float = 4.0, mirror_every: int = 4):
         self.mirror_steps = check_number("mirror_steps", mirror_steps, low=1, integer=True,
-                                         hint=" (mirror steps after every update)")
+                                         hint=" (mirror steps per mirror phase)")
+        self.mirror_every = check_number("mirror_every", mirror_every, low=1, integer=True,
+                                         hint=" (updates per mirror phase)")
+        self._since_mirror = 0
         self.noise = check_real("noise", noise, low=0, low_open=True)
         self.decay = check_real("decay", decay, low=0, high=1, high_open=True)
         self.mirror_lr = (None if mirror_lr is None
@@ -317,32 +213,54 @@ class WeightMirror(FeedbackAlignment):
         # one step: every increment is checked before B changes in place; several: copies
         new = {(l, key): (target(l, key) if steps == 1 else target(l, key).copy())
                for l, key, *_ in plan}
-        for _ in range(steps):
-            inc = {}
-            for l, key, layer, W, shape, counts, eta, lam in plan:
-                u, c = self._draw(shape, W)
-                with np.errstate(all="ignore"):  # host arrays; non-finite results are caught
-                    G = inc[l, key] = mirror_increment(layer, u, eta * c * c, counts)
-                xp = get_array_module(G)
-                if not bool(to_scalar(xp.all(xp.isfinite(G)))):
-                    self._rng.set_state(saved)
-                    where = f"layer {l}" + ("" if key is None else f" ({key})")
-                    try:  # names the cause: weights that diverged, else an overflow
-                        check_finite(W, f"W[{l}]" if key is None else f"W[{l}][{key!r}]",
-                                     "the network diverged; B and the generator were left "
-                                     "unchanged")
-                    except ValueError as exc:
-                        raise ValueError(f"WeightMirror: the mirror step of {where} needs "
-                                         f"finite weights: {exc}") from None
-                    raise ValueError(f"WeightMirror: the mirror step of {where} gives a "
-                                     "feedback matrix with NaN or Inf (overflow: lower mirror_lr "
-                                     "or noise); B and the generator were left unchanged")
-            for l, key, layer, W, shape, counts, eta, lam in plan:
-                new[l, key] *= new[l, key].dtype.type(1.0 - lam)
-                new[l, key] += inc[l, key]
+        with np.errstate(all="ignore"):  # host arrays; non-finite results are caught
+            for _ in range(steps):
+                inc = {}
+                for l, key, layer, W, shape, counts, eta, lam in plan:
+                    bufs = self._buffers((l, key), shape, W) if counts is None else None
+                    u, c = self._draw(shape, W, None if bufs is None else bufs[0])
+                    G = inc[l, key] = mirror_increment(layer, u, eta * c * c, counts,
+                                                       out=None if bufs is None else bufs[1:])
+                    if not all_finite(G):
+                        self._rng.set_state(saved)
+                        self._refuse(l, key, W)
+                for l, key, layer, W, shape, counts, eta, lam in plan:
+                    b = new[l, key]
+                    if not backend_dense.scale_add(get_array_module(b), b, 1.0 - lam,
+                                                   inc[l, key]):
+                        b *= b.dtype.type(1.0 - lam)
+                        b += inc[l, key]
         if steps > 1:
             for (l, key), b in new.items():  # in place: optimisers or views holding B see it
                 target(l, key)[...] = b
+
+    @staticmethod
+    def _refuse(l, key, W):
+        """Raise the error of a mirror step whose increment of the weight at ``(l, key)`` is
+        not finite."""
+        where = f"layer {l}" + ("" if key is None else f" ({key})")
+        try:  # names the cause: weights that diverged, else an overflow
+            check_finite(W, f"W[{l}]" if key is None else f"W[{l}][{key!r}]",
+                         "the network diverged; B and the generator were left unchanged")
+        except ValueError as exc:
+            raise ValueError(f"WeightMirror: the mirror step of {where} needs "
+                             f"finite weights: {exc}") from None
+        raise ValueError(f"WeightMirror: the mirror step of {where} gives a "
+                         "feedback matrix with NaN or Inf (overflow: lower mirror_lr "
+                         "or noise); B and the generator were left unchanged")
+
+    def _buffers(self, where, shape, W):
+        """Arrays kept for the dense mirror step of the weight at ``where`` (layer, key): the
+        noise ``(m, n_in)``, the response ``(m, n_out)`` and the increment (``W``'s shape)."""
+        cache = self.__dict__.setdefault("_step_buffers", {})
+        xp = get_array_module(W)
+        key = (where, shape, W.shape, W.dtype, xp)
+        bufs = cache.get(key)
+        if bufs is None:
+            bufs = cache[key] = (xp.empty(shape, dtype=W.dtype),
+                                 xp.empty((shape[0], W.shape[0]), dtype=W.dtype),
+                                 xp.empty(W.shape, dtype=W.dtype))
+        return bufs
 
     def boosts(self, net) -> list:
         """Per layer, the factor :math:`k_l` on the noise draws, decay and mirror learning
@@ -406,15 +324,16 @@ class WeightMirror(FeedbackAlignment):
                     "one's input (feedback_inputs()): train it with "
                     "FeedbackAlignment, KolenPollack, SignSymmetry or Backprop")
 
-    def _draw(self, shape, W):
+    def _draw(self, shape, W, out=None):
         """``(u, c)``: noise :math:`\\xi = c\\,u` of covariance :math:`\\sigma^2 I` and zero mean,
         of the distribution ``noise_dist``, in ``W``'s dtype and backend.  Rademacher noise
         comes as signs :math:`u = \\pm\\tfrac12` (one random bit each, no multiply) with
         :math:`c = 2\\sigma`; the mirror update is bilinear in :math:`\\xi`, so it takes
-        :math:`u` with its learning rate times :math:`c^2`."""
+        :math:`u` with its learning rate times :math:`c^2`.  ``out``: an array kept for
+        the signs (Rademacher noise only)."""
         xp = get_array_module(W)
         if self.noise_dist == "rademacher":
-            return half_signs(self._rng, shape, W.dtype, xp), 2.0 * self.noise
+            return half_signs(self._rng, shape, W.dtype, xp, out=out), 2.0 * self.noise
         return self.draw_noise(shape, W), 1.0
 
     def draw_noise(self, shape, W):
@@ -452,8 +371,20 @@ class WeightMirror(FeedbackAlignment):
         return max(1, -(-m // positions))
 
     def update_after_step(self, net, grads, lr) -> None:
-        """The mirror phase after an update: ``mirror_steps`` mirror steps (``lr`` unused)."""
-        self.mirror(net, self.mirror_steps)
+        """Count the update; after every ``mirror_every``-th, the mirror phase:
+        ``mirror_steps`` mirror steps (``lr`` unused)."""
+        if self._since_mirror + 1 >= self.mirror_every:
+            self.mirror(net, self.mirror_steps)  # refused (nothing changed): not counted
+            self._since_mirror = 0
+        else:
+            self._since_mirror += 1
+
+    def state_dict(self) -> dict:
+        """:class:`~bionp.rules.FeedbackAlignment`'s state and the updates since the last
+        mirror phase."""
+        out = super().state_dict()
+        out["since_mirror"] = self._since_mirror
+        return out
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict`; a ``B`` holding NaN or Inf is refused before anything
@@ -467,12 +398,17 @@ class WeightMirror(FeedbackAlignment):
                     where = f"B[{l}]" if key is None else f"B[{l}][{key!r}]"
                     raise ValueError(f"state '{where}' holds NaN or Inf: refused, nothing was "
                                      "changed")
+        since = state.get("since_mirror", 0)
+        if isinstance(since, bool) or not isinstance(since, (int, np.integer)) or since < 0:
+            raise ValueError(f"state 'since_mirror' must be an int >= 0, got {since!r}; "
+                             "nothing was changed")
         super().load_state_dict(state)
+        self._since_mirror = int(since) % self.mirror_every
 
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(mirror_steps=self.mirror_steps, noise=self.noise, mirror_lr=self.mirror_lr,
                    decay=self.decay, mirror_batch_size=self.mirror_batch_size,
                    warmup_steps=self.warmup_steps, noise_dist=self.noise_dist,
-                   balance=self.balance)
+                   balance=self.balance, mirror_every=self.mirror_every)
         return cfg
