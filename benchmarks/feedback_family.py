@@ -14,7 +14,10 @@ whatever the load, and ``ratios_cpu`` uses it).  Measured under a load average o
 10-15 on the 2-core machine, both ratios moved by +-10 % between runs (FA, which does
 backprop's work, read 0.96-1.05 on the CPU clock): weight mirrors 1.19-1.26, brSF
 1.29-1.43 (one Gaussian draw per feedback weight per update), the others 1.0-1.17.
-A mirror step alone, best of many, costs 13-16 % of a backprop step.
+A mirror step alone, best of many, costs 13-16 % of a backprop step.  With ``--chunk
+20`` at load 9-10, one thread: the former weight mirror (a step of 48 draws after every
+update) 1.21-1.26 and the present default (192 draws after every 4th) 1.12-1.14; brSF
+1.25-1.30 (its normal draws are most of its extra time); uSF and frSF 1.02-1.08.
 
 Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
 uSF, brSF, frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
