@@ -14,7 +14,10 @@ whatever the load, and ``ratios_cpu`` uses it).  Measured under a load average o
 10-15 on the 2-core machine, both ratios moved by +-10 % between runs (FA, which does
 backprop's work, read 0.96-1.05 on the CPU clock): weight mirrors 1.19-1.26, brSF
 1.29-1.43 (one Gaussian draw per feedback weight per update), the others 1.0-1.17.
-A mirror step alone, best of many, costs 13-16 % of a backprop step.
+A mirror step alone, best of many, costs 13-16 % of a backprop step.  With ``--chunk
+20`` at load 9-10, one thread: the former weight mirror (a step of 48 draws after every
+update) 1.21-1.26 and the present default (192 draws after every 4th) 1.12-1.14; brSF
+1.25-1.30 (its normal draws are most of its extra time); uSF and frSF 1.02-1.08.
 
 Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
 uSF, brSF, frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
@@ -22,8 +25,15 @@ mirror step of ``mirror_batch_size`` noise draws after every ``mirror_every``-th
 update).  A weight mirror's warm-up phase runs once, when ``B`` is drawn, outside the
 timed epochs; its time is ``warmup_seconds``.
 
+``--chunk K`` interleaves finer: every rule runs the epoch's first ``K`` updates, then
+every rule the next ``K``, ... (the same updates and order as whole epochs; an epoch's
+time is the sum of its chunks).  ``chunk_ratios`` (and ``chunk_ratios_cpu``) are then,
+per rule, the median over all chunks of its chunk's time over backprop's same chunk,
+run moments apart: on a machine whose load changes within minutes, the ratio that
+drifts least.
+
 Usage: python benchmarks/feedback_family.py [--rules backprop fa kp usf ...] [--rounds 3]
-       [--subset N] [--threads 1]
+       [--subset N] [--threads 1] [--chunk K]
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 
 NAMES = ["backprop", "fa", "kp", "usf", "brsf", "frsf", "weight_mirror"]
@@ -50,11 +61,14 @@ def _parse(argv=None):
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    p.add_argument("--chunk", type=int, default=0,
+                   help="alternate the rules every K updates (0: every epoch)")
     args = p.parse_args(argv)
     if "backprop" not in args.rules:
         p.error("--rules must include backprop (the ratios divide by its epoch)")
-    if args.rounds < 1 or args.subset < 0 or args.batch_size < 1 or args.threads < 1:
-        p.error("--rounds, --batch-size and --threads must be >= 1, --subset >= 0")
+    if args.rounds < 1 or args.subset < 0 or args.batch_size < 1 or args.threads < 1 \
+            or args.chunk < 0:
+        p.error("--rounds, --batch-size and --threads must be >= 1, --subset and --chunk >= 0")
     return args
 
 
@@ -127,17 +141,32 @@ def main(args):
                                       "noise_dist", "decay", "warmup_steps")}
         state[name] = (net, rule, optim.SGD(net, lr=0.02, momentum=0.9, nesterov=True,
                                             weight_decay=5e-4))
+    step = args.chunk * args.batch_size if args.chunk else len(order)
+    chunks = {name: ([], []) for name in args.rules}
     for _ in range(args.rounds):
         for name in args.rules:
-            net, rule, opt = state[name]
-            wall, cpu = _epoch(net, rule, opt, loss, x, y, args.batch_size, order)
-            out["runs"][name]["epoch_seconds"].append(wall)
-            out["runs"][name]["epoch_cpu_seconds"].append(cpu)
-            out["runs"][name]["final_batch_loss"] = float(rule.last_loss)
+            out["runs"][name]["epoch_seconds"].append(0.0)
+            out["runs"][name]["epoch_cpu_seconds"].append(0.0)
+        for start in range(0, len(order), step):
+            for name in args.rules:
+                net, rule, opt = state[name]
+                wall, cpu = _epoch(net, rule, opt, loss, x, y, args.batch_size,
+                                   order[start:start + step])
+                out["runs"][name]["epoch_seconds"][-1] += wall
+                out["runs"][name]["epoch_cpu_seconds"][-1] += cpu
+                chunks[name][0].append(wall)
+                chunks[name][1].append(cpu)
+                out["runs"][name]["final_batch_loss"] = float(rule.last_loss)
     for key, field in (("ratios", "epoch_seconds"), ("ratios_cpu", "epoch_cpu_seconds")):
         best = {name: min(run[field]) for name, run in out["runs"].items()}
         out[key] = {f"{name}_over_backprop": best[name] / best["backprop"]
                     for name in best if name != "backprop"}
+    if args.chunk:
+        for key, i in (("chunk_ratios", 0), ("chunk_ratios_cpu", 1)):
+            base = chunks["backprop"][i]
+            out[key] = {f"{name}_over_backprop": statistics.median(
+                t / b for t, b in zip(chunks[name][i], base) if b > 0)
+                for name in args.rules if name != "backprop"}
     out["load_average_at_end"] = list(os.getloadavg())
     print(json.dumps(out, indent=2))
 
