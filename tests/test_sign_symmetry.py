@@ -258,3 +258,32 @@ def test_brsf_magnitudes_are_one_draw_and_B_arrays_are_kept(xp):
     assert all(a is b for a, b in zip(rule.B[1:], kept[1:]))  # the same arrays, rewritten
     for p, b in zip(preview[1:], rule.B[1:]):  # the preview was the draw this update used
         assert_equal(p, b)
+
+
+@pytest.mark.parametrize("variant", ["brsf", "frsf"])
+def test_uniform_magnitudes_are_the_generators_uniforms(xp, variant):
+    """magnitudes="uniform": |B| are the draws of U(0, 1) (brSF: one draw per update, layers
+    in order; frSF: once per weight), the signs those of W; the config names it only when
+    it is not the default, so earlier checkpoints (normal magnitudes) still resume."""
+    x, y = _data()
+    net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
+    rule = SignSymmetry(variant, scale="unit", rng=3, magnitudes="uniform")
+    twin = Generator(0)
+    twin.set_state(rule.state_dict()["rng"])
+    rule.gradients(net, x, y, MSELoss())
+    if variant == "brsf":
+        R = _host(twin.uniform(0.0, 1.0, (4 * 6 + 3 * 4,), dtype="float64"))
+    else:  # frSF draws each B's magnitudes once, in initialize (layer 0 has no B)
+        R = np.concatenate([_host(twin.uniform(0.0, 1.0, s, dtype="float64")).ravel()
+                            for s in [(4, 6), (3, 4)]])
+    got = np.concatenate([np.abs(_host(rule.B[1])).ravel(), np.abs(_host(rule.B[2])).ravel()])
+    np.testing.assert_array_equal(got, R)
+    for l in (1, 2):
+        np.testing.assert_array_equal(np.sign(_host(rule.B[l])), np.sign(_host(net.layers[l].W)))
+    assert rule.get_config()["magnitudes"] == "uniform"
+    assert "magnitudes" not in SignSymmetry(variant).get_config()
+
+
+def test_unknown_magnitudes_are_refused():
+    with pytest.raises(ValueError, match=r"magnitudes must be one of \['normal', 'uniform'\].*'cauchy'"):
+        SignSymmetry("brsf", magnitudes="cauchy")

@@ -16,13 +16,18 @@ with, recomputed from the current :math:`W_l` before every update,
 ``usf``    :math:`B_l = c_l\,\operatorname{sign}(W_l)` (uniform sign-concordant
            feedback: every magnitude the same)
 ``brsf``   :math:`B_l = c_l\,|R_l| \odot \operatorname{sign}(W_l)`,
-           :math:`R_l \sim \mathcal N(0, 1)` **redrawn for every update** (batchwise
-           random magnitudes; one draw for all layers, in layer order)
+           :math:`R_l \sim \mathcal N(0, 1)` or :math:`\mathcal U(0, 1)`
+           (``magnitudes=``) **redrawn for every update** (batchwise random
+           magnitudes; one draw for all layers, in layer order)
 ``frsf``   the same with :math:`R_l` drawn once and **fixed** (fixed random magnitudes)
 =========  ==========================================================================
 
 (Liao et al.'s Table 1 names them uSF, BM/brSF and FM/frSF; Moskovitz et al. scale
 ``sign(W)`` to keep the backward signals of the size backprop's would have.)
+The magnitudes are half-normal by default (``magnitudes="normal"``); biotorch draws them
+uniformly (a Xavier-uniform draw, then its absolute value: with ``scale="norm"`` the
+range cancels, so ``magnitudes="uniform"``, :math:`\mathcal U(0, 1)`, is its
+distribution), which costs a third of a normal draw.
 :math:`\operatorname{sign}(0) = 0`: a zero weight sends nothing back.
 
 The scale :math:`c_l` (``scale=``):
@@ -73,7 +78,7 @@ from bionp.rules.base import ErrorPropagationRule
 from bionp.rules.feedback_alignment import _feedforward_weights, _map_weights, _shapes
 from bionp.validation import check_real
 
-__all__ = ["SignSymmetry", "VARIANTS", "SCALES"]
+__all__ = ["SignSymmetry", "VARIANTS", "SCALES", "MAGNITUDES"]
 
 #: the variants and their meaning
 VARIANTS = {"usf": "uniform magnitudes, B = c sign(W)",
@@ -81,6 +86,8 @@ VARIANTS = {"usf": "uniform magnitudes, B = c sign(W)",
             "frsf": "fixed random magnitudes, B = c |R| sign(W)"}
 #: the named scales of B
 SCALES = ("norm", "align", "xavier", "unit")
+#: the distributions of brSF's and frSF's magnitudes R
+MAGNITUDES = ("normal", "uniform")
 
 
 def _xavier(shape) -> float:
@@ -158,6 +165,9 @@ class SignSymmetry(ErrorPropagationRule):
         The factor :math:`c_l` on ``B`` (module docstring).
     rng : int, Generator or None
         Draws the magnitudes :math:`R` (brSF: every update; frSF: once).
+    magnitudes : {"normal", "uniform"}, default ``"normal"``
+        :math:`R \sim \mathcal N(0, 1)` or :math:`\mathcal U(0, 1)` (brSF, frSF;
+        module docstring).
 
     Attributes
     ----------
@@ -170,7 +180,7 @@ class SignSymmetry(ErrorPropagationRule):
 
     name = "sign_symmetry"
 
-    def __init__(self, variant: str = "usf", scale="norm", rng=None):
+    def __init__(self, variant: str = "usf", scale="norm", rng=None, magnitudes="normal"):
         if not isinstance(variant, str) or variant.lower() not in VARIANTS:
             known = "; ".join(f"{k!r}: {v}" for k, v in VARIANTS.items())
             raise ValueError(f"variant must be one of {list(VARIANTS)} ({known}), "
@@ -183,10 +193,20 @@ class SignSymmetry(ErrorPropagationRule):
             self.scale = scale.lower()
         else:
             self.scale = check_real("scale", scale, low=0, low_open=True)
+        if magnitudes not in MAGNITUDES:
+            raise ValueError(f"magnitudes must be one of {list(MAGNITUDES)} (the distribution "
+                             f"of R), got {magnitudes!r}")
+        self.magnitudes = magnitudes
         self._rng = check_rng(rng)
         self.B = None
         self.R = None
         self._shapes = None
+
+    def _magnitudes(self, rng, shape, dtype, xp=None, out=None):
+        """Draws of :math:`R` (``magnitudes``): standard normals or uniforms on [0, 1)."""
+        if self.magnitudes == "uniform":
+            return rng.uniform(0.0, 1.0, shape, dtype=dtype, xp=xp, out=out)
+        return rng.normal(0.0, 1.0, shape, dtype=dtype, xp=xp, out=out)
 
     # -- setup ----------------------------------------------------------------------------
     def initialize(self, net):
@@ -197,7 +217,7 @@ class SignSymmetry(ErrorPropagationRule):
         self.B = None
         if self.variant == "frsf":
             def draw(l, key, W):
-                r = self._rng.normal(0.0, 1.0, tuple(W.shape), dtype=W.dtype)
+                r = self._magnitudes(self._rng, tuple(W.shape), W.dtype, get_array_module(W))
                 get_array_module(W).abs(r, out=r)
                 return r
             self.R = _map_weights(weights, draw)
@@ -229,18 +249,18 @@ class SignSymmetry(ErrorPropagationRule):
         return buf
 
     def _draw(self, weights, rng, reuse):
-        r"""brSF's :math:`R` of every weight from **one** draw of :math:`\mathcal N(0, 1)`,
+        r"""brSF's :math:`R` of every weight from **one** draw (``magnitudes``),
         the weights in order, each a contiguous piece of it (training: into an array
         kept); weights of several dtypes or backends: one draw each."""
         flat = []
         _map_weights(weights, lambda l, k, W: flat.append(W))
         dt, xp = flat[0].dtype, get_array_module(flat[0])
         if any(W.dtype != dt or get_array_module(W) is not xp for W in flat):
-            return _map_weights(weights, lambda l, k, W: rng.normal(
-                0.0, 1.0, tuple(W.shape), dtype=W.dtype, xp=get_array_module(W)))
+            return _map_weights(weights, lambda l, k, W: self._magnitudes(
+                rng, tuple(W.shape), W.dtype, get_array_module(W)))
         total = sum(int(W.size) for W in flat)
-        r = rng.normal(0.0, 1.0, (total,), dtype=dt, xp=xp,
-                       out=self._buffer("R", (total,), dt, xp) if reuse else None)
+        r = self._magnitudes(rng, (total,), dt, xp,
+                             out=self._buffer("R", (total,), dt, xp) if reuse else None)
         start = [0]
 
         def piece(l, key, W):
@@ -290,7 +310,8 @@ class SignSymmetry(ErrorPropagationRule):
             if self.variant == "frsf":
                 rng = Generator(0)
                 rng.set_state(self._rng.get_state())
-                twin = SignSymmetry(self.variant, self.scale, rng=rng).initialize(net)
+                twin = SignSymmetry(self.variant, self.scale, rng=rng,
+                                    magnitudes=self.magnitudes).initialize(net)
                 return twin.current_feedback(net)
         weights = self._weights(net)
         rng = None
@@ -381,4 +402,7 @@ class SignSymmetry(ErrorPropagationRule):
         self.B = None
 
     def get_config(self) -> dict:
-        return {"name": self.name, "variant": self.variant, "scale": self.scale}
+        cfg = {"name": self.name, "variant": self.variant, "scale": self.scale}
+        if self.magnitudes != "normal":  # absent at the default: earlier checkpoints resume
+            cfg["magnitudes"] = self.magnitudes
+        return cfg
