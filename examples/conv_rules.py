@@ -86,52 +86,10 @@ Wall: one thread, 2 cores shared with other jobs (load average 9-17 unless said)
   decay 5e-4, batch 128, E = 30: best and final 9.58 (epoch 30; 13 min, load ~5); 9.98
   with a constant rate before.
 
-SCREENS FOR THE FA AND DFA GAP
-------------------------------
-Full Fashion-MNIST, seed 0 (``train(config, 0)``), the full test set after every epoch.
-Three-epoch runs (cosine over the 3 epochs; test error % after epoch 3), against the
-defaults of that time (FA: lr 2e-3, batch 128, weight decay 1e-4; DFA: lr 3e-4, batch
-64, He ``W``, ``D ~ N(0, 0.1^2)``, weight decay 5e-4):
-
-* FA: default 25.11; batch 64 at lr 1e-3: 24.34; batch 64 at lr 2e-3: 21.84; per-layer
-  update clipped to norm 1 at lr 5e-3: 24.15, at lr 1e-2: 32.96 (loss 3 -> 7); clipped,
-  batch 64, lr 3e-3: 22.24; ``B[l]`` rescaled to ``W[l]``'s Frobenius norm before every
-  update: 24.32.
-* DFA: default 21.43; lr 5e-4: 20.20; batch 32: 19.55; batch 32, weight decay 1e-4:
-  19.39; batch 16 at lr 2e-4: 19.84; batch 32 at lr 5e-4: 23.14 (loss 7.7e6: diverged);
-  ``D[l] ~ N(0, 9 / size of layer l's output)``: 21.32.
-
-The three-epoch gains of the larger steps did not last over 30 epochs (cosine over 30):
-
-* DFA, batch 32, lr 3e-4: epoch loss 1.22, 0.79, 0.78, 0.95, 1.48, 4.06, 18.6, 68.7
-  (stopped at epoch 8); with every ``W`` at its initial norm: 16.90 at epoch 11, the
-  loss stuck near 0.65 (stopped); with per-layer clipping to norm 1: 37.8 after 2
-  epochs (stopped).  Batch 64, lr 5e-4, weights at their initial norm, E = 30: best
-  14.39 (epoch 27), final 14.47: worse than the default's 13.84, which stays.
-EARLIER TUNING (constant rate, weight decay 1e-4)
--------------------------------------------------
-Short runs (the first 10,000 training images, 2 epochs, batch 128, no weight decay, the
-first 2,000 test images): backprop at lr 0.01 reaches 82.1 %.  FA is unstable at lr 0.01
-whatever ``B`` (KP too): the mean training loss of an epoch climbs to 4e5-6e13 within
-two epochs with ``B ~ N(0, 0.1^2)``, with ``B`` drawn like a He-initialised ``W`` and
-with Xavier ``W`` and ``B`` (biotorch's choice).  With Adam (lr 0.001) FA's loss climbs
-too.  At lr 0.001 FA (He ``W``) trains: 61.1 % (``B ~ N(0, 0.1^2)``), 63.6 % (Xavier
-``B``), 66.1 % (``B`` like ``W``); DFA (He ``W``) at lr 0.001: 62.7 % (``D ~ N(0,
-0.1^2)``), 50.9 % (Xavier ``D``), 15.2 % at lr 0.0001.  At initialisation the rules'
-updates have backprop's magnitude (per-layer norms within a factor 3 for every ``B``
-tried), so the instability is the dynamics of unaligned updates at a large step.  On the
-full training set FA with He ``W`` blew up (loss 4.4 -> 5-17 by update 100, the output
-layer's norm 4.4 -> 1,000 by update 144); Xavier ``W`` (logits of std 0.1 at
-initialisation instead of 2) with ``B`` like it trains stably at lr 0.001, hence the
-Xavier default.  Full Fashion-MNIST, test error % per epoch:
-
-* backprop, lr 0.01: 14.32, 13.72, 11.17, ..., 9.45 (epoch 13), ... 9.72 (19 epochs).
-* FA, lr 0.001: 39.85, 29.45, 26.76, ..., 20.06 (epoch 11), ..., 17.84 (epoch 15), ...,
-  16.76 (epoch 21), 17.35 (22 epochs).
-* KP, He ``W``, lr 0.001: 23.83, 20.25, 16.03, ..., 10.19 (epoch 17), ..., 9.98 (epoch
-  25), 10.02, 10.05, 10.01, 10.10 (30 epochs).
-* DFA, He ``W``, lr 3e-4, batch 128: 31.72, 26.65, ..., 17.34 (epoch 12), ..., 15.10
-  (epoch 29), 15.44 (30 epochs).  With Xavier ``W`` DFA blew up at lr 0.001.
+TUNING RECORD
+-------------
+Every other configuration tried (three-epoch screens, runs that diverged, the constant-rate
+runs before the cosine schedule): ``docs/topics/conv.rst``, "Tuning record".
 """
 
 from __future__ import annotations
