@@ -152,3 +152,31 @@ def test_schedule_reaches_the_trainer(example, tmp_path):
     assert run["config"]["schedule"] == "multistep"
     assert run["best_test_error"] == pytest.approx(100 - max(step["test_accuracy"]))
     assert run["best_epoch"] == [int(np.argmax(step["test_accuracy"])) + 1]
+
+
+def test_constrain_weights_keeps_every_weight_norm(example):
+    """``--constrain-weights on``: after each update every W has its initial Frobenius norm."""
+    import bionp as bnp
+    from bionp import nn
+
+    net = nn.models.lenet(rng=0)
+    before = [float(np.linalg.norm(bnp.asnumpy(layer.W))) for layer in net.layers
+              if "W" in layer.params()]
+    keep = example.norm_keeper(net)
+    for layer in net.layers:
+        if "W" in layer.params():
+            layer.W *= layer.W.dtype.type(3.0)
+            layer.W += layer.W.dtype.type(0.01)
+    keep(None)
+    after = [float(np.linalg.norm(bnp.asnumpy(layer.W))) for layer in net.layers
+             if "W" in layer.params()]
+    np.testing.assert_allclose(after, before, rtol=1e-5)
+    assert len(before) == 5
+    defaults, configs = example.task_configs(example.parse_args(
+        TINY + ["--rules", "fa", "--epochs", "1", "--constrain-weights", "on"]))
+    assert configs[0]["constrain_weights"] == "on"
+    assert example.rule_options(example.parse_args([]), "backprop")["constrain_weights"] == "off"
+    out = example.train({**defaults, **configs[0]}, 3)
+    assert len(out["test_accuracy"]) == 1 and np.isfinite(out["test_loss"][0])
+    free = example.train({**defaults, **configs[0], "constrain_weights": "off"}, 3)
+    assert free["test_loss"][0] != out["test_loss"][0]  # the constraint reached the trainer

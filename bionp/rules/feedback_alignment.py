@@ -37,12 +37,12 @@ reshaping).  Batch norm uses its own per-channel scale :math:`\gamma` in its bac
 pass (it is not a weight matrix; biotorch leaves it alone too).  DFA's :math:`D_l` maps
 the output error to the whole flattened output map of layer :math:`l`
 (``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``; layers without
-parameters get no signal.  A residual block is one layer for DFA: ``D_l`` reaches its
-output map, and the weights inside get their gradients through the block's backward
-pass (:class:`DirectFeedbackAlignment`, ``blocks=``).  In a residual block (:mod:`bionp.nn.residual`) each
-convolution (option B's 1x1 projection too) sends the delta back through its own
+parameters get no signal.  In a residual block (:mod:`bionp.nn.residual`), under FA
+each convolution (option B's 1x1 projection too) sends the delta back through its own
 :math:`B`; the block's batch norms, inner activation and shortcut keep their exact
-backward.
+backward.  Under DFA a residual block is one layer: ``D_l`` reaches its output map, and
+the weights inside get their gradients through the block's backward pass
+(:class:`DirectFeedbackAlignment`, ``blocks=``).
 
 Both return :math:`+\hat g \approx \partial L/\partial\theta` of the
 batch-mean loss (descent :math:`\theta \leftarrow \theta - \mathrm{lr}\,g`);
@@ -255,7 +255,9 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     local weight transport inside the block, none between blocks) or through a fixed
     random kernel of the same shape (``blocks="feedback"``: feedback alignment inside
     the block, no weight transport anywhere; ``block_B[l]`` holds the block's matrices,
-    ``{"conv1.W": …, "conv2.W": …}``, drawn by ``init``/``scale`` after ``D``).  biotorch's
+    ``{"conv1.W": …, "conv2.W": …}``, drawn by ``init``/``scale`` after ``D``; only
+    ``"conv2.W"``'s carries a delta, the others stand in for kernels whose input gradient
+    DFA never needs, since no delta leaves a block).  biotorch's
     DFA instead gives every convolution, inside blocks too, its own matrix from the output
     error (the "micro" placement); that is not implemented here.  No delta crosses from a
     block to the layer below it: each layer gets its own from ``e``.
