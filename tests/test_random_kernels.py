@@ -272,3 +272,28 @@ def test_self_check_falls_back_on_different_bits(monkeypatch):
 
     monkeypatch.setattr(_random_kernels, "_reference", uniforms_off)
     assert _random_kernels._build() is None
+
+
+@pytest.mark.parametrize("start_below_wrap", [0, 1, 5, 8, 40])
+def test_vectorised_blocks_equal_one_block_at_a_time(start_below_wrap, monkeypatch):
+    """The block loop that LLVM vectorises (the ten rounds written out, 32-bit partial
+    products) gives Philox4x64-10's words, also for a range ending exactly at the low
+    word's wrap (the last range it takes) and for ranges across it (one block at a time)."""
+    _numba_on(monkeypatch)
+    from bionp import _random_numba as rn
+
+    u64 = np.uint64
+    k0, k1 = u64(0x0123456789ABCDEF), u64(0xFEDCBA9876543210)
+    n = 8
+    c0 = u64(2**64 - 1 - start_below_wrap) - u64(n - 1) + u64(0)  # 0: last block at the wrap
+    for start, c1 in ((c0, u64(7)), (u64(2**64 - 1 - start_below_wrap), u64(2**64 - 1)),
+                      (u64(12345), u64(0))):
+        got = np.empty(4 * n, dtype=np.uint64)
+        rn._blocks(k0, k1, start, c1, u64(3), u64(2**64 - 1), n, got)
+        want = []
+        c = [int(start), int(c1), 3, 2**64 - 1]
+        for _ in range(n):
+            want += rn._philox(*[u64(v) for v in c], k0, k1)
+            total = sum(v << (64 * j) for j, v in enumerate(c)) + 1
+            c = [(total >> (64 * j)) & (2**64 - 1) for j in range(4)]
+        np.testing.assert_array_equal(got, np.array(want, dtype=np.uint64))
