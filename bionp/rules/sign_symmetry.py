@@ -156,7 +156,7 @@ def sign_feedback(W, magnitude=None, scale="norm", out=None, w_squared=None):
 
 
 class SignSymmetry(ErrorPropagationRule):
-    """Sign-concordant feedback (uSF, brSF, frSF; module docstring for the maths).
+    r"""Sign-concordant feedback (uSF, brSF, frSF; module docstring for the maths).
 
     Parameters
     ----------
