@@ -17,6 +17,7 @@ import sys
 # benchmarks/random.py would shadow the standard library's ``random`` (used by tempfile)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's bionp, not another install
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -62,6 +62,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     sys.path.pop(0)  # benchmarks/random.py must not shadow the standard library's random
+sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's bionp, not another install
 
 import numpy as np  # noqa: E402
 

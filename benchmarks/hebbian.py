@@ -24,6 +24,7 @@ import sys
 # this folder holds a benchmark named random.py: keep it from shadowing the standard library
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's bionp, not another install
 
 import argparse  # noqa: E402
 import json  # noqa: E402

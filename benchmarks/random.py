@@ -35,6 +35,7 @@ import sys
 # this file is called random.py: keep the standard library's ``random`` importable
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's bionp, not another install
 
 
 def _threads_from_argv(argv):
