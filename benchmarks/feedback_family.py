@@ -18,12 +18,13 @@ A mirror step alone, best of many, costs 13-16 % of a backprop step.  With ``--c
 20`` at load 9-10, one thread: the former weight mirror (a step of 48 draws after every
 update) 1.21-1.26 and the present default (192 draws after every 4th) 1.12-1.14; brSF
 1.25-1.30 (its normal draws are most of its extra time); uSF and frSF 1.02-1.08.
-After the faster float32 normals, ``--chunk 20`` at load 1.4, one thread: brSF 1.19-1.20,
-``brsf_uniform`` (``magnitudes="uniform"``, biotorch's distribution) 1.13-1.16, weight
-mirrors 1.12-1.14, uSF 1.04.
+After the faster float32 normals, ``--chunk 20`` at load 1.4, one thread: brSF with
+half-normal magnitudes (``brsf_normal``, the former default) 1.19-1.20, with uniform ones
+(``brsf``: ``magnitudes="uniform"``, biotorch's distribution, now the default) 1.13-1.16,
+weight mirrors 1.12-1.14, uSF 1.04.
 
 Rules: backprop, feedback alignment, Kolen-Pollack (the optimiser-mirror feedback step),
-uSF, brSF (and ``brsf_uniform``), frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
+uSF, brSF (and ``brsf_normal``), frSF (``SignSymmetry``) and weight mirrors (``WeightMirror``, its defaults: one
 mirror step of ``mirror_batch_size`` noise draws after every ``mirror_every``-th
 update).  A weight mirror's warm-up phase runs once, when ``B`` is drawn, outside the
 timed epochs; its time is ``warmup_seconds``.
@@ -54,7 +55,7 @@ import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-NAMES = ["backprop", "fa", "kp", "usf", "brsf", "brsf_uniform", "frsf", "weight_mirror"]
+NAMES = ["backprop", "fa", "kp", "usf", "brsf", "brsf_normal", "frsf", "weight_mirror"]
 
 
 def _parse(argv=None):
@@ -91,7 +92,7 @@ RULES = {
     "kp": lambda: rules.KolenPollack(init="he_normal", rng=1),
     "usf": lambda: rules.SignSymmetry("usf"),
     "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
-    "brsf_uniform": lambda: rules.SignSymmetry("brsf", rng=1, magnitudes="uniform"),
+    "brsf_normal": lambda: rules.SignSymmetry("brsf", rng=1, magnitudes="normal"),
     "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
     "weight_mirror": lambda: rules.WeightMirror(init="he_normal", rng=1),
 }

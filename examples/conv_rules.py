@@ -57,8 +57,10 @@ Wall: one thread, 2 cores shared with other jobs (load average 9-17 unless said)
   best 8.44 (epoch 26), final 8.62 (54 min).  Target 9.2: reached.
 * uSF (``B = c sign(W)``, ``c`` giving ``W``'s Frobenius norm), as BP, E = 30: best and
   final 9.04 (epoch 30; 46 min).  Target 9.7: reached.
-* frSF (fixed ``|R|``), as uSF, E = 20: best and final 9.41 (36 min).  Target 9.6: reached.
-* brSF (``|R|`` redrawn every update), as uSF, E = 20: best and final 9.68 (30 min).
+* frSF (fixed ``|R|``, ``R ~ U(0, 1)``), as uSF, E = 20: best 9.10 (epoch 16), final
+  9.11 (2.3 min, load ~2).  Target 9.6: reached (9.41 with half-normal magnitudes).
+* brSF (``|R|`` redrawn every update, ``R ~ U(0, 1)``), as uSF, E = 20: best 9.43 (epoch
+  18), final 9.52 (2.9 min, load ~2; 9.68 with half-normal magnitudes).
   Target 10.0: reached.
 * DFA, He ``W``, ``D ~ N(0, 0.1^2)``, lr 3e-4, batch 64, cosine, weight decay 5e-4,
   E = 30: best 13.84 (epoch 29), final 13.96 (38 min).  Target 12.8: not reached (15.10

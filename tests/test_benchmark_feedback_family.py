@@ -22,7 +22,7 @@ def test_reports_each_rule_against_backprop():
     out = json.loads(res.stdout)
     assert out["data"] in ("random", "fashion-mnist") and out["n_train"] == 512
     assert out["generator_threads"] == 1 and out["blas_threads"] == "1"
-    names = {"fa", "kp", "usf", "brsf", "brsf_uniform", "frsf", "weight_mirror"}
+    names = {"fa", "kp", "usf", "brsf", "brsf_normal", "frsf", "weight_mirror"}
     assert set(out["ratios"]) == set(out["ratios_cpu"]) == {f"{n}_over_backprop" for n in names}
     for name, run in out["runs"].items():
         assert len(run["epoch_seconds"]) == len(run["epoch_cpu_seconds"]) == 2, name

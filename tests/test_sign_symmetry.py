@@ -224,8 +224,13 @@ def test_names_config_and_diagnostics_leave_state_alone(xp):
 
     assert get_rule("usf").variant == "usf" and get_rule("brSF", rng=1).variant == "brsf"
     assert get_rule("frsf", scale="xavier").get_config() == {
-        "name": "sign_symmetry", "variant": "frsf", "scale": "xavier"}
-    assert repr(SignSymmetry("brsf", scale=0.5)) == "SignSymmetry(variant='brsf', scale=0.5)"
+        "name": "sign_symmetry", "variant": "frsf", "scale": "xavier", "magnitudes": "uniform"}
+    assert get_rule("usf").get_config() == {"name": "sign_symmetry", "variant": "usf",
+                                           "scale": "norm"}
+    assert repr(SignSymmetry("brsf", scale=0.5, magnitudes="normal")) == \
+        "SignSymmetry(variant='brsf', scale=0.5)"
+    assert repr(SignSymmetry("brsf", scale=0.5)) == \
+        "SignSymmetry(variant='brsf', scale=0.5, magnitudes='uniform')"
     x, y = _data()
     net = MLP([5, 4, 3], rng=1, dtype="float64")
     rule = SignSymmetry("brsf", rng=0)
@@ -243,7 +248,7 @@ def test_brsf_magnitudes_are_one_draw_and_B_arrays_are_kept(xp):
     arrays of B are written in place every update, the diagnostics' B are new arrays."""
     x, y = _data()
     net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
-    rule = SignSymmetry("brsf", scale="unit", rng=3)
+    rule = SignSymmetry("brsf", scale="unit", rng=3, magnitudes="normal")
     twin = Generator(0)
     twin.set_state(rule.state_dict()["rng"])
     rule.gradients(net, x, y, MSELoss())
@@ -262,9 +267,10 @@ def test_brsf_magnitudes_are_one_draw_and_B_arrays_are_kept(xp):
 
 @pytest.mark.parametrize("variant", ["brsf", "frsf"])
 def test_uniform_magnitudes_are_the_generators_uniforms(xp, variant):
-    """magnitudes="uniform": |B| are the draws of U(0, 1) (brSF: one draw per update, layers
-    in order; frSF: once per weight), the signs those of W; the config names it only when
-    it is not the default, so earlier checkpoints (normal magnitudes) still resume."""
+    """magnitudes="uniform" (the default): |B| are the draws of U(0, 1) (brSF: one draw per
+    update, layers in order; frSF: once per weight), the signs those of W; the config names
+    the distribution except "normal", so checkpoints from before the uniform default
+    (which name none) resume only with magnitudes="normal"."""
     x, y = _data()
     net = MLP([5, 6, 4, 3], rng=1, dtype="float64")
     rule = SignSymmetry(variant, scale="unit", rng=3, magnitudes="uniform")
@@ -280,8 +286,8 @@ def test_uniform_magnitudes_are_the_generators_uniforms(xp, variant):
     np.testing.assert_array_equal(got, R)
     for l in (1, 2):
         np.testing.assert_array_equal(np.sign(_host(rule.B[l])), np.sign(_host(net.layers[l].W)))
-    assert rule.get_config()["magnitudes"] == "uniform"
-    assert "magnitudes" not in SignSymmetry(variant).get_config()
+    assert rule.get_config()["magnitudes"] == "uniform" == SignSymmetry(variant).magnitudes
+    assert "magnitudes" not in SignSymmetry(variant, magnitudes="normal").get_config()
 
 
 def test_unknown_magnitudes_are_refused():

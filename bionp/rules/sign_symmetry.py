@@ -24,10 +24,11 @@ with, recomputed from the current :math:`W_l` before every update,
 
 (Liao et al.'s Table 1 names them uSF, BM/brSF and FM/frSF; Moskovitz et al. scale
 ``sign(W)`` to keep the backward signals of the size backprop's would have.)
-The magnitudes are half-normal by default (``magnitudes="normal"``); biotorch draws them
-uniformly (a Xavier-uniform draw, then its absolute value: with ``scale="norm"`` the
-range cancels, so ``magnitudes="uniform"``, :math:`\mathcal U(0, 1)`, is its
-distribution), which costs a third of a normal draw.
+The magnitudes are uniform by default (``magnitudes="uniform"``, :math:`\mathcal U(0, 1)`),
+as biotorch draws them (a Xavier-uniform draw, then its absolute value: with
+``scale="norm"`` the range cancels), at a third of the cost of a normal draw;
+``magnitudes="normal"`` gives half-normal ones (the default until December 2026: a
+checkpoint saved then names no distribution and resumes only with this one).
 :math:`\operatorname{sign}(0) = 0`: a zero weight sends nothing back.
 
 The scale :math:`c_l` (``scale=``):
@@ -165,7 +166,7 @@ class SignSymmetry(ErrorPropagationRule):
         The factor :math:`c_l` on ``B`` (module docstring).
     rng : int, Generator or None
         Draws the magnitudes :math:`R` (brSF: every update; frSF: once).
-    magnitudes : {"normal", "uniform"}, default ``"normal"``
+    magnitudes : {"uniform", "normal"}, default ``"uniform"``
         :math:`R \sim \mathcal N(0, 1)` or :math:`\mathcal U(0, 1)` (brSF, frSF;
         module docstring).
 
@@ -180,7 +181,7 @@ class SignSymmetry(ErrorPropagationRule):
 
     name = "sign_symmetry"
 
-    def __init__(self, variant: str = "usf", scale="norm", rng=None, magnitudes="normal"):
+    def __init__(self, variant: str = "usf", scale="norm", rng=None, magnitudes="uniform"):
         if not isinstance(variant, str) or variant.lower() not in VARIANTS:
             known = "; ".join(f"{k!r}: {v}" for k, v in VARIANTS.items())
             raise ValueError(f"variant must be one of {list(VARIANTS)} ({known}), "
@@ -403,6 +404,6 @@ class SignSymmetry(ErrorPropagationRule):
 
     def get_config(self) -> dict:
         cfg = {"name": self.name, "variant": self.variant, "scale": self.scale}
-        if self.magnitudes != "normal":  # absent at the default: earlier checkpoints resume
-            cfg["magnitudes"] = self.magnitudes
+        if self.variant != "usf" and self.magnitudes != "normal":  # earlier checkpoints
+            cfg["magnitudes"] = self.magnitudes  # (half-normal, no key) match "normal" only
         return cfg
