@@ -173,6 +173,35 @@ def test_kp_and_dfa_on_a_conv_net(xp):
         fa.gradients(other, x, y, loss)
 
 
+def test_dfa_per_channel_feedback_is_full_feedback_with_repeated_columns(xp):
+    """``maps="channel"``: one column of ``D`` per channel, the same signal at every position
+    of the map; equal to ``maps="full"`` with each column repeated over ``H x W``."""
+    net = _convnet()
+    x, y = _data()
+    loss = nn.CrossEntropyLoss()
+    channel = rules.DirectFeedbackAlignment(rng=3, maps="channel")
+    g = channel.gradients(net, x, y, loss)
+    assert [None if D is None else tuple(D.shape) for D in channel.D] == \
+        [(3, 3), None, (3, 4), (3, 4), None, None, None]
+    full = rules.DirectFeedbackAlignment(rng=3).initialize(net)
+    full.D = [None if C is None else xp.repeat(C, F.shape[1] // C.shape[1], axis=1)
+              for C, F in zip(channel.D, full.D)]
+    for a, b in zip(g, full.gradients(net, x, y, loss)):
+        assert set(a) == set(b)
+        for k in a:
+            assert relative_error(a[k], b[k]) <= 1e-12
+    assert channel.get_config()["maps"] == "channel"
+    assert "maps" not in full.get_config()  # configs written before the option still match
+    again = rules.get_rule(**channel.get_config())
+    assert again.maps == "channel"
+    with pytest.raises(ValueError, match="maps must be one of 'full', 'channel'.*'pixel'"):
+        rules.DirectFeedbackAlignment(maps="pixel")
+    with pytest.raises(ValueError, match="initialised for a network"):
+        channel.gradients(nn.Sequential([nn.Conv2d(2, 5, 3, rng=1, dtype="float64"),
+                                         nn.Flatten(), nn.Dense(500, 3, rng=2, dtype="float64")],
+                                        input_shape=(2, 12, 12)), x, y, loss)
+
+
 def test_perturbation_rules_on_conv_nets(xp):
     net = _convnet(batchnorm=False)
     x, y = _data()
@@ -232,7 +261,7 @@ def test_training_with_optimiser_trainer_and_checkpoint(xp, tmp_path):
             assert_equal(now[k], saved[k])
 
 
-@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "wp", "np"])
+@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "dfa_channel", "wp", "np"])
 def test_conv_training_same_numbers_on_cpu_backends(rule_name):
     """30 SGD updates of a small conv net (float32): NumPy and the strict stand-in agree bit
     for bit (weights, batch-norm statistics, feedback matrices)."""
@@ -240,6 +269,7 @@ def test_conv_training_same_numbers_on_cpu_backends(rule_name):
             "fa": lambda: rules.FeedbackAlignment(rng=2),
             "kp": lambda: rules.KolenPollack(weight_decay=0.01, rng=2),
             "dfa": lambda: rules.DirectFeedbackAlignment(rng=2),
+            "dfa_channel": lambda: rules.DirectFeedbackAlignment(rng=2, maps="channel"),
             "wp": lambda: rules.WeightPerturbation(sigma=0.01, antithetic=True, rng=2),
             "np": lambda: rules.NodePerturbation(sigma=0.01, rng=2)}[rule_name]
     res = {}

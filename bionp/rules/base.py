@@ -149,7 +149,8 @@ class Rule:
         layer ``l-1`` (FA/KP; None where the layer's own backward is used: layers without
         weights, batch norm).  ``direct[l]`` (DFA) sends the *output* delta straight to
         hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`, reshaped to the
-        layer's output shape; ``direct[l]`` is None for layers without parameters, which
+        layer's output shape (or, ``D_l`` with one column per channel of a
+        ``(C, H, W)`` map, broadcast over ``H x W``); ``direct[l]`` is None for layers without parameters, which
         then get no delta at all.  Each layer's ``backward`` gets the cache of its own
         forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
         sent below the last layer (from the input) that has parameters.
@@ -183,8 +184,14 @@ class Rule:
                     if D is None or l - 1 < lowest:
                         delta = None
                         continue
-                    d_in = get_array_module(delta_out).matmul(delta_out, D)
-                    d_in = d_in.reshape(cache.pre[l - 1].shape)
+                    xp = get_array_module(delta_out)
+                    d_in = xp.matmul(delta_out, D)
+                    shape = cache.pre[l - 1].shape
+                    if d_in.shape[1] == shape[1] and len(shape) == 4:  # one column per channel
+                        d_in = xp.ascontiguousarray(
+                            xp.broadcast_to(d_in.reshape(shape[:2] + (1, 1)), shape))
+                    else:
+                        d_in = d_in.reshape(shape)
                 elif not need:
                     delta = None
                     continue

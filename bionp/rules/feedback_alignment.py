@@ -36,7 +36,8 @@ through their exact backward pass (routing to the maxima, spreading over the win
 reshaping).  Batch norm uses its own per-channel scale :math:`\gamma` in its backward
 pass (it is not a weight matrix; biotorch leaves it alone too).  DFA's :math:`D_l` maps
 the output error to the whole flattened output map of layer :math:`l`
-(``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``; layers without
+(``(n_out, C*H'*W')`` for a convolution), reshaped to ``(N, C, H', W')``, or with
+``maps="channel"`` to each channel (``(n_out, C)``, broadcast over ``H' x W'``); layers without
 parameters get no signal.  In a residual block (:mod:`bionp.nn.residual`), under FA
 each convolution (option B's 1x1 projection too) sends the delta back through its own
 :math:`B`; the block's batch norms, inner activation and shortcut keep their exact
@@ -50,6 +51,8 @@ tutorial η ≡ ``lr = η N / 2`` as for backprop (:mod:`bionp.rules.base`).
 """
 
 from __future__ import annotations
+
+from math import prod
 
 from bionp.backend import check_same_backend
 from bionp.nn.init import get_initializer, initialize
@@ -207,10 +210,11 @@ class FeedbackAlignment(ErrorPropagationRule):
         return {"name": self.name, "init": self.init, "scale": self.scale}
 
 
-def _direct_shapes(net) -> list:
+def _direct_shapes(net, maps="full") -> list:
     """Shapes of DFA's matrices: ``(n_out, size of layer l's output)`` for each hidden layer
     with parameters (a residual block's output map for a block), None for the others and
-    the output layer."""
+    the output layer.  With ``maps="channel"`` a layer whose output is a ``(C, H, W)`` map
+    gets ``(n_out, C)``."""
     n_out = net.out_features
     shapes = getattr(net, "shapes", None)
     out = []
@@ -219,9 +223,8 @@ def _direct_shapes(net) -> list:
             out.append(None)
             continue
         if shapes is not None:
-            size = 1
-            for s in shapes[l + 1]:
-                size *= int(s)
+            shape = tuple(int(s) for s in shapes[l + 1])
+            size = shape[0] if maps == "channel" and len(shape) == 3 else prod(shape)
         else:
             size = layer.out_features
         out.append((n_out, size))
@@ -236,6 +239,8 @@ def _block_weights(net) -> list:
 
 #: how DFA trains the weights inside a residual block (``blocks=``)
 DFA_BLOCKS = ("backprop", "feedback")
+#: how DFA's ``D[l]`` reaches a layer's ``(C, H, W)`` output map (``maps=``)
+DFA_MAPS = ("full", "channel")
 
 
 class DirectFeedbackAlignment(ErrorPropagationRule):
@@ -272,6 +277,14 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         Draws ``D`` (and ``block_B``) on first use or in :meth:`initialize`.
     blocks : {"backprop", "feedback"}, default ``"backprop"``
         How the delta passes between the weights inside a residual block (above).
+    maps : {"full", "channel"}, default ``"full"``
+        How the error reaches a layer whose output is a ``(C, H, W)`` map (a convolution,
+        a residual block).  ``"full"``: every element of the map has its own column of
+        ``D[l]``, shape ``(n_out, C*H*W)``.  ``"channel"``: one column per channel,
+        shape ``(n_out, C)``, the same signal at every position of a channel,
+        :math:`\delta_{l,c,h,w} = f'_l(z_{l,c,h,w}) \, (e D_l)_c`: the output error
+        broadcast over the map, as biotorch's convolutional DFA sends it (through a
+        kernel-sized matrix, to the layer's input).  Dense layers are the same in both.
 
     Attributes
     ----------
@@ -279,7 +292,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         Aligned with ``net.layers``: ``D[l]`` has shape ``(n_out, out_features_l)``
         for hidden layers (``out_features_l`` the size of layer ``l``'s per-sample output,
         e.g. ``C*H'*W'`` for a convolution or a residual block: the error reaches the whole
-        feature map); ``D[l]`` is None for layers without parameters (pooling, flatten:
+        feature map; ``C`` with ``maps="channel"``); ``D[l]`` is None for layers without parameters (pooling, flatten:
         they need no signal) and for the output layer.
     block_B : list or None
         With ``blocks="feedback"``: aligned with ``net.layers``, a dict of fixed random
@@ -289,11 +302,15 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
 
     name = "direct_feedback_alignment"
 
-    def __init__(self, init="normal", scale=None, rng=None, blocks="backprop"):
+    def __init__(self, init="normal", scale=None, rng=None, blocks="backprop", maps="full"):
         get_initializer(init)  # an unknown name is refused here, with the known ones
         if blocks not in DFA_BLOCKS:
             raise ValueError(f"blocks must be one of {', '.join(map(repr, DFA_BLOCKS))} (how the "
                              f"delta passes inside a residual block), got {blocks!r}")
+        if maps not in DFA_MAPS:
+            raise ValueError(f"maps must be one of {', '.join(map(repr, DFA_MAPS))} (how the "
+                             f"error reaches a (C, H, W) output map), got {maps!r}")
+        self.maps = maps
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
@@ -309,7 +326,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         with ``blocks="feedback"``, the blocks' kernels ``block_B``); returns ``self``."""
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
-        shapes = _direct_shapes(net)
+        shapes = _direct_shapes(net, self.maps)
         blocks = _block_weights(net) if self.blocks == "feedback" else None
         self.D = [None if shape is None else
                   initialize(self.init, shape, scale, self._rng, net.dtype)
@@ -322,7 +339,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     def _direct(self, net):
         if self.D is None:
             self.initialize(net)
-        want = _direct_shapes(net)
+        want = _direct_shapes(net, self.maps)
         have = [None if D is None else tuple(D.shape) for D in self.D]
         if want != have:
             raise ValueError(
@@ -360,5 +377,8 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
             self.block_B = None if value is None else list(value)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "init": self.init, "scale": self.scale,
-                "blocks": self.blocks}
+        config = {"name": self.name, "init": self.init, "scale": self.scale,
+                  "blocks": self.blocks}
+        if self.maps != "full":  # earlier checkpoints' configs stay valid
+            config["maps"] = self.maps
+        return config
