@@ -72,6 +72,7 @@ _RULES = {
     "backprop": Backprop,
     "feedback_alignment": lambda: FeedbackAlignment(rng=2),
     "direct_feedback_alignment": lambda: DirectFeedbackAlignment(rng=2),
+    "direct_feedback_alignment_channel": lambda: DirectFeedbackAlignment(rng=2, maps="channel"),
     "kolen_pollack": lambda: KolenPollack(weight_decay=0.01, feedback_optimizer="sgd", rng=2),
     "kolen_pollack_mirror": lambda: KolenPollack(weight_decay=0.01, rng=2),
     "weight_perturbation": lambda: WeightPerturbation(sigma=0.01, antithetic=True, rng=3),
@@ -79,8 +80,8 @@ _RULES = {
 }
 _LR = {"weight_perturbation": 0.01, "node_perturbation": 0.01}
 # the perturbation rules refuse batch norm (its batch statistics see the perturbed passes)
-_BATCHNORM = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
-              "kolen_pollack_mirror")
+_BATCHNORM = ("backprop", "feedback_alignment", "direct_feedback_alignment",
+              "direct_feedback_alignment_channel", "kolen_pollack", "kolen_pollack_mirror")
 
 
 def _register(name, batchnorm):
