@@ -120,13 +120,11 @@ def log32(x):
     r"""float32 :math:`\mathrm{fl}_{32}(\ln x)` for a positive normal float32 ``x``."""
     m, dk = _split32(x)
     f = m - 1.0
-    s = f / (2.0 + f)
-    hfsq = 0.5 * f * f
-    t = _fma(dk, _LN2, f - hfsq)  # off the critical path (the division)
+    s = f / (m + 1.0)  # m + 1 = 2 + f exactly
     z = s * s
     w = z * z
     p = _fma(w * w, _fma(z, _L6, _L5), _fma(w, _fma(z, _L4, _L3), _fma(z, _L2, _L1)))
-    return np.float32(_fma(s, _fma(z, p, hfsq), t))
+    return np.float32(_fma(s, z * p, _fma(dk, _LN2, s + s)))
 
 
 @_inline
@@ -135,13 +133,13 @@ def sincos32(t):
     ``t`` in :math:`[0, 2\pi]`."""
     x = np.float64(t)
     n = np.floor(_fma(x, _INVPIO2, 0.5))
-    y = _fma(-n, _PIO2_1T, _fma(-n, _PIO2_1, x))
+    y = _fma(n, -_PIO2_1T, _fma(n, -_PIO2_1, x))
     z = y * y
     w = z * z
     ps = _fma(w * w, _fma(z, _S6, _S5), _fma(w, _fma(z, _S4, _S3), _fma(z, _S2, _S1)))
     sn = _fma(y * z, ps, y)
     pc = _fma(w * w, _C5, _fma(w, _fma(z, _C4, _C3), _fma(z, _C2, _C1)))
-    cs = 1.0 + _fma(w, pc, -0.5 * z)
+    cs = _fma(w, pc, _fma(z, -0.5, 1.0))
     odd = (n == 1.0) | (n == 3.0)
     a = sn if odd else cs  # cos t up to sign
     b = cs if odd else sn  # sin t up to sign
