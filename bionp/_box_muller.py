@@ -18,20 +18,22 @@ vectorises the loop, with explicit fused multiply-adds (``fma``: ``a*b + c`` rou
 an exactly specified IEEE operation, so the bits do not depend on the CPU):
 
 * :math:`\ln x`: :math:`x = 2^k m` with :math:`m \in [\sqrt{2}/2, \sqrt{2})` (integer
-  operations on the float32 bits), :math:`f = m - 1` (exact), :math:`s = f / (2 + f)`,
+  operations on the float32 bits), :math:`f = m - 1` (exact), :math:`s = f / (m + 1)`,
+  :math:`z = s^2`,
 
   .. math::
 
-      \ln x = k \ln 2 + f - \tfrac{f^2}{2} + s\,\big(\tfrac{f^2}{2} + s^2 P(s^2)\big),
+      \ln x = k \ln 2 + 2\,\mathrm{artanh}\, s = k \ln 2 + 2 s + s\, z\, P(z),
 
-  :math:`P` of degree 5 fitted (minimax, relative error of the logarithm
-  :math:`2^{-52.2}` on :math:`|s| \le 0.1716`; fdlibm ``e_log.c`` uses degree 6), the
+  :math:`P` of degree 5 fitted (minimax; relative error of the logarithm
+  :math:`2^{-52.2}` on :math:`|s| \le 0.1716`; fdlibm ``e_log.c`` uses degree 6 and the
+  more careful :math:`f - f^2/2 + s(f^2/2 + \dots)`, not needed for these margins), the
   polynomial by Estrin's scheme (short dependency chains);
 * :math:`\cos\theta, \sin\theta`: :math:`n = \lfloor 2\theta/\pi + 1/2 \rfloor`,
   :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
   :math:`\pi/2`: the first step is exact), :math:`z = y^2`,
   :math:`\sin y = y + y z\,S(z)` (fdlibm ``k_sin.c``'s degree-5 :math:`S`),
-  :math:`\cos y = 1 + (z^2 C(z) - z/2)` (:math:`C` of degree 4 fitted, error
+  :math:`\cos y = (1 - z/2) + z^2 C(z)` (:math:`C` of degree 4 fitted, error
   :math:`2^{-52.9}` on :math:`|y| \le \pi/4`; ``k_cos.c`` uses degree 5), both by Estrin,
   and the quadrant :math:`n \bmod 4` by selects.
 
@@ -68,8 +70,9 @@ _jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy"
 _inline = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy",
                      inline="always")
 
-# ln(1+f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f): R(z) = z (L1 + L2 z + ... + L6 z^5) on
-# s^2 <= 0.1716^2, fitted for this kernel (relative error of the logarithm 2**-52.2)
+# ln(1+f) = 2s + s z P(z), s = f/(2+f), z = s^2, P(z) = L1 + L2 z + ... + L6 z^5 on z <= 0.1716^2
+# (relative error of the logarithm 2**-52.2).  The fitted polynomials here: minimax by Lawson's
+# reweighted least squares on Chebyshev nodes against 120-bit mpmath values, coefficients in float64
 _L1, _L2, _L3 = 0.6666666666658699, 0.4000000005240266, 0.28571417107380476
 _L4, _L5, _L6 = 0.22223373357940315, 0.18123586074836615, 0.16820527421360876
 _LN2 = 6.93147180559945286227e-01
