@@ -29,13 +29,15 @@ an exactly specified IEEE operation, so the bits do not depend on the CPU):
   :math:`2^{-52.2}` on :math:`|s| \le 0.1716`; fdlibm ``e_log.c`` uses degree 6 and the
   more careful :math:`f - f^2/2 + s(f^2/2 + \dots)`, not needed for these margins), the
   polynomial by Estrin's scheme (short dependency chains);
-* :math:`\cos\theta, \sin\theta`: :math:`n = \lfloor 2\theta/\pi + 1/2 \rfloor`,
+* :math:`\cos\theta, \sin\theta`: :math:`n` the integer nearest to :math:`2\theta/\pi` (one
+  fused :math:`\theta \cdot 2/\pi + 1.5 \cdot 2^{52}`, which leaves :math:`n` in the low bits),
   :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
   :math:`\pi/2`: the first step is exact), :math:`z = y^2`,
   :math:`\sin y = y + y z\,S(z)` (fdlibm ``k_sin.c``'s degree-5 :math:`S`),
   :math:`\cos y = (1 - z/2) + z^2 C(z)` (:math:`C` of degree 4 fitted, error
   :math:`2^{-52.9}` on :math:`|y| \le \pi/4`; ``k_cos.c`` uses degree 5), both by Estrin,
-  and the quadrant :math:`n \bmod 4` by selects.
+  and the quadrant :math:`n \bmod 4` from those bits (swap for odd :math:`n`, signs by
+  exclusive or).
 
 No ``fastmath``: no contraction the compiler chooses and no reassociation.  The tests compare
 :func:`log32` and :func:`sincos32` with the definition on all :math:`2^{24}` inputs of
@@ -83,7 +85,8 @@ _S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969
 # (error 2**-52.9)
 _C1, _C2, _C3 = 0.04166666666659623, -0.0013888888877558198, 2.480158068122215e-05
 _C4, _C5 = -2.755551795252832e-07, 2.0644763120903716e-09
-# pi/2: first 33 bits and the rest (fdlibm __rem_pio2: pio2_1, pio2_1t); 2/pi
+# pi/2: first 33 bits and the rest (fdlibm __rem_pio2: pio2_1, pio2_1t); 2/pi; 1.5 * 2**52
+_ROUND = 6755399441055744.0
 _PIO2_1, _PIO2_1T = 1.57079632673412561417e+00, 6.07710050650619224932e-11
 _INVPIO2 = 6.36619772367581382433e-01
 
@@ -118,6 +121,28 @@ def _split32(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _quadrant(typingctx, nb, cs, sn):
+    """``(cos, sin)`` of ``n pi/2 + y`` from ``cos y``, ``sin y`` and ``nb = n + 1.5 * 2**52``
+    (``n`` in its low bits): swap for odd ``n``, signs from bit 1 of ``n + 1`` and ``n``."""
+    sig = types.UniTuple(types.float64, 2)(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        i64, f64 = ir.IntType(64), ir.DoubleType()
+        v = builder.bitcast(args[0], i64)
+        odd = builder.trunc(v, ir.IntType(1))
+        a = builder.bitcast(builder.select(odd, args[2], args[1]), i64)
+        b = builder.bitcast(builder.select(odd, args[1], args[2]), i64)
+        two, sh = ir.Constant(i64, 2), ir.Constant(i64, 62)
+        sc = builder.shl(builder.and_(builder.add(v, ir.Constant(i64, 1)), two), sh)
+        ss = builder.shl(builder.and_(v, two), sh)
+        c = builder.bitcast(builder.xor(a, sc), f64)
+        s = builder.bitcast(builder.xor(b, ss), f64)
+        return context.make_tuple(builder, signature.return_type, [c, s])
+
+    return sig, codegen
+
+
 @_inline
 def log32(x):
     r"""float32 :math:`\mathrm{fl}_{32}(\ln x)` for a positive normal float32 ``x``."""
@@ -135,7 +160,8 @@ def sincos32(t):
     r"""float32 :math:`(\mathrm{fl}_{32}(\cos t), \mathrm{fl}_{32}(\sin t))` for a float32
     ``t`` in :math:`[0, 2\pi]`."""
     x = np.float64(t)
-    n = np.floor(_fma(x, _INVPIO2, 0.5))
+    nb = _fma(x, _INVPIO2, _ROUND)  # n + 1.5 * 2**52: n in the low mantissa bits
+    n = nb - _ROUND
     y = _fma(n, -_PIO2_1T, _fma(n, -_PIO2_1, x))
     z = y * y
     w = z * z
@@ -143,11 +169,7 @@ def sincos32(t):
     sn = _fma(y * z, ps, y)
     pc = _fma(w * w, _C5, _fma(w, _fma(z, _C4, _C3), _fma(z, _C2, _C1)))
     cs = _fma(w, pc, _fma(z, -0.5, 1.0))
-    odd = (n == 1.0) | (n == 3.0)
-    a = sn if odd else cs  # cos t up to sign
-    b = cs if odd else sn  # sin t up to sign
-    c = -a if (n == 1.0) | (n == 2.0) else a
-    s = -b if (n == 2.0) | (n == 3.0) else b
+    c, s = _quadrant(nb, cs, sn)
     return np.float32(c), np.float32(s)
 
 
