@@ -27,15 +27,15 @@ an exactly specified IEEE operation, so the bits do not depend on the CPU):
 
   :math:`P` of degree 5 fitted (minimax; relative error of the logarithm
   :math:`2^{-52.2}` on :math:`|s| \le 0.1716`; fdlibm ``e_log.c`` uses degree 6 and the
-  more careful :math:`f - f^2/2 + s(f^2/2 + \dots)`, not needed for these margins), the
-  polynomial by Estrin's scheme (short dependency chains);
+  more careful :math:`f - f^2/2 + s(f^2/2 + \dots)`, not needed for these margins), its
+  even and odd parts in :math:`z^2` as two Horner chains;
 * :math:`\cos\theta, \sin\theta`: :math:`n` the integer nearest to :math:`2\theta/\pi` (one
   fused :math:`\theta \cdot 2/\pi + 1.5 \cdot 2^{52}`, which leaves :math:`n` in the low bits),
   :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
   :math:`\pi/2`: the first step is exact), :math:`z = y^2`,
   :math:`\sin y = y + y z\,S(z)` (fdlibm ``k_sin.c``'s degree-5 :math:`S`),
-  :math:`\cos y = (1 - z/2) + z^2 C(z)` (:math:`C` of degree 4 fitted, error
-  :math:`2^{-52.9}` on :math:`|y| \le \pi/4`; ``k_cos.c`` uses degree 5), both by Estrin,
+  :math:`\cos y = 1 + z\,(C(z) z - 1/2)` (:math:`C` of degree 4 fitted, error
+  :math:`2^{-52.9}` on :math:`|y| \le \pi/4`; ``k_cos.c`` uses degree 5), both by Horner,
   and the quadrant :math:`n \bmod 4` from those bits (swap for odd :math:`n`, signs by
   exclusive or).
 
@@ -151,7 +151,7 @@ def log32(x):
     s = f / (m + 1.0)  # m + 1 = 2 + f exactly
     z = s * s
     w = z * z
-    p = _fma(w * w, _fma(z, _L6, _L5), _fma(w, _fma(z, _L4, _L3), _fma(z, _L2, _L1)))
+    p = _fma(z, _fma(w, _fma(w, _L6, _L4), _L2), _fma(w, _fma(w, _L5, _L3), _L1))
     return np.float32(_fma(s, z * p, _fma(dk, _LN2, s + s)))
 
 
@@ -164,11 +164,10 @@ def sincos32(t):
     n = nb - _ROUND
     y = _fma(n, -_PIO2_1T, _fma(n, -_PIO2_1, x))
     z = y * y
-    w = z * z
-    ps = _fma(w * w, _fma(z, _S6, _S5), _fma(w, _fma(z, _S4, _S3), _fma(z, _S2, _S1)))
+    ps = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
     sn = _fma(y * z, ps, y)
-    pc = _fma(w * w, _C5, _fma(w, _fma(z, _C4, _C3), _fma(z, _C2, _C1)))
-    cs = _fma(w, pc, _fma(z, -0.5, 1.0))
+    pc = _fma(z, _fma(z, _fma(z, _fma(z, _C5, _C4), _C3), _C2), _C1)
+    cs = _fma(z, _fma(z, pc, -0.5), 1.0)
     c, s = _quadrant(nb, cs, sn)
     return np.float32(c), np.float32(s)
 
