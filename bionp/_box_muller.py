@@ -13,28 +13,45 @@ which is the correctly rounded float32 value on the whole domain (:math:`x = j\,
 :math:`1 \le j \le 2^{24}`; :math:`\theta` one of :math:`2^{24}` values in :math:`[0, 2\pi)`):
 every float64 value lies at least 21 (log), 9 (cos), 46 (sin) float64 ulp from a float32
 rounding boundary there, so any float64 evaluation with an error below a few ulp gives the
-same float32 bits.  The
-functions here are such evaluations, branch-free so that LLVM vectorises the loop:
+same float32 bits.  The functions here are such evaluations, branch-free so that LLVM
+vectorises the loop, with explicit fused multiply-adds (``fma``: ``a*b + c`` rounded once,
+an exactly specified IEEE operation, so the bits do not depend on the CPU; without FMA
+instructions LLVM calls the C library's ``fma``: the same bits, slower):
 
 * :math:`\ln x`: :math:`x = 2^k m` with :math:`m \in [\sqrt{2}/2, \sqrt{2})` (integer
-  operations on the float32 bits), :math:`f = m - 1` (exact),
-  :math:`s = f / (2 + f)`, :math:`\ln m = f - (f^2/2 - s\,(f^2/2 + R(s^2)))` with fdlibm's
-  degree-14 odd remainder :math:`R`, and :math:`k \ln 2` in two parts (fdlibm ``e_log.c``);
-* :math:`\cos\theta, \sin\theta`: :math:`n = \lfloor 2\theta/\pi + 1/2 \rfloor`,
-  :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
-  :math:`\pi/2`, so :math:`n P_1` and the first difference are exact), fdlibm's sine and
-  cosine polynomials on :math:`|y| \lesssim \pi/4` (``k_sin.c``, ``k_cos.c``) and the
-  quadrant :math:`n \bmod 4` by selects.
+  operations on the float32 bits), :math:`f = m - 1` (exact), :math:`s = f / (m + 1)`,
+  :math:`z = s^2`,
 
-No ``fastmath``: no contraction into fused multiply-adds and no reassociation, so the bits
-do not depend on the CPU.  The tests compare :func:`log32` and :func:`sincos32` with the
-definition on all :math:`2^{24}` inputs of each: that comparison, not an error bound, is
-the guarantee.
+  .. math::
+
+      \ln x = k \ln 2 + 2\,\mathrm{artanh}\, s = k \ln 2 + 2 s + s\, z\, P(z),
+
+  :math:`P` of degree 5 fitted (minimax; relative error of the logarithm
+  :math:`2^{-52.2}` on :math:`|s| \le 0.1716`; fdlibm ``e_log.c`` uses degree 6 and the
+  more careful :math:`f - f^2/2 + s(f^2/2 + \dots)`, not needed for these margins), its
+  even and odd parts in :math:`z^2` as two Horner chains;
+* :math:`\cos\theta, \sin\theta`: :math:`n` the integer nearest to :math:`2\theta/\pi` (one
+  fused :math:`\theta \cdot 2/\pi + 1.5 \cdot 2^{52}`, which leaves :math:`n` in the low bits),
+  :math:`y = (\theta - n P_1) - n P_{1t}` (Cody–Waite, :math:`P_1` the first 33 bits of
+  :math:`\pi/2`: the first step is exact), :math:`z = y^2`,
+  :math:`\sin y = y + y z\,S(z)` (fdlibm ``k_sin.c``'s degree-5 :math:`S`),
+  :math:`\cos y = 1 + z\,(C(z) z - 1/2)` (:math:`C` of degree 4 fitted, error
+  :math:`2^{-52.9}` on :math:`|y| \le \pi/4`; ``k_cos.c`` uses degree 5), both by Horner,
+  and the quadrant :math:`n \bmod 4` from those bits (swap for odd :math:`n`, signs by
+  exclusive or).
+
+No ``fastmath``: no contraction the compiler chooses and no reassociation.  The tests compare
+:func:`log32` and :func:`sincos32` with the definition on all :math:`2^{24}` inputs of
+each, bit for bit: that exhaustive comparison, not an error bound, is the guarantee (the
+fitted polynomials' bounds above only say why it holds; the float64 values are within 3
+(log) and 2 (cos, sin) ulp of NumPy's there).  Table-driven variants (no division, shorter
+polynomials) were slower on AMD Zen 3: LLVM does not vectorise their table loads (gathers),
+and a separate scalar pass of loads cost more than it saved.
 
 The kernel :func:`normal32` works piece by piece (2048 pairs): the Philox blocks of the
 piece's :math:`u_1` and :math:`u_2` as raw words (scalar: 64×64-bit products), then
 :func:`pairs32`, one loop without calls or branches (selects only) that LLVM vectorises
-(AVX2: eight pairs per iteration, the float64 steps as two four-lane halves).  Imported by
+(AVX2: four pairs per iteration, the float64 steps in four-lane registers).  Imported by
 :mod:`bionp._random_kernels` when the kernels are built (it imports Numba).
 """
 
@@ -57,19 +74,34 @@ _jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy"
 _inline = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy",
                      inline="always")
 
-# fdlibm e_log.c
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-_LG1, _LG2, _LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
-_LG4, _LG5 = 2.222219843214978396e-01, 1.818357216161805012e-01
-_LG6, _LG7 = 1.531383769920937332e-01, 1.479819860511658591e-01
-# fdlibm k_sin.c, k_cos.c
+# ln(1+f) = 2s + s z P(z), s = f/(2+f), z = s^2, P(z) = L1 + L2 z + ... + L6 z^5 on z <= 0.1716^2
+# (relative error of the logarithm 2**-52.2).  The fitted polynomials here: minimax by Lawson's
+# reweighted least squares on Chebyshev nodes against 120-bit mpmath values, coefficients in float64
+_L1, _L2, _L3 = 0.6666666666658699, 0.4000000005240266, 0.28571417107380476
+_L4, _L5, _L6 = 0.22223373357940315, 0.18123586074836615, 0.16820527421360876
+_LN2 = 6.93147180559945286227e-01
+# sin y = y + y^3 (S1 + S2 y^2 + ... + S6 y^10) (fdlibm k_sin.c)
 _S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
 _S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
-_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
-_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
-# pi/2: first 33 bits and the rest (fdlibm __rem_pio2: pio2_1, pio2_1t); 2/pi
+# cos y = 1 - y^2/2 + y^4 (C1 + C2 y^2 + ... + C5 y^8) on |y| <= pi/4, fitted for this kernel
+# (error 2**-52.9)
+_C1, _C2, _C3 = 0.04166666666659623, -0.0013888888877558198, 2.480158068122215e-05
+_C4, _C5 = -2.755551795252832e-07, 2.0644763120903716e-09
+# pi/2: first 33 bits and the rest (fdlibm __rem_pio2: pio2_1, pio2_1t); 2/pi; 1.5 * 2**52
+_ROUND = 6755399441055744.0
 _PIO2_1, _PIO2_1T = 1.57079632673412561417e+00, 6.07710050650619224932e-11
 _INVPIO2 = 6.36619772367581382433e-01
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (IEEE fused multiply-add, float64)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
 
 
 @intrinsic
@@ -91,19 +123,38 @@ def _split32(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _quadrant(typingctx, nb, cs, sn):
+    """``(cos, sin)`` of ``n pi/2 + y`` from ``cos y``, ``sin y`` and ``nb = n + 1.5 * 2**52``
+    (``n`` in its low bits): swap for odd ``n``, signs from bit 1 of ``n + 1`` and ``n``."""
+    sig = types.UniTuple(types.float64, 2)(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        i64, f64 = ir.IntType(64), ir.DoubleType()
+        v = builder.bitcast(args[0], i64)
+        odd = builder.trunc(v, ir.IntType(1))
+        a = builder.bitcast(builder.select(odd, args[2], args[1]), i64)
+        b = builder.bitcast(builder.select(odd, args[1], args[2]), i64)
+        two, sh = ir.Constant(i64, 2), ir.Constant(i64, 62)
+        sc = builder.shl(builder.and_(builder.add(v, ir.Constant(i64, 1)), two), sh)
+        ss = builder.shl(builder.and_(v, two), sh)
+        c = builder.bitcast(builder.xor(a, sc), f64)
+        s = builder.bitcast(builder.xor(b, ss), f64)
+        return context.make_tuple(builder, signature.return_type, [c, s])
+
+    return sig, codegen
+
+
 @_inline
 def log32(x):
     r"""float32 :math:`\mathrm{fl}_{32}(\ln x)` for a positive normal float32 ``x``."""
     m, dk = _split32(x)
     f = m - 1.0
-    s = f / (2.0 + f)
+    s = f / (m + 1.0)  # m + 1 = 2 + f exactly
     z = s * s
     w = z * z
-    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
-    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
-    r = t2 + t1
-    hfsq = 0.5 * f * f
-    return np.float32(dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f))
+    p = _fma(z, _fma(w, _fma(w, _L6, _L4), _L2), _fma(w, _fma(w, _L5, _L3), _L1))
+    return np.float32(_fma(s, z * p, _fma(dk, _LN2, s + s)))
 
 
 @_inline
@@ -111,21 +162,15 @@ def sincos32(t):
     r"""float32 :math:`(\mathrm{fl}_{32}(\cos t), \mathrm{fl}_{32}(\sin t))` for a float32
     ``t`` in :math:`[0, 2\pi]`."""
     x = np.float64(t)
-    n = np.floor(x * _INVPIO2 + 0.5)
-    y = (x - n * _PIO2_1) - n * _PIO2_1T
+    nb = _fma(x, _INVPIO2, _ROUND)  # n + 1.5 * 2**52: n in the low mantissa bits
+    n = nb - _ROUND
+    y = _fma(n, -_PIO2_1T, _fma(n, -_PIO2_1, x))
     z = y * y
-    w = z * z
-    rs = _S2 + z * (_S3 + z * _S4) + z * w * (_S5 + z * _S6)
-    sn = y + z * y * (_S1 + z * rs)
-    rc = z * (_C1 + z * (_C2 + z * _C3)) + w * w * (_C4 + z * (_C5 + z * _C6))
-    hz = 0.5 * z
-    v = 1.0 - hz
-    cs = v + (((1.0 - v) - hz) + z * rc)
-    odd = (n == 1.0) | (n == 3.0)
-    a = sn if odd else cs  # cos t up to sign
-    b = cs if odd else sn  # sin t up to sign
-    c = -a if (n == 1.0) | (n == 2.0) else a
-    s = -b if (n == 2.0) | (n == 3.0) else b
+    ps = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
+    sn = _fma(y * z, ps, y)
+    pc = _fma(z, _fma(z, _fma(z, _fma(z, _C5, _C4), _C3), _C2), _C1)
+    cs = _fma(z, _fma(z, pc, -0.5), 1.0)
+    c, s = _quadrant(nb, cs, sn)
     return np.float32(c), np.float32(s)
 
 
