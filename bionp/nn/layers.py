@@ -88,7 +88,8 @@ class Dense(WeightAndBias):
             self.b = None
 
     def _check_x(self, x):
-        check_float_dtype(x, "x")
+        if getattr(getattr(x, "dtype", None), "kind", None) != "f":
+            check_float_dtype(x, "x")
         if getattr(x, "ndim", None) != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Dense({self.in_features}, {self.out_features}) expects input of shape "
@@ -148,7 +149,7 @@ class Dense(WeightAndBias):
         grads = {"W": xp.matmul(delta.T, x)}
         if self.b is not None:
             fast = backend_dense.column_sum(xp, delta)  # compiled, same numbers (NumPy)
-            grads["b"] = fast if fast is not None else xp.sum(delta, axis=0)
+            grads["b"] = fast if fast is not None else backend_dense.sum_axis(xp, delta, 0)
         delta_in = None
         if need_input_grad:
             M = self.W if feedback is None else feedback

@@ -25,7 +25,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 from __future__ import annotations
 
 from bionp.backend import asnumpy, check_same_backend, get_array_module
-from bionp.backend_dense import mean
+from bionp.backend_dense import mean, sum_axis
 from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = [
@@ -209,7 +209,7 @@ class MSELoss(Loss):
     def _sum_squares(out, t):
         d = out - t
         d *= d
-        return get_array_module(d).sum(d, axis=1)
+        return sum_axis(get_array_module(d), d, 1)
 
     @staticmethod
     def _twice_diff(out, t):
