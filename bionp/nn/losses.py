@@ -321,7 +321,8 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
         Return the ``(N,)`` per-sample losses instead of their mean.
     """
     o = z if _fused(activation, loss_fn) else a
-    ls = per_sample_prepared(loss_fn, o, target)
+    prepared = getattr(loss_fn, "_per_sample_prepared", None)  # per_sample_prepared, inline
+    ls = prepared(o, target) if prepared is not None else loss_fn.per_sample(o, target)
     if per_sample:
         return ls
     return mean(ls)
