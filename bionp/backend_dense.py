@@ -140,8 +140,8 @@ def sigmoid_tail(xp: types.ModuleType, e) -> bool:
     e : array
         :math:`\exp(-z)`, overwritten by the sigmoid of ``z``.
     """
-    if xp is not np or type(e) is not np.ndarray or e.dtype not in _FLOATS \
-            or e.size < MIN_SIZE or not e.flags.c_contiguous:
+    if xp is not np or type(e) is not np.ndarray or e.size < MIN_SIZE \
+            or e.dtype not in _FLOATS or not e.flags.c_contiguous:
         return False
     k = _load()
     if k is None:
@@ -163,8 +163,8 @@ def sigmoid_vjp(xp: types.ModuleType, a, g):
     g : array
         The gradient with respect to the output, the shape of ``a``.
     """
-    if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS \
-            or a.size < MIN_SIZE:
+    if xp is not np or type(a) is not np.ndarray or a.size < MIN_SIZE \
+            or a.dtype not in _FLOATS:
         return None
     k = _load()
     if k is None:
@@ -286,8 +286,8 @@ def column_sum(xp: types.ModuleType, a):
     a : array
         The matrix ``(N, M)``, ``M >= 2``.
     """
-    if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS or a.ndim != 2 \
-            or a.shape[1] < 2 or a.size < MIN_SIZE or not a.flags.c_contiguous:
+    if xp is not np or type(a) is not np.ndarray or a.size < MIN_SIZE or a.dtype not in _FLOATS \
+            or a.ndim != 2 or a.shape[1] < 2 or not a.flags.c_contiguous:
         return None
     k = _load()
     if k is None:

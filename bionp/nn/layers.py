@@ -153,7 +153,7 @@ class Dense(WeightAndBias):
         delta_in = None
         if need_input_grad:
             M = self.W if feedback is None else feedback
-            if tuple(M.shape) != tuple(self.W.shape):
+            if M is not self.W and tuple(M.shape) != tuple(self.W.shape):
                 raise ValueError(f"feedback matrix must have shape {tuple(self.W.shape)}, "
                                  f"got {tuple(M.shape)}")
             delta_in = xp.matmul(delta, M)

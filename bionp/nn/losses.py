@@ -60,8 +60,6 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
     check_labels : bool, default True
         Check that integer labels lie in ``[0, n_outputs)``.
     """
-    if xp is None:
-        xp = get_array_module(target)
     if not hasattr(target, "shape") or not hasattr(target, "dtype"):
         raise TypeError(
             f"target must be an array (integer labels (N,) or (N, {n_outputs})), got "
@@ -73,7 +71,9 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
             f"{target.dtype}; convert it, e.g. labels.astype(numpy.int64)"
         )
     shape = tuple(target.shape)
-    if _is_integer_dtype(target.dtype) and len(shape) == 1:
+    if len(shape) == 1 and _is_integer_dtype(target.dtype):
+        if xp is None:
+            xp = get_array_module(target)
         if shape[0] != n_samples:
             raise ValueError(
                 f"target has {shape[0]} labels but x has {n_samples} samples; pass one label "
