@@ -88,8 +88,12 @@ class Dense(WeightAndBias):
             self.b = None
 
     def _check_x(self, x):
-        if getattr(getattr(x, "dtype", None), "kind", None) != "f":
-            check_float_dtype(x, "x")
+        try:  # the common case in one test; anything else takes the checks that name it
+            if x.dtype.kind == "f" and x.ndim == 2 and x.shape[1] == self.in_features:
+                return
+        except AttributeError:
+            pass
+        check_float_dtype(x, "x")
         if getattr(x, "ndim", None) != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Dense({self.in_features}, {self.out_features}) expects input of shape "

@@ -241,7 +241,8 @@ class Sequential:
         ref = self._reference_array()
         if ref is not None:
             check_same_backend(x, ref, names=("x", "the network's weights"))
-        check_float_dtype(x, "x")
+        if x.dtype.kind != "f":
+            check_float_dtype(x, "x")
         shape = tuple(x.shape)
         if x.ndim >= 1 and shape[0] == 0:
             raise ValueError(f"x is empty (0 samples, shape {shape}); pass at least one sample")
