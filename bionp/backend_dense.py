@@ -20,6 +20,7 @@ array code on every scenario.
 * :func:`sigmoid_vjp`: :math:`(1-a)\,a\,g`.
 * :func:`column_sum`: :math:`\sum_n \delta_n` (a bias gradient), summed in NumPy's order.
 * :func:`mean`: the mean of a batch's losses, as NumPy computes it, without its wrapper.
+* :func:`sum_axis`: ``xp.sum(a, axis=...)``, on NumPy without its wrapper.
 * :func:`sign_times`: :math:`\operatorname{sign}(W)\,|M|` (sign-concordant feedback).
 * :func:`scale_add`: :math:`B \leftarrow aB + G` in place (a weight mirror's step).
 * :func:`half_signs`: :math:`\pm\tfrac12` from random bits (a weight mirror's noise).
@@ -34,7 +35,7 @@ import numpy as np
 from bionp import _dense_kernels
 
 __all__ = ["column_sum", "half_signs", "kernels_available", "mean", "scale_add", "sgd_step",
-           "sigmoid_tail", "sigmoid_vjp", "sign_times"]
+           "sigmoid_tail", "sigmoid_vjp", "sign_times", "sum_axis"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: below this many elements the plain passes cost less than calling a kernel (same numbers)
@@ -139,8 +140,8 @@ def sigmoid_tail(xp: types.ModuleType, e) -> bool:
     e : array
         :math:`\exp(-z)`, overwritten by the sigmoid of ``z``.
     """
-    if xp is not np or type(e) is not np.ndarray or e.dtype not in _FLOATS \
-            or e.size < MIN_SIZE or not e.flags.c_contiguous:
+    if xp is not np or type(e) is not np.ndarray or e.size < MIN_SIZE \
+            or e.dtype not in _FLOATS or not e.flags.c_contiguous:
         return False
     k = _load()
     if k is None:
@@ -162,8 +163,8 @@ def sigmoid_vjp(xp: types.ModuleType, a, g):
     g : array
         The gradient with respect to the output, the shape of ``a``.
     """
-    if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS \
-            or a.size < MIN_SIZE:
+    if xp is not np or type(a) is not np.ndarray or a.size < MIN_SIZE \
+            or a.dtype not in _FLOATS:
         return None
     k = _load()
     if k is None:
@@ -285,8 +286,8 @@ def column_sum(xp: types.ModuleType, a):
     a : array
         The matrix ``(N, M)``, ``M >= 2``.
     """
-    if xp is not np or type(a) is not np.ndarray or a.dtype not in _FLOATS or a.ndim != 2 \
-            or a.shape[1] < 2 or a.size < MIN_SIZE or not a.flags.c_contiguous:
+    if xp is not np or type(a) is not np.ndarray or a.size < MIN_SIZE or a.dtype not in _FLOATS \
+            or a.ndim != 2 or a.shape[1] < 2 or not a.flags.c_contiguous:
         return None
     k = _load()
     if k is None:
@@ -298,8 +299,12 @@ def column_sum(xp: types.ModuleType, a):
 
 def mean(a):
     """``xp.mean(a)`` of all entries; for a 1-D NumPy float array, NumPy's own operations
-    (the sum, divided by the count as an ``intp``: the same bits) without its Python
-    wrapper, which costs more than the arithmetic on a batch's losses.
+    (the sum, divided by the count: the same bits) without its Python wrapper, which costs
+    more than the arithmetic on a batch's losses.
+
+    NumPy divides the float32/float64 sum by the count as an ``intp``, in float64, and
+    rounds to the sum's dtype; Python's float division is that same float64 division
+    (the sum and the count convert exactly) without NumPy's scalar promotion.
 
     Parameters
     ----------
@@ -307,5 +312,24 @@ def mean(a):
     """
     if type(a) is np.ndarray and a.ndim == 1 and a.dtype.kind == "f" and a.shape[0]:
         total = np.add.reduce(a)
-        return total.dtype.type(total / np.intp(a.shape[0]))
+        dt = total.dtype.type
+        if total.dtype in _FLOATS:
+            return dt(float(total) / a.shape[0])
+        return dt(total / np.intp(a.shape[0]))
     return a.mean()
+
+
+def sum_axis(xp: types.ModuleType, a, axis: int):
+    """``xp.sum(a, axis=axis)``; for a NumPy array the reduction NumPy's ``sum`` runs
+    (``np.add.reduce``: the same bits) without its Python wrapper.
+
+    Parameters
+    ----------
+    xp : module
+        The array module of ``a``.
+    a : array
+    axis : int
+    """
+    if type(a) is np.ndarray:
+        return np.add.reduce(a, axis=axis)
+    return xp.sum(a, axis=axis)

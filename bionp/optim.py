@@ -80,13 +80,14 @@ class Optimizer:
     def _matches(self, grads) -> bool:
         """Whether ``grads`` has exactly the parameters' layout: arrays of their type, shape
         and dtype (the check of every step, before the detailed one that names a fault)."""
-        if type(grads) not in (list, tuple) or len(grads) != len(self.params):
+        params = self.params
+        if type(grads) not in (list, tuple) or len(grads) != len(params):
             return False
-        for p, g in zip(self.params, grads):
-            if type(g) is not dict or g.keys() != p.keys():
+        for p, g in zip(params, grads):
+            if type(g) is not dict or len(g) != len(p):  # as many keys, and each of p's below
                 return False
             for k, v in p.items():
-                a = g[k]
+                a = g.get(k)  # None (a missing key) is not of v's type
                 if type(a) is not type(v) or a.shape != v.shape or a.dtype != v.dtype:
                     return False
         return True
@@ -132,14 +133,17 @@ class Optimizer:
         if backup is not None:
             self._check_backup(backup)
         self.step_count += 1
+        update, fused = self._update, self._fused_update
         for i, (p, g) in enumerate(zip(self.params, grads)):
-            saved = None if backup is None else backup[i]
+            if backup is None:
+                for k, theta in p.items():
+                    update(i, k, theta, g[k])
+                continue
+            saved = backup[i]
             for k, theta in p.items():
-                if saved is not None:
-                    if self._fused_update(i, k, theta, g[k], saved[k]):
-                        continue
+                if not fused(i, k, theta, g[k], saved[k]):
                     saved[k][...] = theta
-                self._update(i, k, theta, g[k])
+                    update(i, k, theta, g[k])
 
     def updates_exactly(self, net) -> bool:
         """Whether this optimiser's parameters are ``net.parameters()``: the same arrays in the
@@ -236,9 +240,9 @@ class SGD(Optimizer):
         super().__init__(params_or_net, lr, weight_decay)
 
     def _fused_update(self, i, k, theta, g, backup) -> bool:
-        if type(self)._update is not SGD._update:  # a subclass's own update is its definition
-            return False
         if theta.size < backend_dense.MIN_SIZE:  # (what sgd_step would say, sooner)
+            return False
+        if type(self)._update is not SGD._update:  # a subclass's own update is its definition
             return False
         return backend_dense.sgd_step(
             get_array_module(theta), theta, g, self.lr,
@@ -247,11 +251,12 @@ class SGD(Optimizer):
             backup=backup)
 
     def _update(self, i, k, theta, g):
-        if self._fused_update(i, k, theta, g, None):  # the same numbers in one pass
-            return
+        if theta.size >= backend_dense.MIN_SIZE and self._fused_update(i, k, theta, g, None):
+            return  # the same numbers in one pass
         xp = get_array_module(theta)
         dt = theta.dtype.type
-        g = self._grad_with_decay(i, k, theta, g)
+        if self.weight_decay:
+            g = self._grad_with_decay(i, k, theta, g)
         buf = self._scratch[i][k]
         if self.momentum:
             v = self.state["momentum"][i][k]

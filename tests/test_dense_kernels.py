@@ -140,6 +140,33 @@ def test_backend_mean_gives_numpys_bits(dtype, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_backend_mean_gives_numpys_bits_at_the_edges(dtype):
+    """The float64 division of the sum by the count, rounded to the dtype, as NumPy's
+    own: sums near the largest and the smallest numbers, zeros of both signs, ±inf, NaN."""
+    fi = np.finfo(dtype)
+    for values in ([fi.max, fi.max], [-fi.max, -fi.max / 2, 0], [fi.smallest_subnormal] * 3,
+                   [fi.tiny, -0.0], [-0.0, -0.0], [np.inf, 1], [-np.inf, 2, 3], [np.nan, 1],
+                   [1, 2], [1] * 7, [0.1] * 200):
+        a = np.array(values, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            got, want = backend_mean(a), np.mean(a)
+        assert type(got) is type(want)
+        assert np.array([got]).tobytes() == np.array([want]).tobytes(), values
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 4), (200, 10), (1, 7), (5, 1), (0, 3)])
+def test_sum_axis_gives_xp_sums_bits(xp, dtype, shape):
+    g = np.random.default_rng(1)
+    a = (g.standard_normal(shape) * 100).astype(dtype)
+    for axis in (0, 1):
+        got = bnp.asnumpy(backend_dense.sum_axis(xp, xp.asarray(a), axis))
+        want = np.sum(a, axis=axis)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_arrays_the_kernels_do_not_take_fall_back_unchanged(compiled, dtype):
     theta, g, v = _arrays(dtype)
     before = theta.copy()

@@ -42,6 +42,29 @@ def test_softmax_vjp_matches_jacobian(xp):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(4, 7), (200, 10), (97, 131)])  # the last: compiled kernel
+def test_sigmoid_vjp_gives_the_bits_of_grad_times_derivative(xp, dtype, shape):
+    act = get_activation("sigmoid")
+    a = act(Generator(1).normal(0, 2, shape, dtype=dtype))
+    g = Generator(2).normal(0, 1, shape, dtype=dtype)
+    want = act.derivative(None, a)
+    want *= g
+    assert_equal(act.vjp(None, a, g), want)
+
+
+def test_sigmoid_subclass_vjp_uses_its_own_derivative(xp):
+    class Doubled(type(get_activation("sigmoid"))):
+        def derivative(self, z, a):
+            d = super().derivative(z, a)
+            d *= 2
+            return d
+
+    a = xp.asarray([[0.2, 0.5], [0.9, 0.1]])
+    g = xp.asarray([[1.0, -2.0], [0.5, 3.0]])
+    assert_allclose(Doubled().vjp(None, a, g), 2 * (1 - a) * a * g, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sigmoid_no_overflow_warning(xp, dtype):
     z = xp.asarray([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4], dtype=dtype)
     with warnings.catch_warnings():
@@ -153,6 +176,14 @@ def test_dense_forward_backward(xp):
         layer.forward(xp.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"delta must have shape \(6, 3\)"):
         layer.backward(x, xp.zeros((6, 2)))
+    for bad, err, msg in ((xp.zeros((2, 5), dtype="int64"), TypeError, "int64 where floats"),
+                          (xp.zeros((2, 5), dtype="complex128"), TypeError, "complex"),
+                          (xp.zeros(5), ValueError, r"got \(5,\)"),
+                          (xp.zeros((2, 5, 1)), ValueError, r"got \(2, 5, 1\)"),
+                          ([[0.0] * 5], TypeError, "not numeric")):
+        for call in (lambda: layer.forward(bad), lambda: layer.backward(bad, delta[:2])):
+            with pytest.raises(err, match=msg):
+                call()
 
 
 @pytest.mark.parametrize("sizes", [[5, 3], [5, 4, 3], [5, 4, 4, 3], [5, 4, 3, 4, 3]])

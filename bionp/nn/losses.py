@@ -25,7 +25,7 @@ on the pre-activation :math:`z` and return :math:`(p - t)/N` directly.
 from __future__ import annotations
 
 from bionp.backend import asnumpy, check_same_backend, get_array_module
-from bionp.backend_dense import mean
+from bionp.backend_dense import mean, sum_axis
 from bionp.validation import check_finite, check_float_dtype, data_already_checked
 
 __all__ = [
@@ -60,8 +60,6 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
     check_labels : bool, default True
         Check that integer labels lie in ``[0, n_outputs)``.
     """
-    if xp is None:
-        xp = get_array_module(target)
     if not hasattr(target, "shape") or not hasattr(target, "dtype"):
         raise TypeError(
             f"target must be an array (integer labels (N,) or (N, {n_outputs})), got "
@@ -73,7 +71,9 @@ def prepare_target(target, n_samples: int, n_outputs: int, dtype, *, xp=None, ch
             f"{target.dtype}; convert it, e.g. labels.astype(numpy.int64)"
         )
     shape = tuple(target.shape)
-    if _is_integer_dtype(target.dtype) and len(shape) == 1:
+    if len(shape) == 1 and _is_integer_dtype(target.dtype):
+        if xp is None:
+            xp = get_array_module(target)
         if shape[0] != n_samples:
             raise ValueError(
                 f"target has {shape[0]} labels but x has {n_samples} samples; pass one label "
@@ -209,7 +209,7 @@ class MSELoss(Loss):
     def _sum_squares(out, t):
         d = out - t
         d *= d
-        return get_array_module(d).sum(d, axis=1)
+        return sum_axis(get_array_module(d), d, 1)
 
     @staticmethod
     def _twice_diff(out, t):
@@ -321,7 +321,8 @@ def output_loss(loss_fn, activation, z, a, target, *, per_sample=False):
         Return the ``(N,)`` per-sample losses instead of their mean.
     """
     o = z if _fused(activation, loss_fn) else a
-    ls = per_sample_prepared(loss_fn, o, target)
+    prepared = getattr(loss_fn, "_per_sample_prepared", None)  # per_sample_prepared, inline
+    ls = prepared(o, target) if prepared is not None else loss_fn.per_sample(o, target)
     if per_sample:
         return ls
     return mean(ls)

@@ -241,13 +241,17 @@ class Sequential:
         ref = self._reference_array()
         if ref is not None:
             check_same_backend(x, ref, names=("x", "the network's weights"))
-        check_float_dtype(x, "x")
+        if x.dtype.kind != "f":
+            check_float_dtype(x, "x")
         shape = tuple(x.shape)
         if x.ndim >= 1 and shape[0] == 0:
             raise ValueError(f"x is empty (0 samples, shape {shape}); pass at least one sample")
-        if len(self.input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
-            x = x.reshape((shape[0],) + self.input_shape)
-        elif shape[1:] != self.input_shape:
+        input_shape = self.shapes[0]
+        if shape[1:] == input_shape:
+            pass
+        elif len(input_shape) > 1 and x.ndim == 2 and shape[1] == self.in_features:
+            x = x.reshape((shape[0],) + input_shape)
+        else:
             want = "(batch, " + ", ".join(str(s) for s in self.input_shape) + ")"
             if len(self.input_shape) == 1:
                 hint = " (flatten images with x.reshape(len(x), -1))" if x.ndim > 2 else ""

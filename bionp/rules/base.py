@@ -123,9 +123,11 @@ class Rule:
                             f".forward_cache), "
                             f"got {type(net).__name__}")
 
-    def _prepare(self, net, x, target, loss_fn):
-        """Validate; return ``(cache, target)`` with ``target`` a float ``(N, out)`` array."""
-        self._check_net(net)
+    def _prepare(self, net, x, target, loss_fn, *, net_checked=False):
+        """Validate; return ``(cache, target)`` with ``target`` a float ``(N, out)`` array
+        (``net_checked``: the caller has just made :meth:`_check_net`'s check)."""
+        if not net_checked:
+            self._check_net(net)
         if not hasattr(loss_fn, "per_sample") or not hasattr(loss_fn, "grad"):
             raise TypeError(
                 f"loss_fn must be a bionp.nn loss (MSELoss(), CrossEntropyLoss()), got "
@@ -158,14 +160,16 @@ class Rule:
         deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
         dense-like layers only).
         """
-        n = len(net.layers)
+        layers = net.layers
+        n = len(layers)
         out = [None] * n
         layer_caches = getattr(cache, "caches", None) or [None] * n
         # lowest layer that has parameters: nothing needs a delta below it
-        lowest = next((l for l, layer in enumerate(net.layers) if layer.params()), n)
+        lowest = 0 if layers[0].params() else next(
+            (l for l, layer in enumerate(layers) if layer.params()), n)
         delta_out = delta
         for l in range(n - 1, -1, -1):
-            layer = net.layers[l]
+            layer = layers[l]
             need = l > lowest and direct is None
             M = None if feedback is None else feedback[l]
             d_in = None
@@ -243,7 +247,7 @@ class ErrorPropagationRule(Rule):
         # feedback matrices first: a network the rule cannot train is refused before the
         # training pass moves any state (batch norm's running statistics)
         propagation = self._propagation(net)
-        cache, t = self._prepare(net, x, target, loss_fn)
+        cache, t = self._prepare(net, x, target, loss_fn, net_checked=True)
         delta = net.output_delta(cache, t, loss_fn)
         return self._backward(net, cache, delta, **propagation)
 
