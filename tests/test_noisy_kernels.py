@@ -141,3 +141,66 @@ def test_training_steps_bits(compiled, dtype, variant):
     fast, plain = _both(compiled, run)
     for a, b in zip(fast, plain):
         _eq(a, b)
+
+
+def _per_weight_step():
+    layer = nn.LearnableNoiseDense(120, 110, per_weight=True, rng=0)
+    x = bnp.random.Generator(5).normal(0, 1, (16, 120), dtype="float32")
+    delta = bnp.random.Generator(6).normal(0, 1, (16, 110), dtype="float32")
+
+    def grads():
+        _, cache = layer.forward_cache(x)
+        return layer.backward(x, delta, cache=cache)[0]["log_var"]
+
+    return grads
+
+
+def test_gradient_array_reused_only_when_nobody_holds_it(compiled):
+    grads = _per_weight_step()
+    first = grads()
+    kept = first.copy()
+    second = grads()  # the caller still holds the first: a new array, the first untouched
+    assert second is not first
+    np.testing.assert_array_equal(first, kept)
+    assert not np.array_equal(first, second)  # a fresh draw, a different gradient
+    view = second[3:]  # a view keeps its base held
+    third = grads()
+    assert third is not second
+    del first, view
+    ident = id(second)
+    del second
+    # nobody holds the last one's predecessor any more, but the layer keeps only the last
+    fourth = grads()
+    assert fourth is not third
+    ident = id(fourth)
+    del fourth
+    assert id(grads()) == ident  # dropped by the caller: written again, no new array
+
+
+def _reused(owner, like):
+    # the call outside an assert: pytest's rewriting would hold owner.buf in a temporary
+    out = backend_noisy.reusable(owner.buf, like)
+    return out is not None and out is owner.buf
+
+
+def test_reusable_refuses_held_and_foreign_arrays():
+    class Owner:
+        pass
+
+    o = Owner()
+    o.buf = np.empty((3, 4), np.float32)
+    like = np.empty((3, 4), np.float32)
+    assert _reused(o, like)
+    held = o.buf
+    assert not _reused(o, like)
+    del held
+    view = o.buf[1:]
+    assert not _reused(o, like)
+    del view
+    assert _reused(o, like)
+    assert not _reused(o, like.astype(np.float64))
+    assert not _reused(o, like.T)
+    o.buf.flags.writeable = False
+    assert not _reused(o, like)
+    o.buf = None
+    assert not _reused(o, like)

@@ -210,7 +210,7 @@ def log_var_regularization(s, sigma_reg: float, s_lo: float, s_hi: float):
 
 
 def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_weight: bool,
-                 W=None, sigma_reg: float = 0.0, scratch=None):
+                 W=None, sigma_reg: float = 0.0, scratch=None, out=None):
     r""":math:`\partial (L + R)/\partial s` from :math:`G = \partial L/\partial W_{\mathrm{eff}}`
     (module docstring), shape of ``s``; 0 outside the clamp range.
 
@@ -240,17 +240,21 @@ def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_w
         Strength :math:`\lambda` of the regulariser :math:`R`; 0 adds nothing.
     scratch : array, optional
         Buffer of ``G``'s shape for the per-layer multiplicative case.
+    out : array, optional
+        Per weight: receives the gradient (shape and dtype of ``G``, overlapping no input);
+        a new array when ``None``.
     """
     xp = get_array_module(G)
     dt = G.dtype.type
     if per_weight and getattr(s, "dtype", None) == G.dtype:  # one compiled pass, same bits
         g = backend_noisy.log_var_grad(xp, G, eps, sigma, s, dt(s_lo), dt(s_hi),
                                        W if mode == "multiplicative" else None,
-                                       dt(0.5 * sigma_reg / s.size) if sigma_reg else None)
+                                       dt(0.5 * sigma_reg / s.size) if sigma_reg else None,
+                                       out=out)
         if g is not None:
             return g
     if per_weight:
-        g = xp.multiply(eps, G)
+        g = xp.multiply(eps, G, out=out)
         if mode == "multiplicative":
             g *= W
     elif mode == "additive":
