@@ -38,6 +38,12 @@ keeps it from collapsing to :math:`\sigma_{\min}`.  Its gradient
 reports does not include :math:`R` (:meth:`~LearnableNoiseDense.regularization`
 gives its value).
 
+**Per-weight gradient array**: on NumPy, ``grads["log_var"]`` of a backward pass is
+written into the array of the layer's previous backward pass when nobody else holds that
+array (nor a view of it) any more (:func:`bionp.backend_noisy.reusable`): a training loop
+that drops its gradients after the optimiser's step allocates no new weight-sized array
+per step; gradients a caller keeps are never overwritten.
+
 The maths is in :mod:`bionp.nn.noisy.functional` (:func:`sigma_from_log_var`,
 :func:`log_var_grad`, :func:`log_var_regularization`); the noise itself, the
 buffers and the backward pass are :class:`~bionp.nn.noisy.NoisyDense`'s.  Train
