@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "bionp"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backend", ("bionp._version", "bionp._errors", "bionp._surface", "bionp._host_syncs",
                  "bionp.backend", "bionp.dtypes", "bionp.kernels", "bionp.backend_conv",
-                 "bionp.backend_dense",
+                 "bionp.backend_dense", "bionp.backend_noisy", "bionp._noisy_kernels",
                  "bionp._strict", "bionp._dense_kernels", "bionp._cuda_kernels",
                  "bionp._kernels", "bionp._conv_kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",

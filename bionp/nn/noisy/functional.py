@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from bionp import backend_noisy
 from bionp.backend import get_array_module
 
 __all__ = ["NOISE_MODES", "noisy_weight", "check_sigma", "check_noise_mode",
@@ -103,11 +104,14 @@ def check_sigma_bounds(bounds) -> tuple[float, float]:
 # noisy weights
 # --------------------------------------------------------------------------
 
-def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
+def noisy_weight(W, eps, sigma, mode: str = "additive", out=None, factor=None):
     r""":math:`W + \sigma\varepsilon` or :math:`W \odot (1 + \sigma\varepsilon)`.
 
     ``sigma`` is a number or an array broadcastable to ``W`` (per-weight σ);
-    ``out`` (shape of ``W``) receives the result.
+    ``out`` (shape of ``W``) receives the result.  Computed as
+    :math:`\varepsilon\sigma + W` and :math:`W\,(\varepsilon\sigma + 1)`, each product
+    and sum rounded in ``W``'s dtype; on NumPy with Numba a compiled kernel
+    (:func:`bionp.backend_noisy.noisy_weight`) does it in one pass, with the same bits.
 
     Parameters
     ----------
@@ -121,16 +125,27 @@ def noisy_weight(W, eps, sigma, mode: str = "additive", out=None):
         Which of the two formulas.
     out : array, optional
         Output buffer, shape and dtype of ``W``; a new array when ``None``.
+    factor : array, optional
+        Multiplicative mode: receives :math:`1 + \sigma\varepsilon` (shape and dtype of
+        ``W``), the factor of the backward pass :math:`\partial L/\partial W = G \odot
+        (1 + \sigma\varepsilon)`; ignored in the additive mode.
     """
     xp = get_array_module(W, eps)
     if out is None:
         out = xp.empty_like(W)
     if isinstance(sigma, numbers.Real):
         sigma = W.dtype.type(sigma)
-    xp.multiply(eps, sigma, out=out)
+    if backend_noisy.noisy_weight(xp, W, eps, sigma, mode, out, factor):
+        return out
     if mode == "additive":
+        xp.multiply(eps, sigma, out=out)
         out += W
+    elif factor is not None:
+        xp.multiply(eps, sigma, out=factor)
+        factor += W.dtype.type(1)
+        xp.multiply(W, factor, out=out)
     else:
+        xp.multiply(eps, sigma, out=out)
         out += W.dtype.type(1)
         out *= W
     return out
@@ -155,6 +170,8 @@ def sigma_from_log_var(s, s_lo: float, s_hi: float, out=None):
     """
     xp = get_array_module(s)
     dt = s.dtype.type
+    if out is not None and backend_noisy.half_clip(xp, s, dt(s_lo), dt(s_hi), out):
+        return xp.exp(out, out=out)  # the clamp and the halving in one compiled pass
     out = xp.clip(s, dt(s_lo), dt(s_hi), out=out)
     out *= dt(0.5)
     return xp.exp(out, out=out)
@@ -193,7 +210,7 @@ def log_var_regularization(s, sigma_reg: float, s_lo: float, s_hi: float):
 
 
 def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_weight: bool,
-                 W=None, sigma_reg: float = 0.0, scratch=None):
+                 W=None, sigma_reg: float = 0.0, scratch=None, out=None):
     r""":math:`\partial (L + R)/\partial s` from :math:`G = \partial L/\partial W_{\mathrm{eff}}`
     (module docstring), shape of ``s``; 0 outside the clamp range.
 
@@ -223,11 +240,21 @@ def log_var_grad(G, eps, sigma, s, s_lo: float, s_hi: float, *, mode: str, per_w
         Strength :math:`\lambda` of the regulariser :math:`R`; 0 adds nothing.
     scratch : array, optional
         Buffer of ``G``'s shape for the per-layer multiplicative case.
+    out : array, optional
+        Per weight: receives the gradient (shape and dtype of ``G``, overlapping no input);
+        a new array when ``None``.
     """
     xp = get_array_module(G)
     dt = G.dtype.type
+    if per_weight and getattr(s, "dtype", None) == G.dtype:  # one compiled pass, same bits
+        g = backend_noisy.log_var_grad(xp, G, eps, sigma, s, dt(s_lo), dt(s_hi),
+                                       W if mode == "multiplicative" else None,
+                                       dt(0.5 * sigma_reg / s.size) if sigma_reg else None,
+                                       out=out)
+        if g is not None:
+            return g
     if per_weight:
-        g = xp.multiply(eps, G)
+        g = xp.multiply(eps, G, out=out)
         if mode == "multiplicative":
             g *= W
     elif mode == "additive":

@@ -268,19 +268,12 @@ class NoisyWeights:
         """Training forward pass with a fresh draw :math:`\\varepsilon`; ``(z, NoiseCache)``."""
         p = self._merged(params)
         W = p["W"]
-        xp = get_array_module(W)
         eps = self._draw(W, True)
         sigma = self._current_sigma(p, training=True)
         W_eff = self._buffer("_weff_buf", W)
-        factor = None
-        if self.mode == "multiplicative":
-            # keep 1 + σ ε for the backward pass: dL/dW = G ⊙ (1 + σ ε)
-            factor = self._buffer("_factor_buf", W)
-            xp.multiply(eps, W.dtype.type(sigma) if isinstance(sigma, float) else sigma, out=factor)
-            factor += W.dtype.type(1)
-            xp.multiply(W, factor, out=W_eff)
-        else:
-            noisy_weight(W, eps, sigma, self.mode, out=W_eff)
+        # multiplicative: keep 1 + σ ε for the backward pass, dL/dW = G ⊙ (1 + σ ε)
+        factor = self._buffer("_factor_buf", W) if self.mode == "multiplicative" else None
+        noisy_weight(W, eps, sigma, self.mode, out=W_eff, factor=factor)
         z, inner = self.layer.forward_cache(x, params=self._inner_params(p, W_eff))
         self._token += 1
         return z, NoiseCache(eps, W, W_eff, sigma, inner, self._token, p.get("log_var"), factor)
