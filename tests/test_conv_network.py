@@ -202,6 +202,68 @@ def test_dfa_per_channel_feedback_is_full_feedback_with_repeated_columns(xp):
                                         input_shape=(2, 12, 12)), x, y, loss)
 
 
+def _lenet_like(seed=0):
+    """conv+ReLU, max-pool, conv+ReLU, avg-pool, flatten, dense+tanh, dense (float64)."""
+    layers = [nn.Conv2d(2, 3, 3, rng=seed + 1, dtype="float64"), nn.MaxPool2d(2),
+              nn.Conv2d(3, 4, 3, padding=1, rng=seed + 2, dtype="float64"), nn.AvgPool2d(2),
+              nn.Flatten(), nn.Dense(16, 5, rng=seed + 3, dtype="float64"),
+              nn.Dense(5, 3, rng=seed + 4, dtype="float64")]
+    acts = ["relu", "identity", "relu", "identity", "identity", "tanh", "identity"]
+    return nn.Sequential(layers, acts, input_shape=(2, 10, 10))
+
+
+@pytest.mark.parametrize("maps", ["full", "channel"])
+def test_dfa_next_input_is_the_gradient_of_the_signal_above_the_pooling(xp, maps):
+    r"""``at="next_input"``: layer ``p``'s gradient is that of the surrogate
+    :math:`\langle a_k, \mathrm{sg}(e D_k)\rangle`, ``a_k`` the output of the last
+    parameter-free layer ``k`` after ``p`` (float64 central differences, ReLU and max-pool
+    in their differentiable region); ``D`` sits on that layer."""
+    net = _lenet_like()
+    x, y = _data(n=4)
+    x = x[:, :, :10, :10].copy()
+    loss = nn.CrossEntropyLoss()
+    rule = rules.DirectFeedbackAlignment(rng=5, at="next_input", maps=maps)
+    g = rule.gradients(net, x, y, loss)
+    channel = maps == "channel"
+    assert [None if D is None else tuple(D.shape) for D in rule.D] == \
+        [None, (3, 3 if channel else 48), None, None, (3, 16), (3, 5), None]
+    cache = net.forward_cache(x)
+    e = net.output_delta(cache, net.prepare_target(y, 4), loss)
+    signals = {}
+    for k, D in enumerate(rule.D):
+        if D is not None:
+            s = e @ D
+            shape = cache.post[k].shape
+            signals[k] = xp.broadcast_to(s.reshape(shape[:2] + (1, 1)), shape) \
+                if s.shape[1] != int(np.prod(shape[1:])) else s.reshape(shape)
+
+    def surrogate(k):
+        a = x
+        for layer, act in zip(net.layers[:k + 1], net.activations[:k + 1]):
+            a = act.forward(layer.forward(a))
+        return bnp.to_scalar(xp.sum(a * signals[k]))
+
+    h = 1e-6
+    for p, k in ((0, 1), (2, 4), (5, 5)):
+        W = net.layers[p].W
+        flat = W.reshape(-1)
+        for i in (0, flat.size // 2, flat.size - 1):
+            keep = bnp.to_scalar(flat[i])
+            flat[i] = keep + h
+            up = surrogate(k)
+            flat[i] = keep - h
+            down = surrogate(k)
+            flat[i] = keep
+            numeric = (up - down) / (2 * h)
+            assert abs(bnp.to_scalar(g[p]["W"].reshape(-1)[i]) - numeric) <= 1e-6 * max(1.0, abs(numeric))
+    bp = rules.Backprop().gradients(net, x, y, loss)
+    assert relative_error(g[6]["W"], bp[6]["W"]) <= 1e-12  # the output layer's is exact
+    assert rule.get_config()["at"] == "next_input"
+    assert rules.get_rule(**rule.get_config()).at == "next_input"
+    with pytest.raises(ValueError, match="at must be one of 'output', 'next_input'.*'input'"):
+        rules.DirectFeedbackAlignment(at="input")
+
+
 def test_perturbation_rules_on_conv_nets(xp):
     net = _convnet(batchnorm=False)
     x, y = _data()
@@ -261,7 +323,8 @@ def test_training_with_optimiser_trainer_and_checkpoint(xp, tmp_path):
             assert_equal(now[k], saved[k])
 
 
-@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "dfa_channel", "wp", "np"])
+@pytest.mark.parametrize("rule_name", ["backprop", "fa", "kp", "dfa", "dfa_channel",
+                                       "dfa_next_input", "wp", "np"])
 def test_conv_training_same_numbers_on_cpu_backends(rule_name):
     """30 SGD updates of a small conv net (float32): NumPy and the strict stand-in agree bit
     for bit (weights, batch-norm statistics, feedback matrices)."""
@@ -270,6 +333,7 @@ def test_conv_training_same_numbers_on_cpu_backends(rule_name):
             "kp": lambda: rules.KolenPollack(weight_decay=0.01, rng=2),
             "dfa": lambda: rules.DirectFeedbackAlignment(rng=2),
             "dfa_channel": lambda: rules.DirectFeedbackAlignment(rng=2, maps="channel"),
+            "dfa_next_input": lambda: rules.DirectFeedbackAlignment(rng=2, at="next_input"),
             "wp": lambda: rules.WeightPerturbation(sigma=0.01, antithetic=True, rng=2),
             "np": lambda: rules.NodePerturbation(sigma=0.01, rng=2)}[rule_name]
     res = {}

@@ -73,6 +73,8 @@ _RULES = {
     "feedback_alignment": lambda: FeedbackAlignment(rng=2),
     "direct_feedback_alignment": lambda: DirectFeedbackAlignment(rng=2),
     "direct_feedback_alignment_channel": lambda: DirectFeedbackAlignment(rng=2, maps="channel"),
+    "direct_feedback_alignment_next_input":
+        lambda: DirectFeedbackAlignment(rng=2, at="next_input"),
     "kolen_pollack": lambda: KolenPollack(weight_decay=0.01, feedback_optimizer="sgd", rng=2),
     "kolen_pollack_mirror": lambda: KolenPollack(weight_decay=0.01, rng=2),
     "weight_perturbation": lambda: WeightPerturbation(sigma=0.01, antithetic=True, rng=3),

@@ -152,8 +152,11 @@ class Rule:
         weights, batch norm).  ``direct[l]`` (DFA) sends the *output* delta straight to
         hidden layer ``l``: :math:`\delta_l = f'(z_l) \odot (e D_l)`, reshaped to the
         layer's output shape (or, ``D_l`` with one column per channel of a
-        ``(C, H, W)`` map, broadcast over ``H x W``); ``direct[l]`` is None for layers without parameters, which
-        then get no delta at all.  Each layer's ``backward`` gets the cache of its own
+        ``(C, H, W)`` map, broadcast over ``H x W``).  A ``direct[k]`` on a layer without
+        parameters (DFA's ``at="next_input"``) delivers the signal to that layer's output
+        instead, and the exact backward of the parameter-free layers down to the layer with
+        parameters below them carries it there (max-pooling routes it to the maxima).
+        Layers that neither get a ``direct`` entry nor pass one down get no delta at all.  Each layer's ``backward`` gets the cache of its own
         forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
         sent below the last layer (from the input) that has parameters.
         Returns the per-layer gradients, or with ``grads=False`` the per-layer
@@ -168,9 +171,15 @@ class Rule:
         lowest = 0 if layers[0].params() else next(
             (l for l, layer in enumerate(layers) if layer.params()), n)
         delta_out = delta
+        # DFA, signal delivered above parameter-free layers: they pass it down exactly
+        through = [False] * n
+        for k, D in enumerate(direct or ()):
+            while D is not None and k >= 0 and not layers[k].params():
+                through[k] = True
+                k -= 1
         for l in range(n - 1, -1, -1):
             layer = layers[l]
-            need = l > lowest and direct is None
+            need = l > lowest and (direct is None or through[l])
             M = None if feedback is None else feedback[l]
             d_in = None
             if delta is None:  # DFA: a layer without parameters gets no signal
@@ -185,9 +194,10 @@ class Rule:
             if l > 0:
                 if direct is not None:
                     D = direct[l - 1]
-                    if D is None or l - 1 < lowest:
+                    if l - 1 < lowest or (D is None and not through[l]):
                         delta = None
                         continue
+                if direct is not None and D is not None:
                     xp = get_array_module(delta_out)
                     d_in = xp.matmul(delta_out, D)
                     shape = cache.pre[l - 1].shape

@@ -210,25 +210,29 @@ class FeedbackAlignment(ErrorPropagationRule):
         return {"name": self.name, "init": self.init, "scale": self.scale}
 
 
-def _direct_shapes(net, maps="full") -> list:
+def _direct_shapes(net, maps="full", at="output") -> list:
     """Shapes of DFA's matrices: ``(n_out, size of layer l's output)`` for each hidden layer
     with parameters (a residual block's output map for a block), None for the others and
-    the output layer.  With ``maps="channel"`` a layer whose output is a ``(C, H, W)`` map
-    gets ``(n_out, C)``."""
+    the output layer.  With ``maps="channel"`` a ``(C, H, W)`` map takes ``(n_out, C)``.
+    With ``at="next_input"`` the matrix moves up to the last of the parameter-free layers
+    (pooling, flatten) that follow the layer, its output's size."""
     n_out = net.out_features
     shapes = getattr(net, "shapes", None)
-    out = []
-    for l, layer in enumerate(net.layers[:-1]):
+    layers = net.layers
+    out = [None] * len(layers)
+    for l, layer in enumerate(layers[:-1]):
         if not layer.params():
-            out.append(None)
             continue
+        k = l
+        while at == "next_input" and k + 2 < len(layers) and not layers[k + 1].params():
+            k += 1
         if shapes is not None:
-            shape = tuple(int(s) for s in shapes[l + 1])
+            shape = tuple(int(s) for s in shapes[k + 1])
             size = shape[0] if maps == "channel" and len(shape) == 3 else prod(shape)
         else:
             size = layer.out_features
-        out.append((n_out, size))
-    return out + [None]
+        out[k] = (n_out, size)
+    return out
 
 
 def _block_weights(net) -> list:
@@ -241,6 +245,8 @@ def _block_weights(net) -> list:
 DFA_BLOCKS = ("backprop", "feedback")
 #: how DFA's ``D[l]`` reaches a layer's ``(C, H, W)`` output map (``maps=``)
 DFA_MAPS = ("full", "channel")
+#: where DFA's signal for a layer arrives (``at=``)
+DFA_AT = ("output", "next_input")
 
 
 class DirectFeedbackAlignment(ErrorPropagationRule):
@@ -285,6 +291,16 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         :math:`\delta_{l,c,h,w} = f'_l(z_{l,c,h,w}) \, (e D_l)_c`: the output error
         broadcast over the map, as biotorch's convolutional DFA sends it (through a
         kernel-sized matrix, to the layer's input).  Dense layers are the same in both.
+    at : {"output", "next_input"}, default ``"output"``
+        Where the signal for a layer with parameters arrives.  ``"output"``: at its own
+        output (Nøkland's DFA).  ``"next_input"``: after the parameter-free layers that
+        follow it (pooling, flatten), where the next weights read it, as biotorch delivers
+        DFA's feedback to each layer's input; their exact backward brings it down
+        (max-pooling sends it to the window's maximum only, so the units the network does
+        not use get no update), :math:`\delta_l = f'_l(z_l) \odot
+        P^\top(e D_l)` with :math:`P` the pooling and flattening after layer ``l``.
+        ``D[l]`` then sits on the last of those layers.  Without such layers both are the
+        same.
 
     Attributes
     ----------
@@ -292,8 +308,10 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         Aligned with ``net.layers``: ``D[l]`` has shape ``(n_out, out_features_l)``
         for hidden layers (``out_features_l`` the size of layer ``l``'s per-sample output,
         e.g. ``C*H'*W'`` for a convolution or a residual block: the error reaches the whole
-        feature map; ``C`` with ``maps="channel"``); ``D[l]`` is None for layers without parameters (pooling, flatten:
-        they need no signal) and for the output layer.
+        feature map; ``C`` with ``maps="channel"``); ``D[l]`` is None for layers without
+        parameters (pooling, flatten: they need no signal; with ``at="next_input"`` the
+        last of them after a layer holds that layer's matrix instead) and for the output
+        layer.
     block_B : list or None
         With ``blocks="feedback"``: aligned with ``net.layers``, a dict of fixed random
         kernels for each residual block (keys of its ``feedback_weights()``), None
@@ -302,7 +320,8 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
 
     name = "direct_feedback_alignment"
 
-    def __init__(self, init="normal", scale=None, rng=None, blocks="backprop", maps="full"):
+    def __init__(self, init="normal", scale=None, rng=None, blocks="backprop", maps="full",
+                 at="output"):
         get_initializer(init)  # an unknown name is refused here, with the known ones
         if blocks not in DFA_BLOCKS:
             raise ValueError(f"blocks must be one of {', '.join(map(repr, DFA_BLOCKS))} (how the "
@@ -310,7 +329,11 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         if maps not in DFA_MAPS:
             raise ValueError(f"maps must be one of {', '.join(map(repr, DFA_MAPS))} (how the "
                              f"error reaches a (C, H, W) output map), got {maps!r}")
+        if at not in DFA_AT:
+            raise ValueError(f"at must be one of {', '.join(map(repr, DFA_AT))} (where the "
+                             f"signal for a layer arrives), got {at!r}")
         self.maps = maps
+        self.at = at
         self.init = init
         self.scale = None if scale is None else check_real("scale", scale, low=0, low_open=True)
         self._rng = check_rng(rng)
@@ -326,7 +349,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
         with ``blocks="feedback"``, the blocks' kernels ``block_B``); returns ``self``."""
         self._check_net(net)
         scale = self.scale if self.scale is not None else getattr(net, "init_scale", 0.1)
-        shapes = _direct_shapes(net, self.maps)
+        shapes = _direct_shapes(net, self.maps, self.at)
         blocks = _block_weights(net) if self.blocks == "feedback" else None
         self.D = [None if shape is None else
                   initialize(self.init, shape, scale, self._rng, net.dtype)
@@ -339,7 +362,7 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
     def _direct(self, net):
         if self.D is None:
             self.initialize(net)
-        want = _direct_shapes(net, self.maps)
+        want = _direct_shapes(net, self.maps, self.at)
         have = [None if D is None else tuple(D.shape) for D in self.D]
         if want != have:
             raise ValueError(
@@ -381,4 +404,6 @@ class DirectFeedbackAlignment(ErrorPropagationRule):
                   "blocks": self.blocks}
         if self.maps != "full":  # earlier checkpoints' configs stay valid
             config["maps"] = self.maps
+        if self.at != "output":
+            config["at"] = self.at
         return config
