@@ -115,7 +115,9 @@ def test_per_rule_options_and_schedules(example):
     args = example.parse_args([])
     assert args.schedule is None and args.batch_size is None
     dfa = example.rule_options(args, "dfa")
-    assert dfa["init"] == "he_uniform" and dfa["batch_size"] == 64
+    assert (dfa["init"], dfa["batch_size"], dfa["activation"], dfa["fc_activation"]) == (
+        "xavier_uniform", 64, "tanh", "tanh")
+    assert args.dfa_at == "next_input" and args.dfa_maps == "full"
     assert example.rule_options(args, "backprop") == example.PER_RULE
     assert example.rule_options(args, "wp")["schedule"] == "constant"
     forced = example.parse_args(["--batch-size", "32", "--init", "xavier_normal",
@@ -180,3 +182,23 @@ def test_constrain_weights_keeps_every_weight_norm(example):
     assert len(out["test_accuracy"]) == 1 and np.isfinite(out["test_loss"][0])
     free = example.train({**defaults, **configs[0], "constrain_weights": "off"}, 3)
     assert free["test_loss"][0] != out["test_loss"][0]  # the constraint reached the trainer
+
+
+def test_activations_and_dfa_options_reach_the_model_and_rule(example, monkeypatch):
+    """DFA's own LeNet activations (tanh) and its signal placement reach what a task builds;
+    ``--activation relu`` on the command line overrides them for every rule."""
+    from types import SimpleNamespace
+
+    from bionp import nn
+
+    seen = []
+    lenet = nn.models.lenet
+    monkeypatch.setattr(nn.models, "lenet", lambda **kw: seen.append(kw) or lenet(**kw))
+    for extra, act in (([], "tanh"), (["--activation", "relu", "--dfa-at", "output"], "relu")):
+        defaults, configs = example.task_configs(example.parse_args(
+            TINY + ["--rules", "dfa", "--epochs", "1", *extra]))
+        config = {**defaults, **configs[0]}
+        example.train(config, 3)
+        assert (seen[-1]["activation"], seen[-1]["fc_activation"]) == (act, "tanh")
+        rule = example.RULES["dfa"].make(SimpleNamespace(**config), 0)
+        assert rule.at == ("next_input" if not extra else "output")
