@@ -66,8 +66,8 @@ Wall: one thread, 2 cores shared with other jobs (load average 9-17 unless said)
   Target 10.0: reached.
 * DFA, Xavier ``W``, tanh after every hidden layer, ``D ~ N(0, 0.1^2)`` after the pooling
   (``--dfa-at next_input``), lr 3e-3, batch 64, cosine, weight decay 5e-4, E = 30: best
-  11.24 (epoch 20), final 11.42 (4.3 min, load ~2; the example's own command).  Target
-  12.8: reached.  With ReLU (biotorch's LeNet) no configuration tried trained stably to
+  11.24 (epoch 20), final 11.42 (4.3 min, load ~2; the example's own command; seeds 1, 2:
+  11.79, 11.46).  Target 12.8: reached.  With ReLU (biotorch's LeNet) no configuration tried trained stably to
   below 14 % (training loss 1e4-1e35 at larger steps), signal at each layer's output:
   13.33 (tanh), 14.26 (ReLU, Xavier ``D``, lr 6e-4); docs/topics/conv.rst has the record.
 * FA, Xavier ``W``, ``B`` like ``W``, lr 2e-3, cosine, weight decay 1e-4, batch 32, every
