@@ -77,7 +77,7 @@ def _parse(argv=None):
     p.add_argument("--model", default="lenet", choices=["lenet", "resnet20"])
     p.add_argument("--rules", nargs="+", default=["backprop", "fa", "dfa", "kp"],
                    choices=["backprop", "fa", "dfa", "kp", "usf", "brsf", "frsf",
-                            "dfa_fb", "weight_mirror"])
+                            "dfa_fb", "dfa_next_input", "weight_mirror"])
     p.add_argument("--rounds", type=int, default=1, help="epochs per rule, alternating")
     p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -103,13 +103,15 @@ RULES = {
     "kp": lambda: rules.KolenPollack(rng=1),
     "dfa": lambda: rules.DirectFeedbackAlignment(rng=1),
     "dfa_fb": lambda: rules.DirectFeedbackAlignment(rng=1, blocks="feedback"),
+    # the signal after the pooling (examples/conv_rules.py's DFA)
+    "dfa_next_input": lambda: rules.DirectFeedbackAlignment(rng=1, at="next_input"),
     "usf": lambda: rules.SignSymmetry("usf"),
     "brsf": lambda: rules.SignSymmetry("brsf", rng=1),
     "frsf": lambda: rules.SignSymmetry("frsf", rng=1),
     "weight_mirror": lambda: rules.WeightMirror(rng=1),
 }
 #: DFA diverges at 0.01 on LeNet (non-finite activations would time other code paths)
-LR = {"dfa": 1e-4, "dfa_fb": 1e-4}
+LR = {"dfa": 1e-4, "dfa_fb": 1e-4, "dfa_next_input": 1e-4}
 MODELS = {"lenet": lambda: nn.models.lenet(rng=0),
           "resnet20": lambda: nn.models.resnet20(rng=0)}
 

@@ -282,7 +282,8 @@ def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
 
 
 def noise_draw_epoch(dtype, repeats, clock=time.perf_counter, steps=250):
-    """Seconds to draw one epoch's weight-perturbation noise alone: ``steps`` draws of
+    """Seconds to draw one epoch's weight-perturbation noise alone: ``steps`` draws (one per
+    update of the epoch) of
     N(0, 1) for all 397,510 parameters of the MLP from bionp's generator (the part of
     a WP step no implementation of the rule can skip)."""
     g = bnp.random.Generator(0)
@@ -411,7 +412,7 @@ def main():
                     (times["backprop"] - fixed) / times["numpy_minimal"], 3)
                 res["backprop_over_gemm_floor"] = round(bp / times["gemm_floor"], 3)
             if "weight_perturbation" in res["seconds_per_epoch"] and bp:
-                draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock])
+                draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock], steps=n // 200)
                 res["weight_noise_draw_seconds"] = round(draw, 4)
                 res["weight_noise_draw_over_backprop"] = round(draw / bp, 3)
             # per sample: forward and weight gradient of both layers, the hidden delta
