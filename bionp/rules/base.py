@@ -126,6 +126,15 @@ class Rule:
     def _prepare(self, net, x, target, loss_fn, *, net_checked=False):
         """Validate; return ``(cache, target)`` with ``target`` a float ``(N, out)`` array
         (``net_checked``: the caller has just made :meth:`_check_net`'s check)."""
+        x, t = self._checked(net, x, target, loss_fn, net_checked=net_checked)
+        cache = net.forward_with(x, None, checked=True, cache=True)
+        # the clean batch loss (0-d array), so that a training loop needs no extra forward pass
+        self.last_loss = net.output_loss(cache, t, loss_fn)
+        return cache, t
+
+    def _checked(self, net, x, target, loss_fn, *, net_checked=False):
+        """Validate everything before any pass; return the checked ``x`` and ``target`` as a
+        float ``(N, out)`` array."""
         if not net_checked:
             self._check_net(net)
         if not hasattr(loss_fn, "per_sample") or not hasattr(loss_fn, "grad"):
@@ -137,11 +146,8 @@ class Rule:
                 and getattr(target, "ndim", 0) >= 1 and x.shape[0] != target.shape[0]:
             raise ValueError(f"x has {x.shape[0]} samples but target has {target.shape[0]}; "
                              "they must have the same first dimension")
-        cache = net.forward_cache(x)
-        t = net.prepare_target(target, cache.output.shape[0])
-        # the clean batch loss (0-d array), so that a training loop needs no extra forward pass
-        self.last_loss = net.output_loss(cache, t, loss_fn)
-        return cache, t
+        x = net.check_input(x)
+        return x, net.prepare_target(target, x.shape[0])
 
     @staticmethod
     def _backward(net, cache, delta, feedback=None, direct=None, grads=True):

@@ -217,10 +217,11 @@ class WeightPerturbation(Rule):
 
     def gradients(self, net, x, target, loss_fn) -> list:
         self._check_layers(net)
-        cache, t = self._prepare(net, x, target, loss_fn)
-        x = cache.inputs[0]
+        x, t = self._checked(net, x, target, loss_fn)
         xp = get_array_module(x)
         params = net.parameters()
+        # the clean loss by a pass that keeps nothing: the same bits as _prepare's
+        self.last_loss = self._loss(net, x, params, t, loss_fn)
         pert = self._perturbed_buffers(params)
         base = None if self.antithetic else self.last_loss
         inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
