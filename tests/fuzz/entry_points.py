@@ -184,7 +184,10 @@ ENTRIES: list[Entry] = [
         covers=("FeedbackAlignment", "Backprop", "Rule", "RULES")),
     Entry("rules.DirectFeedbackAlignment", _kw(rules.DirectFeedbackAlignment), [
         Arg("scale", "real", lo=0, lo_open=True, none_ok=True, valid_span=1),
-        Arg("init", "name", choices=("normal", "uniform")), Arg("rng", "rng")],
+        Arg("init", "name", choices=("normal", "uniform")), Arg("rng", "rng"),
+        Arg("blocks", "name", choices=("backprop", "feedback")),
+        Arg("maps", "name", choices=("full", "channel")),
+        Arg("at", "name", choices=("output", "next_input"))],
         covers=("DirectFeedbackAlignment",)),
     Entry("rules.KolenPollack", _kw(rules.KolenPollack), [
         Arg("weight_decay", "real", lo=0, valid_span=1),
