@@ -162,8 +162,8 @@ class Rule:
         parameters (DFA's ``at="next_input"``) delivers the signal to that layer's output
         instead, and the exact backward of the parameter-free layers down to the layer with
         parameters below them carries it there (max-pooling routes it to the maxima).
-        Layers that neither get a ``direct`` entry nor pass one down get no delta at all.  Each layer's ``backward`` gets the cache of its own
-        forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
+        Layers that neither get a ``direct`` entry nor pass one down get no delta at all.
+        Each layer's ``backward`` gets the cache of its own forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
         sent below the last layer (from the input) that has parameters.
         Returns the per-layer gradients, or with ``grads=False`` the per-layer
         deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
@@ -198,12 +198,8 @@ class Rule:
                 if need:
                     d_in = get_array_module(delta).matmul(delta, layer.W if M is None else M)
             if l > 0:
-                if direct is not None:
-                    D = direct[l - 1]
-                    if l - 1 < lowest or (D is None and not through[l]):
-                        delta = None
-                        continue
-                if direct is not None and D is not None:
+                D = None if direct is None else direct[l - 1]
+                if D is not None and l - 1 >= lowest:  # DFA: the output delta, sent here
                     xp = get_array_module(delta_out)
                     d_in = xp.matmul(delta_out, D)
                     shape = cache.pre[l - 1].shape
