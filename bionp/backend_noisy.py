@@ -166,11 +166,17 @@ def reusable(buf, like):
     ----------
     buf : array or None
         The owner's array from an earlier call.
-    like : array
-        The array whose shape and dtype the result must have.
+    like : array or tuple
+        The array whose shape and dtype the result must have, or that ``(shape, dtype)``.
     """
-    if _OWNER_ONLY is None or type(buf) is not np.ndarray or type(like) is not np.ndarray \
-            or buf.shape != like.shape or buf.dtype != like.dtype \
+    if type(like) is tuple:
+        shape, dtype = like
+    elif type(like) is np.ndarray:
+        shape, dtype = like.shape, like.dtype
+    else:
+        return None
+    if _OWNER_ONLY is None or type(buf) is not np.ndarray \
+            or buf.shape != tuple(shape) or buf.dtype != dtype \
             or not buf.flags.c_contiguous or not buf.flags.writeable \
             or _count(buf) > _OWNER_ONLY:
         return None

@@ -6,6 +6,8 @@ anywhere inside a block, across the 64- and 256-bit wrap-arounds, at odd sizes a
 and 1, into fresh arrays and into reused ``out`` buffers, on one thread and on several.
 """
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -242,6 +244,39 @@ def test_node_perturbation_kept_buffers_average_samples(estimator, cpu_xp):
     for l, d in enumerate(want):
         for k, v in d.items():
             np.testing.assert_array_equal(bnp.asnumpy(v), kept[l][k])
+
+
+@pytest.mark.parametrize("n_samples", [1, 3])
+def test_weight_perturbation_reuses_its_noise_array_only_when_free(n_samples, cpu_xp):
+    """WeightPerturbation's gradient is a view of its noise array: a second call writes that
+    array again only when the caller has dropped the first gradients (no allocation per step),
+    never while they are held (they keep their values), and with the numbers of a fresh rule."""
+    from bionp import nn, rules
+
+    net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+    g = Generator(3)
+    x = g.normal(0.0, 1.0, (8, 6), dtype="float64")
+    y = g.integers(0, 3, 8)
+    loss = nn.MSELoss()
+    rule = rules.WeightPerturbation(sigma=0.1, n_samples=n_samples, rng=7)
+    twin = rules.WeightPerturbation(sigma=0.1, n_samples=n_samples, rng=7)
+    held = rule.gradients(net, x, y, loss)
+    kept = _flat_copy(held)
+    second = rule.gradients(net, x, y, loss)  # the first ones are held: a new array
+    assert second[0]["W"].base is not held[0]["W"].base
+    assert _flat_copy(held) == kept
+    on_numpy = cpu_xp is np  # the refcount check applies to NumPy arrays
+    base = weakref.ref(second[0]["W"].base) if on_numpy else None
+    del held, second
+    third = rule.gradients(net, x, y, loss)
+    want = [twin.gradients(net, x, y, loss) for _ in range(3)][-1]
+    if on_numpy:  # kept by the rule and written again
+        assert third[0]["W"].base is base()
+    assert _flat_copy(third) == _flat_copy(want)
+
+
+def _flat_copy(grads):
+    return [(k, bnp.asnumpy(v).tobytes()) for d in grads for k, v in sorted(d.items())]
 
 
 def test_self_check_falls_back_on_different_bits(monkeypatch):

@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import numbers
 
+from bionp import backend_noisy
 from bionp.backend import get_array_module
 from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
@@ -163,6 +164,7 @@ class WeightPerturbation(Rule):
         self.noise = noise
         self._rng = check_rng(rng)
         self._buffers = None
+        self._flat = self._flat_more = None  # the noise arrays, written again when free
 
     def _perturbed_buffers(self, params):
         """The perturbed parameters, allocated once per network layout (reused)."""
@@ -187,13 +189,21 @@ class WeightPerturbation(Rule):
                     "networks with batch norm with Backprop, FeedbackAlignment, KolenPollack or "
                     "DirectFeedbackAlignment")
 
-    def _draw(self, params, xp):
+    def _draw(self, params, xp, first=True):
         """The noise of every parameter, drawn parameter by parameter (layer order, each
         layer's arrays in its ``params()`` order) into one flat array; returns the flat
-        array (scaled in place into the gradient) and its per-parameter views."""
+        array (scaled in place into the gradient) and its per-parameter views.
+
+        The flat array is kept and written again on the next call once nobody holds it or a
+        view of it (``first``: the array that becomes the returned gradient; the later
+        samples' array is the rule's own)."""
         dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
-        flat = xp.empty(total, dtype=dtype)
+        name = "_flat" if first else "_flat_more"
+        flat = backend_noisy.reusable(getattr(self, name), ((total,), dtype))
+        if flat is None:
+            flat = xp.empty(total, dtype=dtype)
+            setattr(self, name, flat)
         views, o = [], 0
         for p in params:
             d = {}
@@ -226,16 +236,16 @@ class WeightPerturbation(Rule):
         base = None if self.antithetic else self.last_loss
         inv = 1.0 / (self.sigma ** 2 * (2.0 if self.antithetic else 1.0))
         acc = grads = None
-        for _ in range(self.n_samples):
-            flat, noise = self._draw(params, xp)
+        for k in range(self.n_samples):
+            flat, noise = self._draw(params, xp, first=k == 0)
             for p, e, q in zip(params, noise, pert):
-                for k in p:
-                    xp.add(p[k], e[k], out=q[k])
+                for key in p:
+                    xp.add(p[key], e[key], out=q[key])
             lp = self._loss(net, x, pert, t, loss_fn)
             if self.antithetic:
                 for p, e, q in zip(params, noise, pert):
-                    for k in p:
-                        xp.subtract(p[k], e[k], out=q[k])
+                    for key in p:
+                        xp.subtract(p[key], e[key], out=q[key])
                 coef = lp - self._loss(net, x, pert, t, loss_fn)
             else:
                 coef = lp - base
@@ -245,6 +255,7 @@ class WeightPerturbation(Rule):
                 acc, grads = flat, noise
             else:
                 acc += flat
+            flat = noise = None  # dropped: the next sample's draw reuses its array
         if self.n_samples > 1:
             acc *= acc.dtype.type(1.0 / self.n_samples)
         return grads
