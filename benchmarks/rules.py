@@ -148,9 +148,12 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
     minimal_backprop_epoch(params, xn, tn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
     gemm_epoch(params, xn, bnp.asnumpy(g.permutation(xn.shape[0], xp=np)))
+    wp = [p.copy() for p in params] if "weight_perturbation" in names else None
+    if wp is not None:
+        minimal_wp_epoch(wp, xn, tn, np.arange(xn.shape[0]), g, clock=clock)
     tiny = _tiny_setup(xn.shape[0] // 200)
     extra = ["numpy_minimal", "gemm_floor", "overhead_bionp", "overhead_numpy_minimal",
-             "data_check"]
+             "data_check", "wp_floor", "wp_floor_draws"]
     best = dict.fromkeys(list(names) + extra, float("inf"))
     for _ in range(repeats):
         for name, tr in trainers.items():
@@ -164,6 +167,11 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
         t0 = clock()
         gemm_epoch(params, xn, order)
         best["gemm_floor"] = min(best["gemm_floor"], clock() - t0)
+        if wp is not None:
+            t0 = clock()
+            drawing = minimal_wp_epoch(wp, xn, tn, order, g, clock=clock)
+            if clock() - t0 < best["wp_floor"]:
+                best["wp_floor"], best["wp_floor_draws"] = clock() - t0, drawing
         for name, fn in (("overhead_bionp", tiny["bionp"]), ("overhead_numpy_minimal",
                                                             tiny["numpy_minimal"]),
                          ("data_check", lambda: check_values(net, x, t))):
@@ -191,6 +199,14 @@ def _tiny_setup(steps, batch=2):
     return fns
 
 
+def _sigmoid(z):
+    """``z`` <- 1 / (1 + exp(-z)) in place (what bionp's Sigmoid computes)."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+
+
 def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
     r"""One backprop epoch of the 784-500-10 sigmoid MLP (MSE, SGD) as a bare NumPy loop.
 
@@ -210,22 +226,16 @@ def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
     grads = [np.empty_like(p) for p in params]
     gW1, gb1, gW2, gb2 = grads
 
-    def sigmoid(z):
-        np.negative(z, out=z)
-        np.exp(z, out=z)
-        z += 1
-        np.reciprocal(z, out=z)
-
     losses = []
     for i in range(x.shape[0] // batch):
         idx = order[i * batch:(i + 1) * batch]
         xb, tb = x[idx], t[idx]
         np.matmul(xb, W1.T, out=z1)
         z1 += b1
-        sigmoid(z1)  # a1
+        _sigmoid(z1)  # a1
         np.matmul(z1, W2.T, out=z2)
         z2 += b2
-        sigmoid(z2)  # a2
+        _sigmoid(z2)  # a2
         np.subtract(z2, tb, out=tmp2)  # e
         losses.append(float(np.einsum("ij,ij->", tmp2, tmp2)) / batch)
         tmp2 *= dt(2.0 / batch)
@@ -244,6 +254,47 @@ def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
             gr *= dt(lr)
             p -= gr
     return losses
+
+
+def minimal_wp_epoch(params, x, t, order, rng, batch=200, lr=0.1, sigma=0.1,
+                     clock=time.perf_counter):
+    r"""One weight-perturbation epoch of the same MLP as a bare NumPy loop, its floor: per
+    batch the clean loss, the N(0, σ²) draws of every parameter from ``rng`` (parameter by
+    parameter, as the rule draws them) into one preallocated array, the perturbed loss and
+    :math:`\theta \mathrel{-}= \eta\,(L(\theta+\varepsilon) - L(\theta))\,\varepsilon/\sigma^2`:
+    two forward passes and a draw, what no implementation of the rule can skip.  Returns
+    the seconds spent drawing (timed inside the loop, right after matrix products)."""
+    dt = x.dtype.type
+    flat = np.empty(sum(p.size for p in params), dt)
+    eps = [v.reshape(p.shape) for v, p in
+           zip(np.split(flat, np.cumsum([p.size for p in params])[:-1]), params)]
+    pert = [np.empty_like(p) for p in params]
+    z = [np.empty((batch, params[0].shape[0]), dt), np.empty((batch, params[2].shape[0]), dt)]
+
+    def loss(W1, b1, W2, b2, xb, tb):
+        for W, b, inp, out in ((W1, b1, xb, z[0]), (W2, b2, z[0], z[1])):
+            np.matmul(inp, W.T, out=out)
+            out += b
+            _sigmoid(out)
+        z[1] -= tb
+        return float(np.einsum("ij,ij->", z[1], z[1])) / batch
+
+    drawing = 0.0
+    with np.errstate(over="ignore"):
+        for i in range(x.shape[0] // batch):
+            idx = order[i * batch:(i + 1) * batch]
+            xb, tb = x[idx], t[idx]
+            base = loss(*params, xb, tb)
+            t0 = clock()
+            for e in eps:
+                rng.normal(0.0, sigma, e.shape, dtype=e.dtype, out=e)
+            drawing += clock() - t0
+            for p, e, q in zip(params, eps, pert):
+                np.add(p, e, out=q)
+            flat *= dt(-lr * (loss(*pert, xb, tb) - base) / sigma ** 2)
+            for p, e in zip(params, eps):
+                p += e
+    return drawing
 
 
 def gemm_epoch(params, x, order, batch=200):
@@ -283,9 +334,8 @@ def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
 
 def noise_draw_epoch(dtype, repeats, clock=time.perf_counter, steps=250):
     """Seconds to draw one epoch's weight-perturbation noise alone: ``steps`` draws (one per
-    update of the epoch) of
-    N(0, 1) for all 397,510 parameters of the MLP from bionp's generator (the part of
-    a WP step no implementation of the rule can skip)."""
+    update of the epoch) of N(0, 1) for all 397,510 parameters of the MLP from bionp's
+    generator (the part of a WP step no implementation of the rule can skip)."""
     g = bnp.random.Generator(0)
     n = 784 * 500 + 500 + 500 * 10 + 10
     out = bnp.get_xp().empty(n, dtype=dtype)
@@ -415,6 +465,12 @@ def main():
                 draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock], steps=n // 200)
                 res["weight_noise_draw_seconds"] = round(draw, 4)
                 res["weight_noise_draw_over_backprop"] = round(draw / bp, 3)
+                floor = times["wp_floor"]
+                res["weight_perturbation_floor_seconds"] = round(floor, 4)
+                res["weight_perturbation_floor_over_backprop"] = round(floor / bp, 3)
+                res["weight_perturbation_over_floor"] = round(
+                    res["seconds_per_epoch"]["weight_perturbation"] / floor, 3)
+                res["weight_perturbation_floor_draw_seconds"] = round(times["wp_floor_draws"], 4)
             # per sample: forward and weight gradient of both layers, the hidden delta
             flops = (n // 200) * 200 * 2 * (2 * 784 * 500 + 3 * 500 * 10)
             rate = matmul_rate(dt, CLOCKS[args.clock])

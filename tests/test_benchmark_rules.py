@@ -44,6 +44,29 @@ def test_minimal_loop_matches_trainer_backprop():
         assert float(np.abs(got - start).max()) > 1e-6  # every parameter was updated
 
 
+def test_minimal_wp_loop_matches_trainer_weight_perturbation():
+    """The weight-perturbation floor the benchmark times is the rule's computation with the
+    rule's draws: the same weights after an epoch (float64) as Trainer + WeightPerturbation
+    + SGD given generators of one seed."""
+    bench = _load_script()
+    g = bnp.random.Generator(4)
+    with bnp.default_dtype("float64"):
+        x = bnp.asnumpy(g.random((600, 784), xp=np))
+        t = np.eye(10)[bnp.asnumpy(g.integers(0, 10, size=600, xp=np))]
+        net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+        params = [p.copy() for layer in net.parameters() for p in layer.values()]
+        initial = [p.copy() for p in params]
+        rule = rules.WeightPerturbation(sigma=0.1, rng=bnp.random.Generator(9))
+        Trainer(net, rule, optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=200,
+                shuffle=False, progress=False).fit(x, t, epochs=1)
+    drawing = bench.minimal_wp_epoch(params, x, t, np.arange(600), bnp.random.Generator(9))
+    assert drawing > 0
+    expected = [p for layer in net.parameters() for p in layer.values()]
+    for got, want, start in zip(params, expected, initial):
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+        assert float(np.abs(got - start).max()) > 1e-6  # every parameter was updated
+
+
 def test_script_reports_the_references():
     env = dict(os.environ, BIONP_DATA=os.path.join(ROOT, "no-such-dir"))
     r = subprocess.run([sys.executable, SCRIPT, "--n-train", "400", "--repeats", "1",
@@ -55,6 +78,8 @@ def test_script_reports_the_references():
     for key in ("numpy_minimal_seconds", "backprop_over_numpy_minimal",
                 "weight_noise_draw_seconds", "weight_noise_draw_over_backprop",
                 "flop_floor_seconds", "fit_data_check_seconds",
+                "weight_perturbation_floor_seconds", "weight_perturbation_over_floor",
+                "weight_perturbation_floor_draw_seconds",
                 "backprop_over_numpy_minimal_less_fixed_costs"):
         assert res[key] > 0, key
     assert res["step_overhead_seconds"]["bionp"] > 0
