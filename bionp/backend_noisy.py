@@ -16,16 +16,13 @@ and the strict stand-in keep the array code, so the parity checks compare the tw
 * :func:`half_clip`: :math:`\operatorname{clamp}(s, s_{lo}, s_{hi})/2` in one pass.
 * :func:`log_var_grad`: the per-weight log-variance gradient in one pass, instead of
   seven with three temporaries.
-* :func:`reusable`: a gradient array of the previous step that nobody but its layer holds
-  any more, to be written again instead of allocating a new one.  Each fresh weight-sized
-  array is fresh memory: once two of them are freed per step, the C allocator hands the
-  memory back to the system and every step pays a page fault per 4 KiB page again (about
-  2 ms a step for a 784x500 layer).
+
+The per-weight gradient array of the previous step is written again when nobody but its
+layer holds it any more (:func:`bionp.backend_dense.reusable`).
 """
 
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
@@ -33,7 +30,7 @@ import numpy as np
 from bionp import _noisy_kernels
 from bionp.backend_dense import _FLOATS, MIN_SIZE, _flat
 
-__all__ = ["half_clip", "log_var_grad", "noisy_weight", "reusable"]
+__all__ = ["half_clip", "log_var_grad", "noisy_weight"]
 
 
 def _kernels(xp, like):
@@ -132,55 +129,6 @@ def half_clip(xp: types.ModuleType, s, s_lo, s_hi, out) -> bool:
     dt = s.dtype.type
     k["half_clip"](flat[0], flat[1], dt(s_lo), dt(s_hi), dt(0.5))
     return True
-
-
-def _count(buf) -> int:
-    return _getrefcount(buf)
-
-
-_getrefcount = getattr(sys, "getrefcount", None)
-
-
-def _owner_only_count():
-    """What :func:`_count` says of an array held by one attribute only (measured, so that an
-    interpreter counting references differently is still read right)."""
-    if _getrefcount is None:
-        return None
-    def through_a_call(buf):  # as reusable(buf, like) calls _count(buf)
-        return _count(buf)
-
-    holder = types.SimpleNamespace(a=np.empty(1))
-    return through_a_call(holder.a)
-
-
-_OWNER_ONLY = _owner_only_count()
-
-
-def reusable(buf, like):
-    """``buf`` if it is a writeable C-contiguous NumPy array of ``like``'s shape and dtype that
-    only its owner's attribute references (no caller holds it or a view of it), else ``None``.
-
-    Pass the owner's attribute itself (``reusable(self._buf, G)``), not a local copy of it.
-
-    Parameters
-    ----------
-    buf : array or None
-        The owner's array from an earlier call.
-    like : array or tuple
-        The array whose shape and dtype the result must have, or that ``(shape, dtype)``.
-    """
-    if type(like) is tuple:
-        shape, dtype = like
-    elif type(like) is np.ndarray:
-        shape, dtype = like.shape, like.dtype
-    else:
-        return None
-    if _OWNER_ONLY is None or type(buf) is not np.ndarray \
-            or buf.shape != tuple(shape) or buf.dtype != dtype \
-            or not buf.flags.c_contiguous or not buf.flags.writeable \
-            or _count(buf) > _OWNER_ONLY:
-        return None
-    return buf
 
 
 def log_var_grad(xp: types.ModuleType, G, eps, sigma, s, s_lo, s_hi, W, c, out=None):

@@ -102,6 +102,7 @@ class Dense(WeightAndBias):
 
     #: computes ``x @ W.T + b`` from exactly ``W``/``b`` (see ``bionp.nn.network.is_dense_like``)
     dense_like = True
+    _grad_W = None  # the last weight gradient (backend_dense.reusable)
 
     def forward(self, x, W=None, b=None, params=None):
         """``x @ W.T + b``.  ``W``/``b`` (or ``params={"W": …, "b": …}``) override the layer's
@@ -150,7 +151,12 @@ class Dense(WeightAndBias):
                 f"{tuple(getattr(delta, 'shape', ()))}"
             )
         xp = check_same_backend(x, delta, names=("x", "delta"))
-        grads = {"W": xp.matmul(delta.T, x)}
+        # the last step's weight gradient, written again when nobody holds it any more
+        out = backend_dense.reusable(self._grad_W, (self.W.shape, x.dtype)) \
+            if delta.dtype == x.dtype else None
+        gW = xp.matmul(delta.T, x, out=out)
+        self._grad_W = backend_dense.keepable(gW)
+        grads = {"W": gW}
         if self.b is not None:
             fast = backend_dense.column_sum(xp, delta)  # compiled, same numbers (NumPy)
             grads["b"] = fast if fast is not None else backend_dense.sum_axis(xp, delta, 0)

@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import numbers
 
-from bionp import backend_noisy
+from bionp import backend_dense
 from bionp.backend import get_array_module
 from bionp.nn.losses import CrossEntropyLoss, per_sample_prepared
 from bionp.nn.network import is_dense_like
@@ -200,10 +200,10 @@ class WeightPerturbation(Rule):
         dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         name = "_flat" if first else "_flat_more"
-        flat = backend_noisy.reusable(getattr(self, name), ((total,), dtype))
+        flat = backend_dense.reusable(getattr(self, name), ((total,), dtype))
         if flat is None:
             flat = xp.empty(total, dtype=dtype)
-            setattr(self, name, flat)
+            setattr(self, name, backend_dense.keepable(flat))
         views, o = [], 0
         for p in params:
             d = {}

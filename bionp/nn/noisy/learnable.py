@@ -40,7 +40,7 @@ gives its value).
 
 **Per-weight gradient array**: on NumPy, ``grads["log_var"]`` of a backward pass is
 written into the array of the layer's previous backward pass when nobody else holds that
-array (nor a view of it) any more (:func:`bionp.backend_noisy.reusable`): a training loop
+array (nor a view of it) any more (:func:`bionp.backend_dense.reusable`): a training loop
 that drops its gradients after the optimiser's step allocates no new weight-sized array
 per step; gradients a caller keeps are never overwritten.
 
@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from bionp import backend_noisy
+from bionp import backend_dense
 from bionp.backend import get_array_module
 from bionp.nn.noisy.functional import (
     check_sigma,
@@ -113,7 +113,7 @@ class LearnableNoiseDense(NoisyDense):
         self._s_lo = 2.0 * math.log(lo)
         self._s_hi = 2.0 * math.log(hi)
         self._sigma_buf = None
-        self._grad_buf = None  # the last per-weight log-variance gradient (backend_noisy.reusable)
+        self._grad_buf = None  # the last per-weight log-variance gradient (backend_dense.reusable)
 
     def params(self) -> dict:
         p = dict(self.layer.params())
@@ -169,11 +169,11 @@ class LearnableNoiseDense(NoisyDense):
         if not self.per_weight and self.mode == "multiplicative":
             scratch = self._buffer("_tmp_buf", G)
         # per weight: the previous step's gradient array again, where nobody holds it any more
-        out = backend_noisy.reusable(self._grad_buf, G) if self.per_weight else None
+        out = backend_dense.reusable(self._grad_buf, G) if self.per_weight else None
         g = log_var_grad(G, cache.eps, cache.sigma, cache.log_var, self._s_lo, self._s_hi,
                          mode=self.mode, per_weight=self.per_weight, W=cache.W,
                          sigma_reg=self.sigma_reg, scratch=scratch, out=out)
-        self._grad_buf = g if self.per_weight else None
+        self._grad_buf = backend_dense.keepable(g) if self.per_weight else None
         grads["log_var"] = g
 
     def get_config(self) -> dict:
