@@ -74,14 +74,17 @@ import time  # noqa: E402
 
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="lenet", choices=["lenet", "resnet20"])
+    p.add_argument("--model", default="lenet", choices=["lenet", "resnet20"],
+                   help="network to time")
     p.add_argument("--rules", nargs="+", default=["backprop", "fa", "dfa", "kp"],
                    choices=["backprop", "fa", "dfa", "kp", "usf", "brsf", "frsf",
-                            "dfa_fb", "dfa_next_input", "weight_mirror"])
+                            "dfa_fb", "dfa_next_input", "weight_mirror"],
+                   help="rules to time")
     p.add_argument("--rounds", type=int, default=1, help="epochs per rule, alternating")
     p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="dtype of the networks and data")
     p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)

@@ -76,7 +76,8 @@ def main():
         default=5,
         help="repeat loads timed; the best and median are reported",
     )
-    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "strict"])
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "strict"],
+                    help="array backend the data is loaded onto")
     args = ap.parse_args()
     data = args.data or os.environ.get("BIONP_DATA") or str(REPO.parent / "shared" / "datasets")
     if not (Path(data) / "fashion-mnist").is_dir():

@@ -368,12 +368,13 @@ def _resample_cost(dtype, repeats=20):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=60_000)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--n", type=int, default=60_000, help="training images per epoch")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256],
+                    help="batch sizes to time, each in turn")
     ap.add_argument("--repeats", type=int, default=3,
                     help="epochs timed per model; the fastest counts")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--dtype", default="float32", help="float32 or float64")
+    ap.add_argument("--backend", default="numpy", help="numpy, cupy or strict")
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                     help="optimiser of every model (adam: the seed's comparison)")
     ap.add_argument("--lr", type=float, default=None,

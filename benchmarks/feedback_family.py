@@ -60,11 +60,13 @@ NAMES = ["backprop", "fa", "kp", "usf", "brsf", "brsf_normal", "frsf", "weight_m
 
 def _parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rules", nargs="+", default=NAMES, choices=NAMES)
+    p.add_argument("--rules", nargs="+", default=NAMES, choices=NAMES,
+                   help="rules to time (default: all)")
     p.add_argument("--rounds", type=int, default=3, help="epochs per rule, alternating")
     p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256],
+                   help="hidden layer sizes of the MLP")
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads")
     p.add_argument("--chunk", type=int, default=0,
                    help="alternate the rules every K updates (0: every epoch)")

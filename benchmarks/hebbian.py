@@ -37,12 +37,12 @@ import time  # noqa: E402
 def _parse():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60_000, help="inputs per epoch")
-    ap.add_argument("--n-in", type=int, default=784)
-    ap.add_argument("--hidden", type=int, default=2000)
-    ap.add_argument("--p", type=float, default=3.0)
-    ap.add_argument("--k", type=int, default=7)
-    ap.add_argument("--delta", type=float, default=0.4)
-    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--n-in", type=int, default=784, help="input dimension")
+    ap.add_argument("--hidden", type=int, default=2000, help="hidden units")
+    ap.add_argument("--p", type=float, default=3.0, help="Lebesgue norm exponent p")
+    ap.add_argument("--k", type=int, default=7, help="rank of the anti-Hebbian unit")
+    ap.add_argument("--delta", type=float, default=0.4, help="anti-Hebbian strength")
+    ap.add_argument("--batch", type=int, default=100, help="inputs per update")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="BLAS / PyTorch threads (default: all cores)")
     ap.add_argument("--repeats", type=int, default=2,

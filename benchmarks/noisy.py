@@ -132,10 +132,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[784, 500, 10], help="layer widths")
     ap.add_argument("--batch", type=int, default=128, help="batch size")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                    help="dtype of the networks and the draws")
     ap.add_argument("--steps", type=int, default=20, help="steps per timed round")
     ap.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median reported)")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                    help="layer variants to time (default: all)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall clock, or the process's CPU time (on a shared machine, with one "
                          "thread: the work each variant does rather than its share of the CPUs)")

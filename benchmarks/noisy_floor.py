@@ -94,11 +94,13 @@ def extras(shapes):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[784, 500, 10])
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[784, 500, 10],
+                    help="layer sizes of the network")
+    ap.add_argument("--batch", type=int, default=128, help="batch size")
     ap.add_argument("--steps", type=int, default=20, help="steps per timed round")
     ap.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median)")
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
+                    help="wall clock, or the process's CPU time (default)")
     args = ap.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     g = bnp.random.Generator(0)

@@ -63,8 +63,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=600, help="calls per measurement (covers the schedules)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds; the minimum of each quantity is kept")
-    ap.add_argument("--batch-size", type=int, default=100)
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--batch-size", type=int, default=100, help="batch size of the timed steps")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                    help="dtype of the network and data")
     args = ap.parse_args(argv)
     bnp.set_dtype(args.dtype)
     dt = np.dtype(args.dtype)

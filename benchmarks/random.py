@@ -187,9 +187,10 @@ def normal_target(repeats: int, n: int = 397_510) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e5, 1e7])
+    ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e5, 1e7],
+                    help="numbers per draw")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
-                    choices=["float32", "float64"])
+                    choices=["float32", "float64"], help="dtypes to time, each in turn")
     ap.add_argument("--repeats", type=int, default=10, help="timed calls; the best is reported")
     ap.add_argument("--threads", type=int, default=None,
                     help="bionp's threads for large draws (default: bionp's setting)")

@@ -420,8 +420,10 @@ def torch_epoch(n, dtype, repeats, threads, clock="wall"):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=2, help="timed epochs per rule (best reported)")
-    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
+                    choices=["float32", "float64"], help="dtypes to time, each in turn")
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
+                    help="rules to time (default: all)")
     ap.add_argument("--n-train", type=int, default=50_000, help="training images per epoch")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",

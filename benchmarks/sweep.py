@@ -93,9 +93,11 @@ def timed_sweep(fn, configs, client, store):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task-seconds", type=float, default=1.5)
-    ap.add_argument("--tasks", type=int, default=8)
-    ap.add_argument("--tiny", type=int, default=40)
+    ap.add_argument("--task-seconds", type=float, default=1.5,
+                    help="seconds of work per task (calibrated matmuls)")
+    ap.add_argument("--tasks", type=int, default=8, help="tasks in the timed sweep")
+    ap.add_argument("--tiny", type=int, default=40,
+                    help="tasks that return at once, for the per-task overhead")
     args = ap.parse_args()
     from dask.distributed import Client
 

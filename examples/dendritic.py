@@ -109,7 +109,8 @@ def parse_args(argv=None):
                    help="where the grid runs: serial, local (a Dask cluster on this machine) or "
                         "tcp://HOST:PORT")
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", choices=sorted(PRESETS), default="seed")
+    pre.add_argument("--preset", choices=sorted(PRESETS), default="seed",
+                     help="the set of defaults to start from")
     known, _ = pre.parse_known_args(argv)
     ap.set_defaults(**PRESETS[known.preset])  # --help shows the chosen preset's values
     args = ap.parse_args(argv)

@@ -128,7 +128,7 @@ def _parse(argv):
     ap.add_argument("--from-results", nargs="+", default=None, metavar="DIR",
                     help="draw the results.json of earlier compare_rules runs (no training)")
     ap.add_argument("--out", default="results/feedback_family", help="output folder")
-    ap.add_argument("-h", "--help", action="store_true")
+    ap.add_argument("-h", "--help", action="store_true", help="show this message and exit")
     return ap.parse_known_args(argv)
 
 

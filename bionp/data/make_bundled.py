@@ -91,7 +91,7 @@ def main(argv=None):
     ap.add_argument(
         "--root", default=None, help="folder with fashion-mnist/ (default: BIONP_DATA etc.)"
     )
-    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--seed", type=int, default=SEED, help="seed of the subset's draw")
     ap.add_argument("--out", default=None, help="output .npz (default: the bundled file)")
     ap.add_argument(
         "--write-registry", action="store_true", help="store the MD5s in bundled_subset.py"
