@@ -170,8 +170,8 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
         if wp is not None:
             t0 = clock()
             drawing = minimal_wp_epoch(wp, xn, tn, order, g, clock=clock)
-            if clock() - t0 < best["wp_floor"]:
-                best["wp_floor"], best["wp_floor_draws"] = clock() - t0, drawing
+            if (took := clock() - t0) < best["wp_floor"]:
+                best["wp_floor"], best["wp_floor_draws"] = took, drawing
         for name, fn in (("overhead_bionp", tiny["bionp"]), ("overhead_numpy_minimal",
                                                             tiny["numpy_minimal"]),
                          ("data_check", lambda: check_values(net, x, t))):
@@ -216,8 +216,8 @@ def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
     :math:`\delta_1 = (\delta_2 W_2) a_1 (1 - a_1)`, :math:`W_l \leftarrow W_l - \eta
     \delta_l^T a_{l-1}`; every buffer allocated once, every elementwise step in place.
 
-    ``params``: ``[W1, b1, W2, b2]`` NumPy arrays, updated in place; ``order``: the
-    sample order.  Returns the batch losses.
+    ``params``: ``[W1, b1, W2, b2]`` NumPy arrays, updated in place; ``order``: the sample
+    order.  Returns the batch losses.
     """
     W1, b1, W2, b2 = params
     dt = x.dtype.type
@@ -287,7 +287,7 @@ def minimal_wp_epoch(params, x, t, order, rng, batch=200, lr=0.1, sigma=0.1,
             base = loss(*params, xb, tb)
             t0 = clock()
             for e in eps:
-                rng.normal(0.0, sigma, e.shape, dtype=e.dtype, out=e)
+                rng.normal(0.0, sigma, e.shape, dtype=e.dtype, xp=np, out=e)
             drawing += clock() - t0
             for p, e, q in zip(params, eps, pert):
                 np.add(p, e, out=q)
@@ -304,7 +304,7 @@ def gemm_epoch(params, x, order, batch=200):
     epoch with this BLAS (nothing else in the epoch is unavoidable arithmetic)."""
     W1, _, W2, _ = params
     dt = x.dtype.type
-    z1, t1 = np.empty((batch, W1.shape[0]), dt), np.empty((batch, W1.shape[0]), dt)
+    z1, t1 = (np.empty((batch, W1.shape[0]), dt) for _ in range(2))
     z2 = np.empty((batch, W2.shape[0]), dt)
     gW1, gW2 = np.empty_like(W1), np.empty_like(W2)
     for i in range(x.shape[0] // batch):
@@ -336,8 +336,7 @@ def noise_draw_epoch(dtype, repeats, clock=time.perf_counter, steps=250):
     """Seconds to draw one epoch's weight-perturbation noise alone: ``steps`` draws (one per
     update of the epoch) of N(0, 1) for all 397,510 parameters of the MLP from bionp's
     generator (the part of a WP step no implementation of the rule can skip)."""
-    g = bnp.random.Generator(0)
-    n = 784 * 500 + 500 + 500 * 10 + 10
+    g, n = bnp.random.Generator(0), 784 * 500 + 500 + 500 * 10 + 10
     out = bnp.get_xp().empty(n, dtype=dtype)
     g.normal(size=n, dtype=dtype, out=out)
     best = float("inf")
@@ -351,8 +350,7 @@ def noise_draw_epoch(dtype, repeats, clock=time.perf_counter, steps=250):
 
 def matmul_rate(dtype, clock=time.perf_counter):
     g = bnp.random.Generator(0)
-    a = g.normal(size=(2000, 2000), dtype=dtype)
-    b = g.normal(size=(2000, 2000), dtype=dtype)
+    a, b = (g.normal(size=(2000, 2000), dtype=dtype) for _ in range(2))
     a @ b
     best = float("inf")
     for _ in range(3):

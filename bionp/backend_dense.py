@@ -351,20 +351,34 @@ _getrefcount = getattr(sys, "getrefcount", None)
 
 def _owner_only_count():
     """What :func:`_count` says of an array held by one attribute only (measured, so that an
-    interpreter counting references differently is still read right)."""
+    interpreter counting references differently is still read right), or ``None`` when the
+    measurement is not consistent (one more holder must count exactly one more).  A Python
+    tracer or profiler that reads frames' locals would hold references of its own, so the
+    probe runs without them."""
     if _getrefcount is None:
         return None
+
     def through_a_call(buf):  # as reusable(buf, like) calls _count(buf)
         return _count(buf)
 
-    holder = types.SimpleNamespace(a=np.empty(1))
-    return through_a_call(holder.a)
+    trace, profile = sys.gettrace(), sys.getprofile()
+    sys.settrace(None)
+    sys.setprofile(None)
+    try:
+        holder = types.SimpleNamespace(a=np.empty(1))
+        alone = through_a_call(holder.a)
+        extra = holder.a  # noqa: F841  (a second holder)
+        held = through_a_call(holder.a)
+    finally:
+        sys.settrace(trace)
+        sys.setprofile(profile)
+    return alone if held == alone + 1 else None
 
 
 _OWNER_ONLY = _owner_only_count()
 
 
-def reusable(buf, like):
+def reusable(buf, like, xp=None):
     """``buf`` if it is a writeable C-contiguous NumPy array of ``like``'s shape and dtype that
     only its owner's attribute references (no caller holds it or a view of it), else ``None``.
 
@@ -375,9 +389,20 @@ def reusable(buf, like):
     buf : array or None
         The owner's array from an earlier call.
     like : array or tuple
-        The array whose shape and dtype the result must have, or that ``(shape, dtype)``.
+        The array whose shape and dtype the result must have (a NumPy array, else the result
+        is ``None``), or that ``(shape, dtype)`` together with ``xp``.
+    xp : module, optional
+        With a ``(shape, dtype)`` ``like``: the array module of the call; anything but NumPy
+        gives ``None`` (a buffer kept from a NumPy call is never handed to another backend).
+
+    Returns
+    -------
+    array or None
+        ``buf``, to be written again, or ``None``: allocate a new array.
     """
     if type(like) is tuple:
+        if xp is not np:
+            return None
         shape, dtype = like
     elif type(like) is np.ndarray:
         shape, dtype = like.shape, like.dtype
@@ -398,5 +423,11 @@ def keepable(a):
     Parameters
     ----------
     a : array
+        The array just computed (e.g. a gradient the caller receives).
+
+    Returns
+    -------
+    array or None
+        ``a`` if it is a NumPy array, else ``None``.
     """
     return a if type(a) is np.ndarray else None

@@ -12,6 +12,7 @@ import pytest
 
 import bionp as bnp
 from bionp import backend_dense, nn, optim, rules
+from bionp.backend import backend_of
 from bionp.backend_dense import mean as backend_mean
 from bionp.train import Trainer
 
@@ -400,7 +401,10 @@ def test_dense_writes_its_weight_gradient_again_only_when_nobody_holds_it(dtype,
 
 
 def test_reusable_takes_a_shape_and_dtype():
-    """``reusable(buf, (shape, dtype))`` checks like ``reusable(buf, like)``."""
+    """``reusable(buf, (shape, dtype), xp)`` checks like ``reusable(buf, like)``, and only
+    for a NumPy call."""
+    from bionp import _strict
+
     class Owner:
         pass
 
@@ -409,12 +413,98 @@ def test_reusable_takes_a_shape_and_dtype():
     assert _reuse(o, ((3, 4), np.float32))
     assert not _reuse(o, ((4, 3), np.float32))
     assert not _reuse(o, ((3, 4), np.float64))
+    assert not _reuse(o, ((3, 4), np.float32), _strict.xp)
+    assert not _reuse(o, ((3, 4), np.float32), None)
     view = o.buf[1:]
     assert not _reuse(o, ((3, 4), np.float32))
     del view
     assert _reuse(o, ((3, 4), np.float32))
 
 
-def _reuse(owner, like):
+def _reuse(owner, like, xp=np):
     # outside an assert: pytest's rewriting would hold owner.buf in a temporary
-    return backend_dense.reusable(owner.buf, like) is owner.buf
+    return backend_dense.reusable(owner.buf, like, xp) is owner.buf
+
+
+def test_a_buffer_kept_on_numpy_is_not_handed_to_another_backend():
+    """An array kept from a NumPy call is never written by a call on another backend: a
+    weight-perturbation rule used on NumPy and then on the strict stand-in, and a dense layer
+    whose arrays move there, give that backend's own results."""
+    g = bnp.random.Generator(1)
+    rule = rules.WeightPerturbation(sigma=0.1, rng=0)
+    layer = nn.Dense(6, 4, rng=0, dtype="float64")
+    x, d = g.normal(0.0, 1.0, (5, 6), dtype="float64"), g.normal(0.0, 1.0, (5, 4), dtype="float64")
+    layer.backward(x, d)
+    with bnp.backend("numpy"):
+        net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        rule.gradients(net, x, np.arange(5) % 3, nn.MSELoss())
+    with bnp.backend("strict") as xp:
+        net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        xs, ds = bnp.asarray(x, xp=xp), bnp.asarray(d, xp=xp)
+        got = rule.gradients(net, xs, xp.asarray(np.arange(5) % 3), nn.MSELoss())
+        assert all(backend_of(v) == "strict" for gr in got for v in gr.values())
+        layer.W, layer.b = bnp.asarray(layer.W, xp=xp), bnp.asarray(layer.b, xp=xp)
+        gW = layer.backward(xs, ds)[0]["W"]
+        assert backend_of(gW) == "strict"
+        np.testing.assert_array_equal(bnp.asnumpy(gW), d.T @ x)
+
+
+def test_reuse_changes_no_numbers(monkeypatch):
+    """Training with the arrays written again gives the bits of training with a new array
+    every step (reuse switched off), for the rules that reuse them."""
+    g = bnp.random.Generator(6)
+    x = bnp.asnumpy(g.random((120, 30), xp=np))
+    t = np.eye(4)[bnp.asnumpy(g.integers(0, 4, size=120, xp=np))]
+
+    def train(name):
+        net = nn.MLP([30, 40, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
+        rule = {"bp": rules.Backprop(), "fa": rules.FeedbackAlignment(rng=1),
+                "wp": rules.WeightPerturbation(sigma=0.05, n_samples=2, rng=2)}[name]
+        Trainer(net, rule, optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=20, rng=0,
+                progress=False).fit(x, t, epochs=2, labels=False)
+        return [bnp.asnumpy(v).tobytes() for p in net.parameters() for v in p.values()]
+
+    for name in ("bp", "fa", "wp"):
+        reused = train(name)
+        with monkeypatch.context() as m:
+            m.setattr(backend_dense, "_OWNER_ONLY", None)
+            fresh = train(name)
+        assert reused == fresh, name
+
+
+def test_the_trainer_lets_its_layers_reuse_their_gradient():
+    """In a training loop the dense layers write every step's weight gradient into one array
+    (the Trainer drops each step's gradients before the next)."""
+    g = bnp.random.Generator(7)
+    x = bnp.asnumpy(g.random((200, 30), xp=np))
+    t = np.eye(4)[bnp.asnumpy(g.integers(0, 4, size=200, xp=np))]
+    net = nn.MLP([30, 40, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
+    seen = set()
+    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=20,
+                 rng=0, progress=False,
+                 after_step=lambda trainer: seen.add(id(net.layers[0]._grad_W)))
+    tr.fit(x, t, epochs=1, labels=False)
+    assert len(seen) == 1 and tr.n_steps == 10
+
+
+def test_reference_count_calibration_ignores_a_tracer_and_checks_itself():
+    """The count of an array held by its owner only is measured without a Python tracer
+    that would hold frames' locals, and the probe with one more holder must count one more."""
+    import sys
+
+    seen = []
+
+    def tracer(frame, event, arg):
+        frame.f_locals  # what pdb and argument-logging tracers do
+        seen.append(event)
+        return tracer
+
+    plain = backend_dense._owner_only_count()
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        traced = backend_dense._owner_only_count()
+    finally:
+        sys.settrace(old)
+    assert traced == plain == backend_dense._OWNER_ONLY
+    assert sys.gettrace() is old

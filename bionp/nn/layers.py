@@ -152,7 +152,7 @@ class Dense(WeightAndBias):
             )
         xp = check_same_backend(x, delta, names=("x", "delta"))
         # the last step's weight gradient, written again when nobody holds it any more
-        out = backend_dense.reusable(self._grad_W, (self.W.shape, x.dtype)) \
+        out = backend_dense.reusable(self._grad_W, (self.W.shape, x.dtype), xp) \
             if delta.dtype == x.dtype else None
         gW = xp.matmul(delta.T, x, out=out)
         self._grad_W = backend_dense.keepable(gW)

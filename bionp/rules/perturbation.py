@@ -200,7 +200,7 @@ class WeightPerturbation(Rule):
         dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         name = "_flat" if first else "_flat_more"
-        flat = backend_dense.reusable(getattr(self, name), ((total,), dtype))
+        flat = backend_dense.reusable(getattr(self, name), ((total,), dtype), xp)
         if flat is None:
             flat = xp.empty(total, dtype=dtype)
             setattr(self, name, backend_dense.keepable(flat))

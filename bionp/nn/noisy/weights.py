@@ -298,7 +298,7 @@ class NoisyWeights:
         M = cache.W_eff if feedback is None else feedback
         grads, delta_in = self.layer.backward(x, delta, cache=cache.inner, feedback=M,
                                               need_input_grad=need_input_grad)
-        G = grads["W"]  # dL/dW_eff (a new array from the wrapped layer)
+        G = grads["W"]  # dL/dW_eff: the wrapped layer's, which the caller receives (ours)
         self._extra_grads(grads, G, cache)  # the σ gradient needs G itself: first
         if self.mode == "multiplicative":
             G *= cache.factor  # dL/dW = G ⊙ (1 + σ ε), in place
