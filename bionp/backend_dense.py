@@ -47,6 +47,9 @@ __all__ = ["column_sum", "half_signs", "keepable", "kernels_available", "mean", 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: below this many elements the plain passes cost less than calling a kernel (same numbers)
 MIN_SIZE = 8192
+#: arrays below this many bytes come from the C allocator's heap without page faults (its
+#: default threshold for mapping an allocation on its own): not worth keeping for reuse
+REUSE_MIN_BYTES = 1 << 17
 
 
 def _load():

@@ -382,9 +382,9 @@ def test_dense_writes_its_weight_gradient_again_only_when_nobody_holds_it(dtype,
     import weakref
 
     g = bnp.random.Generator(2)
-    layer = nn.Dense(40, 30, rng=0, dtype=dtype)
-    xs = [g.normal(0.0, 1.0, (8, 40), dtype=dtype) for _ in range(3)]
-    ds = [g.normal(0.0, 1.0, (8, 30), dtype=dtype) for _ in range(3)]
+    layer = nn.Dense(300, 200, rng=0, dtype=dtype)  # big enough to be kept (REUSE_MIN_BYTES)
+    xs = [g.normal(0.0, 1.0, (8, 300), dtype=dtype) for _ in range(3)]
+    ds = [g.normal(0.0, 1.0, (8, 200), dtype=dtype) for _ in range(3)]
     want = [bnp.asnumpy(cpu_xp.matmul(d.T, x)).tobytes() for x, d in zip(xs, ds)]
     held = layer.backward(xs[0], ds[0])[0]["W"]
     second = layer.backward(xs[1], ds[1])[0]["W"]
@@ -432,14 +432,16 @@ def test_a_buffer_kept_on_numpy_is_not_handed_to_another_backend():
     whose arrays move there, give that backend's own results."""
     g = bnp.random.Generator(1)
     rule = rules.WeightPerturbation(sigma=0.1, rng=0)
-    layer = nn.Dense(6, 4, rng=0, dtype="float64")
-    x, d = g.normal(0.0, 1.0, (5, 6), dtype="float64"), g.normal(0.0, 1.0, (5, 4), dtype="float64")
+    layer = nn.Dense(300, 200, rng=0, dtype="float64")  # big enough to be kept
+    x = g.normal(0.0, 1.0, (5, 300), dtype="float64")
+    d = g.normal(0.0, 1.0, (5, 200), dtype="float64")
     layer.backward(x, d)
+    assert layer._grad_W is not None
     with bnp.backend("numpy"):
-        net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        net = nn.MLP([300, 5, 3], activation="sigmoid", rng=0, dtype="float64")
         rule.gradients(net, x, np.arange(5) % 3, nn.MSELoss())
     with bnp.backend("strict") as xp:
-        net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        net = nn.MLP([300, 5, 3], activation="sigmoid", rng=0, dtype="float64")
         xs, ds = bnp.asarray(x, xp=xp), bnp.asarray(d, xp=xp)
         got = rule.gradients(net, xs, xp.asarray(np.arange(5) % 3), nn.MSELoss())
         assert all(backend_of(v) == "strict" for gr in got for v in gr.values())
@@ -453,11 +455,11 @@ def test_reuse_changes_no_numbers(monkeypatch):
     """Training with the arrays written again gives the bits of training with a new array
     every step (reuse switched off), for the rules that reuse them."""
     g = bnp.random.Generator(6)
-    x = bnp.asnumpy(g.random((120, 30), xp=np))
+    x = bnp.asnumpy(g.random((120, 300), xp=np))
     t = np.eye(4)[bnp.asnumpy(g.integers(0, 4, size=120, xp=np))]
 
     def train(name):
-        net = nn.MLP([30, 40, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
+        net = nn.MLP([300, 200, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
         rule = {"bp": rules.Backprop(), "fa": rules.FeedbackAlignment(rng=1),
                 "wp": rules.WeightPerturbation(sigma=0.05, n_samples=2, rng=2)}[name]
         Trainer(net, rule, optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=20, rng=0,
@@ -476,15 +478,16 @@ def test_the_trainer_lets_its_layers_reuse_their_gradient():
     """In a training loop the dense layers write every step's weight gradient into one array
     (the Trainer drops each step's gradients before the next)."""
     g = bnp.random.Generator(7)
-    x = bnp.asnumpy(g.random((200, 30), xp=np))
+    x = bnp.asnumpy(g.random((200, 300), xp=np))
     t = np.eye(4)[bnp.asnumpy(g.integers(0, 4, size=200, xp=np))]
-    net = nn.MLP([30, 40, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
+    net = nn.MLP([300, 200, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
     seen = set()
     tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.1), nn.MSELoss(), batch_size=20,
                  rng=0, progress=False,
                  after_step=lambda trainer: seen.add(id(net.layers[0]._grad_W)))
     tr.fit(x, t, epochs=1, labels=False)
     assert len(seen) == 1 and tr.n_steps == 10
+    assert net.layers[1]._grad_W is None  # 4 x 200: below REUSE_MIN_BYTES, not kept
 
 
 def test_reference_count_calibration_ignores_a_tracer_and_checks_itself():
