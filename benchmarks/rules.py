@@ -33,6 +33,16 @@ what bionp's epoch spends beyond the bare loop's in Python and in that check, an
 ``backprop_over_numpy_minimal_less_fixed_costs``: the ratio without it (the distance that
 the arithmetic itself leaves).
 
+``weight_perturbation_floor_seconds``: the rule's epoch as a bare NumPy loop with the
+rule's draws (two forward passes and the draw of every parameter's noise), its ratio to
+backprop and weight perturbation's ratio to it; ``weight_perturbation_floor_draw_seconds``:
+the draws' share of it (right after matrix products, as the rule draws them).
+
+``median_of_rounds``: the same ratios taken within each round (the rule's epoch over
+backprop's, or over the bare loop's, of that round) and their median over the rounds,
+less sensitive to a machine whose speed drifts than the ratio of the fastest epochs.
+The bare loops are in ``benchmarks/bare_loops.py``.
+
 ``weight_noise_draw_seconds``: one epoch's N(0, 1) draws for every parameter (what
 weight perturbation needs each step) from bionp's generator alone, and its ratio to
 the backprop epoch. ``weight_perturbation_rademacher``: the same rule with ±σ noise
@@ -58,7 +68,9 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))  # this checkout's bionp, not another install
 
 import argparse
+import importlib.util
 import json
+import statistics
 import subprocess
 import textwrap
 import time
@@ -85,6 +97,19 @@ import bionp as bnp  # noqa: E402
 from bionp import metrics, nn, optim, rules  # noqa: E402
 from bionp.evaluation_data import check_values  # noqa: E402
 from bionp.train import Trainer  # noqa: E402
+
+
+def _sibling(name):
+    """``benchmarks/{name}.py`` as a module (this folder is off ``sys.path``, see above)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_HERE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_loops = _sibling("bare_loops")
+minimal_backprop_epoch, minimal_wp_epoch = _loops.minimal_backprop_epoch, _loops.minimal_wp_epoch
+gemm_epoch = _loops.gemm_epoch
 
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment", "kolen_pollack",
          "weight_perturbation", "weight_perturbation_rademacher", "node_perturbation")
@@ -140,7 +165,8 @@ def time_epoch(name, x, t, repeats, clock=time.perf_counter):
 def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     """Fastest of ``repeats`` epochs of each rule in ``names``, of the bare NumPy loop
     (``"numpy_minimal"``) and of the GEMMs alone (``"gemm_floor"``), timed in turns (one
-    epoch of each per round) so that a machine shared with other jobs slows all alike."""
+    epoch of each per round) so that a machine shared with other jobs slows all alike;
+    ``"rounds"``: every round's times (for ratios within a round)."""
     trainers = {name: _trainer(name, x, t) for name in names}
     xn, tn = bnp.asnumpy(x), bnp.asnumpy(t)
     g = bnp.random.Generator(0)
@@ -152,32 +178,32 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     if wp is not None:
         minimal_wp_epoch(wp, xn, tn, np.arange(xn.shape[0]), g, clock=clock)
     tiny = _tiny_setup(xn.shape[0] // 200)
-    extra = ["numpy_minimal", "gemm_floor", "overhead_bionp", "overhead_numpy_minimal",
-             "data_check", "wp_floor", "wp_floor_draws"]
-    best = dict.fromkeys(list(names) + extra, float("inf"))
+    times = {k: [] for k in list(names) + ["numpy_minimal", "gemm_floor", "overhead_bionp",
+                                           "overhead_numpy_minimal", "data_check", "wp_floor"]}
+    draws = []
+
+    def timed(key, fn):
+        t0 = clock()
+        out = fn()
+        times[key].append(clock() - t0)
+        return out
+
     for _ in range(repeats):
         for name, tr in trainers.items():
-            t0 = clock()
-            tr.fit(x, t, epochs=1, labels=False)
-            best[name] = min(best[name], clock() - t0)
+            timed(name, lambda: tr.fit(x, t, epochs=1, labels=False))
         order = bnp.asnumpy(g.permutation(xn.shape[0], xp=np))
-        t0 = clock()
-        minimal_backprop_epoch(params, xn, tn, order)
-        best["numpy_minimal"] = min(best["numpy_minimal"], clock() - t0)
-        t0 = clock()
-        gemm_epoch(params, xn, order)
-        best["gemm_floor"] = min(best["gemm_floor"], clock() - t0)
+        timed("numpy_minimal", lambda: minimal_backprop_epoch(params, xn, tn, order))
+        timed("gemm_floor", lambda: gemm_epoch(params, xn, order))
         if wp is not None:
-            t0 = clock()
-            drawing = minimal_wp_epoch(wp, xn, tn, order, g, clock=clock)
-            if (took := clock() - t0) < best["wp_floor"]:
-                best["wp_floor"], best["wp_floor_draws"] = took, drawing
-        for name, fn in (("overhead_bionp", tiny["bionp"]), ("overhead_numpy_minimal",
-                                                            tiny["numpy_minimal"]),
-                         ("data_check", lambda: check_values(net, x, t))):
-            t0 = clock()
-            fn()
-            best[name] = min(best[name], clock() - t0)
+            draws.append(timed("wp_floor", lambda: minimal_wp_epoch(wp, xn, tn, order, g,
+                                                                    clock=clock)))
+        timed("overhead_bionp", tiny["bionp"])
+        timed("overhead_numpy_minimal", tiny["numpy_minimal"])
+        timed("data_check", lambda: check_values(net, x, t))
+    best = {k: min(v) for k, v in times.items() if v}
+    if draws:  # the draws of the fastest floor epoch
+        best["wp_floor_draws"] = draws[times["wp_floor"].index(best["wp_floor"])]
+    best["rounds"] = times
     return best
 
 
@@ -197,123 +223,6 @@ def _tiny_setup(steps, batch=2):
     for fn in fns.values():
         fn()
     return fns
-
-
-def _sigmoid(z):
-    """``z`` <- 1 / (1 + exp(-z)) in place (what bionp's Sigmoid computes)."""
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1
-    np.reciprocal(z, out=z)
-
-
-def minimal_backprop_epoch(params, x, t, order, batch=200, lr=0.1):
-    r"""One backprop epoch of the 784-500-10 sigmoid MLP (MSE, SGD) as a bare NumPy loop.
-
-    The same maths as ``Trainer(MLP, Backprop(), SGD)``: per batch
-    :math:`a_1 = \sigma(x W_1^T + b_1)`, :math:`a_2 = \sigma(a_1 W_2^T + b_2)`,
-    :math:`\delta_2 = \tfrac{2}{B}(a_2 - t) a_2 (1 - a_2)`,
-    :math:`\delta_1 = (\delta_2 W_2) a_1 (1 - a_1)`, :math:`W_l \leftarrow W_l - \eta
-    \delta_l^T a_{l-1}`; every buffer allocated once, every elementwise step in place.
-
-    ``params``: ``[W1, b1, W2, b2]`` NumPy arrays, updated in place; ``order``: the sample
-    order.  Returns the batch losses.
-    """
-    W1, b1, W2, b2 = params
-    dt = x.dtype.type
-    z1, tmp1 = np.empty((batch, W1.shape[0]), dt), np.empty((batch, W1.shape[0]), dt)
-    z2, tmp2 = np.empty((batch, W2.shape[0]), dt), np.empty((batch, W2.shape[0]), dt)
-    grads = [np.empty_like(p) for p in params]
-    gW1, gb1, gW2, gb2 = grads
-
-    losses = []
-    for i in range(x.shape[0] // batch):
-        idx = order[i * batch:(i + 1) * batch]
-        xb, tb = x[idx], t[idx]
-        np.matmul(xb, W1.T, out=z1)
-        z1 += b1
-        _sigmoid(z1)  # a1
-        np.matmul(z1, W2.T, out=z2)
-        z2 += b2
-        _sigmoid(z2)  # a2
-        np.subtract(z2, tb, out=tmp2)  # e
-        losses.append(float(np.einsum("ij,ij->", tmp2, tmp2)) / batch)
-        tmp2 *= dt(2.0 / batch)
-        tmp2 *= z2
-        np.subtract(1, z2, out=z2)
-        tmp2 *= z2  # delta2
-        np.matmul(tmp2.T, z1, out=gW2)
-        np.sum(tmp2, axis=0, out=gb2)
-        np.matmul(tmp2, W2, out=tmp1)
-        tmp1 *= z1
-        np.subtract(1, z1, out=z1)
-        tmp1 *= z1  # delta1
-        np.matmul(tmp1.T, xb, out=gW1)
-        np.sum(tmp1, axis=0, out=gb1)
-        for p, gr in zip(params, grads):
-            gr *= dt(lr)
-            p -= gr
-    return losses
-
-
-def minimal_wp_epoch(params, x, t, order, rng, batch=200, lr=0.1, sigma=0.1,
-                     clock=time.perf_counter):
-    r"""One weight-perturbation epoch of the same MLP as a bare NumPy loop, its floor: per
-    batch the clean loss, the N(0, σ²) draws of every parameter from ``rng`` (parameter by
-    parameter, as the rule draws them) into one preallocated array, the perturbed loss and
-    :math:`\theta \mathrel{-}= \eta\,(L(\theta+\varepsilon) - L(\theta))\,\varepsilon/\sigma^2`:
-    two forward passes and a draw, what no implementation of the rule can skip.  Returns
-    the seconds spent drawing (timed inside the loop, right after matrix products)."""
-    dt = x.dtype.type
-    flat = np.empty(sum(p.size for p in params), dt)
-    eps = [v.reshape(p.shape) for v, p in
-           zip(np.split(flat, np.cumsum([p.size for p in params])[:-1]), params)]
-    pert = [np.empty_like(p) for p in params]
-    z = [np.empty((batch, params[0].shape[0]), dt), np.empty((batch, params[2].shape[0]), dt)]
-
-    def loss(W1, b1, W2, b2, xb, tb):
-        for W, b, inp, out in ((W1, b1, xb, z[0]), (W2, b2, z[0], z[1])):
-            np.matmul(inp, W.T, out=out)
-            out += b
-            _sigmoid(out)
-        z[1] -= tb
-        return float(np.einsum("ij,ij->", z[1], z[1])) / batch
-
-    drawing = 0.0
-    with np.errstate(over="ignore"):
-        for i in range(x.shape[0] // batch):
-            idx = order[i * batch:(i + 1) * batch]
-            xb, tb = x[idx], t[idx]
-            base = loss(*params, xb, tb)
-            t0 = clock()
-            for e in eps:
-                rng.normal(0.0, sigma, e.shape, dtype=e.dtype, xp=np, out=e)
-            drawing += clock() - t0
-            for p, e, q in zip(params, eps, pert):
-                np.add(p, e, out=q)
-            flat *= dt(-lr * (loss(*pert, xb, tb) - base) / sigma ** 2)
-            for p, e in zip(params, eps):
-                p += e
-    return drawing
-
-
-def gemm_epoch(params, x, order, batch=200):
-    """The epoch's matrix products alone, at the shapes of :func:`minimal_backprop_epoch`
-    (the batch gathered, then forward of both layers, both weight gradients and the hidden
-    delta, each into a preallocated ``out=``): the GEMM-efficiency floor of a backprop
-    epoch with this BLAS (nothing else in the epoch is unavoidable arithmetic)."""
-    W1, _, W2, _ = params
-    dt = x.dtype.type
-    z1, t1 = (np.empty((batch, W1.shape[0]), dt) for _ in range(2))
-    z2 = np.empty((batch, W2.shape[0]), dt)
-    gW1, gW2 = np.empty_like(W1), np.empty_like(W2)
-    for i in range(x.shape[0] // batch):
-        xb = x[order[i * batch:(i + 1) * batch]]
-        np.matmul(xb, W1.T, out=z1)
-        np.matmul(z1, W2.T, out=z2)
-        np.matmul(z2.T, z1, out=gW2)
-        np.matmul(z2, W2, out=t1)
-        np.matmul(t1.T, xb, out=gW1)
 
 
 def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
@@ -447,6 +356,18 @@ def main():
             bp = res["seconds_per_epoch"].get("backprop")
             if bp:
                 res["ratio_to_backprop"] = {k: round(v / bp, 3) for k, v in res["seconds_per_epoch"].items()}
+            rounds = times["rounds"]
+
+            def paired(a, b):  # the median over rounds of a / b within each round
+                return round(statistics.median(u / v for u, v in zip(rounds[a], rounds[b])), 3)
+            res["median_of_rounds"] = {f"{k}_over_backprop": paired(k, "backprop")
+                                       for k in args.rules if k != "backprop" and bp}
+            if bp:
+                res["median_of_rounds"]["backprop_over_numpy_minimal"] = paired(
+                    "backprop", "numpy_minimal")
+            if "weight_perturbation" in rounds and rounds["wp_floor"]:
+                res["median_of_rounds"]["weight_perturbation_over_floor"] = paired(
+                    "weight_perturbation", "wp_floor")
             res["numpy_minimal_seconds"] = round(times["numpy_minimal"], 4)
             res["gemm_floor_seconds"] = round(times["gemm_floor"], 4)
             res["numpy_minimal_over_gemm_floor"] = round(

@@ -82,6 +82,10 @@ def test_script_reports_the_references():
                 "weight_perturbation_floor_draw_seconds",
                 "backprop_over_numpy_minimal_less_fixed_costs"):
         assert res[key] > 0, key
+    assert set(res["median_of_rounds"]) == {"backprop_over_numpy_minimal",
+                                            "weight_perturbation_over_backprop",
+                                            "weight_perturbation_over_floor"}
+    assert all(v > 0 for v in res["median_of_rounds"].values())
     assert res["step_overhead_seconds"]["bionp"] > 0
     assert res["step_overhead_seconds"]["numpy_minimal"] > 0
     fixed = (res["step_overhead_seconds"]["bionp"] - res["step_overhead_seconds"]["numpy_minimal"]
