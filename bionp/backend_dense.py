@@ -420,8 +420,10 @@ def reusable(buf, like, xp=None):
 
 
 def keepable(a):
-    """``a`` if :func:`reusable` could hand it back later (a NumPy array), else ``None``: what
-    an owner keeps, so that a GPU array is not held after its caller drops it.
+    """``a`` if :func:`reusable` could hand it back later and it is worth it (a NumPy array
+    of at least :data:`REUSE_MIN_BYTES`), else ``None``: what an owner keeps, so that a GPU
+    array is not held after its caller drops it, and a small one costs no reference-count
+    check on the next call.
 
     Parameters
     ----------
@@ -431,6 +433,6 @@ def keepable(a):
     Returns
     -------
     array or None
-        ``a`` if it is a NumPy array, else ``None``.
+        ``a`` if it is a NumPy array of at least :data:`REUSE_MIN_BYTES`, else ``None``.
     """
-    return a if type(a) is np.ndarray else None
+    return a if type(a) is np.ndarray and a.nbytes >= REUSE_MIN_BYTES else None

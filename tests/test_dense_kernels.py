@@ -438,10 +438,10 @@ def test_a_buffer_kept_on_numpy_is_not_handed_to_another_backend():
     layer.backward(x, d)
     assert layer._grad_W is not None
     with bnp.backend("numpy"):
-        net = nn.MLP([300, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        net = nn.MLP([300, 200, 3], activation="sigmoid", rng=0, dtype="float64")
         rule.gradients(net, x, np.arange(5) % 3, nn.MSELoss())
     with bnp.backend("strict") as xp:
-        net = nn.MLP([300, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+        net = nn.MLP([300, 200, 3], activation="sigmoid", rng=0, dtype="float64")
         xs, ds = bnp.asarray(x, xp=xp), bnp.asarray(d, xp=xp)
         got = rule.gradients(net, xs, xp.asarray(np.arange(5) % 3), nn.MSELoss())
         assert all(backend_of(v) == "strict" for gr in got for v in gr.values())

@@ -144,9 +144,10 @@ def test_training_steps_bits(compiled, dtype, variant):
 
 
 def _per_weight_step():
-    layer = nn.LearnableNoiseDense(120, 110, per_weight=True, rng=0)
-    x = bnp.random.Generator(5).normal(0, 1, (16, 120), dtype="float32")
-    delta = bnp.random.Generator(6).normal(0, 1, (16, 110), dtype="float32")
+    # 200 x 200 float32 (160 KB): above REUSE_MIN_BYTES, so the gradient array is kept
+    layer = nn.LearnableNoiseDense(200, 200, per_weight=True, rng=0)
+    x = bnp.random.Generator(5).normal(0, 1, (16, 200), dtype="float32")
+    delta = bnp.random.Generator(6).normal(0, 1, (16, 200), dtype="float32")
 
     def grads():
         _, cache = layer.forward_cache(x)

@@ -253,9 +253,10 @@ def test_weight_perturbation_reuses_its_noise_array_only_when_free(n_samples, cp
     never while they are held (they keep their values), and with the numbers of a fresh rule."""
     from bionp import nn, rules
 
-    net = nn.MLP([6, 5, 3], activation="sigmoid", rng=0, dtype="float64")
+    # 60,000+ float64 parameters: above REUSE_MIN_BYTES, so the array is kept
+    net = nn.MLP([300, 200, 3], activation="sigmoid", rng=0, dtype="float64")
     g = Generator(3)
-    x = g.normal(0.0, 1.0, (8, 6), dtype="float64")
+    x = g.normal(0.0, 1.0, (8, 300), dtype="float64")
     y = g.integers(0, 3, 8)
     loss = nn.MSELoss()
     rule = rules.WeightPerturbation(sigma=0.1, n_samples=n_samples, rng=7)

@@ -151,13 +151,11 @@ class Dense(WeightAndBias):
                 f"{tuple(getattr(delta, 'shape', ()))}"
             )
         xp = check_same_backend(x, delta, names=("x", "delta"))
-        if self.W.nbytes >= backend_dense.REUSE_MIN_BYTES and delta.dtype == x.dtype:
-            # the last step's weight gradient, written again when nobody holds it any more
-            out = backend_dense.reusable(self._grad_W, (self.W.shape, x.dtype), xp)
-            gW = xp.matmul(delta.T, x, out=out)
-            self._grad_W = backend_dense.keepable(gW)
-        else:
-            gW = xp.matmul(delta.T, x)
+        # the last step's weight gradient, written again when nobody holds it any more
+        out = backend_dense.reusable(self._grad_W, (self.W.shape, x.dtype), xp) \
+            if delta.dtype == x.dtype else None
+        gW = xp.matmul(delta.T, x, out=out)
+        self._grad_W = backend_dense.keepable(gW)
         grads = {"W": gW}
         if self.b is not None:
             fast = backend_dense.column_sum(xp, delta)  # compiled, same numbers (NumPy)

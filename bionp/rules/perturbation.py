@@ -194,9 +194,10 @@ class WeightPerturbation(Rule):
         layer's arrays in its ``params()`` order) into one flat array; returns the flat
         array (scaled in place into the gradient) and its per-parameter views.
 
-        The flat array is kept and written again on the next call once nobody holds it or a
-        view of it (``first``: the array that becomes the returned gradient; the later
-        samples' array is the rule's own)."""
+        The flat array (from :data:`bionp.backend_dense.REUSE_MIN_BYTES` up) is kept and
+        written again on the next call once nobody holds it or a view of it (``first``: the
+        array that becomes the returned gradient; the later samples' array is the rule's
+        own)."""
         dtype = _first_array(params).dtype
         total = sum(int(v.size) for p in params for v in p.values())
         name = "_flat" if first else "_flat_more"

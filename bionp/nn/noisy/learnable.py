@@ -38,7 +38,8 @@ keeps it from collapsing to :math:`\sigma_{\min}`.  Its gradient
 reports does not include :math:`R` (:meth:`~LearnableNoiseDense.regularization`
 gives its value).
 
-**Per-weight gradient array**: on NumPy, ``grads["log_var"]`` of a backward pass is
+**Per-weight gradient array**: on NumPy, ``grads["log_var"]`` of a backward pass (from
+:data:`bionp.backend_dense.REUSE_MIN_BYTES` up) is
 written into the array of the layer's previous backward pass when nobody else holds that
 array (nor a view of it) any more (:func:`bionp.backend_dense.reusable`): a training loop
 that drops its gradients after the optimiser's step allocates no new weight-sized array
