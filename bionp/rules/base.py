@@ -163,8 +163,9 @@ class Rule:
         instead, and the exact backward of the parameter-free layers down to the layer with
         parameters below them carries it there (max-pooling routes it to the maxima).
         Layers that neither get a ``direct`` entry nor pass one down get no delta at all.
-        Each layer's ``backward`` gets the cache of its own forward pass (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is
-        sent below the last layer (from the input) that has parameters.
+        Each layer's ``backward`` gets the cache of its own forward pass
+        (``cache.caches[l]``: e.g. the weight noise it drew).  No delta is sent below the
+        last layer (from the input) that has parameters.
         Returns the per-layer gradients, or with ``grads=False`` the per-layer
         deltas :math:`\delta_l` (what :mod:`bionp.metrics` needs for per-sample moments;
         dense-like layers only).
