@@ -15,9 +15,12 @@ dtype, so that both give the same bits:
       g' = \lambda\theta + g, \quad v \leftarrow \mu v + g', \quad
       \theta \leftarrow \theta - \mathrm{lr}\,(g' + \mu v \text{ or } v \text{ or } g');
 
+* ``sigmoid32(z, out)`` (``sigmoid32_inplace(a)``): the float32 sigmoid :math:`1/(1 + e^{-z})` in one pass, with
+  NumPy's float32 exponential reproduced (:mod:`bionp._exp32`; ``exp32(x, out)`` is that
+  exponential alone), present only where that agrees with ``numpy.exp`` on this machine
+  (compared when the kernels are built);
 * ``sigmoid_tail(e)``: :math:`e \leftarrow 1/(1 + e)` (the last two of the sigmoid's four
-  passes; the exponential stays NumPy's, whose float32 rounding a compiled ``exp`` does
-  not reproduce);
+  passes, the exponential NumPy's: float64, or where ``sigmoid32`` does not apply);
 * ``sigmoid_vjp(a, g, out)``: :math:`((1 - a)\,a)\,g`;
 * ``column_sum(a, out, zero)``: :math:`o_j = \sum_i a_{ij}` of a C-contiguous matrix, each
   column summed from zero in row order, as NumPy's ``a.sum(axis=0)`` sums a matrix of two
@@ -133,9 +136,15 @@ def _build():
         for i in range(8 * whole, n):
             out[i] = h if (octets[i >> 3] >> (i & 7)) & 1 else -h
 
-    return {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
-            "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp, "sign_times": sign_times,
-            "scale_add": scale_add, "half_signs": half_signs, "column_sum": column_sum}
+    from bionp import _exp32  # noqa: PLC0415  (imports Numba)
+
+    kernels = {"exp32": _exp32.exp32_array}
+    if _exp32.matches_numpy(_exp32.exp32_array):  # NumPy's float32 exp on this machine
+        kernels.update(sigmoid32=_exp32.sigmoid32, sigmoid32_inplace=_exp32.sigmoid32_inplace)
+    return kernels | {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
+                      "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp,
+                      "sign_times": sign_times, "scale_add": scale_add, "half_signs": half_signs,
+                      "column_sum": column_sum}
 
 
 def load():

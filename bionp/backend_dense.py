@@ -42,9 +42,11 @@ import numpy as np
 from bionp import _dense_kernels
 
 __all__ = ["column_sum", "half_signs", "keepable", "kernels_available", "mean", "reusable",
-           "scale_add", "sgd_step", "sigmoid_tail", "sigmoid_vjp", "sign_times", "sum_axis"]
+           "scale_add", "sgd_step", "sigmoid", "sigmoid_tail", "sigmoid_vjp", "sign_times",
+           "sum_axis"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32 = np.dtype(np.float32)
 #: below this many elements the plain passes cost less than calling a kernel (same numbers)
 MIN_SIZE = 8192
 #: arrays below this many bytes come from the C allocator's heap without page faults (its
@@ -158,6 +160,41 @@ def sigmoid_tail(xp: types.ModuleType, e) -> bool:
         return False
     k["sigmoid_tail"](e.reshape(-1), e.dtype.type(1))
     return True
+
+
+def sigmoid(xp: types.ModuleType, z, out=None):
+    r""":math:`1/(1 + e^{-z})` in one compiled pass, with the bits of the array code
+    (negate, ``numpy.exp``, add one, reciprocal) for float32: ``out`` (``z`` itself is
+    allowed; a new array when ``None``), or ``None`` where no compiled kernel applies,
+    also where the compiled exponential differs from ``numpy.exp`` on this machine
+    (:mod:`bionp._exp32`; compared once, on a probe of inputs, when the kernels load).
+
+    Parameters
+    ----------
+    xp : module
+        The array module.
+    z : array
+        The pre-activation.
+    out : array or None
+        Receives the result: ``z``'s shape and dtype, C-contiguous.
+    """
+    if xp is not np or type(z) is not np.ndarray or z.dtype != _F32 or z.size < MIN_SIZE \
+            or not z.flags.c_contiguous:
+        return None
+    if out is not None and (type(out) is not np.ndarray or out.dtype != _F32
+                            or out.shape != z.shape or not out.flags.c_contiguous
+                            or (out is not z and np.may_share_memory(z, out))):
+        return None
+    k = _load()
+    if k is None or "sigmoid32" not in k:  # no kernels, or another exponential in NumPy
+        return None
+    if out is z:
+        k["sigmoid32_inplace"](z.reshape(-1))
+        return out
+    if out is None:
+        out = np.empty(z.shape, dtype=_F32)
+    k["sigmoid32"](z.reshape(-1), out.reshape(-1))
+    return out
 
 
 def sigmoid_vjp(xp: types.ModuleType, a, g):

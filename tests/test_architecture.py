@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "bionp._kernels", "bionp._conv_kernels",
                  "bionp.validation", "bionp.plot", "bionp.progress", "bionp.testing",
                  "bionp._random_kernels", "bionp._random_numba", "bionp._box_muller",
+                 "bionp._exp32",
                  "bionp.hebbian.plotting", "bionp.dendritic.analysis")),
     ("random", ("bionp", "bionp.random", "bionp.random.*")),
     ("data", ("bionp.data", "bionp.data.*")),

@@ -68,9 +68,10 @@ class Activation:
 class Sigmoid(Activation):
     r"""Logistic sigmoid :math:`f(z) = 1/(1+e^{-z})`; :math:`f'(z) = a(1-a)`.
 
-    Four in-place passes (negate, exp, add one, reciprocal; the last two fused into one
-    by a compiled kernel where :mod:`bionp.backend_dense` has one, with the same
-    numbers).  For very negative :math:`z` the exponential overflows to ``inf`` and the
+    Four in-place passes (negate, exp, add one, reciprocal), which a compiled kernel of
+    :mod:`bionp.backend_dense` fuses where it has one, with the same numbers: all four in
+    float32 (NumPy's float32 exponential reproduced, :mod:`bionp._exp32`), the last two
+    otherwise.  For very negative :math:`z` the exponential overflows to ``inf`` and the
     result is exactly 0 (the overflow is expected and not reported); no input warns.
     ``vjp`` is :math:`((1 - a)\,a)\,g` (one compiled pass where available).
     """
@@ -79,6 +80,9 @@ class Sigmoid(Activation):
 
     def forward(self, z, out=None):
         xp = get_array_module(z)
+        fast = backend_dense.sigmoid(xp, z, out)  # float32: one compiled pass, same bits
+        if fast is not None:
+            return fast
         out = xp.negative(z, out=out)
         with np.errstate(over="ignore"):  # e^{-z} = inf gives exactly 1/(1+inf) = 0
             xp.exp(out, out=out)
