@@ -31,7 +31,10 @@ as the epoch on a network too small for arithmetic to count (8-6-4, batch 2), fo
 before its first update) they give ``backprop_fixed_cost_over_numpy_minimal_seconds``,
 what bionp's epoch spends beyond the bare loop's in Python and in that check, and
 ``backprop_over_numpy_minimal_less_fixed_costs``: the ratio without it (the distance that
-the arithmetic itself leaves).
+the arithmetic itself leaves). ``divergence_backup_seconds``: what the Trainer's copy of the
+weights before each update (restored when the loss stops being finite; written in the SGD
+pass) adds to the epoch's SGD steps, and the ratio without that too
+(``…_less_fixed_costs_and_backup``). Both helpers are in ``benchmarks/fixed_costs.py``.
 
 ``weight_perturbation_floor_seconds``: the rule's epoch as a bare NumPy loop with the
 rule's draws (two forward passes and the draw of every parameter's noise), its ratio to
@@ -107,7 +110,7 @@ def _sibling(name):
     return module
 
 
-_loops = _sibling("bare_loops")
+_loops, _fixed = _sibling("bare_loops"), _sibling("fixed_costs")
 minimal_backprop_epoch, minimal_wp_epoch = _loops.minimal_backprop_epoch, _loops.minimal_wp_epoch
 gemm_epoch = _loops.gemm_epoch
 
@@ -177,9 +180,11 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     wp = [p.copy() for p in params] if "weight_perturbation" in names else None
     if wp is not None:
         minimal_wp_epoch(wp, xn, tn, np.arange(xn.shape[0]), g, clock=clock)
-    tiny = _tiny_setup(xn.shape[0] // 200)
+    tiny = _fixed.tiny_setup(xn.shape[0] // 200, minimal_backprop_epoch)
+    sgd = _fixed.backup_setup(xn.shape[0] // 200)
     times = {k: [] for k in list(names) + ["numpy_minimal", "gemm_floor", "overhead_bionp",
-                                           "overhead_numpy_minimal", "data_check", "wp_floor"]}
+                                           "overhead_numpy_minimal", "data_check", "wp_floor",
+                                           "sgd_with_backup", "sgd"]}
     draws = []
 
     def timed(key, fn):
@@ -200,29 +205,13 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
         timed("overhead_bionp", tiny["bionp"])
         timed("overhead_numpy_minimal", tiny["numpy_minimal"])
         timed("data_check", lambda: check_values(net, x, t))
+        timed("sgd_with_backup", sgd["sgd_with_backup"])
+        timed("sgd", sgd["sgd"])
     best = {k: min(v) for k, v in times.items() if v}
     if draws:  # the draws of the fastest floor epoch
         best["wp_floor_draws"] = draws[times["wp_floor"].index(best["wp_floor"])]
     best["rounds"] = times
     return best
-
-
-def _tiny_setup(steps, batch=2):
-    """Epochs of ``steps`` updates of an 8-6-4 sigmoid MLP (batch 2), by ``Trainer`` and by
-    :func:`minimal_backprop_epoch`: the per-step cost that does not grow with the arrays."""
-    g = bnp.random.Generator(5)
-    x = g.random((steps * batch, 8))
-    t = bnp.data.one_hot(g.integers(0, 4, size=steps * batch), 4).astype(x.dtype)
-    net = nn.MLP([8, 6, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
-    tr = Trainer(net, rules.Backprop(), optim.SGD(net, lr=0.1), nn.MSELoss(),
-                 batch_size=batch, rng=0, progress=False)
-    params = [bnp.asnumpy(p).copy() for layer in net.parameters() for p in layer.values()]
-    xn, tn, order = bnp.asnumpy(x), bnp.asnumpy(t), np.arange(steps * batch)
-    fns = {"bionp": lambda: tr.fit(x, t, epochs=1, labels=False),
-           "numpy_minimal": lambda: minimal_backprop_epoch(params, xn, tn, order, batch=batch)}
-    for fn in fns.values():
-        fn()
-    return fns
 
 
 def numpy_minimal_epoch(x, t, repeats, clock=time.perf_counter):
@@ -377,10 +366,14 @@ def main():
             res["fit_data_check_seconds"] = round(times["data_check"], 4)
             fixed = times["overhead_bionp"] - times["overhead_numpy_minimal"] + times["data_check"]
             res["backprop_fixed_cost_over_numpy_minimal_seconds"] = round(fixed, 4)
+            guard = max(0.0, times["sgd_with_backup"] - times["sgd"])
+            res["divergence_backup_seconds"] = round(guard, 4)
             if bp:
                 res["backprop_over_numpy_minimal"] = round(bp / res["numpy_minimal_seconds"], 3)
                 res["backprop_over_numpy_minimal_less_fixed_costs"] = round(
                     (times["backprop"] - fixed) / times["numpy_minimal"], 3)
+                res["backprop_over_numpy_minimal_less_fixed_costs_and_backup"] = round(
+                    (times["backprop"] - fixed - guard) / times["numpy_minimal"], 3)
                 res["backprop_over_gemm_floor"] = round(bp / times["gemm_floor"], 3)
             if "weight_perturbation" in res["seconds_per_epoch"] and bp:
                 draw = noise_draw_epoch(dt, args.repeats, CLOCKS[args.clock], steps=n // 200)

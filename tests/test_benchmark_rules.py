@@ -80,8 +80,12 @@ def test_script_reports_the_references():
                 "flop_floor_seconds", "fit_data_check_seconds",
                 "weight_perturbation_floor_seconds", "weight_perturbation_over_floor",
                 "weight_perturbation_floor_draw_seconds",
-                "backprop_over_numpy_minimal_less_fixed_costs"):
+                "backprop_over_numpy_minimal_less_fixed_costs",
+                "backprop_over_numpy_minimal_less_fixed_costs_and_backup"):
         assert res[key] > 0, key
+    assert res["divergence_backup_seconds"] >= 0  # a difference of two timings, clipped at 0
+    assert (res["backprop_over_numpy_minimal_less_fixed_costs_and_backup"]
+            <= res["backprop_over_numpy_minimal_less_fixed_costs"])
     assert set(res["median_of_rounds"]) == {"backprop_over_numpy_minimal",
                                             "weight_perturbation_over_backprop",
                                             "weight_perturbation_over_floor"}
@@ -98,3 +102,4 @@ def test_script_help(flag):
     r = subprocess.run([sys.executable, SCRIPT, flag], capture_output=True, text=True,
                        timeout=120, cwd=ROOT)
     assert r.returncode == 0 and "--threads" in r.stdout
+
