@@ -16,6 +16,8 @@ array code on every scenario.
 
 * :func:`sgd_step`: one SGD update (momentum, Nesterov, weight decay) in one pass,
   optionally copying the parameter's old value into a backup in the same pass.
+* :func:`sigmoid`: the float32 sigmoid in one pass (any size: at (2, 6) 1.5 µs against the
+  plain passes' 4.8 µs).
 * :func:`sigmoid_tail`: :math:`e \leftarrow 1/(1+e)` in place.
 * :func:`sigmoid_vjp`: :math:`(1-a)\,a\,g`.
 * :func:`column_sum`: :math:`\sum_n \delta_n` (a bias gradient), summed in NumPy's order.
@@ -178,9 +180,8 @@ def sigmoid(xp: types.ModuleType, z, out=None):
     out : array or None
         Receives the result: ``z``'s shape and dtype, C-contiguous.
     """
-    if xp is not np or type(z) is not np.ndarray or z.dtype != _F32 or z.size < MIN_SIZE \
-            or not z.flags.c_contiguous:
-        return None
+    if xp is not np or type(z) is not np.ndarray or z.dtype != _F32 or not z.flags.c_contiguous:
+        return None  # any size: one call costs less than the four passes and their errstate
     if out is not None and (type(out) is not np.ndarray or out.dtype != _F32
                             or out.shape != z.shape or not out.flags.c_contiguous
                             or (out is not z and np.may_share_memory(z, out))):
