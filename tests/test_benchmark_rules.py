@@ -103,3 +103,22 @@ def test_script_help(flag):
                        timeout=120, cwd=ROOT)
     assert r.returncode == 0 and "--threads" in r.stdout
 
+
+
+def test_the_backup_free_trainer_does_the_same_arithmetic():
+    """benchmarks/fixed_costs.py times the divergence backup as backprop's epoch minus that
+    of a Trainer whose SGD ignores the backup: both must train to the same bits."""
+    costs = load_benchmark("fixed_costs")
+    g = bnp.random.Generator(8)
+    x = g.random((300, 784))
+    t = bnp.data.one_hot(g.integers(0, 10, size=300), 10).astype(x.dtype)
+    nets = []
+    for opt_cls in (optim.SGD, costs.SGDWithoutBackup):
+        net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
+        tr = Trainer(net, rules.Backprop(), opt_cls(net, lr=0.1), nn.MSELoss(), batch_size=100,
+                     rng=0, progress=False)
+        tr.fit(x, t, epochs=2, labels=False)
+        nets.append([bnp.asnumpy(v).tobytes() for p in net.parameters() for v in p.values()])
+    assert nets[0] == nets[1]
+    tr = costs.backprop_without_backup(x, t, warm_up=200)
+    assert isinstance(tr.optimizer, costs.SGDWithoutBackup) and tr.n_steps == 1
