@@ -65,7 +65,7 @@ from numba.extending import intrinsic
 
 from bionp._random_numba import _blocks, _plus
 
-__all__ = ["log32", "sincos32", "pairs32", "normal32", "log32_array", "sincos32_array"]
+__all__ = ["fma", "log32", "sincos32", "pairs32", "normal32", "log32_array", "sincos32_array"]
 
 PIECE = 2048  # pairs per piece: their words (16 KiB) stay in L1
 _U24 = np.float32(1.0 / 16777216.0)
@@ -94,9 +94,11 @@ _INVPIO2 = 6.36619772367581382433e-01
 
 
 @intrinsic
-def _fma(typingctx, a, b, c):
-    """``a * b + c`` rounded once (IEEE fused multiply-add, float64)."""
-    sig = types.float64(types.float64, types.float64, types.float64)
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (IEEE fused multiply-add), three float32 or three float64."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    sig = a(a, b, c)
 
     def codegen(context, builder, signature, args):
         return builder.fma(*args)
@@ -153,8 +155,8 @@ def log32(x):
     s = f / (m + 1.0)  # m + 1 = 2 + f exactly
     z = s * s
     w = z * z
-    p = _fma(z, _fma(w, _fma(w, _L6, _L4), _L2), _fma(w, _fma(w, _L5, _L3), _L1))
-    return np.float32(_fma(s, z * p, _fma(dk, _LN2, s + s)))
+    p = fma(z, fma(w, fma(w, _L6, _L4), _L2), fma(w, fma(w, _L5, _L3), _L1))
+    return np.float32(fma(s, z * p, fma(dk, _LN2, s + s)))
 
 
 @_inline
@@ -162,14 +164,14 @@ def sincos32(t):
     r"""float32 :math:`(\mathrm{fl}_{32}(\cos t), \mathrm{fl}_{32}(\sin t))` for a float32
     ``t`` in :math:`[0, 2\pi]`."""
     x = np.float64(t)
-    nb = _fma(x, _INVPIO2, _ROUND)  # n + 1.5 * 2**52: n in the low mantissa bits
+    nb = fma(x, _INVPIO2, _ROUND)  # n + 1.5 * 2**52: n in the low mantissa bits
     n = nb - _ROUND
-    y = _fma(n, -_PIO2_1T, _fma(n, -_PIO2_1, x))
+    y = fma(n, -_PIO2_1T, fma(n, -_PIO2_1, x))
     z = y * y
-    ps = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
-    sn = _fma(y * z, ps, y)
-    pc = _fma(z, _fma(z, _fma(z, _fma(z, _C5, _C4), _C3), _C2), _C1)
-    cs = _fma(z, _fma(z, pc, -0.5), 1.0)
+    ps = fma(z, fma(z, fma(z, fma(z, fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
+    sn = fma(y * z, ps, y)
+    pc = fma(z, fma(z, fma(z, fma(z, _C5, _C4), _C3), _C2), _C1)
+    cs = fma(z, fma(z, pc, -0.5), 1.0)
     c, s = _quadrant(nb, cs, sn)
     return np.float32(c), np.float32(s)
 

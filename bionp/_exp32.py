@@ -49,6 +49,8 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from bionp._box_muller import fma as _fma
+
 __all__ = ["exp32", "exp32_array", "matches_numpy", "sigmoid32", "sigmoid32_inplace"]
 
 
@@ -69,17 +71,6 @@ _INF, _NAN = np.float32(np.inf), _f32(0x7FC00000)
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 _inline = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy",
                      inline="always")
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """``a * b + c`` rounded once (IEEE fused multiply-add, float32)."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return sig, codegen
 
 
 @intrinsic
