@@ -38,6 +38,7 @@ class SGDWithoutBackup(optim.SGD):
     training loop only: never for training (a divergence would "restore" stale weights)."""
 
     def step(self, grads, *, backup=None) -> None:
+        """``SGD.step(grads)``; ``backup`` is ignored (nothing is copied)."""
         super().step(grads)
 
 

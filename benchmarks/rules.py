@@ -197,6 +197,8 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
     for _ in range(repeats):
         for name, tr in trainers.items():
             timed(name, lambda: tr.fit(x, t, epochs=1, labels=False))
+        if unguarded is not None:  # right after the rules' epochs, as backprop's
+            timed("backprop_without_backup", lambda: unguarded.fit(x, t, epochs=1, labels=False))
         order = bnp.asnumpy(g.permutation(xn.shape[0], xp=np))
         timed("numpy_minimal", lambda: minimal_backprop_epoch(params, xn, tn, order))
         timed("gemm_floor", lambda: gemm_epoch(params, xn, order))
@@ -206,8 +208,6 @@ def interleaved_epochs(names, x, t, repeats, clock=time.perf_counter):
         timed("overhead_bionp", tiny["bionp"])
         timed("overhead_numpy_minimal", tiny["numpy_minimal"])
         timed("data_check", lambda: check_values(net, x, t))
-        if unguarded is not None:
-            timed("backprop_without_backup", lambda: unguarded.fit(x, t, epochs=1, labels=False))
     best = {k: min(v) for k, v in times.items() if v}
     if draws:  # the draws of the fastest floor epoch
         best["wp_floor_draws"] = draws[times["wp_floor"].index(best["wp_floor"])]

@@ -136,11 +136,16 @@ def _build():
         for i in range(8 * whole, n):
             out[i] = h if (octets[i >> 3] >> (i & 7)) & 1 else -h
 
-    from bionp import _exp32  # noqa: PLC0415  (imports Numba)
+    kernels = {}
+    try:  # NumPy's float32 exp on this machine: the one-pass sigmoid (else the array code's)
+        from bionp import _exp32  # noqa: PLC0415  (imports Numba)
 
-    kernels = {"exp32": _exp32.exp32_array}
-    if _exp32.matches_numpy(_exp32.exp32_array):  # NumPy's float32 exp on this machine
-        kernels.update(sigmoid32=_exp32.sigmoid32, sigmoid32_inplace=_exp32.sigmoid32_inplace)
+        kernels["exp32"] = _exp32.exp32_array
+        if _exp32.matches_numpy(_exp32.exp32_array):
+            kernels.update(sigmoid32=_exp32.sigmoid32,
+                           sigmoid32_inplace=_exp32.sigmoid32_inplace)
+    except Exception:  # noqa: BLE001  (a compiler that cannot build it: the other kernels stay)
+        kernels = {}
     return kernels | {"sgd": sgd, "sgd_plain": sgd_plain, "sgd_plain_backup": sgd_plain_backup,
                       "sigmoid_tail": sigmoid_tail, "sigmoid_vjp": sigmoid_vjp,
                       "sign_times": sign_times, "scale_add": scale_add, "half_signs": half_signs,

@@ -147,6 +147,11 @@ def matches_numpy(exp_array, bits=None) -> bool:
         ``(x, out)``: an exponential of a one-dimensional float32 array into ``out``.
     bits : array of uint32, optional
         The inputs' bit patterns.
+
+    Returns
+    -------
+    bool
+        ``True`` when every output has ``numpy.exp``'s bits.
     """
     if bits is None:
         ends = np.array([0x42B17217, 0x42B17218, 0xC2CFF1B5, 0xC2CFF1B6, 0xC2AEAC4F,

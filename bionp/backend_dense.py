@@ -166,10 +166,11 @@ def sigmoid_tail(xp: types.ModuleType, e) -> bool:
 
 def sigmoid(xp: types.ModuleType, z, out=None):
     r""":math:`1/(1 + e^{-z})` in one compiled pass, with the bits of the array code
-    (negate, ``numpy.exp``, add one, reciprocal) for float32: ``out`` (``z`` itself is
-    allowed; a new array when ``None``), or ``None`` where no compiled kernel applies,
-    also where the compiled exponential differs from ``numpy.exp`` on this machine
-    (:mod:`bionp._exp32`; compared once, on a probe of inputs, when the kernels load).
+    (negate, ``numpy.exp``, add one, reciprocal) for float32, where a compiled kernel
+    applies: also where the compiled exponential gives ``numpy.exp``'s bits on this
+    machine (:mod:`bionp._exp32`; compared once, on a probe of inputs, when the kernels
+    load) and NumPy ignores underflow (its default; the array code's ``exp`` would report
+    it, the kernel reports nothing).
 
     Parameters
     ----------
@@ -178,13 +179,24 @@ def sigmoid(xp: types.ModuleType, z, out=None):
     z : array
         The pre-activation.
     out : array or None
-        Receives the result: ``z``'s shape and dtype, C-contiguous.
+        Receives the result: ``z``'s shape and dtype, C-contiguous, writeable; ``z`` itself
+        is allowed.
+
+    Returns
+    -------
+    array or None
+        ``out`` (a new array when ``out`` is ``None``), or ``None``: nothing was done, run
+        the array code.
     """
-    if xp is not np or type(z) is not np.ndarray or z.dtype != _F32 or not z.flags.c_contiguous:
+    if xp is not np or type(z) is not np.ndarray or z.dtype != _F32 or not z.flags.c_contiguous \
+            or z.ndim == 0:
         return None  # any size: one call costs less than the four passes and their errstate
     if out is not None and (type(out) is not np.ndarray or out.dtype != _F32
                             or out.shape != z.shape or not out.flags.c_contiguous
+                            or not out.flags.writeable
                             or (out is not z and np.may_share_memory(z, out))):
+        return None  # the array code raises where it must (a read-only out)
+    if np.geterr()["under"] != "ignore":
         return None
     k = _load()
     if k is None or "sigmoid32" not in k:  # no kernels, or another exponential in NumPy

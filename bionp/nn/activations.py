@@ -83,7 +83,7 @@ class Sigmoid(Activation):
         fast = backend_dense.sigmoid(xp, z, out)  # float32: one compiled pass, same bits
         if fast is not None:
             return fast
-        out = xp.negative(z, out=out)
+        out = xp.negative(z, out=xp.empty_like(z) if out is None else out)  # 0-d: an array
         with np.errstate(over="ignore"):  # e^{-z} = inf gives exactly 1/(1+inf) = 0
             xp.exp(out, out=out)
         if not backend_dense.sigmoid_tail(xp, out):
