@@ -511,24 +511,3 @@ def test_reference_count_calibration_ignores_a_tracer_and_checks_itself():
         sys.settrace(old)
     assert traced == plain == backend_dense._OWNER_ONLY
     assert sys.gettrace() is old
-
-
-def test_a_network_copy_leaves_the_kept_gradient_out():
-    """Network.copy() does not copy the weight gradient a dense layer keeps for the next
-    step (a weight-sized array); the copy trains to the original's bits."""
-    g = bnp.random.Generator(7)
-    x = bnp.asnumpy(g.random((200, 300), xp=np))
-    t = np.eye(4)[bnp.asnumpy(g.integers(0, 4, size=200, xp=np))]
-    net = nn.MLP([300, 200, 4], activation="sigmoid", output_activation="sigmoid", rng=0)
-
-    def train(n):
-        Trainer(n, rules.Backprop(), optim.SGD(n, lr=0.1), nn.MSELoss(), batch_size=20, rng=0,
-                progress=False).fit(x, t, epochs=1, labels=False)
-        return [v.tobytes() for p in n.parameters() for v in p.values()]
-
-    train(net)
-    kept = net.layers[0]._grad_W
-    assert kept is not None
-    twin = net.copy()
-    assert twin.layers[0]._grad_W is None and net.layers[0]._grad_W is kept
-    assert train(twin) == train(net)

@@ -368,12 +368,8 @@ class Sequential:
         }
 
     def copy(self):
-        """Deep copy (new arrays on the same backend, independent generators); the buffers
-        layers keep for reuse between steps (a dense layer's last weight gradient) are left
-        out: the copy makes its own when it trains."""
-        memo = {id(buf): None for layer in self.layers
-                if (buf := getattr(layer, "_grad_W", None)) is not None}
-        return _copy.deepcopy(self, memo)
+        """Deep copy (new arrays on the same backend, independent generators)."""
+        return _copy.deepcopy(self)
 
     def state_dict(self) -> dict:
         """``{"layers.{l}.{name}": array, …}`` for every parameter (the arrays themselves)."""
