@@ -34,21 +34,12 @@ def tiny_setup(steps, minimal_backprop_epoch, batch=2):
 class SGDWithoutBackup(optim.SGD):
     """SGD that ignores the Trainer's ``backup``: a Trainer built with it trains exactly as
     with ``SGD`` (the same update, the same compiled pass without the copy) but keeps no
-    weights to restore after a non-finite loss.  For timing the guard's cost in the
-    training loop only: never for training (a divergence would "restore" stale weights)."""
+    weights to restore after a non-finite loss.  Its epoch against the real one's, in the
+    same rounds, is what the backup costs inside the loop (where the copy's array is out
+    of the cache, unlike in a loop of SGD steps alone).  For timing only: never for
+    training (a divergence would "restore" stale weights)."""
 
     def step(self, grads, *, backup=None) -> None:
         """``SGD.step(grads)``; ``backup`` is ignored (nothing is copied)."""
         super().step(grads)
 
-
-def backprop_without_backup(x, t, warm_up=2000):
-    """The benchmark's backprop Trainer (784-500-10 sigmoid, MSE, batch 200, SGD lr 0.1)
-    with :class:`SGDWithoutBackup`, warmed up: its epoch against the real one's, in the
-    same rounds, is what the divergence backup costs inside the loop (where the copy's
-    array is out of the cache, unlike in a loop of SGD steps alone)."""
-    net = nn.MLP([784, 500, 10], activation="sigmoid", output_activation="sigmoid", rng=0)
-    tr = Trainer(net, rules.Backprop(), SGDWithoutBackup(net, lr=0.1), nn.MSELoss(),
-                 batch_size=200, rng=0, progress=False)
-    tr.fit(x[:warm_up], t[:warm_up], epochs=1, labels=False)
-    return tr

@@ -122,5 +122,3 @@ def test_the_backup_free_trainer_does_the_same_arithmetic():
         tr.fit(x, t, epochs=2, labels=False)
         nets.append([bnp.asnumpy(v).tobytes() for p in net.parameters() for v in p.values()])
     assert nets[0] == nets[1]
-    tr = costs.backprop_without_backup(x, t, warm_up=200)
-    assert isinstance(tr.optimizer, costs.SGDWithoutBackup) and tr.n_steps == 1
